@@ -1,0 +1,160 @@
+/**
+ * The shared segment's layout, declared once: a header, one slot per role, one mailbox per worker.
+ * `docs/shared-memory.md` describes the same table; change both together and bump
+ * {@link LAYOUT_VERSION} whenever an offset or a size changes.
+ *
+ * All integers are little-endian; offsets are in bytes from the start of their record.
+ *
+ * @module
+ */
+
+/** The magic number at offset 0: the ASCII bytes `OSPS`. */
+export const MAGIC = 0x5350534f;
+
+/** Version of this layout; a segment with another version is refused. */
+export const LAYOUT_VERSION = 1;
+
+/** The type of one field of a record. */
+export type FieldType = "u32" | "i32" | "f64" | "text";
+
+/** Where one field lies in its record, and how long a `text` field is (NUL-padded UTF-8). */
+export interface Field {
+  /** Byte offset from the start of the record. */
+  readonly offset: number;
+  /** How the bytes are read. */
+  readonly type: FieldType;
+  /** Bytes reserved, for `text` fields (the text itself is at most `bytes - 1`). */
+  readonly bytes?: number;
+}
+
+/** A fixed-size record: its size and its fields by name. */
+export interface RecordLayout<K extends string> {
+  /** Size of the record in bytes. */
+  readonly size: number;
+  /** The record's fields. */
+  readonly fields: Readonly<Record<K, Field>>;
+}
+
+/** Header at offset 0 of every segment, written on create and validated on open. */
+export const HEADER: RecordLayout<
+  | "magic"
+  | "version"
+  | "totalSize"
+  | "workers"
+  | "slots"
+  | "mailboxSize"
+  | "creatorPid"
+  | "createdAt"
+> = {
+  size: 64,
+  fields: {
+    magic: { offset: 0, type: "u32" },
+    version: { offset: 4, type: "u32" },
+    totalSize: { offset: 8, type: "u32" },
+    workers: { offset: 12, type: "u32" },
+    slots: { offset: 16, type: "u32" },
+    mailboxSize: { offset: 20, type: "u32" },
+    creatorPid: { offset: 24, type: "i32" },
+    createdAt: { offset: 32, type: "f64" },
+  },
+};
+
+/** Names of the fields of a role slot. */
+export type RoleSlotField =
+  | "pid"
+  | "state"
+  | "generation"
+  | "restarts"
+  | "heartbeat"
+  | "served"
+  | "port"
+  | "host";
+
+/** One slot per role (watchdog, dispatcher, each worker): the registry the roles share. */
+export const ROLE_SLOT: RecordLayout<RoleSlotField> = {
+  size: 64,
+  fields: {
+    pid: { offset: 0, type: "i32" },
+    state: { offset: 4, type: "u32" },
+    generation: { offset: 8, type: "u32" },
+    restarts: { offset: 12, type: "u32" },
+    heartbeat: { offset: 16, type: "f64" },
+    served: { offset: 24, type: "u32" },
+    port: { offset: 28, type: "u32" },
+    host: { offset: 32, type: "text", bytes: 32 },
+  },
+};
+
+/** Names of the fields of a mailbox header. */
+export type MailboxField = "seq" | "length" | "timestamp";
+
+/** Header of each worker's mailbox; `length` payload bytes follow it. */
+export const MAILBOX_HEADER: RecordLayout<MailboxField> = {
+  size: 32,
+  fields: {
+    seq: { offset: 0, type: "u32" },
+    length: { offset: 4, type: "u32" },
+    timestamp: { offset: 8, type: "f64" },
+  },
+};
+
+/** Slot index of the watchdog. */
+export const WATCHDOG_SLOT = 0;
+/** Slot index of the dispatcher. */
+export const DISPATCHER_SLOT = 1;
+/** Slot index of worker `k` (1-based, as in the seed's `dwtube1..n`). */
+export function workerSlot(k: number): number {
+  return DISPATCHER_SLOT + k;
+}
+
+/** Default mailbox payload capacity: a 4096-byte request line plus room for a result. */
+export const DEFAULT_MAILBOX_PAYLOAD = 8192 - MAILBOX_HEADER.size;
+
+/** Largest number of workers one segment holds. */
+export const MAX_WORKERS = 64;
+
+/** Where each part of a segment lies, computed from the worker count and mailbox capacity. */
+export interface SegmentLayout {
+  /** Number of workers (= number of mailboxes). */
+  readonly workers: number;
+  /** Number of role slots: watchdog, dispatcher and one per worker. */
+  readonly slots: number;
+  /** Offset of slot 0. */
+  readonly slotsOffset: number;
+  /** Size of one mailbox, header included. */
+  readonly mailboxSize: number;
+  /** Payload bytes one mailbox holds. */
+  readonly mailboxPayload: number;
+  /** Offset of mailbox 1. */
+  readonly mailboxesOffset: number;
+  /** Size of the whole segment. */
+  readonly totalSize: number;
+}
+
+const align = (n: number, to: number) => Math.ceil(n / to) * to;
+
+/** Computes the layout of a segment for `workers` workers and a mailbox payload capacity. */
+export function computeLayout(
+  workers: number,
+  mailboxPayload = DEFAULT_MAILBOX_PAYLOAD,
+): SegmentLayout {
+  if (!Number.isInteger(workers) || workers < 1 || workers > MAX_WORKERS) {
+    throw new RangeError(`workers must be an integer from 1 to ${MAX_WORKERS}, got ${workers}`);
+  }
+  if (!Number.isInteger(mailboxPayload) || mailboxPayload < 1 || mailboxPayload > 1 << 20) {
+    throw new RangeError(`mailbox payload must be 1 B to 1 MiB, got ${mailboxPayload}`);
+  }
+  const slots = workers + 2;
+  const slotsOffset = HEADER.size;
+  const mailboxSize = align(MAILBOX_HEADER.size + mailboxPayload, 64);
+  const mailboxesOffset = align(slotsOffset + slots * ROLE_SLOT.size, 64);
+  return {
+    workers,
+    slots,
+    slotsOffset,
+    mailboxSize,
+    mailboxPayload: mailboxSize - MAILBOX_HEADER.size,
+    mailboxesOffset,
+    totalSize: mailboxesOffset + workers * mailboxSize,
+  };
+}

@@ -1,0 +1,394 @@
+/**
+ * The one place that calls `Deno.dlopen`: thin, checked wrappers around the libc calls the toolkit
+ * needs. Every wrapper checks the return value and turns a failure into a {@link SysCallError} that
+ * names the call, the errno name (ENOENT, EEXIST…) and the object it was acting on.
+ *
+ * Only `ipc/` imports this module; roles and scenarios use the higher-level modules beside it.
+ *
+ * @module
+ */
+
+/** Linux errno numbers (x86_64 and aarch64 share these) mapped to their symbolic names. */
+const ERRNO_NAMES: Record<number, string> = {
+  1: "EPERM",
+  2: "ENOENT",
+  3: "ESRCH",
+  4: "EINTR",
+  5: "EIO",
+  6: "ENXIO",
+  7: "E2BIG",
+  9: "EBADF",
+  10: "ECHILD",
+  11: "EAGAIN",
+  12: "ENOMEM",
+  13: "EACCES",
+  14: "EFAULT",
+  16: "EBUSY",
+  17: "EEXIST",
+  19: "ENODEV",
+  20: "ENOTDIR",
+  21: "EISDIR",
+  22: "EINVAL",
+  23: "ENFILE",
+  24: "EMFILE",
+  27: "EFBIG",
+  28: "ENOSPC",
+  29: "ESPIPE",
+  30: "EROFS",
+  32: "EPIPE",
+  36: "ENAMETOOLONG",
+  38: "ENOSYS",
+  40: "ELOOP",
+  75: "EOVERFLOW",
+};
+
+/** errno values the toolkit branches on. */
+export const Errno = {
+  ENOENT: 2,
+  ESRCH: 3,
+  EINTR: 4,
+  ENXIO: 6,
+  ECHILD: 10,
+  EAGAIN: 11,
+  EEXIST: 17,
+  EPIPE: 32,
+} as const;
+
+/** open(2) / shm_open(3) flags (Linux values). */
+export const O = {
+  RDONLY: 0,
+  WRONLY: 1,
+  RDWR: 2,
+  CREAT: 0o100,
+  EXCL: 0o200,
+  NONBLOCK: 0o4000,
+  CLOEXEC: 0o2000000,
+} as const;
+
+/** poll(2) event bits. */
+export const POLL = { IN: 0x1, ERR: 0x8, HUP: 0x10, NVAL: 0x20 } as const;
+
+/** Signal numbers on Linux x86_64/aarch64, by Deno's signal names. */
+export const SIGNAL_NUMBERS: Readonly<Record<string, number>> = {
+  SIGHUP: 1,
+  SIGINT: 2,
+  SIGQUIT: 3,
+  SIGKILL: 9,
+  SIGUSR1: 10,
+  SIGUSR2: 12,
+  SIGPIPE: 13,
+  SIGALRM: 14,
+  SIGTERM: 15,
+  SIGCHLD: 17,
+  SIGCONT: 18,
+  SIGSTOP: 19,
+  SIGTSTP: 20,
+};
+
+const lib = Deno.dlopen("libc.so.6", {
+  __errno_location: { parameters: [], result: "pointer" },
+  strerror: { parameters: ["i32"], result: "pointer" },
+  open: { parameters: ["buffer", "i32", "u32"], result: "i32" },
+  open_blocking: {
+    name: "open",
+    parameters: ["buffer", "i32", "u32"],
+    result: "i32",
+    nonblocking: true,
+  },
+  close: { parameters: ["i32"], result: "i32" },
+  read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+  write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+  lseek: { parameters: ["i32", "i64", "i32"], result: "i64" },
+  ftruncate: { parameters: ["i32", "i64"], result: "i32" },
+  fcntl: { parameters: ["i32", "i32", "i64"], result: "i32" },
+  mkfifo: { parameters: ["buffer", "u32"], result: "i32" },
+  shm_open: { parameters: ["buffer", "i32", "u32"], result: "i32" },
+  shm_unlink: { parameters: ["buffer"], result: "i32" },
+  mmap: { parameters: ["pointer", "usize", "i32", "i32", "i32", "i64"], result: "pointer" },
+  munmap: { parameters: ["pointer", "usize"], result: "i32" },
+  poll_blocking: {
+    name: "poll",
+    parameters: ["buffer", "u64", "i32"],
+    result: "i32",
+    nonblocking: true,
+  },
+  eventfd: { parameters: ["u32", "i32"], result: "i32" },
+  kill: { parameters: ["i32", "i32"], result: "i32" },
+  getpid: { parameters: [], result: "i32" },
+  getppid: { parameters: [], result: "i32" },
+  getuid: { parameters: [], result: "u32" },
+  prctl: { parameters: ["i32", "u64", "u64", "u64", "u64"], result: "i32" },
+  waitpid: { parameters: ["i32", "buffer", "i32"], result: "i32" },
+  opendir: { parameters: ["buffer"], result: "pointer" },
+  readdir: { parameters: ["pointer"], result: "pointer" },
+  closedir: { parameters: ["pointer"], result: "i32" },
+});
+
+/** A failed libc call: which call, on what, and the errno it left. */
+export class SysCallError extends Error {
+  /** The libc function that failed, e.g. `shm_open`. */
+  readonly call: string;
+  /** The object the call acted on: a path, a segment name, a pid. */
+  readonly object: string;
+  /** The errno number. */
+  readonly errno: number;
+  /** The errno's symbolic name, e.g. `EEXIST`; `E<number>` when the toolkit has no name for it. */
+  readonly code: string;
+
+  /** Builds the error from the call, its object and the errno it left. */
+  constructor(call: string, object: string, errno: number) {
+    const code = errnoName(errno);
+    super(`${call}(${object}) failed: ${code} (${describeErrno(errno)})`);
+    this.name = "SysCallError";
+    this.call = call;
+    this.object = object;
+    this.errno = errno;
+    this.code = code;
+  }
+}
+
+/** The symbolic name of an errno value (`17` → `EEXIST`). */
+export function errnoName(errno: number): string {
+  return ERRNO_NAMES[errno] ?? `E${errno}`;
+}
+
+function describeErrno(errno: number): string {
+  const p = lib.symbols.strerror(errno);
+  return p === null ? "unknown error" : Deno.UnsafePointerView.getCString(p);
+}
+
+/** The calling thread's errno, read right after a failed synchronous call. */
+function lastErrno(): number {
+  const p = lib.symbols.__errno_location();
+  return p === null ? 0 : new Deno.UnsafePointerView(p).getInt32();
+}
+
+/** Sets the calling thread's errno (to tell "end of directory" from an error after readdir). */
+function clearErrno(): void {
+  const p = lib.symbols.__errno_location();
+  if (p !== null) new Int32Array(Deno.UnsafePointerView.getArrayBuffer(p, 4))[0] = 0;
+}
+
+function fail(call: string, object: string): never {
+  throw new SysCallError(call, object, lastErrno());
+}
+
+/** Encodes a string as a NUL-terminated C string; refuses strings holding NUL. */
+export function cString(s: string): Uint8Array<ArrayBuffer> {
+  if (s.includes("\0")) {
+    throw new TypeError(`a C string cannot hold a NUL byte: ${JSON.stringify(s)}`);
+  }
+  return new TextEncoder().encode(`${s}\0`);
+}
+
+/** open(2); returns the file descriptor. */
+export function open(path: string, flags: number, mode = 0): number {
+  const fd = lib.symbols.open(cString(path), flags, mode);
+  if (fd < 0) fail("open", path);
+  return fd;
+}
+
+/**
+ * open(2) run on Deno's blocking thread pool, for opens that wait for a peer (a FIFO's other end).
+ * errno is not readable after such a call, so a failure is classified by retrying the open with
+ * O_NONBLOCK, which fails the same way for every error except the missing peer (then ENXIO).
+ */
+export async function openWaiting(path: string, flags: number, mode = 0): Promise<number> {
+  const fd = await lib.symbols.open_blocking(cString(path), flags, mode);
+  if (fd >= 0) return fd;
+  const probe = lib.symbols.open(cString(path), flags | O.NONBLOCK, mode);
+  if (probe >= 0) lib.symbols.close(probe);
+  throw new SysCallError("open", path, probe < 0 ? lastErrno() : Errno.EINTR);
+}
+
+/** close(2). */
+export function close(fd: number, object = `fd ${fd}`): void {
+  if (lib.symbols.close(fd) < 0) fail("close", object);
+}
+
+/** read(2) into `buf`; returns the byte count, 0 at end of file. */
+export function read(fd: number, buf: Uint8Array<ArrayBuffer>, object = `fd ${fd}`): number {
+  const n = Number(lib.symbols.read(fd, buf, BigInt(buf.byteLength)));
+  if (n < 0) fail("read", object);
+  return n;
+}
+
+/** read(2) that reports "would block" (EAGAIN) as `null` instead of an error. */
+export function readNonBlocking(
+  fd: number,
+  buf: Uint8Array<ArrayBuffer>,
+  object = `fd ${fd}`,
+): number | null {
+  const n = Number(lib.symbols.read(fd, buf, BigInt(buf.byteLength)));
+  if (n >= 0) return n;
+  const errno = lastErrno();
+  if (errno === Errno.EAGAIN) return null;
+  throw new SysCallError("read", object, errno);
+}
+
+/** write(2) of the whole buffer in one call; returns the byte count written. */
+export function write(fd: number, buf: Uint8Array<ArrayBuffer>, object = `fd ${fd}`): number {
+  const n = Number(lib.symbols.write(fd, buf, BigInt(buf.byteLength)));
+  if (n < 0) fail("write", object);
+  return n;
+}
+
+/** The size of the file behind `fd` (lseek to the end). */
+export function fileSize(fd: number, object = `fd ${fd}`): number {
+  const n = Number(lib.symbols.lseek(fd, 0n, 2));
+  if (n < 0) fail("lseek", object);
+  return n;
+}
+
+/** ftruncate(2). */
+export function ftruncate(fd: number, size: number, object = `fd ${fd}`): void {
+  if (lib.symbols.ftruncate(fd, BigInt(size)) < 0) fail("ftruncate", object);
+}
+
+/** Sets O_NONBLOCK on an open descriptor (fcntl F_GETFL/F_SETFL). */
+export function setNonBlocking(fd: number, object = `fd ${fd}`): void {
+  const flags = lib.symbols.fcntl(fd, 3, 0n);
+  if (flags < 0) fail("fcntl", object);
+  if (lib.symbols.fcntl(fd, 4, BigInt(flags | O.NONBLOCK)) < 0) fail("fcntl", object);
+}
+
+/** mkfifo(3). */
+export function mkfifo(path: string, mode: number): void {
+  if (lib.symbols.mkfifo(cString(path), mode) < 0) fail("mkfifo", path);
+}
+
+/** shm_open(3); returns the file descriptor. */
+export function shmOpen(name: string, flags: number, mode: number): number {
+  const fd = lib.symbols.shm_open(cString(name), flags, mode);
+  if (fd < 0) fail("shm_open", name);
+  return fd;
+}
+
+/** shm_unlink(3). */
+export function shmUnlink(name: string): void {
+  if (lib.symbols.shm_unlink(cString(name)) < 0) fail("shm_unlink", name);
+}
+
+/** A shared read-write mapping of `size` bytes of `fd` (mmap with MAP_SHARED). */
+export function mmapShared(fd: number, size: number, object: string): Deno.PointerObject {
+  const PROT_READ_WRITE = 0x1 | 0x2;
+  const MAP_SHARED = 0x1;
+  const p = lib.symbols.mmap(null, BigInt(size), PROT_READ_WRITE, MAP_SHARED, fd, 0n);
+  if (p === null || Deno.UnsafePointer.value(p) === 0xffffffffffffffffn) fail("mmap", object);
+  return p;
+}
+
+/** munmap(2). */
+export function munmap(p: Deno.PointerObject, size: number, object: string): void {
+  if (lib.symbols.munmap(p, BigInt(size)) < 0) fail("munmap", object);
+}
+
+/**
+ * poll(2) with an infinite timeout, run on Deno's blocking thread pool so the event loop keeps
+ * turning. `fds` is an array of `struct pollfd` (8 bytes each). Returns false when poll was
+ * interrupted (the caller polls again); errno is not readable after a call on another thread.
+ */
+export async function pollWaiting(fds: Uint8Array<ArrayBuffer>): Promise<boolean> {
+  return await lib.symbols.poll_blocking(fds, BigInt(fds.byteLength / 8), -1) >= 0;
+}
+
+/** eventfd(2), non-blocking and close-on-exec; used to wake a pending poll. */
+export function eventfd(): number {
+  const fd = lib.symbols.eventfd(0, O.NONBLOCK | O.CLOEXEC);
+  if (fd < 0) fail("eventfd", "wake-up counter");
+  return fd;
+}
+
+/** kill(2) with a signal number; `sig` 0 only checks that the process exists. */
+export function kill(pid: number, sig: number): void {
+  if (lib.symbols.kill(pid, sig) < 0) fail("kill", `pid ${pid}`);
+}
+
+/** getpid(2). */
+export function getpid(): number {
+  return lib.symbols.getpid();
+}
+
+/** getppid(2). */
+export function getppid(): number {
+  return lib.symbols.getppid();
+}
+
+/** getuid(2). */
+export function getuid(): number {
+  return lib.symbols.getuid();
+}
+
+/** prctl(2) with one integer argument. */
+export function prctl(option: number, arg: number, what: string): void {
+  if (lib.symbols.prctl(option, BigInt(arg), 0n, 0n, 0n) < 0) fail("prctl", what);
+}
+
+/**
+ * waitpid(2) with WNOHANG: reaps `pid` if it has exited. Returns its raw wait status, or null while
+ * it still runs.
+ */
+export function waitpidNoHang(pid: number): number | null {
+  const status = new Int32Array(1);
+  const r = lib.symbols.waitpid(pid, new Uint8Array(status.buffer), 1);
+  if (r < 0) fail("waitpid", `pid ${pid}`);
+  return r === 0 ? null : status[0];
+}
+
+/**
+ * Reads a whole file through libc. Used for /proc, which Deno's own file API only reads with
+ * --allow-all. Returns null if the file does not exist (a process that has gone).
+ */
+export function readWholeFile(path: string): Uint8Array | null {
+  let fd: number;
+  try {
+    fd = open(path, O.RDONLY | O.CLOEXEC);
+  } catch (e) {
+    if (e instanceof SysCallError && (e.errno === Errno.ENOENT || e.errno === Errno.ESRCH)) {
+      return null;
+    }
+    throw e;
+  }
+  try {
+    const chunks: Uint8Array[] = [];
+    const buf = new Uint8Array(4096);
+    for (let n = read(fd, buf, path); n > 0; n = read(fd, buf, path)) chunks.push(buf.slice(0, n));
+    const out = new Uint8Array(chunks.reduce((a, c) => a + c.length, 0));
+    let at = 0;
+    for (const c of chunks) {
+      out.set(c, at);
+      at += c.length;
+    }
+    return out;
+  } catch (e) {
+    // A process that exits while its /proc file is read makes read fail with ESRCH.
+    if (e instanceof SysCallError && e.errno === Errno.ESRCH) return null;
+    throw e;
+  } finally {
+    close(fd, path);
+  }
+}
+
+/** Offset of d_name in glibc's struct dirent on 64-bit Linux (d_ino, d_off, d_reclen, d_type). */
+const DIRENT_NAME_OFFSET = 19;
+
+/** The entry names of a directory (opendir/readdir), without "." and "..". */
+export function listDirectory(path: string): string[] {
+  const dir = lib.symbols.opendir(cString(path));
+  if (dir === null) fail("opendir", path);
+  const names: string[] = [];
+  try {
+    while (true) {
+      clearErrno();
+      const entry = lib.symbols.readdir(dir);
+      if (entry === null) {
+        if (lastErrno() !== 0) fail("readdir", path);
+        return names;
+      }
+      const name = new Deno.UnsafePointerView(entry).getCString(DIRENT_NAME_OFFSET);
+      if (name !== "." && name !== "..") names.push(name);
+    }
+  } finally {
+    lib.symbols.closedir(dir);
+  }
+}

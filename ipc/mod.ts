@@ -1,0 +1,27 @@
+/**
+ * The OS layer of osps: POSIX shared memory, named pipes, signals and processes, through
+ * `Deno.dlopen` on libc. Roles, scenarios and users' own scripts import it from here.
+ *
+ * @example
+ * ```ts
+ * import { FifoReader, FifoWriter, RuntimeDir } from "./mod.ts";
+ * const dir = RuntimeDir.create();
+ * const path = dir.fifo("dwtube1");
+ * const reader = FifoReader.open(path);
+ * const writer = await FifoWriter.open(path);
+ * writer.send("ping 1");
+ * console.log(await reader.receiveText()); // "ping 1"
+ * writer.close();
+ * reader.close();
+ * dir.remove();
+ * ```
+ *
+ * @module
+ */
+
+export { errnoName, SysCallError } from "./libc.ts";
+export * from "./layout.ts";
+export * from "./shm.ts";
+export * from "./fifo.ts";
+export * from "./runtime_dir.ts";
+export * from "./process.ts";

@@ -1,0 +1,209 @@
+/**
+ * Signals and processes: send signals, queue received ones for a loop to handle, arm the
+ * parent-death signal in a child, check liveness, and read process states from /proc.
+ *
+ * @module
+ */
+
+import * as libc from "./libc.ts";
+
+/** The signal was sent to a process that does not exist (ESRCH). */
+export class NoSuchProcessError extends Error {
+  /** The pid that was signalled. */
+  readonly pid: number;
+  /** Builds the error. */
+  constructor(pid: number, signal: string, cause: unknown) {
+    super(`cannot send ${signal} to pid ${pid}: no such process (ESRCH)`, { cause });
+    this.name = "NoSuchProcessError";
+    this.pid = pid;
+  }
+}
+
+/** The parent this process was started by is already gone, so no parent-death signal will come. */
+export class ParentGoneError extends Error {
+  /** Builds the error. */
+  constructor(expected: number, actual: number) {
+    super(`parent pid ${expected} is gone (parent is now ${actual}); exiting rather than orphaned`);
+    this.name = "ParentGoneError";
+  }
+}
+
+/** The number of a signal, by Deno's name for it. */
+export function signalNumber(signal: Deno.Signal): number {
+  const n = libc.SIGNAL_NUMBERS[signal];
+  if (n === undefined) throw new TypeError(`the toolkit does not know the number of ${signal}`);
+  return n;
+}
+
+/** Sends `signal` to `pid` (kill(2)); {@link NoSuchProcessError} if the process is gone. */
+export function sendSignal(pid: number, signal: Deno.Signal): void {
+  try {
+    libc.kill(pid, signalNumber(signal));
+  } catch (e) {
+    if (e instanceof libc.SysCallError && e.errno === libc.Errno.ESRCH) {
+      throw new NoSuchProcessError(pid, signal, e);
+    }
+    throw e;
+  }
+}
+
+/** Whether a process with this pid exists (kill(pid, 0)); a zombie still exists. */
+export function processExists(pid: number): boolean {
+  try {
+    libc.kill(pid, 0);
+    return true;
+  } catch (e) {
+    if (e instanceof libc.SysCallError && e.errno === libc.Errno.ESRCH) return false;
+    if (e instanceof libc.SysCallError && e.code === "EPERM") return true;
+    throw e;
+  }
+}
+
+/** One line of /proc/<pid>/stat, the fields the toolkit uses. */
+export interface ProcessInfo {
+  /** Process id. */
+  pid: number;
+  /** Parent's pid. */
+  ppid: number;
+  /** State letter: R running, S sleeping, D disk, T stopped, Z zombie, X dead… */
+  state: string;
+  /** Command name (at most 15 characters, as the kernel keeps it). */
+  comm: string;
+}
+
+/** Reads /proc/<pid>/stat; `null` if the process is gone. */
+export function processInfo(pid: number): ProcessInfo | null {
+  const raw = libc.readWholeFile(`/proc/${pid}/stat`);
+  if (raw === null) return null;
+  const text = new TextDecoder().decode(raw);
+  // "pid (comm) S ppid …": comm may itself hold spaces and parentheses.
+  const open = text.indexOf("(");
+  const close = text.lastIndexOf(")");
+  const rest = text.slice(close + 2).split(" ");
+  return { pid, comm: text.slice(open + 1, close), state: rest[0], ppid: Number(rest[1]) };
+}
+
+/** Whether `pid` runs: it exists and is neither a zombie nor dead. */
+export function isRunning(pid: number): boolean {
+  const info = processInfo(pid);
+  return info !== null && info.state !== "Z" && info.state !== "X";
+}
+
+/** Every process whose parent is `ppid`, read from /proc. */
+export function childrenOf(ppid: number): ProcessInfo[] {
+  const found: ProcessInfo[] = [];
+  for (const name of libc.listDirectory("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    const info = processInfo(Number(name));
+    if (info !== null && info.ppid === ppid) found.push(info);
+  }
+  return found;
+}
+
+/** The children of `ppid` that are zombies (exited, not yet reaped). */
+export function zombieChildrenOf(ppid: number): ProcessInfo[] {
+  return childrenOf(ppid).filter((p) => p.state === "Z");
+}
+
+const PR_SET_PDEATHSIG = 1;
+const PR_SET_CHILD_SUBREAPER = 36;
+
+/**
+ * Asks the kernel to send `signal` to this process when its parent dies (prctl PR_SET_PDEATHSIG),
+ * then checks the parent is still `expectedParent`: if the parent died before the call, no signal
+ * would ever come, so this throws {@link ParentGoneError} and the caller should exit.
+ */
+export function setParentDeathSignal(signal: Deno.Signal, expectedParent: number): void {
+  libc.prctl(PR_SET_PDEATHSIG, signalNumber(signal), "PR_SET_PDEATHSIG");
+  const actual = libc.getppid();
+  if (actual !== expectedParent) throw new ParentGoneError(expectedParent, actual);
+}
+
+/** The parent's pid (getppid). */
+export function parentPid(): number {
+  return libc.getppid();
+}
+
+/**
+ * Makes this process the reaper of its orphaned descendants (prctl PR_SET_CHILD_SUBREAPER): they
+ * are re-parented here instead of to init, and must be reaped with {@link reapAdopted}.
+ */
+export function becomeSubreaper(): void {
+  libc.prctl(PR_SET_CHILD_SUBREAPER, 1, "PR_SET_CHILD_SUBREAPER");
+}
+
+/**
+ * Reaps an adopted (not spawned by Deno) child if it has exited: returns true once it is reaped or
+ * already gone, false while it runs. Never use it on a child Deno spawned; await its status.
+ */
+export function reapAdopted(pid: number): boolean {
+  try {
+    return libc.waitpidNoHang(pid) !== null;
+  } catch (e) {
+    if (e instanceof libc.SysCallError && e.errno === libc.Errno.ECHILD) return true;
+    throw e;
+  }
+}
+
+/**
+ * Received signals, queued in arrival order for a loop to handle (as Gunicorn's arbiter does):
+ * the handlers only queue, the loop acts. A listener does not keep the process alive.
+ */
+export class SignalQueue implements Disposable, AsyncIterable<Deno.Signal> {
+  #signals: Deno.Signal[];
+  #queue: Deno.Signal[] = [];
+  #waiters: ((s: Deno.Signal | null) => void)[] = [];
+  #handlers = new Map<Deno.Signal, () => void>();
+  #closed = false;
+
+  /** Starts listening for `signals`. */
+  constructor(signals: Deno.Signal[]) {
+    this.#signals = signals;
+    for (const s of signals) {
+      const handler = () => this.#push(s);
+      this.#handlers.set(s, handler);
+      Deno.addSignalListener(s, handler);
+    }
+  }
+
+  #push(s: Deno.Signal): void {
+    const waiter = this.#waiters.shift();
+    if (waiter) waiter(s);
+    else this.#queue.push(s);
+  }
+
+  /** The next signal received (maybe already queued); `null` once closed. */
+  next(): Promise<Deno.Signal | null> {
+    const queued = this.#queue.shift();
+    if (queued !== undefined) return Promise.resolve(queued);
+    if (this.#closed) return Promise.resolve(null);
+    return new Promise((resolve) => this.#waiters.push(resolve));
+  }
+
+  /** Signals received and not yet taken, oldest first, without waiting. */
+  drain(): Deno.Signal[] {
+    return this.#queue.splice(0);
+  }
+
+  /** Iterates over received signals until closed. */
+  async *[Symbol.asyncIterator](): AsyncIterator<Deno.Signal> {
+    while (true) {
+      const s = await this.next();
+      if (s === null) return;
+      yield s;
+    }
+  }
+
+  /** Stops listening; pending {@link next} calls resolve with `null`. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const s of this.#signals) Deno.removeSignalListener(s, this.#handlers.get(s)!);
+    for (const w of this.#waiters.splice(0)) w(null);
+  }
+
+  /** Same as {@link close}. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}

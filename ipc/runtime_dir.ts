@@ -1,0 +1,88 @@
+/**
+ * The private runtime directory of one system instance: mode 0700, owned by the caller, holding
+ * that instance's named pipes (and later its lock and trace files).
+ *
+ * @module
+ */
+
+import { getuid } from "./libc.ts";
+import { makeFifo } from "./fifo.ts";
+
+/** A runtime directory that is missing, not a directory, not ours, or open to others. */
+export class RuntimeDirError extends Error {
+  /** The directory's path. */
+  readonly path: string;
+  /** Builds the error. */
+  constructor(path: string, detail: string) {
+    super(`runtime directory ${path} is refused: ${detail}`);
+    this.name = "RuntimeDirError";
+    this.path = path;
+  }
+}
+
+/** Where runtime directories go by default: $XDG_RUNTIME_DIR, else $TMPDIR, else /tmp. */
+export function defaultRuntimeBase(): string {
+  return Deno.env.get("XDG_RUNTIME_DIR") || Deno.env.get("TMPDIR") || "/tmp";
+}
+
+/** A private (0700) directory for one instance's pipes. */
+export class RuntimeDir {
+  /** The directory's absolute path. */
+  readonly path: string;
+
+  private constructor(path: string) {
+    this.path = path;
+  }
+
+  /** Creates a fresh directory `<base>/<prefix>XXXXXX` with mode 0700. */
+  static create(options: { base?: string; prefix?: string } = {}): RuntimeDir {
+    const path = Deno.makeTempDirSync({
+      dir: options.base ?? defaultRuntimeBase(),
+      prefix: options.prefix ?? "osps-",
+    });
+    Deno.chmodSync(path, 0o700);
+    return RuntimeDir.open(path);
+  }
+
+  /** Opens an existing directory after checking it is a directory of ours with mode 0700. */
+  static open(path: string): RuntimeDir {
+    let info: Deno.FileInfo;
+    try {
+      info = Deno.lstatSync(path);
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) throw new RuntimeDirError(path, "it does not exist");
+      throw e;
+    }
+    if (!info.isDirectory) throw new RuntimeDirError(path, "it is not a directory");
+    if (info.uid !== getuid()) throw new RuntimeDirError(path, `it belongs to uid ${info.uid}`);
+    const mode = (info.mode ?? 0) & 0o777;
+    if (mode !== 0o700) {
+      throw new RuntimeDirError(path, `its mode is ${mode.toString(8)}, not 700`);
+    }
+    return new RuntimeDir(path);
+  }
+
+  /** The path of an entry of this directory; `name` is a plain file name. */
+  file(name: string): string {
+    if (!/^[A-Za-z0-9._-]+$/.test(name) || name === "." || name === "..") {
+      throw new TypeError(`bad runtime file name ${JSON.stringify(name)}`);
+    }
+    return `${this.path}/${name}`;
+  }
+
+  /** Creates the named pipe `name` (mode 0600) in this directory and returns its path. */
+  fifo(name: string): string {
+    const path = this.file(name);
+    makeFifo(path);
+    return path;
+  }
+
+  /** Removes the directory and everything in it; a directory already gone is not an error. */
+  remove(): void {
+    try {
+      Deno.removeSync(this.path, { recursive: true });
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+    }
+  }
+}

@@ -1,0 +1,548 @@
+/**
+ * A POSIX shared memory segment (`shm_open` + `mmap`) laid out as in `layout.ts`: header, role
+ * slots, worker mailboxes. Created 0600 with O_EXCL, so an existing segment is never overwritten;
+ * opened only when its header matches, so a foreign or corrupted segment is refused.
+ *
+ * @example
+ * ```ts
+ * import { SharedSegment } from "./mod.ts";
+ * using seg = SharedSegment.create("/osps-demo", { workers: 2 });
+ * seg.mailbox(1).write("hello", { seq: 1 });
+ * SharedSegment.unlink("/osps-demo");
+ * ```
+ *
+ * @module
+ */
+
+import * as libc from "./libc.ts";
+import {
+  computeLayout,
+  type Field,
+  HEADER,
+  LAYOUT_VERSION,
+  MAGIC,
+  MAILBOX_HEADER,
+  type MailboxField,
+  ROLE_SLOT,
+  type RoleSlotField,
+  type SegmentLayout,
+} from "./layout.ts";
+
+/** Base class of every error about a shared segment; `segment` names it. */
+export class SegmentError extends Error {
+  /** The segment's POSIX name, e.g. `/osps-1234`. */
+  readonly segment: string;
+  /** Builds the error for segment `segment`. */
+  constructor(segment: string, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "SegmentError";
+    this.segment = segment;
+  }
+}
+
+/** Creating a segment whose name is taken (EEXIST); the existing segment was left untouched. */
+export class SegmentExistsError extends SegmentError {
+  /** Builds the error. */
+  constructor(segment: string, cause: unknown) {
+    super(
+      segment,
+      `shared segment ${segment} already exists (EEXIST); it was left untouched. ` +
+        `If no system uses it, remove it with SharedSegment.unlink or rm /dev/shm${segment}`,
+      { cause },
+    );
+    this.name = "SegmentExistsError";
+  }
+}
+
+/** Opening or unlinking a segment that does not exist (ENOENT). */
+export class SegmentNotFoundError extends SegmentError {
+  /** Builds the error. */
+  constructor(segment: string, cause: unknown) {
+    super(segment, `shared segment ${segment} does not exist (ENOENT); is the system running?`, {
+      cause,
+    });
+    this.name = "SegmentNotFoundError";
+  }
+}
+
+/** The segment's header is not ours (magic) or of another layout version: refused, not touched. */
+export class SegmentHeaderError extends SegmentError {
+  /** Builds the error. */
+  constructor(segment: string, detail: string) {
+    super(segment, `shared segment ${segment} is refused: ${detail}; it was left untouched`);
+    this.name = "SegmentHeaderError";
+  }
+}
+
+/** The segment's real size, its header's size and the expected layout disagree. */
+export class SegmentSizeError extends SegmentError {
+  /** Builds the error. */
+  constructor(segment: string, detail: string) {
+    super(
+      segment,
+      `shared segment ${segment} has the wrong size: ${detail}; it was left untouched`,
+    );
+    this.name = "SegmentSizeError";
+  }
+}
+
+/** A payload does not fit in its mailbox; nothing was written. */
+export class MailboxOverflowError extends SegmentError {
+  /** Builds the error. */
+  constructor(segment: string, mailbox: number, length: number, capacity: number) {
+    super(
+      segment,
+      `payload of ${length} bytes does not fit mailbox ${mailbox} of ${segment} ` +
+        `(capacity ${capacity} bytes); nothing was written`,
+    );
+    this.name = "MailboxOverflowError";
+  }
+}
+
+/** A mailbox's header holds impossible values (a length beyond its capacity). */
+export class MailboxCorruptError extends SegmentError {
+  /** Builds the error. */
+  constructor(segment: string, mailbox: number, detail: string) {
+    super(segment, `mailbox ${mailbox} of ${segment} is corrupt: ${detail}`);
+    this.name = "MailboxCorruptError";
+  }
+}
+
+/** Options for {@link SharedSegment.create}. */
+export interface CreateOptions {
+  /** Number of workers, so of mailboxes (1–64). */
+  workers: number;
+  /** Payload bytes per mailbox (rounded up to the layout's alignment). */
+  mailboxPayload?: number;
+}
+
+/** What {@link SharedSegment.open} expects of the segment's header, if anything. */
+export interface OpenExpectations {
+  /** The worker count the caller was configured for. */
+  workers?: number;
+}
+
+/** The header of a segment as read from memory. */
+export interface SegmentHeader {
+  /** Layout version. */
+  version: number;
+  /** Total size recorded at creation. */
+  totalSize: number;
+  /** Worker count. */
+  workers: number;
+  /** Pid of the process that created the segment. */
+  creatorPid: number;
+  /** Creation time, ms since the epoch. */
+  createdAt: number;
+}
+
+/** What a mailbox holds: a sequence number, a timestamp and the payload. */
+export interface MailboxContent {
+  /** Sequence number written with the payload. */
+  seq: number;
+  /** Timestamp written with the payload (ms, `performance.timeOrigin + performance.now()`). */
+  timestamp: number;
+  /** A copy of the payload bytes. */
+  payload: Uint8Array;
+}
+
+/** The segment names this toolkit accepts: `/` then 1–200 of [A-Za-z0-9._-]. */
+const NAME_PATTERN = /^\/[A-Za-z0-9._-]{1,200}$/;
+
+function checkName(name: string): void {
+  if (!NAME_PATTERN.test(name)) {
+    throw new TypeError(
+      `bad shared segment name ${
+        JSON.stringify(name)
+      }: expected "/" then 1-200 of A-Z a-z 0-9 . _ -`,
+    );
+  }
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** An open, mapped shared segment. Close it (or `using` it) when done; unlink it to remove it. */
+export class SharedSegment implements Disposable {
+  /** The segment's POSIX name. */
+  readonly name: string;
+  /** Where each part lies. */
+  readonly layout: SegmentLayout;
+  #fd: number;
+  #ptr: Deno.PointerObject;
+  #view: DataView | null;
+  #bytes: Uint8Array;
+
+  private constructor(name: string, layout: SegmentLayout, fd: number, ptr: Deno.PointerObject) {
+    this.name = name;
+    this.layout = layout;
+    this.#fd = fd;
+    this.#ptr = ptr;
+    const buffer = Deno.UnsafePointerView.getArrayBuffer(ptr, layout.totalSize);
+    this.#view = new DataView(buffer);
+    this.#bytes = new Uint8Array(buffer);
+  }
+
+  /**
+   * Creates a new segment (O_CREAT|O_EXCL, mode 0600), sizes it and writes its header. Throws
+   * {@link SegmentExistsError} if the name is taken; the existing segment is not touched.
+   */
+  static create(name: string, options: CreateOptions): SharedSegment {
+    checkName(name);
+    const layout = computeLayout(options.workers, options.mailboxPayload);
+    let fd: number;
+    try {
+      fd = libc.shmOpen(name, libc.O.RDWR | libc.O.CREAT | libc.O.EXCL | libc.O.CLOEXEC, 0o600);
+    } catch (e) {
+      if (e instanceof libc.SysCallError && e.errno === libc.Errno.EEXIST) {
+        throw new SegmentExistsError(name, e);
+      }
+      throw e;
+    }
+    try {
+      libc.ftruncate(fd, layout.totalSize, name);
+      const seg = new SharedSegment(name, layout, fd, libc.mmapShared(fd, layout.totalSize, name));
+      seg.#writeHeader();
+      return seg;
+    } catch (e) {
+      libc.close(fd, name);
+      libc.shmUnlink(name);
+      throw e;
+    }
+  }
+
+  /**
+   * Opens an existing segment after checking its header: magic, layout version, recorded size
+   * against the real size and against the layout, and `expected` if given. A mismatch throws a
+   * {@link SegmentHeaderError} or {@link SegmentSizeError}; {@link SegmentNotFoundError} if absent.
+   */
+  static open(name: string, expected: OpenExpectations = {}): SharedSegment {
+    checkName(name);
+    let fd: number;
+    try {
+      fd = libc.shmOpen(name, libc.O.RDWR | libc.O.CLOEXEC, 0);
+    } catch (e) {
+      if (e instanceof libc.SysCallError && e.errno === libc.Errno.ENOENT) {
+        throw new SegmentNotFoundError(name, e);
+      }
+      throw e;
+    }
+    try {
+      const layout = SharedSegment.#validate(name, fd, expected);
+      return new SharedSegment(name, layout, fd, libc.mmapShared(fd, layout.totalSize, name));
+    } catch (e) {
+      libc.close(fd, name);
+      throw e;
+    }
+  }
+
+  /** Removes a segment's name (shm_unlink); mappings still open stay valid until closed. */
+  static unlink(name: string): void {
+    checkName(name);
+    try {
+      libc.shmUnlink(name);
+    } catch (e) {
+      if (e instanceof libc.SysCallError && e.errno === libc.Errno.ENOENT) {
+        throw new SegmentNotFoundError(name, e);
+      }
+      throw e;
+    }
+  }
+
+  /** Whether a segment of that name exists (it may still be foreign or corrupt). */
+  static exists(name: string): boolean {
+    checkName(name);
+    try {
+      libc.close(libc.shmOpen(name, libc.O.RDONLY | libc.O.CLOEXEC, 0), name);
+      return true;
+    } catch (e) {
+      if (e instanceof libc.SysCallError && e.errno === libc.Errno.ENOENT) return false;
+      throw e;
+    }
+  }
+
+  /** Reads and checks the header of the segment behind `fd` without writing anything. */
+  static #validate(name: string, fd: number, expected: OpenExpectations): SegmentLayout {
+    const realSize = libc.fileSize(fd, name);
+    if (realSize < HEADER.size) {
+      throw new SegmentSizeError(
+        name,
+        `${realSize} bytes, smaller than the ${HEADER.size}-byte header`,
+      );
+    }
+    const headerBytes = new Uint8Array(HEADER.size);
+    const ptr = libc.mmapShared(fd, HEADER.size, name);
+    try {
+      headerBytes.set(new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(ptr, HEADER.size)));
+    } finally {
+      libc.munmap(ptr, HEADER.size, name);
+    }
+    const h = new DataView(headerBytes.buffer);
+    const get = (f: Field) => readNumber(h, f.offset, f);
+    const magic = get(HEADER.fields.magic);
+    if (magic !== MAGIC) {
+      throw new SegmentHeaderError(
+        name,
+        `magic is 0x${magic.toString(16).padStart(8, "0")}, not 0x${
+          MAGIC.toString(16)
+        } ("OSPS"): ` +
+          `not an osps segment, or corrupted`,
+      );
+    }
+    const version = get(HEADER.fields.version);
+    if (version !== LAYOUT_VERSION) {
+      throw new SegmentHeaderError(
+        name,
+        `layout version ${version}, this toolkit reads ${LAYOUT_VERSION}`,
+      );
+    }
+    const totalSize = get(HEADER.fields.totalSize);
+    if (totalSize !== realSize) {
+      throw new SegmentSizeError(
+        name,
+        `header says ${totalSize} bytes, the segment has ${realSize}`,
+      );
+    }
+    let layout: SegmentLayout;
+    try {
+      layout = computeLayout(
+        get(HEADER.fields.workers),
+        get(HEADER.fields.mailboxSize) - MAILBOX_HEADER.size,
+      );
+    } catch (e) {
+      throw new SegmentHeaderError(name, `impossible header values (${(e as Error).message})`);
+    }
+    if (layout.totalSize !== totalSize || get(HEADER.fields.slots) !== layout.slots) {
+      throw new SegmentSizeError(
+        name,
+        `header fields describe ${layout.totalSize} bytes and ${layout.slots} slots, ` +
+          `header records ${totalSize} bytes and ${get(HEADER.fields.slots)} slots`,
+      );
+    }
+    if (expected.workers !== undefined && expected.workers !== layout.workers) {
+      throw new SegmentSizeError(
+        name,
+        `laid out for ${layout.workers} workers, expected ${expected.workers}`,
+      );
+    }
+    return layout;
+  }
+
+  #writeHeader(): void {
+    const v = this.#dv();
+    const f = HEADER.fields;
+    writeNumber(v, f.version.offset, f.version, LAYOUT_VERSION);
+    writeNumber(v, f.totalSize.offset, f.totalSize, this.layout.totalSize);
+    writeNumber(v, f.workers.offset, f.workers, this.layout.workers);
+    writeNumber(v, f.slots.offset, f.slots, this.layout.slots);
+    writeNumber(v, f.mailboxSize.offset, f.mailboxSize, this.layout.mailboxSize);
+    writeNumber(v, f.creatorPid.offset, f.creatorPid, Deno.pid);
+    writeNumber(v, f.createdAt.offset, f.createdAt, Date.now());
+    // The magic goes last: a concurrent opener sees either no magic or a complete header.
+    writeNumber(v, f.magic.offset, f.magic, MAGIC);
+  }
+
+  #dv(): DataView {
+    if (this.#view === null) {
+      throw new SegmentError(this.name, `shared segment ${this.name} is closed`);
+    }
+    return this.#view;
+  }
+
+  /** The segment's header. */
+  header(): SegmentHeader {
+    const v = this.#dv();
+    const f = HEADER.fields;
+    return {
+      version: readNumber(v, f.version.offset, f.version),
+      totalSize: readNumber(v, f.totalSize.offset, f.totalSize),
+      workers: readNumber(v, f.workers.offset, f.workers),
+      creatorPid: readNumber(v, f.creatorPid.offset, f.creatorPid),
+      createdAt: readNumber(v, f.createdAt.offset, f.createdAt),
+    };
+  }
+
+  /** The role slot at `index` (see `WATCHDOG_SLOT`, `DISPATCHER_SLOT`, `workerSlot(k)`). */
+  slot(index: number): RoleSlot {
+    if (!Number.isInteger(index) || index < 0 || index >= this.layout.slots) {
+      throw new RangeError(`slot ${index} is outside 0..${this.layout.slots - 1} of ${this.name}`);
+    }
+    return new RoleSlot(this, this.layout.slotsOffset + index * ROLE_SLOT.size);
+  }
+
+  /** The mailbox of worker `k` (1-based). */
+  mailbox(k: number): Mailbox {
+    if (!Number.isInteger(k) || k < 1 || k > this.layout.workers) {
+      throw new RangeError(`mailbox ${k} is outside 1..${this.layout.workers} of ${this.name}`);
+    }
+    return new Mailbox(this, k, this.layout.mailboxesOffset + (k - 1) * this.layout.mailboxSize);
+  }
+
+  /** @internal Bounds-checked access for slots and mailboxes. */
+  access(): { view: DataView; bytes: Uint8Array } {
+    return { view: this.#dv(), bytes: this.#bytes };
+  }
+
+  /** Whether the mapping has been closed. */
+  get closed(): boolean {
+    return this.#view === null;
+  }
+
+  /** Unmaps the segment and closes its descriptor; the segment itself stays until unlinked. */
+  close(): void {
+    if (this.#view === null) return;
+    this.#view = null;
+    this.#bytes = new Uint8Array(0);
+    libc.munmap(this.#ptr, this.layout.totalSize, this.name);
+    libc.close(this.#fd, this.name);
+  }
+
+  /** Same as {@link close}. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+function readNumber(v: DataView, at: number, f: Field): number {
+  switch (f.type) {
+    case "u32":
+      return v.getUint32(at, true);
+    case "i32":
+      return v.getInt32(at, true);
+    case "f64":
+      return v.getFloat64(at, true);
+    case "text":
+      throw new TypeError("text field read as a number");
+  }
+}
+
+function writeNumber(v: DataView, at: number, f: Field, value: number): void {
+  switch (f.type) {
+    case "u32":
+      return v.setUint32(at, value, true);
+    case "i32":
+      return v.setInt32(at, value, true);
+    case "f64":
+      return v.setFloat64(at, value, true);
+    case "text":
+      throw new TypeError("text field written as a number");
+  }
+}
+
+/** One role's slot in the registry: pid, state, generation, heartbeat, address… */
+export class RoleSlot {
+  #seg: SharedSegment;
+  #base: number;
+
+  /** @internal Use {@link SharedSegment.slot}. */
+  constructor(seg: SharedSegment, base: number) {
+    this.#seg = seg;
+    this.#base = base;
+  }
+
+  /** Reads a numeric field. */
+  get(field: Exclude<RoleSlotField, "host">): number {
+    const f = ROLE_SLOT.fields[field];
+    return readNumber(this.#seg.access().view, this.#base + f.offset, f);
+  }
+
+  /** Writes a numeric field. */
+  set(field: Exclude<RoleSlotField, "host">, value: number): void {
+    const f = ROLE_SLOT.fields[field];
+    writeNumber(this.#seg.access().view, this.#base + f.offset, f, value);
+  }
+
+  /** Reads the `host` text field. */
+  host(): string {
+    const f = ROLE_SLOT.fields.host;
+    const raw = this.#seg.access().bytes.subarray(
+      this.#base + f.offset,
+      this.#base + f.offset + f.bytes!,
+    );
+    const end = raw.indexOf(0);
+    return decoder.decode(raw.subarray(0, end < 0 ? raw.length : end));
+  }
+
+  /** Writes the `host` text field; a host longer than the field is an error. */
+  setHost(host: string): void {
+    const f = ROLE_SLOT.fields.host;
+    const encoded = encoder.encode(host);
+    if (encoded.length >= f.bytes!) {
+      throw new RangeError(`host ${JSON.stringify(host)} is longer than ${f.bytes! - 1} bytes`);
+    }
+    const at = this.#base + f.offset;
+    const bytes = this.#seg.access().bytes;
+    bytes.fill(0, at, at + f.bytes!);
+    bytes.set(encoded, at);
+  }
+}
+
+/** A worker's mailbox: a header (seq, length, timestamp) and a bounded payload area. */
+export class Mailbox {
+  #seg: SharedSegment;
+  #base: number;
+  /** The worker number (1-based). */
+  readonly index: number;
+  /** Payload bytes this mailbox holds. */
+  readonly capacity: number;
+
+  /** @internal Use {@link SharedSegment.mailbox}. */
+  constructor(seg: SharedSegment, index: number, base: number) {
+    this.#seg = seg;
+    this.index = index;
+    this.#base = base;
+    this.capacity = seg.layout.mailboxPayload;
+  }
+
+  #field(name: MailboxField): Field {
+    return MAILBOX_HEADER.fields[name];
+  }
+
+  /**
+   * Writes a payload with its sequence number and timestamp. A payload over {@link capacity} throws
+   * {@link MailboxOverflowError} before any byte is written.
+   */
+  write(payload: Uint8Array | string, meta: { seq: number; timestamp?: number }): void {
+    const data = typeof payload === "string" ? encoder.encode(payload) : payload;
+    if (data.length > this.capacity) {
+      throw new MailboxOverflowError(this.#seg.name, this.index, data.length, this.capacity);
+    }
+    const { view, bytes } = this.#seg.access();
+    bytes.set(data, this.#base + MAILBOX_HEADER.size);
+    const seq = this.#field("seq"), length = this.#field("length"), ts = this.#field("timestamp");
+    writeNumber(view, this.#base + length.offset, length, data.length);
+    writeNumber(
+      view,
+      this.#base + ts.offset,
+      ts,
+      meta.timestamp ?? performance.timeOrigin + performance.now(),
+    );
+    writeNumber(view, this.#base + seq.offset, seq, meta.seq);
+  }
+
+  /** Reads the mailbox; a recorded length beyond the capacity throws {@link MailboxCorruptError}. */
+  read(): MailboxContent {
+    const { view, bytes } = this.#seg.access();
+    const seq = this.#field("seq"), length = this.#field("length"), ts = this.#field("timestamp");
+    const n = readNumber(view, this.#base + length.offset, length);
+    if (n > this.capacity) {
+      throw new MailboxCorruptError(
+        this.#seg.name,
+        this.index,
+        `length ${n} > capacity ${this.capacity}`,
+      );
+    }
+    const start = this.#base + MAILBOX_HEADER.size;
+    return {
+      seq: readNumber(view, this.#base + seq.offset, seq),
+      timestamp: readNumber(view, this.#base + ts.offset, ts),
+      payload: bytes.slice(start, start + n),
+    };
+  }
+
+  /** Reads the mailbox with its payload decoded as UTF-8. */
+  readText(): Omit<MailboxContent, "payload"> & { text: string } {
+    const { seq, timestamp, payload } = this.read();
+    return { seq, timestamp, text: decoder.decode(payload) };
+  }
+}
