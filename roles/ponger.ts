@@ -1,0 +1,100 @@
+/**
+ * The child of the ping-pong exercise (seed question 2.a): it answers each `ping <n>` frame on its
+ * ping pipe with `pong <n>` on its pong pipe, after checking the counter and timestamp the parent
+ * left in mailbox 1 of the shared segment and writing its own there. It stops on `stop`, or at EOF
+ * of the ping pipe, and exits 0; it dies with its parent (parent-death signal).
+ *
+ * Run as a program by the ping-pong scenario:
+ * `ponger.ts --segment /osps-… --ping <fifo> --pong <fifo> --parent-pid <pid>`.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { parseLogLevel } from "@logtape/logtape";
+import {
+  FifoReader,
+  FifoWriter,
+  ParentGoneError,
+  setParentDeathSignal,
+  SharedSegment,
+  workerSlot,
+} from "../ipc/mod.ts";
+import { roleLogger, setupLogging } from "./logging.ts";
+
+/** Where the ponger finds its parent's segment and pipes. */
+export interface PongerOptions {
+  /** The shared segment's name. */
+  segment: string;
+  /** The pipe it reads pings from. */
+  ping: string;
+  /** The pipe it writes pongs to. */
+  pong: string;
+  /** The parent's pid, checked after arming the parent-death signal. */
+  parentPid: number;
+}
+
+/** A ping whose counter does not match the mailbox, or a frame that is not a ping. */
+export class PingProtocolError extends Error {
+  /** Builds the error. */
+  constructor(detail: string) {
+    super(`ping-pong protocol violated: ${detail}`);
+    this.name = "PingProtocolError";
+  }
+}
+
+/** Answers pings until `stop` or EOF; returns how many were answered. */
+export async function runPonger(options: PongerOptions): Promise<number> {
+  const log = roleLogger("ponger");
+  setParentDeathSignal("SIGTERM", options.parentPid);
+  using segment = SharedSegment.open(options.segment, { workers: 1 });
+  segment.slot(workerSlot(1)).set("pid", Deno.pid);
+  const mailbox = segment.mailbox(1);
+  using pings = FifoReader.open(options.ping);
+  using pongs = await FifoWriter.open(options.pong);
+  let answered = 0;
+  for await (const frame of pings) {
+    const text = new TextDecoder().decode(frame);
+    if (text === "stop") break;
+    const match = /^ping (\d+)$/.exec(text);
+    if (match === null) throw new PingProtocolError(`unexpected frame ${JSON.stringify(text)}`);
+    const n = Number(match[1]);
+    const inbox = mailbox.readText();
+    if (inbox.seq !== n || inbox.text !== "ping") {
+      throw new PingProtocolError(`frame says ping ${n}, mailbox holds ${inbox.text} ${inbox.seq}`);
+    }
+    mailbox.write("pong", { seq: n });
+    pongs.send(`pong ${n}`);
+    answered++;
+    log.debug("answered ping {n}", { n });
+  }
+  log.debug("stopping after {answered} pongs", { answered });
+  return answered;
+}
+
+if (import.meta.main) {
+  const { values } = parseArgs({
+    options: {
+      segment: { type: "string" },
+      ping: { type: "string" },
+      pong: { type: "string" },
+      "parent-pid": { type: "string" },
+      "log-level": { type: "string", default: "warning" },
+    },
+  });
+  setupLogging(parseLogLevel(values["log-level"]));
+  // The parent orchestrates the stop: a terminal's Ctrl-C reaches the whole process group, but
+  // only the parent acts on it.
+  Deno.addSignalListener("SIGINT", () => {});
+  try {
+    await runPonger({
+      segment: values.segment ?? "",
+      ping: values.ping ?? "",
+      pong: values.pong ?? "",
+      parentPid: Number(values["parent-pid"]),
+    });
+  } catch (e) {
+    roleLogger("ponger").error("{error}", { error: String(e) });
+    Deno.exit(e instanceof ParentGoneError ? 3 : 1);
+  }
+}

@@ -1,0 +1,71 @@
+/**
+ * How a role's process is started: the same Deno binary, this project's config and lock, and
+ * explicit permission flags (never -A).
+ *
+ * @module
+ */
+
+/** Permissions every role process gets: libc through FFI, its runtime files, its environment. */
+export const ROLE_PERMISSIONS: readonly string[] = [
+  "--allow-ffi",
+  "--allow-read",
+  "--allow-write",
+  "--allow-env",
+];
+
+const CONFIG = new URL("../deno.json", import.meta.url).pathname;
+
+/** A `Deno.Command` that runs the role module `script` with `args`. */
+export function roleCommand(
+  script: URL,
+  args: string[],
+  options: Omit<Deno.CommandOptions, "args"> = {},
+): Deno.Command {
+  return new Deno.Command(Deno.execPath(), {
+    ...options,
+    args: ["run", "--quiet", "--config", CONFIG, ...ROLE_PERMISSIONS, script.pathname, ...args],
+  });
+}
+
+/** Resolves with `value` after `ms`, without keeping the process alive past `cancel`. */
+function delay<T>(ms: number, value: T): { promise: Promise<T>; cancel: () => void } {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const promise = new Promise<T>((resolve) => {
+    timer = setTimeout(resolve, ms, value);
+  });
+  return { promise, cancel: () => clearTimeout(timer) };
+}
+
+/** Waits for `promise` at most `ms`; `null` on timeout. */
+export async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | null> {
+  const timer = delay(ms, null);
+  try {
+    return await Promise.race([promise, timer.promise]);
+  } finally {
+    timer.cancel();
+  }
+}
+
+/**
+ * Stops a child in phases and reaps it: wait `graceMs` for it to exit on its own, then SIGTERM
+ * and wait `termMs`, then SIGKILL. Returns its exit status once reaped: no zombie is left.
+ */
+export async function reapChild(
+  child: Deno.ChildProcess,
+  options: { graceMs?: number; termMs?: number } = {},
+): Promise<Deno.CommandStatus> {
+  const exited = await withTimeout(child.status, options.graceMs ?? 2000);
+  if (exited !== null) return exited;
+  for (
+    const [signal, wait] of [["SIGTERM", options.termMs ?? 2000], ["SIGKILL", 10_000]] as const
+  ) {
+    try {
+      child.kill(signal);
+    } catch {
+      // Exited (and reaped by Deno) between the wait and the signal: its status is ready.
+    }
+    const status = await withTimeout(child.status, wait);
+    if (status !== null) return status;
+  }
+  throw new Error(`child ${child.pid} survived SIGKILL for 10 s (stuck in the kernel?)`);
+}
