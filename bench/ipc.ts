@@ -43,6 +43,8 @@ export interface IpcBenchResult {
   target: number;
   /** Rounds the methods alternated over. */
   rounds: number;
+  /** The runtime directory the run used (removed when it returns). */
+  runtimeDir: string;
 }
 
 /** Median, p99 and mean of latencies given in ms, reported in µs. */
@@ -104,7 +106,14 @@ export async function runIpcBench(options: IpcBenchOptions = {}): Promise<IpcBen
   writer.close();
   const baseline = latencyStats(samples.baseline);
   const asyncStats = latencyStats(samples.async);
-  return { async: asyncStats, baseline, ratio: asyncStats.p50 / baseline.p50, target: 1.5, rounds };
+  return {
+    async: asyncStats,
+    baseline,
+    ratio: asyncStats.p50 / baseline.p50,
+    target: 1.5,
+    rounds,
+    runtimeDir: runtime.path,
+  };
 }
 
 /** The result as a table with the ratio and the verdict. */

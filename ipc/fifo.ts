@@ -200,6 +200,29 @@ export class FifoWriter implements Disposable {
     }
   }
 
+  /**
+   * Like {@link send}, but while the pipe is full it waits, off the event loop, for the reader to
+   * make room (poll for POLLOUT, rechecking `signal` every 100 ms). For bulk senders.
+   */
+  async sendWaiting(
+    payload: Uint8Array | string,
+    options: { signal?: AbortSignal } = {},
+  ): Promise<void> {
+    const pollfd = new Uint8Array(8);
+    while (true) {
+      options.signal?.throwIfAborted();
+      try {
+        return this.send(payload);
+      } catch (e) {
+        if (!(e instanceof PipeFullError)) throw e;
+      }
+      const v = new DataView(pollfd.buffer);
+      v.setInt32(0, this.#fd, true);
+      v.setInt16(4, libc.POLL.OUT, true);
+      await libc.pollWaiting(pollfd, 100);
+    }
+  }
+
   /** Closes the writing end; when every writer has closed, the reader sees EOF. */
   close(): void {
     if (this.#fd < 0) return;
@@ -217,7 +240,8 @@ export class FifoWriter implements Disposable {
 /**
  * The reading end of a named pipe. {@link receive} resolves with the next frame's payload, or
  * `null` at EOF (every writer gone) or after {@link close}. After an EOF, the next `receive` waits
- * for a new writer: a FIFO outlives the processes that write to it.
+ * for a new writer, and nothing a new writer sent in between is lost: a FIFO outlives the
+ * processes that write to it.
  */
 export class FifoReader implements Disposable, AsyncIterable<Uint8Array> {
   /** The FIFO's path. */
@@ -229,7 +253,6 @@ export class FifoReader implements Disposable, AsyncIterable<Uint8Array> {
   #pending: Uint8Array = new Uint8Array(0);
   #receiving = false;
   #closed = false;
-  #atEof = false;
 
   private constructor(path: string) {
     this.path = path;
@@ -314,7 +337,6 @@ export class FifoReader implements Disposable, AsyncIterable<Uint8Array> {
   }
 
   async #receive(): Promise<Uint8Array | null> {
-    if (this.#atEof && !this.#closed) this.#reopen();
     while (true) {
       const frame = this.#takeFrame();
       if (frame !== null) return frame;
@@ -329,19 +351,23 @@ export class FifoReader implements Disposable, AsyncIterable<Uint8Array> {
       const revents = await this.#wait();
       if (this.#closed) return null;
       if (n === 0 && (revents & libc.POLL.HUP) && !(revents & libc.POLL.IN)) {
-        this.#atEof = true;
+        this.#reopen();
         if (this.#pending.length > 0) this.#dropPending("truncated frame at EOF");
         return null;
       }
     }
   }
 
-  /** Reopens the read end so that poll waits for the next writer instead of repeating POLLHUP. */
+  /**
+   * Replaces the read end after EOF, so that poll waits for the next writer instead of repeating
+   * POLLHUP. The new end is opened before the old one is closed: a FIFO left with no reader and no
+   * writer drops its buffered data, and a new writer may already have written.
+   */
   #reopen(): void {
+    const fd = libc.open(this.path, libc.O.RDONLY | libc.O.NONBLOCK | libc.O.CLOEXEC);
     libc.close(this.#fd, this.path);
-    this.#fd = libc.open(this.path, libc.O.RDONLY | libc.O.NONBLOCK | libc.O.CLOEXEC);
+    this.#fd = fd;
     this.#setPollFd();
-    this.#atEof = false;
   }
 
   /** The next frame decoded as UTF-8, or `null` at EOF or once closed. */

@@ -66,7 +66,7 @@ export const O = {
 } as const;
 
 /** poll(2) event bits. */
-export const POLL = { IN: 0x1, ERR: 0x8, HUP: 0x10, NVAL: 0x20 } as const;
+export const POLL = { IN: 0x1, OUT: 0x4, ERR: 0x8, HUP: 0x10, NVAL: 0x20 } as const;
 
 /** Signal numbers on Linux x86_64/aarch64, by Deno's signal names. */
 export const SIGNAL_NUMBERS: Readonly<Record<string, number>> = {
@@ -284,12 +284,12 @@ export function munmap(p: Deno.PointerObject, size: number, object: string): voi
 }
 
 /**
- * poll(2) with an infinite timeout, run on Deno's blocking thread pool so the event loop keeps
- * turning. `fds` is an array of `struct pollfd` (8 bytes each). Returns false when poll was
+ * poll(2), run on Deno's blocking thread pool so the event loop keeps turning. `fds` is an array of
+ * `struct pollfd` (8 bytes each); `timeoutMs` -1 waits without limit. Returns false when poll was
  * interrupted (the caller polls again); errno is not readable after a call on another thread.
  */
-export async function pollWaiting(fds: Uint8Array<ArrayBuffer>): Promise<boolean> {
-  return await lib.symbols.poll_blocking(fds, BigInt(fds.byteLength / 8), -1) >= 0;
+export async function pollWaiting(fds: Uint8Array<ArrayBuffer>, timeoutMs = -1): Promise<boolean> {
+  return await lib.symbols.poll_blocking(fds, BigInt(fds.byteLength / 8), timeoutMs) >= 0;
 }
 
 /** eventfd(2), non-blocking and close-on-exec; used to wake a pending poll. */

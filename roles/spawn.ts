@@ -15,15 +15,16 @@ export const ROLE_PERMISSIONS: readonly string[] = [
 
 const CONFIG = new URL("../deno.json", import.meta.url).pathname;
 
-/** A `Deno.Command` that runs the role module `script` with `args`. */
+/** A `Deno.Command` that runs the module `script` with `args` and `permissions`. */
 export function roleCommand(
   script: URL,
   args: string[],
   options: Omit<Deno.CommandOptions, "args"> = {},
+  permissions: readonly string[] = ROLE_PERMISSIONS,
 ): Deno.Command {
   return new Deno.Command(Deno.execPath(), {
     ...options,
-    args: ["run", "--quiet", "--config", CONFIG, ...ROLE_PERMISSIONS, script.pathname, ...args],
+    args: ["run", "--quiet", "--config", CONFIG, ...permissions, script.pathname, ...args],
   });
 }
 

@@ -1,0 +1,155 @@
+/**
+ * Helpers shared by the tests: run fixture programs as real child processes, read their output
+ * line by line, wait (bounded) for real events, and name test objects so they cannot collide.
+ *
+ * @module
+ */
+
+import * as libc from "../ipc/libc.ts";
+import { ROLE_PERMISSIONS, roleCommand } from "../roles/mod.ts";
+
+/** A unique shared segment name for one test. */
+export function testSegmentName(label: string): string {
+  return `/osps-test-${label}-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
+}
+
+/**
+ * Spawns `tests/fixtures/<name>` with the role permissions plus --allow-run (some fixtures spawn
+ * a child of their own); stdout piped, stderr inherited.
+ */
+export function spawnFixture(name: string, args: string[] = []): Deno.ChildProcess {
+  return roleCommand(
+    new URL(`./fixtures/${name}`, import.meta.url),
+    args,
+    { stdin: "null", stdout: "piped", stderr: "inherit" },
+    [...ROLE_PERMISSIONS, "--allow-run"],
+  ).spawn();
+}
+
+/** Reads a child's stdout line by line. */
+export class LineReader {
+  #reader: ReadableStreamDefaultReader<string>;
+  #buffer = "";
+
+  /** Wraps a byte stream. */
+  constructor(stream: ReadableStream<Uint8Array>) {
+    this.#reader = stream.pipeThrough(new TextDecoderStream()).getReader();
+  }
+
+  /** The next line (without its newline), or null at end of stream. */
+  async next(): Promise<string | null> {
+    while (!this.#buffer.includes("\n")) {
+      const { value, done } = await this.#reader.read();
+      if (done) {
+        const rest = this.#buffer;
+        this.#buffer = "";
+        return rest === "" ? null : rest;
+      }
+      this.#buffer += value;
+    }
+    const at = this.#buffer.indexOf("\n");
+    const line = this.#buffer.slice(0, at);
+    this.#buffer = this.#buffer.slice(at + 1);
+    return line;
+  }
+
+  /** Reads lines until one matches `pattern`; throws at end of stream. */
+  async until(pattern: RegExp): Promise<RegExpExecArray> {
+    for (let line = await this.next(); line !== null; line = await this.next()) {
+      const m = pattern.exec(line);
+      if (m) return m;
+    }
+    throw new Error(`stream ended before a line matching ${pattern}`);
+  }
+
+  /** Reads to the end and releases the stream. */
+  async rest(): Promise<string> {
+    let all = this.#buffer;
+    this.#buffer = "";
+    for (let r = await this.#reader.read(); !r.done; r = await this.#reader.read()) all += r.value;
+    return all;
+  }
+}
+
+/**
+ * Checks `condition` every 5 ms until it holds or `timeoutMs` passes; returns the time it took in
+ * ms. Throws with `what` on timeout. For events the kernel does not notify (a pid vanishing).
+ */
+export async function waitUntil(
+  what: string,
+  condition: () => boolean,
+  timeoutMs: number,
+): Promise<number> {
+  const start = performance.now();
+  while (!condition()) {
+    if (performance.now() - start > timeoutMs) {
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    }
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  return performance.now() - start;
+}
+
+/** Kills a child if it still runs and reaps it; for test cleanup paths. */
+export async function killAndReap(child: Deno.ChildProcess): Promise<void> {
+  try {
+    child.kill("SIGKILL");
+  } catch {
+    // Already exited and reaped.
+  }
+  await child.status;
+  await child.stdout.cancel().catch(() => {});
+}
+
+/**
+ * Raw access to a POSIX shared memory object, bypassing SharedSegment: what a foreign process of
+ * the same user could do (Deno's own file API wants --allow-all for /dev/shm).
+ */
+export class RawShm implements Disposable {
+  readonly #fd: number;
+  readonly #name: string;
+  /** The object's size when opened. */
+  readonly size: number;
+  #ptr: Deno.PointerObject | null = null;
+
+  private constructor(name: string, fd: number) {
+    this.#name = name;
+    this.#fd = fd;
+    this.size = libc.fileSize(fd, name);
+  }
+
+  /** Opens (creating it if `createSize` is given) the object `name`. */
+  static open(name: string, createSize?: number): RawShm {
+    const flags = libc.O.RDWR | libc.O.CLOEXEC |
+      (createSize === undefined ? 0 : libc.O.CREAT | libc.O.EXCL);
+    const fd = libc.shmOpen(name, flags, 0o600);
+    if (createSize !== undefined) libc.ftruncate(fd, createSize, name);
+    return new RawShm(name, fd);
+  }
+
+  /** The object's bytes, mapped shared. */
+  bytes(): Uint8Array {
+    this.#ptr ??= libc.mmapShared(this.#fd, this.size, this.#name);
+    return new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(this.#ptr, this.size));
+  }
+
+  /** Resizes the object. */
+  truncate(size: number): void {
+    libc.ftruncate(this.#fd, size, this.#name);
+  }
+
+  /** Unmaps and closes. */
+  [Symbol.dispose](): void {
+    if (this.#ptr !== null) libc.munmap(this.#ptr, this.size, this.#name);
+    libc.close(this.#fd, this.#name);
+  }
+}
+
+/** Removes a shared memory object if it exists. */
+export function removeShm(name: string): void {
+  try {
+    libc.shmUnlink(name);
+  } catch (e) {
+    if (!(e instanceof libc.SysCallError && e.code === "ENOENT")) throw e;
+  }
+}
