@@ -6,9 +6,10 @@
  */
 
 import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
+import { getLogLevels, isLogLevel } from "@logtape/logtape";
 import { SignalQueue } from "./ipc/mod.ts";
 import { formatLeftovers, isClean, type PingPongReport, runPingPong } from "./scenarios/mod.ts";
-import { formatIpcBench, runIpcBench } from "./bench/ipc.ts";
+import { formatIpcBench, runIpcBench } from "./bench/mod.ts";
 
 /** A command-line usage error: printed with the command's usage, exit code 2. */
 export class UsageError extends Error {
@@ -134,6 +135,9 @@ const COMMANDS: Record<string, Command> = {
         throw new UsageError(`unknown scenario ${JSON.stringify(name ?? "")}`);
       }
       const count = positiveInt("count", values.count, 10, 1_000_000);
+      if (!isLogLevel(values["log-level"])) {
+        throw new UsageError(`--log-level must be one of ${getLogLevels().join(", ")}`);
+      }
       const report = await interruptible((signal) =>
         runPingPong({
           count,

@@ -9,14 +9,17 @@ import {
   getLogger,
   getTextFormatter,
   type Logger,
-  type LogLevel,
+  parseLogLevel,
   type Sink,
 } from "@logtape/logtape";
 
 const encoder = new TextEncoder();
 
-/** Sends the `osps` log categories at `level` and above to stderr, synchronously. */
-export function setupLogging(level: LogLevel): void {
+/**
+ * Sends the `osps` log categories at `level` (trace, debug, info, warning, error, fatal) and above
+ * to stderr, synchronously. An unknown level throws a TypeError.
+ */
+export function setupLogging(level: string): void {
   const format = getTextFormatter();
   const stderr: Sink = (record) => {
     Deno.stderr.writeSync(encoder.encode(format(record)));
@@ -25,7 +28,7 @@ export function setupLogging(level: LogLevel): void {
     reset: true,
     sinks: { stderr },
     loggers: [
-      { category: ["osps"], lowestLevel: level, sinks: ["stderr"] },
+      { category: ["osps"], lowestLevel: parseLogLevel(level), sinks: ["stderr"] },
       { category: ["logtape", "meta"], lowestLevel: "warning", sinks: ["stderr"] },
     ],
   });

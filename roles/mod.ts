@@ -6,5 +6,5 @@
  */
 
 export * from "./spawn.ts";
-export * from "./logging.ts";
+export { setupLogging } from "./logging.ts";
 export { PingProtocolError, type PongerOptions, runPonger } from "./ponger.ts";

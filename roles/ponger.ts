@@ -11,7 +11,6 @@
  */
 
 import { parseArgs } from "node:util";
-import { parseLogLevel } from "@logtape/logtape";
 import {
   FifoReader,
   FifoWriter,
@@ -82,7 +81,7 @@ if (import.meta.main) {
       "log-level": { type: "string", default: "warning" },
     },
   });
-  setupLogging(parseLogLevel(values["log-level"]));
+  setupLogging(values["log-level"]);
   // The parent orchestrates the stop: a terminal's Ctrl-C reaches the whole process group, but
   // only the parent acts on it.
   Deno.addSignalListener("SIGINT", () => {});

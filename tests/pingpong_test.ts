@@ -104,6 +104,11 @@ Deno.test("CLI: --help everywhere, bad input is a usage error with exit 2", asyn
   }
   for (
     const args of [["nope"], ["scenario", "nope"], ["scenario", "pingpong", "--count", "-3"], [
+      "scenario",
+      "pingpong",
+      "--log-level",
+      "bogus",
+    ], [
       "bench",
       "ipc",
       "--x",
