@@ -98,6 +98,16 @@ export const MAILBOX_HEADER: RecordLayout<MailboxField> = {
   },
 };
 
+/** Values of a role slot's `state` field. */
+export const ROLE_STATE = {
+  empty: 0,
+  starting: 1,
+  ready: 2,
+  busy: 3,
+  stopping: 4,
+  failed: 5,
+} as const;
+
 /** Slot index of the watchdog. */
 export const WATCHDOG_SLOT = 0;
 /** Slot index of the dispatcher. */

@@ -1,0 +1,322 @@
+/**
+ * The client: a module for users' scripts and the engine of `main.ts client`. One `OspsClient` is
+ * one dispatcher connection carrying requests one after the other (seed step 6). It speaks every
+ * stage: a plain `OK`/`ERR` reply (relay); `REDIRECT <host> <port>`, then the request again to
+ * that worker (client-calls-worker); `WAIT <token>`, then the worker's `READY <token>` connection
+ * on the port it announced with `LISTEN` (worker-calls-client). A lost dispatcher connection is
+ * reconnected with growing delays and the request sent again (requests are idempotent).
+ *
+ * @example
+ * ```ts
+ * import { OspsClient } from "./client.ts";
+ * await using client = await OspsClient.connect({ port: 2222 });
+ * console.log(await client.request("requetetype2 100")); // { ok: true, result: "25", … }
+ * ```
+ *
+ * @module
+ */
+
+import { traceEvent } from "./logging.ts";
+import { closeGracefully, decodeLine, TcpLineReader, writeLine } from "./protocol.ts";
+
+/** Options of {@link OspsClient.connect}. */
+export interface ClientOptions {
+  /** The dispatcher's address (default 127.0.0.1). */
+  host?: string;
+  /** The dispatcher's port (default 2222). */
+  port?: number;
+  /** Reconnections tried after a lost connection, per request (default 5). */
+  retries?: number;
+  /** First reconnection delay in ms, doubled each time (default 50). */
+  backoffMs?: number;
+  /** How long to wait for any reply, in ms (default 15000). */
+  timeoutMs?: number;
+  /** How long to wait for a worker's READY after WAIT (default 15000). */
+  readyTimeoutMs?: number;
+  /** The role name in trace events (default `client`). */
+  name?: string;
+}
+
+/** The answer to one request. */
+export type ClientResult =
+  | { ok: true; result: string; via: string; retries: number }
+  | { ok: false; code: string; message: string; via: string; retries: number };
+
+/** No reply could be had: the connection kept failing, or a reply never came. */
+export class ClientError extends Error {
+  /** Builds the error. */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "ClientError";
+  }
+}
+
+function parseReply(line: string, via: string, retries: number): ClientResult {
+  if (line === "OK") return { ok: true, result: "", via, retries };
+  if (line.startsWith("OK ")) return { ok: true, result: line.slice(3), via, retries };
+  const m = /^ERR (\S+) ?(.*)$/s.exec(line);
+  if (m) return { ok: false, code: m[1], message: m[2], via, retries };
+  return {
+    ok: false,
+    code: "protocol",
+    message: `unexpected reply ${JSON.stringify(line)}`,
+    via,
+    retries,
+  };
+}
+
+/** A connection, its line reader and the worker-calls-client listener if the stage has one. */
+interface Session {
+  conn: Deno.Conn;
+  lines: TcpLineReader;
+}
+
+/** A client of the system: one dispatcher connection, requests one at a time. */
+export class OspsClient implements AsyncDisposable {
+  readonly #options: Required<ClientOptions>;
+  #session: Session | null = null;
+  #listener: Deno.TcpListener | null = null;
+  #readyWaiters = new Map<string, (conn: Deno.Conn) => void>();
+  #readyArrived = new Map<string, Deno.Conn>();
+  #accepting: Promise<void> | null = null;
+  #closed = false;
+
+  private constructor(options: ClientOptions) {
+    this.#options = {
+      host: options.host ?? "127.0.0.1",
+      port: options.port ?? 2222,
+      retries: options.retries ?? 5,
+      backoffMs: options.backoffMs ?? 50,
+      timeoutMs: options.timeoutMs ?? 15_000,
+      readyTimeoutMs: options.readyTimeoutMs ?? 15_000,
+      name: options.name ?? "client",
+    };
+  }
+
+  /** Connects to the dispatcher (with the same retries as requests). */
+  static async connect(options: ClientOptions = {}): Promise<OspsClient> {
+    const client = new OspsClient(options);
+    await client.#ensureSession();
+    return client;
+  }
+
+  /** The stage the dispatcher runs, as far as the client can tell. */
+  get callsBack(): boolean {
+    return this.#listener !== null;
+  }
+
+  async #open(): Promise<Session> {
+    const conn = await Deno.connect({ hostname: this.#options.host, port: this.#options.port });
+    const session = { conn, lines: new TcpLineReader(conn) };
+    traceEvent({ event: "connect", channel: "tcp", peer: "dispatcher", role: this.#options.name });
+    // Worker-calls-client needs a port for workers to call: announce one. Other stages answer
+    // ERR unknown-request, and the listener is not needed.
+    this.#listener ??= Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    await this.#send(session, `LISTEN ${this.#listener.addr.port}`);
+    const reply = await this.#receive(session, this.#options.timeoutMs);
+    if (reply === "OK") {
+      this.#accepting ??= this.#acceptReady(this.#listener);
+    } else if (reply?.startsWith("ERR unknown-request")) {
+      this.#listener.close();
+      this.#listener = null;
+    } else {
+      conn.close();
+      throw new ClientError(`the dispatcher answered LISTEN with ${JSON.stringify(reply)}`);
+    }
+    return session;
+  }
+
+  async #ensureSession(): Promise<Session> {
+    let delay = this.#options.backoffMs;
+    for (let attempt = 0;; attempt++) {
+      try {
+        this.#session ??= await this.#open();
+        return this.#session;
+      } catch (e) {
+        if (attempt >= this.#options.retries || e instanceof ClientError) {
+          throw new ClientError(
+            `cannot reach the dispatcher at ${this.#options.host}:${this.#options.port} ` +
+              `after ${attempt + 1} attempts: ${(e as Error).message}`,
+            { cause: e },
+          );
+        }
+        await new Promise((r) => setTimeout(r, delay));
+        delay *= 2;
+      }
+    }
+  }
+
+  async #send(session: Session, line: string): Promise<void> {
+    if (!await writeLine(session.conn, line)) throw new Deno.errors.ConnectionReset("write failed");
+    traceEvent({
+      event: "send",
+      channel: "tcp",
+      peer: "dispatcher",
+      detail: line,
+      role: this.#options.name,
+    });
+  }
+
+  async #receive(session: Session, timeoutMs: number): Promise<string | null> {
+    const read = await session.lines.next(timeoutMs);
+    if (read.kind === "timeout") throw new ClientError(`no reply within ${timeoutMs} ms`);
+    if (read.kind !== "line") return null;
+    return decodeLine(read.bytes) ?? "";
+  }
+
+  async #acceptReady(listener: Deno.TcpListener): Promise<void> {
+    try {
+      for await (const conn of listener) this.#matchReady(conn);
+    } catch {
+      // Listener closed.
+    }
+  }
+
+  /** Reads a worker's `READY <token>` and hands the connection to the request waiting for it. */
+  async #matchReady(conn: Deno.Conn): Promise<void> {
+    const read = await new TcpLineReader(conn).next(this.#options.readyTimeoutMs);
+    const line = read.kind === "line" ? decodeLine(read.bytes) ?? "" : "";
+    const m = /^READY ([A-Za-z0-9]{1,32})$/.exec(line);
+    if (m === null) {
+      conn.close();
+      return;
+    }
+    traceEvent({
+      event: "accept",
+      channel: "tcp",
+      peer: "worker",
+      detail: line,
+      role: this.#options.name,
+    });
+    const waiter = this.#readyWaiters.get(m[1]);
+    if (waiter) waiter(conn);
+    else this.#readyArrived.set(m[1], conn);
+  }
+
+  #waitReady(token: string): Promise<Deno.Conn | null> {
+    const early = this.#readyArrived.get(token);
+    if (early) {
+      this.#readyArrived.delete(token);
+      return Promise.resolve(early);
+    }
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.#readyWaiters.delete(token);
+        resolve(null);
+      }, this.#options.readyTimeoutMs);
+      this.#readyWaiters.set(token, (conn) => {
+        clearTimeout(timer);
+        this.#readyWaiters.delete(token);
+        resolve(conn);
+      });
+    });
+  }
+
+  /** Sends `line` on a fresh connection to a worker and reads its one reply. */
+  async #askWorker(host: string, port: number, line: string): Promise<string | null> {
+    const conn = await Deno.connect({ hostname: host, port });
+    const peer = `worker ${host}:${port}`;
+    try {
+      traceEvent({ event: "connect", channel: "tcp", peer, role: this.#options.name });
+      return await this.#exchangeOn(conn, line, peer);
+    } finally {
+      await closeGracefully(conn, 100);
+    }
+  }
+
+  async #exchangeOn(conn: Deno.Conn, line: string, peer: string): Promise<string | null> {
+    if (!await writeLine(conn, line)) return null;
+    traceEvent({ event: "send", channel: "tcp", peer, detail: line, role: this.#options.name });
+    const read = await new TcpLineReader(conn).next(this.#options.timeoutMs);
+    const reply = read.kind === "line" ? decodeLine(read.bytes) ?? "" : null;
+    if (reply !== null) {
+      traceEvent({ event: "recv", channel: "tcp", peer, detail: reply, role: this.#options.name });
+    }
+    return reply;
+  }
+
+  /**
+   * Sends one request line (`requetetype1 hello`, `requetetype2 1000`) and returns its answer,
+   * following REDIRECT or WAIT. Throws {@link ClientError} only when no answer can be had.
+   */
+  async request(line: string): Promise<ClientResult> {
+    if (this.#closed) throw new ClientError("the client is closed");
+    if (line.includes("\n")) throw new TypeError("a request is one line");
+    for (let retries = 0;; retries++) {
+      const session = await this.#ensureSession();
+      let reply: string | null;
+      try {
+        await this.#send(session, line);
+        reply = await this.#receive(session, this.#options.timeoutMs);
+      } catch (e) {
+        if (e instanceof ClientError) throw e;
+        reply = null;
+      }
+      if (reply === null) {
+        // The dispatcher connection was lost before the answer: reconnect and send again.
+        this.#session = null;
+        try {
+          session.conn.close();
+        } catch {
+          // Already closed.
+        }
+        if (retries >= this.#options.retries) {
+          throw new ClientError(`connection lost ${retries + 1} times`);
+        }
+        await new Promise((r) => setTimeout(r, this.#options.backoffMs * 2 ** retries));
+        continue;
+      }
+      traceEvent({
+        event: "recv",
+        channel: "tcp",
+        peer: "dispatcher",
+        detail: reply,
+        role: this.#options.name,
+      });
+      const redirect = /^REDIRECT (\S+) (\d+)$/.exec(reply);
+      if (redirect) {
+        const answer = await this.#askWorker(redirect[1], Number(redirect[2]), line).catch(() =>
+          null
+        );
+        if (answer === null) {
+          return parseReply("ERR unavailable the worker did not answer", "redirect", retries);
+        }
+        return parseReply(answer, "redirect", retries);
+      }
+      const wait = /^WAIT ([A-Za-z0-9]{1,32})$/.exec(reply);
+      if (wait) {
+        const conn = await this.#waitReady(wait[1]);
+        if (conn === null) {
+          return parseReply(`ERR timeout no READY ${wait[1]} from a worker`, "callback", retries);
+        }
+        try {
+          const answer = await this.#exchangeOn(conn, line, "worker");
+          return parseReply(answer ?? "ERR unavailable the worker hung up", "callback", retries);
+        } finally {
+          await closeGracefully(conn, 100);
+        }
+      }
+      return parseReply(reply, "dispatcher", retries);
+    }
+  }
+
+  /** Sends QUIT and closes everything. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const session = this.#session;
+    this.#session = null;
+    if (session) {
+      await writeLine(session.conn, "QUIT");
+      await closeGracefully(session.conn, 100);
+    }
+    this.#listener?.close();
+    await this.#accepting;
+    for (const conn of this.#readyArrived.values()) conn.close();
+  }
+
+  /** Same as {@link close}. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}

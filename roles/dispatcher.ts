@@ -1,0 +1,445 @@
+/**
+ * The dispatcher (main server). It accepts clients on TCP, validates each request line, queues it
+ * (bounded) until a worker is free, and hands it over through the worker's mailbox in the shared
+ * segment and a ping on `dwtube<k>`; pongs come back on `wdtube<k>`. Per stage the client gets:
+ * relay `OK <result>` (the worker's reply from the mailbox), client-calls-worker
+ * `REDIRECT <host> <port>`, worker-calls-client `WAIT <token>` (after `LISTEN <port>`).
+ *
+ * Run by the harness: `dispatcher.ts --workers N --stage S --segment /osps-… --runtime-dir DIR …`.
+ *
+ * @module
+ */
+
+import {
+  DISPATCHER_SLOT,
+  FifoReader,
+  FifoWriter,
+  FrameError,
+  type Mailbox,
+  ParentGoneError,
+  ROLE_STATE,
+  setParentDeathSignal,
+  SharedSegment,
+  SignalQueue,
+  workerSlot,
+} from "../ipc/mod.ts";
+import { roleLogger, setupLogging, traceEvent } from "./logging.ts";
+import {
+  closeGracefully,
+  decodeLine,
+  errLine,
+  parseLine,
+  type Request,
+  TcpLineReader,
+  writeLine,
+} from "./protocol.ts";
+import { parseRoleArgs, RoleArgsError, type RoleContext } from "./role_args.ts";
+
+/** The dispatcher's options. */
+export interface DispatcherOptions extends RoleContext {
+  /** Number of workers. */
+  workers: number;
+  /** Requests waiting for a worker, at most (default 64); past it: `ERR busy`. */
+  queueLimit: number;
+  /** A request not served within this many ms gets `ERR timeout` (default 10000). */
+  requestTimeoutMs: number;
+  /** A connection that sends no whole line for this many ms is closed (default 60000). */
+  idleTimeoutMs: number;
+  /** On SIGTERM, in-flight requests get this many ms to finish (default 5000). */
+  graceMs: number;
+}
+
+const log = roleLogger("dispatcher");
+
+/** One accepted request, from the queue to its one reply line. */
+class Job {
+  readonly id: number;
+  readonly request: Request;
+  readonly client: Client;
+  #replied = false;
+  #done!: () => void;
+  /** Resolves once the reply line is written (or the client is gone). */
+  readonly done: Promise<void>;
+  timer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(id: number, request: Request, client: Client) {
+    this.id = id;
+    this.request = request;
+    this.client = client;
+    this.done = new Promise((resolve) => this.#done = resolve);
+  }
+
+  get replied(): boolean {
+    return this.#replied;
+  }
+
+  /** Writes the one reply line of this request; later calls do nothing. */
+  async reply(line: string): Promise<void> {
+    if (this.#replied) return;
+    this.#replied = true;
+    clearTimeout(this.timer);
+    await writeLine(this.client.conn, line);
+    traceEvent({
+      event: "reply",
+      channel: "tcp",
+      req: this.id,
+      peer: this.client.name,
+      detail: line,
+    });
+    this.#done();
+  }
+}
+
+/** A client connection. */
+interface Client {
+  conn: Deno.Conn;
+  name: string;
+  host: string;
+  listenPort: number | null;
+}
+
+/** The dispatcher's view of worker k. */
+class WorkerLink {
+  readonly k: number;
+  readonly name: string;
+  pings: FifoWriter | null = null;
+  job: Job | null = null;
+  constructor(k: number, readonly pongs: FifoReader, readonly mailbox: Mailbox) {
+    this.k = k;
+    this.name = `worker ${k}`;
+  }
+  get free(): boolean {
+    return this.pings !== null && this.job === null;
+  }
+}
+
+/** The dispatcher: connections, queue, workers. */
+export class Dispatcher {
+  readonly options: DispatcherOptions;
+  readonly segment: SharedSegment;
+  readonly links: WorkerLink[];
+  #queue: Job[] = [];
+  #nextId = 1;
+  #stopping = false;
+  #clients = new Set<Client>();
+  #connections = new Set<Promise<void>>();
+
+  constructor(options: DispatcherOptions, segment: SharedSegment) {
+    this.options = options;
+    this.segment = segment;
+    this.links = Array.from(
+      { length: options.workers },
+      (_, i) =>
+        new WorkerLink(
+          i + 1,
+          FifoReader.open(`${options.runtimeDir}/wdtube${i + 1}`),
+          segment.mailbox(i + 1),
+        ),
+    );
+  }
+
+  /** Opens the ping pipes (each waits for its worker's reader) and starts the pong loops. */
+  async connectWorkers(signal: AbortSignal): Promise<void> {
+    await Promise.all(this.links.map(async (link) => {
+      link.pings = await FifoWriter.open(`${this.options.runtimeDir}/dwtube${link.k}`, { signal });
+      this.#pongLoop(link);
+    }));
+  }
+
+  async #pongLoop(link: WorkerLink): Promise<void> {
+    while (true) {
+      let text: string | null;
+      try {
+        text = await link.pongs.receiveText();
+      } catch (e) {
+        if (!(e instanceof FrameError)) throw e;
+        log.warning("{error}", { error: e.message });
+        continue;
+      }
+      if (text === null) {
+        if (this.#stopping) return;
+        // The worker's end closed: it died. Its request cannot be answered by it.
+        log.warning("{worker} closed its pong pipe", { worker: link.name });
+        const job = link.job;
+        link.job = null;
+        await job?.reply(errLine("unavailable", `${link.name} went away`));
+        continue;
+      }
+      traceEvent({ event: "pong", channel: "fifo", peer: link.name, detail: text });
+      const m = /^(done|free) (\d+)/.exec(text);
+      const job = link.job;
+      if (m === null || job === null || job.id !== Number(m[2])) {
+        log.warning("stale or unknown pong {text} from {worker}", { text, worker: link.name });
+        continue;
+      }
+      link.job = null;
+      if (m[1] === "done") {
+        const { seq, text: reply } = link.mailbox.readText();
+        traceEvent({
+          event: "read mailbox",
+          channel: "shm",
+          req: job.id,
+          peer: link.name,
+          detail: reply,
+        });
+        await job.reply(
+          seq === job.id ? reply : errLine("unavailable", "the worker's mailbox was overwritten"),
+        );
+      }
+      this.#pump();
+    }
+  }
+
+  /** Gives queued jobs to free workers, in order. */
+  #pump(): void {
+    while (this.#queue.length > 0) {
+      const link = this.links.find((l) => l.free);
+      if (link === undefined) return;
+      const job = this.#queue.shift()!;
+      this.#assign(job, link).catch((e) =>
+        log.error("assigning {id}: {e}", { id: job.id, e: String(e) })
+      );
+    }
+  }
+
+  async #assign(job: Job, link: WorkerLink): Promise<void> {
+    link.job = job;
+    const stage = this.options.stage;
+    let order: string;
+    let content = job.request.line;
+    if (stage === "worker-calls-client") {
+      const token = `t${job.id}`;
+      content = `${token} ${job.client.host} ${job.client.listenPort} ${job.request.line}`;
+      // The client learns its token before the worker is told to call it.
+      await job.reply(`WAIT ${token}`);
+      order = `call ${job.id}`;
+    } else {
+      order = stage === "relay" ? `job ${job.id}` : `claim ${job.id}`;
+    }
+    link.mailbox.write(content, { seq: job.id });
+    traceEvent({
+      event: "write mailbox",
+      channel: "shm",
+      req: job.id,
+      peer: link.name,
+      detail: content,
+    });
+    try {
+      link.pings!.send(order);
+    } catch (e) {
+      // A dead or frozen worker: its pipe has no reader, or is full. Not this request's fault.
+      log.warning("{worker} cannot take orders: {error}", { worker: link.name, error: String(e) });
+      link.job = null;
+      await job.reply(errLine("unavailable", `${link.name} is not reading its pipe`));
+      return;
+    }
+    traceEvent({ event: "ping", channel: "fifo", req: job.id, peer: link.name, detail: order });
+    if (stage === "client-calls-worker") {
+      const slot = this.segment.slot(workerSlot(link.k));
+      await job.reply(`REDIRECT ${slot.host()} ${slot.get("port")}`);
+    }
+  }
+
+  /** Accepts a request: queue it, or answer `ERR busy`; it gets `ERR timeout` if not served in time. */
+  #submit(request: Request, client: Client): Job {
+    const job = new Job(this.#nextId++, request, client);
+    traceEvent({
+      event: "recv",
+      channel: "tcp",
+      req: job.id,
+      peer: client.name,
+      detail: request.line,
+    });
+    if (this.#stopping) {
+      job.reply(errLine("shutting-down", "the dispatcher is stopping"));
+    } else if (this.#queue.length >= this.options.queueLimit && !this.links.some((l) => l.free)) {
+      job.reply(
+        errLine(
+          "busy",
+          `all ${this.links.length} workers busy and ${this.#queue.length} requests queued`,
+        ),
+      );
+    } else {
+      job.timer = setTimeout(() => {
+        this.#queue = this.#queue.filter((j) => j !== job);
+        job.reply(errLine("timeout", `not served within ${this.options.requestTimeoutMs} ms`));
+      }, this.options.requestTimeoutMs);
+      this.#queue.push(job);
+      this.#pump();
+    }
+    return job;
+  }
+
+  /** Serves one client connection until QUIT, EOF, idle timeout or a too-long line. */
+  async serve(conn: Deno.Conn): Promise<void> {
+    const addr = conn.remoteAddr as Deno.NetAddr;
+    const client: Client = {
+      conn,
+      name: `client ${addr.hostname}:${addr.port}`,
+      host: addr.hostname,
+      listenPort: null,
+    };
+    this.#clients.add(client);
+    traceEvent({ event: "accept", channel: "tcp", peer: client.name });
+    const lines = new TcpLineReader(conn);
+    try {
+      while (true) {
+        const read = await lines.next(this.options.idleTimeoutMs);
+        if (read.kind === "eof") return;
+        if (read.kind === "timeout") {
+          await writeLine(
+            conn,
+            errLine("timeout", `no request for ${this.options.idleTimeoutMs} ms, closing`),
+          );
+          return;
+        }
+        if (read.kind === "too-long") {
+          await writeLine(
+            conn,
+            errLine("line-too-long", "a line is at most 4096 bytes with its terminator"),
+          );
+          return;
+        }
+        const line = decodeLine(read.bytes);
+        if (line === null) {
+          await writeLine(conn, errLine("bad-argument", "the line is not valid UTF-8"));
+          continue;
+        }
+        const parsed = parseLine(line);
+        if (parsed.kind === "quit") return;
+        if (parsed.kind === "error") {
+          await writeLine(conn, errLine(parsed.code, parsed.message));
+        } else if (parsed.kind === "listen") {
+          if (this.options.stage === "worker-calls-client") {
+            client.listenPort = parsed.port;
+            await writeLine(conn, "OK");
+          } else {
+            await writeLine(
+              conn,
+              errLine("unknown-request", `LISTEN is for the worker-calls-client stage only`),
+            );
+          }
+        } else if (this.options.stage === "worker-calls-client" && client.listenPort === null) {
+          await writeLine(conn, errLine("bad-argument", "send LISTEN <port> first"));
+        } else {
+          await this.#submit(parsed.request, client).done;
+        }
+      }
+    } finally {
+      this.#clients.delete(client);
+      await closeGracefully(conn, 200);
+    }
+  }
+
+  /** Accepts connections until the listener closes. */
+  async acceptLoop(listener: Deno.TcpListener): Promise<void> {
+    for await (const conn of listener) {
+      const p = this.serve(conn).catch((e) => log.error("connection: {e}", { e: String(e) }));
+      this.#connections.add(p);
+      p.finally(() => this.#connections.delete(p));
+    }
+  }
+
+  /** Graceful stop: no new requests; queued ones get `ERR shutting-down`; in-flight ones finish. */
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    for (const job of this.#queue.splice(0)) {
+      await job.reply(errLine("shutting-down", "the dispatcher is stopping"));
+    }
+    const inFlight = this.links.flatMap((l) => (l.job ? [l.job.done] : []));
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      Promise.all(inFlight),
+      new Promise((r) => timer = setTimeout(r, this.options.graceMs)),
+    ]);
+    clearTimeout(timer);
+    for (const client of this.#clients) {
+      try {
+        client.conn.close();
+      } catch {
+        // Closed meanwhile.
+      }
+    }
+    await Promise.all(this.#connections);
+    for (const link of this.links) {
+      link.pings?.close();
+      link.pongs.close();
+    }
+  }
+}
+
+/** Runs the dispatcher until SIGTERM; `ready` gets the port it listens on. */
+export async function runDispatcher(
+  options: DispatcherOptions,
+  ready: (port: number) => void = () => {},
+): Promise<void> {
+  setParentDeathSignal("SIGTERM", options.parentPid);
+  using signals = new SignalQueue(["SIGTERM", "SIGINT"]);
+  using segment = SharedSegment.open(options.segment, { workers: options.workers });
+  const slot = segment.slot(DISPATCHER_SLOT);
+  slot.set("pid", Deno.pid);
+  slot.set("state", ROLE_STATE.starting);
+  const dispatcher = new Dispatcher(options, segment);
+  const stopped = new AbortController();
+  const stopRequested = (async () => {
+    for await (const s of signals) {
+      if (s === "SIGTERM") {
+        traceEvent({ event: "stop", channel: "signal", detail: s });
+        stopped.abort(new Error("stopped by SIGTERM"));
+        return;
+      }
+    }
+  })();
+  await dispatcher.connectWorkers(stopped.signal);
+  const listener = Deno.listen({ hostname: options.host, port: options.port });
+  slot.setHost(options.host);
+  slot.set("port", listener.addr.port);
+  slot.set("state", ROLE_STATE.ready);
+  traceEvent({
+    event: "ready",
+    channel: "process",
+    detail: `listening on ${options.host}:${listener.addr.port}`,
+  });
+  ready(listener.addr.port);
+  const accepting = dispatcher.acceptLoop(listener);
+  await stopRequested;
+  slot.set("state", ROLE_STATE.stopping);
+  listener.close();
+  await accepting.catch(() => {});
+  await dispatcher.stop();
+  slot.set("state", ROLE_STATE.empty);
+}
+
+if (import.meta.main) {
+  try {
+    const { context, extra } = parseRoleArgs(Deno.args, [
+      "workers",
+      "queue-limit",
+      "request-timeout",
+      "idle-timeout",
+      "grace",
+    ]);
+    setupLogging(
+      context.logLevel,
+      context.trace ? { path: context.trace, role: "dispatcher" } : undefined,
+    );
+    const num = (name: string, value: string | undefined, fallback: number, min: number) => {
+      if (value === undefined) return fallback;
+      if (!/^\d+$/.test(value) || Number(value) < min) {
+        throw new RoleArgsError(`--${name} must be >= ${min}`);
+      }
+      return Number(value);
+    };
+    await runDispatcher({
+      ...context,
+      workers: num("workers", extra.workers ?? "", 0, 1),
+      queueLimit: num("queue-limit", extra["queue-limit"], 64, 0),
+      requestTimeoutMs: num("request-timeout", extra["request-timeout"], 10_000, 1),
+      idleTimeoutMs: num("idle-timeout", extra["idle-timeout"], 60_000, 1),
+      graceMs: num("grace", extra.grace, 5000, 0),
+    }, (port) => console.log(`ready ${port}`));
+  } catch (e) {
+    console.error(`dispatcher: ${e instanceof Error ? e.message : e}`);
+    Deno.exit(e instanceof RoleArgsError ? 2 : e instanceof ParentGoneError ? 3 : 1);
+  }
+}

@@ -1,0 +1,256 @@
+/**
+ * The wire contract v1 (`docs/protocol.md`): request lines, their validation, the two request
+ * types' results, reply lines, and a bounded line reader for TCP connections.
+ *
+ * @module
+ */
+
+/** Longest line, terminator included. */
+export const MAX_LINE = 4096;
+/** Largest n of `requetetype2`. */
+export const MAX_PRIME_N = 10_000_000;
+
+/** The error codes of `ERR <code> [message]`. */
+export type ErrorCode =
+  | "unknown-request"
+  | "bad-argument"
+  | "line-too-long"
+  | "busy"
+  | "timeout"
+  | "unavailable"
+  | "shutting-down";
+
+/** The three stages of the system; `ideal` is an alias of `client-calls-worker`. */
+export type Stage = "relay" | "worker-calls-client" | "client-calls-worker";
+
+/** Every stage name accepted on the command line, aliases included. */
+export const STAGE_NAMES = [
+  "relay",
+  "worker-calls-client",
+  "client-calls-worker",
+  "ideal",
+] as const;
+
+/** The stage a name stands for, or null for an unknown name. */
+export function parseStage(name: string): Stage | null {
+  if (name === "ideal") return "client-calls-worker";
+  return (STAGE_NAMES as readonly string[]).includes(name) ? name as Stage : null;
+}
+
+/** A validated request: its type and payload, and the line as received (without terminator). */
+export interface Request {
+  /** The request type. */
+  type: "requetetype1" | "requetetype2";
+  /** Text after the first space (empty if none). */
+  payload: string;
+  /** The whole line. */
+  line: string;
+}
+
+/** What a line from a client means. */
+export type Parsed =
+  | { kind: "request"; request: Request }
+  | { kind: "quit" }
+  | { kind: "listen"; port: number }
+  | { kind: "error"; code: ErrorCode; message: string };
+
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+
+/** Decodes a line's bytes (without terminator) as UTF-8, or null if it is not valid UTF-8. */
+export function decodeLine(bytes: Uint8Array): string | null {
+  try {
+    return strictUtf8.decode(bytes);
+  } catch {
+    return null;
+  }
+}
+
+/** Parses and validates one request line (already decoded, without terminator). */
+export function parseLine(line: string): Parsed {
+  if (line === "QUIT") return { kind: "quit" };
+  const space = line.indexOf(" ");
+  const type = space < 0 ? line : line.slice(0, space);
+  const payload = space < 0 ? "" : line.slice(space + 1);
+  switch (type) {
+    case "requetetype1":
+      return { kind: "request", request: { type, payload, line } };
+    case "requetetype2":
+      if (!/^\d{1,20}$/.test(payload) || Number(payload) > MAX_PRIME_N) {
+        return {
+          kind: "error",
+          code: "bad-argument",
+          message: `requetetype2 takes n, decimal digits only, 0 <= n <= ${MAX_PRIME_N}`,
+        };
+      }
+      return { kind: "request", request: { type, payload, line } };
+    case "LISTEN": {
+      if (!/^\d{1,5}$/.test(payload) || Number(payload) < 1 || Number(payload) > 65535) {
+        return {
+          kind: "error",
+          code: "bad-argument",
+          message: "LISTEN takes a TCP port, 1 to 65535",
+        };
+      }
+      return { kind: "listen", port: Number(payload) };
+    }
+    case "":
+      return { kind: "error", code: "unknown-request", message: "empty request" };
+    default:
+      return {
+        kind: "error",
+        code: "unknown-request",
+        message: `unknown request type ${
+          JSON.stringify(type.slice(0, 40))
+        }; known: requetetype1, requetetype2, QUIT`,
+      };
+  }
+}
+
+let sieve: Uint8Array | null = null;
+
+/** The number of primes <= n, for 0 <= n <= {@link MAX_PRIME_N} (sieve built once, lazily). */
+export function countPrimes(n: number): number {
+  if (!Number.isInteger(n) || n < 0 || n > MAX_PRIME_N) {
+    throw new RangeError(`n out of range: ${n}`);
+  }
+  if (sieve === null) {
+    // composite[i] = 1 for i not prime.
+    const composite = new Uint8Array(MAX_PRIME_N + 1);
+    composite[0] = composite[1] = 1;
+    for (let i = 2; i * i <= MAX_PRIME_N; i++) {
+      if (composite[i] === 0) { for (let j = i * i; j <= MAX_PRIME_N; j += i) composite[j] = 1; }
+    }
+    sieve = composite;
+  }
+  let count = 0;
+  for (let i = 2; i <= n; i++) if (sieve[i] === 0) count++;
+  return count;
+}
+
+/** The result of a valid request: the echo, or the prime count. */
+export function compute(request: Request): string {
+  return request.type === "requetetype1"
+    ? request.payload
+    : String(countPrimes(Number(request.payload)));
+}
+
+/** `OK <result>`, or `OK` alone for an empty result. */
+export function okLine(result: string): string {
+  return result === "" ? "OK" : `OK ${result}`;
+}
+
+/** `ERR <code> <message>`. */
+export function errLine(code: ErrorCode, message: string): string {
+  return message === "" ? `ERR ${code}` : `ERR ${code} ${message}`;
+}
+
+/** What {@link TcpLineReader.next} returns. */
+export type LineResult =
+  | { kind: "line"; bytes: Uint8Array }
+  | { kind: "too-long" }
+  | { kind: "eof" }
+  | { kind: "timeout" };
+
+/**
+ * Reads LF-terminated lines (CR before LF dropped) from a TCP connection, at most
+ * {@link MAX_LINE} bytes with the terminator. Lines that arrive early wait in the buffer, in order.
+ */
+export class TcpLineReader {
+  #conn: Deno.Conn;
+  #pending = new Uint8Array(0);
+  #chunk = new Uint8Array(16384);
+  #reading: Promise<number | null> | null = null;
+
+  /** Wraps a connection. */
+  constructor(conn: Deno.Conn) {
+    this.#conn = conn;
+  }
+
+  #takeLine(): LineResult | null {
+    const p = this.#pending;
+    const lf = p.indexOf(0x0a);
+    if (lf < 0) return p.length >= MAX_LINE ? { kind: "too-long" } : null;
+    if (lf + 1 > MAX_LINE) return { kind: "too-long" };
+    const end = lf > 0 && p[lf - 1] === 0x0d ? lf - 1 : lf;
+    const bytes = p.slice(0, end);
+    this.#pending = p.subarray(lf + 1);
+    return { kind: "line", bytes };
+  }
+
+  /**
+   * The next line; `too-long` once a line passes the limit; `eof` when the peer closed (a partial
+   * last line is dropped); `timeout` if no whole line came within `timeoutMs`.
+   */
+  async next(timeoutMs: number): Promise<LineResult> {
+    const deadline = performance.now() + timeoutMs;
+    while (true) {
+      const line = this.#takeLine();
+      if (line !== null) return line;
+      const left = deadline - performance.now();
+      if (left <= 0) return { kind: "timeout" };
+      this.#reading ??= this.#conn.read(this.#chunk);
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const timedOut = new Promise<"timeout">((resolve) =>
+        timer = setTimeout(resolve, left, "timeout")
+      );
+      let n: number | null | "timeout";
+      try {
+        n = await Promise.race([this.#reading, timedOut]);
+      } catch {
+        n = null; // reset by the peer: same as EOF
+      } finally {
+        clearTimeout(timer);
+      }
+      if (n === "timeout") return { kind: "timeout" };
+      this.#reading = null;
+      if (n === null) return { kind: "eof" };
+      const merged = new Uint8Array(this.#pending.length + n);
+      merged.set(this.#pending);
+      merged.set(this.#chunk.subarray(0, n), this.#pending.length);
+      this.#pending = merged;
+    }
+  }
+}
+
+const encoder = new TextEncoder();
+
+/** Writes one line (LF added); false if the peer is gone. */
+export async function writeLine(conn: Deno.Conn, line: string): Promise<boolean> {
+  const bytes = encoder.encode(`${line}\n`);
+  try {
+    for (let at = 0; at < bytes.length;) at += await conn.write(bytes.subarray(at));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Closes after a last reply without a reset: shut down the write side (FIN after the reply), read
+ * and drop what the peer still sends for up to `drainMs`, then close. Closing with unread input
+ * would send a RST, which can destroy the reply before the peer reads it.
+ */
+export async function closeGracefully(conn: Deno.Conn, drainMs = 1000): Promise<void> {
+  try {
+    await conn.closeWrite();
+    const sink = new Uint8Array(16384);
+    const deadline = performance.now() + drainMs;
+    while (performance.now() < deadline) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const n = await Promise.race([
+        conn.read(sink),
+        new Promise<null>((resolve) =>
+          timer = setTimeout(resolve, deadline - performance.now(), null)
+        ),
+      ]).finally(() => clearTimeout(timer));
+      if (n === null) break;
+    }
+  } catch {
+    // The peer is gone already.
+  }
+  try {
+    conn.close();
+  } catch {
+    // Already closed.
+  }
+}

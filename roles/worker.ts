@@ -1,0 +1,331 @@
+/**
+ * A worker (secondary server) k. It reads orders from the dispatcher on its named pipe `dwtube<k>`,
+ * finds the request in its mailbox of the shared segment, and answers on `wdtube<k>`:
+ *
+ * - relay — `job <id>`: compute, write the reply line to the mailbox, pong `done <id>`.
+ * - client-calls-worker — `claim <id>`: the request is reserved for a client that will connect to
+ *   this worker's own TCP port; a connection sending exactly that line gets `OK <result>`, others
+ *   `ERR unavailable`; then pong `free <id> served|timeout`.
+ * - worker-calls-client — `call <id>`: connect to the client's address from the mailbox, send
+ *   `READY <token>`, read the request line, answer, close, pong `free <id> <outcome>`.
+ *
+ * Run by the harness: `worker.ts --worker K --stage S --segment /osps-… --runtime-dir DIR …`.
+ *
+ * @module
+ */
+
+import {
+  FifoReader,
+  FifoWriter,
+  type Mailbox,
+  ParentGoneError,
+  ROLE_STATE,
+  type RoleSlot,
+  setParentDeathSignal,
+  SharedSegment,
+  SignalQueue,
+  workerSlot,
+} from "../ipc/mod.ts";
+import { roleLogger, setupLogging, traceEvent } from "./logging.ts";
+import {
+  closeGracefully,
+  compute,
+  decodeLine,
+  errLine,
+  okLine,
+  parseLine,
+  TcpLineReader,
+  writeLine,
+} from "./protocol.ts";
+import { parseRoleArgs, RoleArgsError, type RoleContext } from "./role_args.ts";
+
+/** A worker's options: the common ones and its number. */
+export interface WorkerOptions extends RoleContext {
+  /** The worker's number, 1-based, as in `dwtube<k>`. */
+  k: number;
+}
+
+/** The outcome of answering one request. */
+type Outcome = "served" | "timeout" | "unreachable" | "mismatch";
+
+const log = roleLogger("worker");
+
+/** Answers one request line with `OK <result>` or the specified `ERR` line (workers re-validate). */
+export function answer(line: string): string {
+  const parsed = parseLine(line);
+  if (parsed.kind === "request") return okLine(compute(parsed.request));
+  if (parsed.kind === "error") return errLine(parsed.code, parsed.message);
+  return errLine("unknown-request", "not a request");
+}
+
+class Worker {
+  readonly name: string;
+  #claim: { id: number; line: string; done: (outcome: Outcome) => void } | null = null;
+  #claimArrived: (() => void)[] = [];
+
+  constructor(
+    readonly options: WorkerOptions,
+    readonly mailbox: Mailbox,
+    readonly slot: RoleSlot,
+    readonly pongs: FifoWriter,
+  ) {
+    this.name = `worker ${options.k}`;
+  }
+
+  pong(text: string, id: number): void {
+    traceEvent({ event: "pong", channel: "fifo", req: id, peer: "dispatcher", detail: text });
+    this.pongs.send(text);
+  }
+
+  readMailbox(id: number): string {
+    const { seq, text } = this.mailbox.readText();
+    traceEvent({ event: "read mailbox", channel: "shm", req: id, detail: text });
+    if (seq !== id) {
+      throw new Error(`mailbox ${this.options.k} holds request ${seq}, order was for ${id}`);
+    }
+    return text;
+  }
+
+  /** relay: compute and put the reply line in the mailbox. */
+  job(id: number): void {
+    const reply = answer(this.readMailbox(id));
+    this.mailbox.write(reply, { seq: id });
+    traceEvent({ event: "write mailbox", channel: "shm", req: id, detail: reply });
+    this.#served();
+    this.pong(`done ${id}`, id);
+  }
+
+  #served(): void {
+    this.slot.set("served", this.slot.get("served") + 1);
+  }
+
+  /** client-calls-worker: reserve this worker for the request until served or timed out. */
+  claim(id: number): void {
+    const line = this.readMailbox(id);
+    this.slot.set("state", ROLE_STATE.busy);
+    const timer = setTimeout(() => finish("timeout"), this.options.claimTimeoutMs);
+    const finish = (outcome: Outcome) => {
+      if (this.#claim?.id !== id) return;
+      clearTimeout(timer);
+      this.#claim = null;
+      this.slot.set("state", ROLE_STATE.ready);
+      this.pong(`free ${id} ${outcome}`, id);
+    };
+    this.#claim = { id, line, done: finish };
+    for (const wake of this.#claimArrived.splice(0)) wake();
+  }
+
+  /** A client connection on this worker's port (client-calls-worker). */
+  async serveClient(conn: Deno.Conn): Promise<void> {
+    const peer = `${(conn.remoteAddr as Deno.NetAddr).hostname}:${
+      (conn.remoteAddr as Deno.NetAddr).port
+    }`;
+    try {
+      const read = await new TcpLineReader(conn).next(this.options.claimTimeoutMs);
+      if (read.kind !== "line") {
+        if (read.kind === "too-long") {
+          await writeLine(conn, errLine("line-too-long", "over 4096 bytes"));
+        }
+        return;
+      }
+      const line = decodeLine(read.bytes) ?? "";
+      // The dispatcher pings before it answers REDIRECT, but the client's connection may still be
+      // seen here first: give the claim a moment to arrive.
+      if (this.#claim === null) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, 1000);
+          this.#claimArrived.push(() => (clearTimeout(timer), resolve()));
+        });
+      }
+      const claim = this.#claim;
+      traceEvent({
+        event: "recv",
+        channel: "tcp",
+        req: claim?.id,
+        peer: `client ${peer}`,
+        detail: line,
+      });
+      if (claim === null || claim.line !== line) {
+        await writeLine(conn, errLine("unavailable", "this worker holds no such reservation"));
+        return;
+      }
+      const reply = answer(line);
+      await writeLine(conn, reply);
+      traceEvent({
+        event: "reply",
+        channel: "tcp",
+        req: claim.id,
+        peer: `client ${peer}`,
+        detail: reply,
+      });
+      this.#served();
+      claim.done("served");
+    } finally {
+      await closeGracefully(conn, 200);
+    }
+  }
+
+  /** worker-calls-client: connect to the client, announce the token, answer its request. */
+  async call(id: number): Promise<void> {
+    const text = this.readMailbox(id);
+    const m = /^([A-Za-z0-9]{1,32}) (\S+) (\d+) (.*)$/s.exec(text);
+    if (m === null) {
+      throw new Error(`mailbox ${this.options.k} holds a malformed call: ${JSON.stringify(text)}`);
+    }
+    const [, token, host, port, expected] = m;
+    this.slot.set("state", ROLE_STATE.busy);
+    const outcome = await this.#callClient(id, token, host, Number(port), expected);
+    this.slot.set("state", ROLE_STATE.ready);
+    this.pong(`free ${id} ${outcome}`, id);
+  }
+
+  async #callClient(
+    id: number,
+    token: string,
+    host: string,
+    port: number,
+    expected: string,
+  ): Promise<Outcome> {
+    let conn: Deno.Conn;
+    try {
+      conn = await Deno.connect({
+        hostname: host,
+        port,
+        signal: AbortSignal.timeout(this.options.claimTimeoutMs),
+      });
+    } catch (e) {
+      log.info("cannot reach client {host}:{port}: {error}", { host, port, error: String(e) });
+      traceEvent({
+        event: "connect failed",
+        channel: "tcp",
+        req: id,
+        peer: `client ${host}:${port}`,
+      });
+      return "unreachable";
+    }
+    const peer = `client ${host}:${port}`;
+    try {
+      traceEvent({ event: "connect", channel: "tcp", req: id, peer });
+      if (!await writeLine(conn, `READY ${token}`)) return "unreachable";
+      traceEvent({ event: "send", channel: "tcp", req: id, peer, detail: `READY ${token}` });
+      const read = await new TcpLineReader(conn).next(this.options.claimTimeoutMs);
+      if (read.kind === "timeout" || read.kind === "eof") return "timeout";
+      if (read.kind === "too-long") {
+        await writeLine(conn, errLine("line-too-long", "over 4096 bytes"));
+        return "mismatch";
+      }
+      const line = decodeLine(read.bytes) ?? "";
+      traceEvent({ event: "recv", channel: "tcp", req: id, peer, detail: line });
+      if (line !== expected) {
+        await writeLine(conn, errLine("unavailable", "not the request this worker was called for"));
+        return "mismatch";
+      }
+      const reply = answer(line);
+      await writeLine(conn, reply);
+      traceEvent({ event: "reply", channel: "tcp", req: id, peer, detail: reply });
+      this.#served();
+      return "served";
+    } finally {
+      await closeGracefully(conn, 200);
+    }
+  }
+}
+
+/** Runs worker k until SIGTERM or until the dispatcher closes its pipe; `ready` is called once up. */
+export async function runWorker(
+  options: WorkerOptions,
+  ready: (port: number) => void = () => {},
+): Promise<void> {
+  setParentDeathSignal("SIGTERM", options.parentPid);
+  using signals = new SignalQueue(["SIGTERM", "SIGINT"]);
+  using segment = SharedSegment.open(options.segment);
+  const slot = segment.slot(workerSlot(options.k));
+  slot.set("state", ROLE_STATE.starting);
+  slot.set("pid", Deno.pid);
+  let listener: Deno.TcpListener | null = null;
+  if (options.stage === "client-calls-worker") {
+    listener = Deno.listen({
+      hostname: options.host,
+      port: options.port === 0 ? 0 : options.port + options.k,
+    });
+    slot.setHost(options.host);
+    slot.set("port", listener.addr.port);
+  }
+  using pings = FifoReader.open(`${options.runtimeDir}/dwtube${options.k}`);
+  using pongs = await FifoWriter.open(`${options.runtimeDir}/wdtube${options.k}`);
+  const worker = new Worker(options, segment.mailbox(options.k), slot, pongs);
+  slot.set("state", ROLE_STATE.ready);
+  traceEvent({
+    event: "ready",
+    channel: "process",
+    detail: listener ? `port ${listener.addr.port}` : "",
+  });
+  ready(listener?.addr.port ?? 0);
+
+  const serving = new Set<Promise<void>>();
+  const accepting = (async () => {
+    if (listener === null) return;
+    for await (const conn of listener) {
+      const p = worker.serveClient(conn).catch((e) =>
+        log.warning("client connection: {e}", { e: String(e) })
+      );
+      serving.add(p);
+      p.finally(() => serving.delete(p));
+    }
+  })();
+  // The role stops on SIGTERM (SIGINT from a terminal is left to the parent, which orchestrates).
+  let stopping = false;
+  (async () => {
+    for await (const s of signals) {
+      if (s !== "SIGTERM") continue;
+      traceEvent({ event: "stop", channel: "signal", detail: s });
+      slot.set("state", ROLE_STATE.stopping);
+      stopping = true;
+      pings.close();
+      return;
+    }
+  })();
+
+  // EOF on dwtube<k> means the dispatcher went away: keep waiting for the next one.
+  while (!stopping) {
+    const frame = await pings.receive();
+    if (frame === null) continue;
+    const text = new TextDecoder().decode(frame);
+    traceEvent({ event: "ping", channel: "fifo", peer: "dispatcher", detail: text });
+    const m = /^(job|claim|call) (\d+)$/.exec(text);
+    if (m === null) {
+      log.warning("ignoring unknown order {text}", { text });
+      continue;
+    }
+    const id = Number(m[2]);
+    try {
+      if (m[1] === "job") worker.job(id);
+      else if (m[1] === "claim") worker.claim(id);
+      else await worker.call(id);
+    } catch (e) {
+      log.error("order {text} failed: {error}", { text, error: String(e) });
+    }
+  }
+  listener?.close();
+  await accepting.catch(() => {});
+  await Promise.all(serving);
+  slot.set("state", ROLE_STATE.empty);
+}
+
+if (import.meta.main) {
+  try {
+    const { context, extra } = parseRoleArgs(Deno.args, ["worker"]);
+    setupLogging(
+      context.logLevel,
+      context.trace ? { path: context.trace, role: `worker ${extra.worker}` } : undefined,
+    );
+    const k = Number(extra.worker);
+    if (!Number.isInteger(k) || k < 1) {
+      throw new RoleArgsError("--worker must be a worker number from 1");
+    }
+    await runWorker({ ...context, k }, (port) => console.log(`ready ${port}`));
+  } catch (e) {
+    console.error(`worker: ${e instanceof Error ? e.message : e}`);
+    Deno.exit(e instanceof RoleArgsError ? 2 : e instanceof ParentGoneError ? 3 : 1);
+  }
+}
