@@ -147,7 +147,6 @@ export class OspsClient implements AsyncDisposable {
   }
 
   async #send(session: Session, line: string): Promise<void> {
-    if (!await writeLine(session.conn, line)) throw new Deno.errors.ConnectionReset("write failed");
     traceEvent({
       event: "send",
       channel: "tcp",
@@ -155,6 +154,7 @@ export class OspsClient implements AsyncDisposable {
       detail: line,
       role: this.#options.name,
     });
+    if (!await writeLine(session.conn, line)) throw new Deno.errors.ConnectionReset("write failed");
   }
 
   async #receive(session: Session, timeoutMs: number): Promise<string | null> {
@@ -225,8 +225,8 @@ export class OspsClient implements AsyncDisposable {
   }
 
   async #exchangeOn(conn: Deno.Conn, line: string, peer: string): Promise<string | null> {
-    if (!await writeLine(conn, line)) return null;
     traceEvent({ event: "send", channel: "tcp", peer, detail: line, role: this.#options.name });
+    if (!await writeLine(conn, line)) return null;
     const read = await new TcpLineReader(conn).next(this.#options.timeoutMs);
     const reply = read.kind === "line" ? decodeLine(read.bytes) ?? "" : null;
     if (reply !== null) {

@@ -78,7 +78,6 @@ class Job {
     if (this.#replied) return;
     this.#replied = true;
     clearTimeout(this.timer);
-    await writeLine(this.client.conn, line);
     traceEvent({
       event: "reply",
       channel: "tcp",
@@ -86,6 +85,7 @@ class Job {
       peer: this.client.name,
       detail: line,
     });
+    await writeLine(this.client.conn, line);
     this.#done();
   }
 }
@@ -114,7 +114,7 @@ class WorkerLink {
 }
 
 /** The dispatcher: connections, queue, workers. */
-export class Dispatcher {
+class Dispatcher {
   readonly options: DispatcherOptions;
   readonly segment: SharedSegment;
   readonly links: WorkerLink[];

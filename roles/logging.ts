@@ -89,7 +89,7 @@ const traceLogger = getLogger(["osps", "trace"]);
 
 /** Records a trace event (a no-op when no trace file is set up). */
 export function traceEvent(e: TraceEvent): void {
-  traceLogger.info("{role} {event} {channel}", {
+  traceLogger.info(e.event, {
     ts: performance.timeOrigin + performance.now(),
     pid: Deno.pid,
     ...e,

@@ -106,24 +106,29 @@ export function parseLine(line: string): Parsed {
   }
 }
 
-let sieve: Uint8Array | null = null;
+/** composite[i] is 1 for every i that is not prime, up to the largest n asked so far. */
+let composite = new Uint8Array(0);
 
-/** The number of primes <= n, for 0 <= n <= {@link MAX_PRIME_N} (sieve built once, lazily). */
+/**
+ * The number of primes <= n, for 0 <= n <= {@link MAX_PRIME_N}. The sieve is kept and grown only
+ * when a larger n comes, so small requests stay cheap.
+ */
 export function countPrimes(n: number): number {
   if (!Number.isInteger(n) || n < 0 || n > MAX_PRIME_N) {
     throw new RangeError(`n out of range: ${n}`);
   }
-  if (sieve === null) {
-    // composite[i] = 1 for i not prime.
-    const composite = new Uint8Array(MAX_PRIME_N + 1);
-    composite[0] = composite[1] = 1;
-    for (let i = 2; i * i <= MAX_PRIME_N; i++) {
-      if (composite[i] === 0) { for (let j = i * i; j <= MAX_PRIME_N; j += i) composite[j] = 1; }
+  if (n >= composite.length) {
+    const size = Math.min(MAX_PRIME_N, Math.max(n, 2 * composite.length)) + 1;
+    const sieve = new Uint8Array(size);
+    sieve[0] = 1;
+    if (size > 1) sieve[1] = 1;
+    for (let i = 2; i * i < size; i++) {
+      if (sieve[i] === 0) { for (let j = i * i; j < size; j += i) sieve[j] = 1; }
     }
-    sieve = composite;
+    composite = sieve;
   }
   let count = 0;
-  for (let i = 2; i <= n; i++) if (sieve[i] === 0) count++;
+  for (let i = 2; i <= n; i++) if (composite[i] === 0) count++;
   return count;
 }
 

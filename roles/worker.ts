@@ -150,7 +150,6 @@ class Worker {
         return;
       }
       const reply = answer(line);
-      await writeLine(conn, reply);
       traceEvent({
         event: "reply",
         channel: "tcp",
@@ -158,6 +157,7 @@ class Worker {
         peer: `client ${peer}`,
         detail: reply,
       });
+      await writeLine(conn, reply);
       this.#served();
       claim.done("served");
     } finally {
@@ -206,8 +206,8 @@ class Worker {
     const peer = `client ${host}:${port}`;
     try {
       traceEvent({ event: "connect", channel: "tcp", req: id, peer });
-      if (!await writeLine(conn, `READY ${token}`)) return "unreachable";
       traceEvent({ event: "send", channel: "tcp", req: id, peer, detail: `READY ${token}` });
+      if (!await writeLine(conn, `READY ${token}`)) return "unreachable";
       const read = await new TcpLineReader(conn).next(this.options.claimTimeoutMs);
       if (read.kind === "timeout" || read.kind === "eof") return "timeout";
       if (read.kind === "too-long") {
@@ -221,8 +221,8 @@ class Worker {
         return "mismatch";
       }
       const reply = answer(line);
-      await writeLine(conn, reply);
       traceEvent({ event: "reply", channel: "tcp", req: id, peer, detail: reply });
+      await writeLine(conn, reply);
       this.#served();
       return "served";
     } finally {
@@ -291,8 +291,9 @@ export async function runWorker(
     const frame = await pings.receive();
     if (frame === null) continue;
     const text = new TextDecoder().decode(frame);
-    traceEvent({ event: "ping", channel: "fifo", peer: "dispatcher", detail: text });
     const m = /^(job|claim|call) (\d+)$/.exec(text);
+    const req = m ? Number(m[2]) : undefined;
+    traceEvent({ event: "ping", channel: "fifo", req, peer: "dispatcher", detail: text });
     if (m === null) {
       log.warning("ignoring unknown order {text}", { text });
       continue;

@@ -1,9 +1,13 @@
 /**
- * Scripted runs of the system, importable for one-off experiments: the ping-pong exercise and the
+ * Scripted runs of the system, importable for one-off experiments: the harness that starts and
+ * stops a system, the ping-pong exercise, the stage scenarios, the trace timeline, and the
  * leftover checks every run ends with.
  *
  * @module
  */
 
+export * from "./harness.ts";
 export * from "./pingpong.ts";
 export * from "./proof.ts";
+export * from "./stages.ts";
+export * from "./timeline.ts";

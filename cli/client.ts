@@ -1,0 +1,89 @@
+/**
+ * `main.ts client`: sends requests to a running system and prints the answers.
+ *
+ * @module
+ */
+
+import { ClientError, type ClientResult, OspsClient } from "../roles/client.ts";
+import { type Command, intOption, parse, UsageError } from "./common.ts";
+
+const USAGE = `Usage: main.ts client <type> [payload...] [options]
+
+Sends the request "<type> <payload>" to the dispatcher and prints the answer: the result for OK,
+the error line for ERR. Works with every stage (follows REDIRECT; announces LISTEN and accepts the
+worker's READY call in worker-calls-client). A lost connection is retried with growing delays.
+
+Examples:
+  main.ts client requetetype1 hello world
+  main.ts client requetetype2 1000000 --repeat 100 --concurrency 4
+
+Options:
+  --host H           dispatcher address (default 127.0.0.1)
+  --port P           dispatcher port (default 2222)
+  --repeat N         requests per connection (default 1)
+  --concurrency C    parallel connections (default 1)
+  --retries R        reconnections per request after a lost connection (default 5)
+Exit status: 0 if every answer was OK, 1 if any was ERR or missing.`;
+
+/** `main.ts client`. */
+export const clientCommand: Command = {
+  summary: "send requests to a running system",
+  usage: USAGE,
+  run: async (args) => {
+    const { values, positionals } = parse(args, {
+      host: { type: "string", default: "127.0.0.1" },
+      port: { type: "string" },
+      repeat: { type: "string" },
+      concurrency: { type: "string" },
+      retries: { type: "string" },
+    }, true);
+    if (values.help) {
+      console.log(USAGE);
+      return 0;
+    }
+    if (positionals.length === 0) {
+      throw new UsageError("give a request type, e.g. requetetype1 hello");
+    }
+    const line = positionals.join(" ");
+    const repeat = intOption("repeat", values.repeat, 1, 1, 1_000_000);
+    const concurrency = intOption("concurrency", values.concurrency, 1, 1, 1000);
+    const options = {
+      host: values.host,
+      port: intOption("port", values.port, 2222, 1, 65535),
+      retries: intOption("retries", values.retries, 5, 0, 100),
+    };
+    const total = repeat * concurrency;
+    const results: ClientResult[] = [];
+    const latencies: number[] = [];
+    let failures = 0;
+    await Promise.all(Array.from({ length: concurrency }, async () => {
+      try {
+        await using client = await OspsClient.connect(options);
+        for (let i = 0; i < repeat; i++) {
+          const t = performance.now();
+          const r = await client.request(line);
+          latencies.push(performance.now() - t);
+          results.push(r);
+          if (total <= 10) {
+            console.log(r.ok ? r.result : `ERR ${r.code}${r.message ? ` ${r.message}` : ""}`);
+          }
+        }
+      } catch (e) {
+        if (!(e instanceof ClientError)) throw e;
+        failures++;
+        console.error(`error: ${e.message}`);
+      }
+    }));
+    const errors = results.filter((r) => !r.ok).length;
+    if (total > 1) {
+      latencies.sort((a, b) => a - b);
+      const p = (q: number) =>
+        latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0;
+      console.log(
+        `${results.length} answers of ${total}: ${results.length - errors} OK, ${errors} ERR; ` +
+          `latency p50 ${p(0.5).toFixed(2)} ms, p99 ${p(0.99).toFixed(2)} ms`,
+      );
+    }
+    return errors === 0 && failures === 0 && results.length === total ? 0 : 1;
+  },
+};

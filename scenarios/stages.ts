@@ -1,0 +1,207 @@
+/**
+ * The stage scenarios (`scenario:relay`, `scenario:worker-calls-client`, `scenario:ideal`): start
+ * a dispatcher and 3 workers in one stage, run 4 concurrent clients × 5 requests each over one
+ * dispatcher connection, check every answer against one computed here, stop, and report: a
+ * timeline of the first events, the counts, latencies, and what was left behind.
+ *
+ * @module
+ */
+
+import { type ClientResult, OspsClient } from "../roles/client.ts";
+import { setupLogging } from "../roles/mod.ts";
+import { compute, parseLine, type Stage } from "../roles/protocol.ts";
+import { startSystem, type StopReport } from "./harness.ts";
+import { isClean } from "./proof.ts";
+import { formatTimeline, readTrace, type TracedEvent } from "./timeline.ts";
+
+/** Options of {@link runStageScenario}. */
+export interface StageScenarioOptions {
+  /** The stage to run. */
+  stage: Stage;
+  /** Workers (default 3). */
+  workers?: number;
+  /** Concurrent clients (default 4). */
+  clients?: number;
+  /** Requests per client, over one connection (default 5). */
+  requests?: number;
+  /** Where the trace goes (default `out/<stage>`). */
+  outDir?: string;
+  /** Roles' stderr log level (default warning). */
+  logLevel?: string;
+  /** How many trace events the timeline shows (default 40). */
+  timelineEvents?: number;
+  /** Aborting stops the system early; the report says what was answered. */
+  signal?: AbortSignal;
+}
+
+/** One request and its answer. */
+export interface RequestRecord {
+  /** Client number, from 1. */
+  client: number;
+  /** The request line. */
+  line: string;
+  /** The right answer, `OK …` as the client would show it. */
+  expected: string;
+  /** What came back (`OK …` or `ERR code …`), or null if nothing did. */
+  got: string | null;
+  /** Why nothing came back. */
+  failure?: string;
+  /** From send to answer, ms. */
+  latencyMs: number;
+}
+
+/** What a stage scenario did. */
+export interface StageScenarioReport {
+  /** The stage. */
+  stage: Stage;
+  /** The dispatcher's port during the run. */
+  port: number;
+  /** Every request, in completion order. */
+  records: RequestRecord[];
+  /** Requests sent. */
+  sent: number;
+  /** Right `OK` answers. */
+  ok: number;
+  /** Answers that were not the expected ones (including ERR answers). */
+  wrong: RequestRecord[];
+  /** ERR answers by code. */
+  errors: Record<string, number>;
+  /** Requests with no answer at all. */
+  missing: number;
+  /** Latency percentiles over answered requests, ms. */
+  p50Ms: number;
+  /** 99th percentile, ms. */
+  p99Ms: number;
+  /** The first events of the run, rendered. */
+  timeline: string[];
+  /** The trace file. */
+  tracePath: string;
+  /** How the roles ended and what was left. */
+  stop: StopReport;
+  /** Roles that died during the run. */
+  unexpectedExits: string[];
+}
+
+function show(result: ClientResult): string {
+  if (result.ok) return result.result === "" ? "OK" : `OK ${result.result}`;
+  return `ERR ${result.code}${result.message ? ` ${result.message}` : ""}`;
+}
+
+/** The request lines client `c` sends: echoes and prime counts, alternating. */
+export function workload(c: number, requests: number): string[] {
+  return Array.from(
+    { length: requests },
+    (_, i) =>
+      i % 2 === 0
+        ? `requetetype1 hello from client ${c}, request ${i + 1}`
+        : `requetetype2 ${c * 1000 + i * 250}`,
+  );
+}
+
+function expectedAnswer(line: string): string {
+  const parsed = parseLine(line);
+  if (parsed.kind !== "request") throw new Error(`workload line is not a request: ${line}`);
+  const result = compute(parsed.request);
+  return result === "" ? "OK" : `OK ${result}`;
+}
+
+/** The events from the first request a client sent (start-up and LISTEN probes left out). */
+function firstRequests(events: TracedEvent[], count: number): TracedEvent[] {
+  const start = Math.max(
+    0,
+    events.findIndex((e) => e.event === "send" && e.detail?.startsWith("requetetype")),
+  );
+  return events.slice(start, start + count);
+}
+
+/** Runs one stage scenario; never leaves a process, pipe or segment behind. */
+export async function runStageScenario(
+  options: StageScenarioOptions,
+): Promise<StageScenarioReport> {
+  const outDir = options.outDir ?? `out/${options.stage}`;
+  Deno.mkdirSync(outDir, { recursive: true });
+  const tracePath = `${outDir}/trace.jsonl`;
+  Deno.writeTextFileSync(tracePath, "", { mode: 0o600 });
+  setupLogging(options.logLevel ?? "warning", { path: tracePath, role: "scenario" });
+  const system = await startSystem({
+    stage: options.stage,
+    workers: options.workers ?? 3,
+    tracePath,
+    logLevel: options.logLevel,
+  });
+  const onAbort = () => void system.stop();
+  options.signal?.addEventListener("abort", onAbort, { once: true });
+  const records: RequestRecord[] = [];
+  let stop: StopReport;
+  try {
+    await Promise.all(Array.from({ length: options.clients ?? 4 }, async (_, i) => {
+      const c = i + 1;
+      const lines = workload(c, options.requests ?? 5);
+      let client: OspsClient | null = null;
+      try {
+        client = await OspsClient.connect({ port: system.port, name: `client ${c}`, retries: 2 });
+        for (const line of lines) {
+          const t = performance.now();
+          const got = show(await client.request(line));
+          records.push({
+            client: c,
+            line,
+            expected: expectedAnswer(line),
+            got,
+            latencyMs: performance.now() - t,
+          });
+        }
+      } catch (e) {
+        for (const line of lines.slice(records.filter((r) => r.client === c).length)) {
+          records.push({
+            client: c,
+            line,
+            expected: expectedAnswer(line),
+            got: null,
+            failure: String(e),
+            latencyMs: 0,
+          });
+        }
+      } finally {
+        await client?.close().catch(() => {});
+      }
+    }));
+  } finally {
+    options.signal?.removeEventListener("abort", onAbort);
+    stop = await system.stop();
+  }
+  const answered = records.filter((r) => r.got !== null);
+  const latencies = answered.map((r) => r.latencyMs).sort((a, b) => a - b);
+  const pct = (q: number) =>
+    latencies.length
+      ? latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]
+      : 0;
+  const errors: Record<string, number> = {};
+  for (const r of answered) {
+    const m = /^ERR (\S+)/.exec(r.got!);
+    if (m) errors[m[1]] = (errors[m[1]] ?? 0) + 1;
+  }
+  return {
+    stage: options.stage,
+    port: system.port,
+    records,
+    sent: records.length,
+    ok: answered.filter((r) => r.got === r.expected).length,
+    wrong: answered.filter((r) => r.got !== r.expected),
+    errors,
+    missing: records.length - answered.length,
+    p50Ms: pct(0.5),
+    p99Ms: pct(0.99),
+    timeline: formatTimeline(firstRequests(readTrace(tracePath), options.timelineEvents ?? 40)),
+    tracePath,
+    stop,
+    unexpectedExits: system.unexpectedExits.map((e) => `${e.name} (code ${e.status.code})`),
+  };
+}
+
+/** Whether the run passed: every answer right, none missing, no role died, nothing left. */
+export function stageScenarioPassed(r: StageScenarioReport): boolean {
+  return r.wrong.length === 0 && r.missing === 0 && r.ok === r.sent &&
+    r.unexpectedExits.length === 0 &&
+    isClean(r.stop.leftovers) && Object.values(r.stop.statuses).every((s) => s.success);
+}

@@ -1,0 +1,65 @@
+/**
+ * Reads a run's trace (one JSON object per line, written by every process of the run) and renders
+ * it as a readable timeline: who → whom, over which channel, what.
+ *
+ * @module
+ */
+
+/** One trace event as read back from the file. */
+export interface TracedEvent {
+  /** Time, ms since the epoch (µs precision). */
+  ts: number;
+  /** The process's pid. */
+  pid: number;
+  /** Who did it: `dispatcher`, `worker 2`, `client 1`… */
+  role: string;
+  /** What happened. */
+  event: string;
+  /** tcp, fifo, shm, signal or process. */
+  channel: string;
+  /** The request id, if any. */
+  req?: number;
+  /** The other side. */
+  peer?: string;
+  /** The line, the order… */
+  detail?: string;
+}
+
+/** Reads a trace file, in time order. Lines that are not trace events are skipped. */
+export function readTrace(path: string): TracedEvent[] {
+  const events: TracedEvent[] = [];
+  for (const line of Deno.readTextFileSync(path).split("\n")) {
+    if (line.trim() === "") continue;
+    try {
+      const p = JSON.parse(line).properties;
+      if (typeof p?.ts === "number" && typeof p.event === "string") events.push(p as TracedEvent);
+    } catch {
+      // A torn last line of a killed process: skip it.
+    }
+  }
+  return events.sort((a, b) => a.ts - b.ts);
+}
+
+/** Whether an event is something the actor received from its peer (else it acted towards it). */
+function inbound(e: TracedEvent): boolean {
+  if (e.event === "recv" || e.event === "accept" || e.event === "read mailbox") return true;
+  // A ping is sent by the dispatcher and received by a worker; a pong the other way round.
+  if (e.event === "ping") return e.role !== "dispatcher";
+  if (e.event === "pong") return e.role === "dispatcher";
+  return false;
+}
+
+/** Renders events as lines: time since the first, actor, arrow, peer, channel, request, detail. */
+export function formatTimeline(events: TracedEvent[]): string[] {
+  if (events.length === 0) return [];
+  const t0 = events[0].ts;
+  return events.map((e) => {
+    const arrow = e.peer ? `${inbound(e) ? "←" : "→"} ${e.peer}` : "";
+    const detail = e.detail
+      ? `  ${JSON.stringify(e.detail.length > 60 ? `${e.detail.slice(0, 57)}...` : e.detail)}`
+      : "";
+    return `${(e.ts - t0).toFixed(3).padStart(9)} ms  ${e.role.padEnd(12)} ${e.event.padEnd(13)} ${
+      arrow.padEnd(28)
+    } [${e.channel}]${e.req ? ` req ${e.req}` : ""}${detail}`;
+  });
+}
