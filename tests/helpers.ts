@@ -6,7 +6,7 @@
  */
 
 import * as libc from "../ipc/libc.ts";
-import { ROLE_PERMISSIONS, roleCommand } from "../roles/mod.ts";
+import { ROLE_PERMISSIONS, roleCommand, TcpLineReader } from "../roles/mod.ts";
 
 /** A unique shared segment name for one test. */
 export function testSegmentName(label: string): string {
@@ -151,5 +151,55 @@ export function removeShm(name: string): void {
     libc.shmUnlink(name);
   } catch (e) {
     if (!(e instanceof libc.SysCallError && e.code === "ENOENT")) throw e;
+  }
+}
+
+/** A raw TCP connection speaking lines, as netcat would: for testing the wire contract. */
+export class RawConn implements Disposable {
+  readonly conn: Deno.Conn;
+  readonly #lines: TcpLineReader;
+
+  private constructor(conn: Deno.Conn) {
+    this.conn = conn;
+    this.#lines = new TcpLineReader(conn);
+  }
+
+  /** Wraps an accepted connection. */
+  static wrap(conn: Deno.Conn): RawConn {
+    return new RawConn(conn);
+  }
+
+  /** Connects to 127.0.0.1:`port`. */
+  static async open(port: number): Promise<RawConn> {
+    return new RawConn(await Deno.connect({ hostname: "127.0.0.1", port }));
+  }
+
+  /** Writes text (UTF-8) or bytes as they are: add the "\n" yourself. */
+  async send(data: string | Uint8Array): Promise<void> {
+    const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
+    for (let at = 0; at < bytes.length;) at += await this.conn.write(bytes.subarray(at));
+  }
+
+  /** The next line; null at EOF (or reset); throws if none comes within `timeoutMs`. */
+  async line(timeoutMs = 5000): Promise<string | null> {
+    const r = await this.#lines.next(timeoutMs);
+    if (r.kind === "timeout") throw new Error(`no line within ${timeoutMs} ms`);
+    if (r.kind === "too-long") throw new Error("line too long");
+    return r.kind === "eof" ? null : new TextDecoder().decode(r.bytes);
+  }
+
+  /** Sends one line and returns the one reply line. */
+  async ask(line: string, timeoutMs = 5000): Promise<string | null> {
+    await this.send(`${line}\n`);
+    return await this.line(timeoutMs);
+  }
+
+  /** Closes (ignoring a connection already closed by the peer). */
+  [Symbol.dispose](): void {
+    try {
+      this.conn.close();
+    } catch {
+      // Already closed.
+    }
   }
 }

@@ -1,0 +1,267 @@
+import assert from "node:assert/strict";
+import { OspsClient, type Stage } from "../roles/mod.ts";
+import {
+  isClean,
+  type RunningSystem,
+  runStageScenario,
+  stageScenarioPassed,
+  startSystem,
+  type SystemOptions,
+} from "../scenarios/mod.ts";
+import { childrenOf, sendSignal } from "../ipc/mod.ts";
+import { RawConn } from "./helpers.ts";
+
+const STAGES: Stage[] = ["relay", "worker-calls-client", "client-calls-worker"];
+
+/** Runs `fn` against a fresh system; the system is stopped and checked clean whatever happens. */
+async function withSystem(
+  options: SystemOptions,
+  fn: (system: RunningSystem) => Promise<void>,
+): Promise<void> {
+  const system = await startSystem(options);
+  try {
+    await fn(system);
+  } finally {
+    const report = await system.stop();
+    assert.ok(isClean(report.leftovers), JSON.stringify(report.leftovers));
+    assert.deepEqual(system.unexpectedExits, [], "no role died during the test");
+  }
+}
+
+/** Asks a request the way a client of `stage` must, over raw TCP; returns the final answer line. */
+async function askAnyStage(system: RunningSystem, line: string): Promise<string | null> {
+  await using client = await OspsClient.connect({ port: system.port, retries: 0 });
+  const r = await client.request(line);
+  return r.ok ? (r.result === "" ? "OK" : `OK ${r.result}`) : `ERR ${r.code}`;
+}
+
+for (const stage of STAGES) {
+  Deno.test(`scenario ${stage}: 4 clients x 5 requests, every answer right, nothing left`, async () => {
+    const outDir = Deno.makeTempDirSync({ prefix: "osps-test-out-" });
+    try {
+      const report = await runStageScenario({ stage, outDir });
+      assert.equal(report.sent, 20);
+      assert.equal(report.ok, 20, JSON.stringify(report.wrong));
+      assert.ok(stageScenarioPassed(report));
+      assert.ok(report.timeline.length > 10);
+      for (const c of ["tcp", "shm", "fifo"]) {
+        assert.ok(report.timeline.some((l) => l.includes(`[${c}]`)), `timeline shows ${c}`);
+      }
+    } finally {
+      Deno.removeSync(outDir, { recursive: true });
+    }
+  });
+}
+
+Deno.test("the wire contract, line by line, in the relay stage", async () => {
+  await withSystem({ stage: "relay", workers: 2 }, async (system) => {
+    using c = await RawConn.open(system.port);
+    assert.equal(await c.ask("requetetype1 hello"), "OK hello");
+    assert.equal(
+      await c.ask("requetetype1  two  spaces "),
+      "OK  two  spaces ",
+      "extra spaces kept",
+    );
+    assert.equal(await c.ask("requetetype1"), "OK", "empty result: OK alone");
+    assert.equal(await c.ask("requetetype1 "), "OK");
+    assert.equal(await c.ask("requetetype2 100"), "OK 25");
+    assert.equal(await c.ask("requetetype2 0000100"), "OK 25", "leading zeros allowed");
+    assert.equal(await c.ask("requetetype2 0"), "OK 0");
+    assert.equal(await c.ask("requetetype2 10000000"), "OK 664579");
+    for (
+      const bad of [
+        "requetetype2 -5",
+        "requetetype2 1e3",
+        "requetetype2 10000001",
+        "requetetype2 12 3",
+        "requetetype2",
+        "requetetype2 +4",
+        "requetetype2  7",
+      ]
+    ) {
+      assert.match(await c.ask(bad) ?? "", /^ERR bad-argument /, bad);
+    }
+    assert.match(await c.ask("requetetype3 x") ?? "", /^ERR unknown-request /);
+    assert.match(await c.ask("") ?? "", /^ERR unknown-request empty request/);
+    assert.match(
+      await c.ask("LISTEN 4000") ?? "",
+      /^ERR unknown-request /,
+      "LISTEN outside worker-calls-client",
+    );
+    await c.send("requetetype1 crlf\r\n");
+    assert.equal(await c.line(), "OK crlf", "CRLF accepted");
+    await c.send(new Uint8Array([0xff, 0xfe, 0x00, 0x41, 0x0a]));
+    assert.match(await c.line() ?? "", /^ERR bad-argument .*UTF-8/, "binary garbage");
+    await c.send("requetetype1 a\nrequetetype2 10\nrequetetype1 c\n");
+    assert.deepEqual(
+      [await c.line(), await c.line(), await c.line()],
+      ["OK a", "OK 4", "OK c"],
+      "early lines in order",
+    );
+    assert.equal(await c.ask("requetetype1 still open after errors"), "OK still open after errors");
+    await c.send("QUIT\n");
+    assert.equal(await c.line(), null, "QUIT closes without a reply");
+  });
+});
+
+Deno.test("lines of 4096 bytes pass, longer ones and a 1 MiB line get ERR line-too-long and a clean close", async () => {
+  await withSystem({ stage: "relay", workers: 1 }, async (system) => {
+    const prefix = "requetetype1 ";
+    using exact = await RawConn.open(system.port);
+    const text = "x".repeat(4095 - prefix.length);
+    assert.equal(await exact.ask(prefix + text), `OK ${text}`, "4095 bytes + LF = 4096");
+    using over = await RawConn.open(system.port);
+    assert.match(await over.ask(prefix + text + "y") ?? "", /^ERR line-too-long /);
+    assert.equal(await over.line(), null, "then closed");
+    using huge = await RawConn.open(system.port);
+    const mib = new Uint8Array(1 << 20).fill(0x61);
+    const sending = huge.send(mib).catch(() => {});
+    assert.match(
+      await huge.line() ?? "",
+      /^ERR line-too-long /,
+      "the ERR line arrives, not eaten by a reset",
+    );
+    await sending;
+    assert.equal(
+      await askAnyStage(system, "requetetype1 others still served"),
+      "OK others still served",
+    );
+  });
+});
+
+Deno.test("idle and half-gone clients hold no worker and block nobody", async () => {
+  await withSystem({ stage: "relay", workers: 1, idleTimeoutMs: 400 }, async (system) => {
+    using idle = await RawConn.open(system.port);
+    using midLine = await RawConn.open(system.port);
+    await midLine.send("requetetype1 half a li");
+    midLine.conn.close();
+    using midRequest = await RawConn.open(system.port);
+    await midRequest.send("requetetype2 10000000\n");
+    midRequest.conn.close();
+    // One worker only: these pass only if the gone clients freed it.
+    for (let i = 0; i < 3; i++) {
+      assert.equal(await askAnyStage(system, `requetetype1 next ${i}`), `OK next ${i}`);
+    }
+    assert.match(await idle.line(2000) ?? "", /^ERR timeout no request for 400 ms/);
+    assert.equal(await idle.line(), null, "the idle connection is closed");
+  });
+});
+
+Deno.test("a frozen worker: the queue is bounded (ERR busy), waiting requests time out, a late pong is ignored", async () => {
+  await withSystem(
+    { stage: "relay", workers: 1, queueLimit: 1, requestTimeoutMs: 600 },
+    async (system) => {
+      const worker = system.roles.find((r) => r.name === "worker 1")!;
+      sendSignal(worker.pid, "SIGSTOP");
+      try {
+        using a = await RawConn.open(system.port);
+        using b = await RawConn.open(system.port);
+        using c = await RawConn.open(system.port);
+        await a.send("requetetype1 a\n"); // handed to the frozen worker
+        await new Promise((r) => setTimeout(r, 50));
+        await b.send("requetetype1 b\n"); // queued
+        await new Promise((r) => setTimeout(r, 50));
+        assert.match(await c.ask("requetetype1 c") ?? "", /^ERR busy /);
+        assert.match(await b.line(2000) ?? "", /^ERR timeout /);
+        assert.match(await a.line(2000) ?? "", /^ERR timeout /);
+      } finally {
+        sendSignal(worker.pid, "SIGCONT");
+      }
+      // The worker wakes, answers request a late (ignored), and serves again.
+      assert.equal(await askAnyStage(system, "requetetype1 after"), "OK after");
+    },
+  );
+});
+
+Deno.test("client-calls-worker: REDIRECT never followed frees the worker after the claim timeout; a wrong line gets ERR unavailable", async () => {
+  await withSystem(
+    { stage: "client-calls-worker", workers: 1, claimTimeoutMs: 300 },
+    async (system) => {
+      using deserter = await RawConn.open(system.port);
+      const redirect = await deserter.ask("requetetype1 never collected");
+      const m = /^REDIRECT 127\.0\.0\.1 (\d+)$/.exec(redirect ?? "");
+      assert.ok(m, redirect ?? "no reply");
+      using intruder = await RawConn.open(Number(m[1]));
+      assert.match(await intruder.ask("requetetype1 not reserved") ?? "", /^ERR unavailable/);
+      assert.equal(await intruder.line(), null, "and closed");
+      const t = performance.now();
+      assert.equal(await askAnyStage(system, "requetetype1 next"), "OK next");
+      assert.ok(performance.now() - t < 3000);
+    },
+  );
+});
+
+Deno.test("worker-calls-client: LISTEN first; a port that refuses frees the worker; WAIT then READY", async () => {
+  await withSystem(
+    { stage: "worker-calls-client", workers: 1, claimTimeoutMs: 300 },
+    async (system) => {
+      using c = await RawConn.open(system.port);
+      assert.match(await c.ask("requetetype1 too early") ?? "", /^ERR bad-argument send LISTEN/);
+      assert.match(await c.ask("LISTEN 0") ?? "", /^ERR bad-argument/);
+      const closed = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+      const refusing = closed.addr.port;
+      closed.close();
+      assert.equal(await c.ask(`LISTEN ${refusing}`), "OK");
+      assert.match(await c.ask("requetetype1 nobody home") ?? "", /^WAIT [A-Za-z0-9]{1,32}$/);
+      // The worker cannot reach that port: it must be free again for the next client.
+      assert.equal(await askAnyStage(system, "requetetype2 1000"), "OK 168");
+      const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+      try {
+        assert.equal(
+          await c.ask(`LISTEN ${listener.addr.port}`),
+          "OK",
+          "a second LISTEN replaces the first",
+        );
+        const wait = await c.ask("requetetype1 call me");
+        const token = /^WAIT ([A-Za-z0-9]{1,32})$/.exec(wait ?? "")![1];
+        using callback = RawConn.wrap(await listener.accept());
+        assert.equal(await callback.line(), `READY ${token}`);
+        assert.equal(await callback.ask("requetetype1 call me"), "OK call me");
+        assert.equal(await callback.line(), null, "the worker closes after its answer");
+      } finally {
+        listener.close();
+      }
+    },
+  );
+});
+
+Deno.test("50 concurrent clients on 3 workers: every request answered right", async () => {
+  for (const stage of STAGES) {
+    await withSystem({ stage, workers: 3 }, async (system) => {
+      const answers = await Promise.all(Array.from({ length: 50 }, async (_, i) => {
+        await using client = await OspsClient.connect({ port: system.port, retries: 0 });
+        const a = await client.request(`requetetype1 client ${i}`);
+        const b = await client.request(`requetetype2 ${1000 + i}`);
+        return [a.ok && a.result, b.ok && b.result];
+      }));
+      const primes = (n: number) =>
+        Array.from({ length: n + 1 }, (_, k) => k).filter((k) =>
+          k > 1 &&
+          Array.from({ length: Math.floor(Math.sqrt(k)) - 1 }, (_, d) => d + 2).every((d) =>
+            k % d !== 0
+          )
+        ).length;
+      answers.forEach(([a, b], i) => {
+        assert.equal(a, `client ${i}`, `${stage} client ${i} echo`);
+        assert.equal(b, String(primes(1000 + i)), `${stage} client ${i} primes`);
+      });
+    });
+  }
+});
+
+Deno.test("a role that cannot start stops the whole start with a clear error and leaves nothing", async () => {
+  const busy = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  try {
+    await assert.rejects(
+      () => startSystem({ stage: "relay", workers: 1, port: busy.addr.port, readyTimeoutMs: 5000 }),
+      /not ready in time or exited at start: dispatcher/,
+    );
+    assert.deepEqual(
+      childrenOf(Deno.pid).filter((p) => p.comm === "deno"),
+      [],
+      "every role reaped",
+    );
+  } finally {
+    busy.close();
+  }
+});
