@@ -5,6 +5,7 @@
  */
 
 import {
+  expectedAnswer,
   formatLeftovers,
   isClean,
   type PingPongReport,
@@ -114,7 +115,9 @@ export function printStageReport(r: StageScenarioReport): boolean {
   console.log(`  latency p50 ${r.p50Ms.toFixed(2)} ms, p99 ${r.p99Ms.toFixed(2)} ms`);
   for (const w of r.wrong) {
     console.log(
-      `  WRONG: client ${w.client} ${JSON.stringify(w.line)} → ${w.got}, expected ${w.expected}`,
+      `  WRONG: client ${w.client} ${JSON.stringify(w.line)} → ${w.got}, expected ${
+        expectedAnswer(w.line)
+      }`,
     );
   }
   for (const m of r.records.filter((x) => x.got === null)) {

@@ -14,11 +14,13 @@
  * @module
  */
 
-import { RuntimeDir, SharedSegment, WATCHDOG_SLOT } from "../ipc/mod.ts";
+import { RuntimeDir, sendSignal, SharedSegment, WATCHDOG_SLOT } from "../ipc/mod.ts";
 import { reapChild, ROLE_PERMISSIONS, roleCommand, withTimeout } from "../roles/mod.ts";
 import type { Stage } from "../roles/protocol.ts";
 import { roleArgs, type RoleContext } from "../roles/role_args.ts";
 import { checkLeftovers, type LeftoverReport } from "./proof.ts";
+import { readTrace, type TracedEvent } from "./timeline.ts";
+import { type ClientResult, OspsClient } from "../roles/client.ts";
 
 const WORKER = new URL("../roles/worker.ts", import.meta.url);
 const DISPATCHER = new URL("../roles/dispatcher.ts", import.meta.url);
@@ -171,6 +173,18 @@ export class RunningSystem implements AsyncDisposable {
     return { statuses, leftovers };
   }
 
+  /** Injects a fault: sends `signal` to the role `name` (`dispatcher`, `worker 2`). */
+  signal(name: string, signal: Deno.Signal): void {
+    const role = this.roles.find((r) => r.name === name);
+    if (role === undefined) throw new RangeError(`no role ${JSON.stringify(name)} in this system`);
+    sendSignal(role.pid, signal);
+  }
+
+  /** The trace events so far, in time order (empty without a trace file). */
+  trace(): TracedEvent[] {
+    return this.tracePath === null ? [] : readTrace(this.tracePath);
+  }
+
   /** Same as {@link stop}. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.stop();
@@ -271,4 +285,59 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
     await system.stop(0);
     throw e;
   }
+}
+
+/** One request sent by {@link runClients} and what came back. */
+export interface RequestRecord {
+  /** Client number, from 1. */
+  client: number;
+  /** The request line. */
+  line: string;
+  /** What came back (`OK …` or `ERR <code> …`), or null if nothing did. */
+  got: string | null;
+  /** Why nothing came back. */
+  failure?: string;
+  /** From send to answer, ms. */
+  latencyMs: number;
+}
+
+/** An answer as one line, `OK <result>` or `ERR <code> <message>`, as the servers write it. */
+export function answerLine(result: ClientResult): string {
+  if (result.ok) return result.result === "" ? "OK" : `OK ${result.result}`;
+  return `ERR ${result.code}${result.message ? ` ${result.message}` : ""}`;
+}
+
+/**
+ * Runs `clients` concurrent clients against the system, client `c` sending `lines(c)` one after
+ * the other over one dispatcher connection. Returns every request with its answer; a client that
+ * loses its connection for good has its remaining requests recorded with `got: null`.
+ */
+export async function runClients(
+  port: number,
+  clients: number,
+  lines: (c: number) => string[],
+): Promise<RequestRecord[]> {
+  const records: RequestRecord[] = [];
+  await Promise.all(Array.from({ length: clients }, async (_, i) => {
+    const c = i + 1;
+    const mine = lines(c);
+    let done = 0;
+    let client: OspsClient | null = null;
+    try {
+      client = await OspsClient.connect({ port, name: `client ${c}`, retries: 2 });
+      for (const line of mine) {
+        const t = performance.now();
+        const got = answerLine(await client.request(line));
+        records.push({ client: c, line, got, latencyMs: performance.now() - t });
+        done++;
+      }
+    } catch (e) {
+      for (const line of mine.slice(done)) {
+        records.push({ client: c, line, got: null, failure: String(e), latencyMs: 0 });
+      }
+    } finally {
+      await client?.close().catch(() => {});
+    }
+  }));
+  return records;
 }

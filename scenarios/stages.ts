@@ -7,10 +7,9 @@
  * @module
  */
 
-import { type ClientResult, OspsClient } from "../roles/client.ts";
 import { setupLogging } from "../roles/mod.ts";
 import { compute, parseLine, type Stage } from "../roles/protocol.ts";
-import { startSystem, type StopReport } from "./harness.ts";
+import { type RequestRecord, runClients, startSystem, type StopReport } from "./harness.ts";
 import { isClean } from "./proof.ts";
 import { formatTimeline, readTrace, type TracedEvent } from "./timeline.ts";
 
@@ -32,22 +31,6 @@ export interface StageScenarioOptions {
   timelineEvents?: number;
   /** Aborting stops the system early; the report says what was answered. */
   signal?: AbortSignal;
-}
-
-/** One request and its answer. */
-export interface RequestRecord {
-  /** Client number, from 1. */
-  client: number;
-  /** The request line. */
-  line: string;
-  /** The right answer, `OK …` as the client would show it. */
-  expected: string;
-  /** What came back (`OK …` or `ERR code …`), or null if nothing did. */
-  got: string | null;
-  /** Why nothing came back. */
-  failure?: string;
-  /** From send to answer, ms. */
-  latencyMs: number;
 }
 
 /** What a stage scenario did. */
@@ -82,11 +65,6 @@ export interface StageScenarioReport {
   unexpectedExits: string[];
 }
 
-function show(result: ClientResult): string {
-  if (result.ok) return result.result === "" ? "OK" : `OK ${result.result}`;
-  return `ERR ${result.code}${result.message ? ` ${result.message}` : ""}`;
-}
-
 /** The request lines client `c` sends: echoes and prime counts, alternating. */
 export function workload(c: number, requests: number): string[] {
   return Array.from(
@@ -98,7 +76,8 @@ export function workload(c: number, requests: number): string[] {
   );
 }
 
-function expectedAnswer(line: string): string {
+/** The right answer to a request line, computed here: `OK <result>`. */
+export function expectedAnswer(line: string): string {
   const parsed = parseLine(line);
   if (parsed.kind !== "request") throw new Error(`workload line is not a request: ${line}`);
   const result = compute(parsed.request);
@@ -131,41 +110,14 @@ export async function runStageScenario(
   });
   const onAbort = () => void system.stop();
   options.signal?.addEventListener("abort", onAbort, { once: true });
-  const records: RequestRecord[] = [];
+  let records: RequestRecord[];
   let stop: StopReport;
   try {
-    await Promise.all(Array.from({ length: options.clients ?? 4 }, async (_, i) => {
-      const c = i + 1;
-      const lines = workload(c, options.requests ?? 5);
-      let client: OspsClient | null = null;
-      try {
-        client = await OspsClient.connect({ port: system.port, name: `client ${c}`, retries: 2 });
-        for (const line of lines) {
-          const t = performance.now();
-          const got = show(await client.request(line));
-          records.push({
-            client: c,
-            line,
-            expected: expectedAnswer(line),
-            got,
-            latencyMs: performance.now() - t,
-          });
-        }
-      } catch (e) {
-        for (const line of lines.slice(records.filter((r) => r.client === c).length)) {
-          records.push({
-            client: c,
-            line,
-            expected: expectedAnswer(line),
-            got: null,
-            failure: String(e),
-            latencyMs: 0,
-          });
-        }
-      } finally {
-        await client?.close().catch(() => {});
-      }
-    }));
+    records = await runClients(
+      system.port,
+      options.clients ?? 4,
+      (c) => workload(c, options.requests ?? 5),
+    );
   } finally {
     options.signal?.removeEventListener("abort", onAbort);
     stop = await system.stop();
@@ -186,8 +138,8 @@ export async function runStageScenario(
     port: system.port,
     records,
     sent: records.length,
-    ok: answered.filter((r) => r.got === r.expected).length,
-    wrong: answered.filter((r) => r.got !== r.expected),
+    ok: answered.filter((r) => r.got === expectedAnswer(r.line)).length,
+    wrong: answered.filter((r) => r.got !== expectedAnswer(r.line)),
     errors,
     missing: records.length - answered.length,
     p50Ms: pct(0.5),
