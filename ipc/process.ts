@@ -207,3 +207,9 @@ export class SignalQueue implements Disposable, AsyncIterable<Deno.Signal> {
     this.close();
   }
 }
+
+/** The running kernel's release (/proc/sys/kernel/osrelease), for reports. */
+export function kernelRelease(): string {
+  const raw = libc.readWholeFile("/proc/sys/kernel/osrelease");
+  return raw === null ? "unknown" : new TextDecoder().decode(raw).trim();
+}

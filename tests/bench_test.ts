@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { formatIpcBench, runIpcBench } from "../bench/ipc.ts";
+import { formatIpcBench, formatStagesBench, runIpcBench, runStagesBench } from "../bench/mod.ts";
 import { checkLeftovers, isClean } from "../scenarios/mod.ts";
 
 // The short version of `deno task bench:ipc`: it measures, reports, and cleans up. Its speed
@@ -18,4 +18,29 @@ Deno.test("bench ipc (short): both receive paths measured in alternating rounds,
   );
   const left = checkLeftovers({ paths: [result.runtimeDir] });
   assert.ok(isClean(left), JSON.stringify(left));
+});
+
+// The short version of `deno task bench:stages`: every stage under both loads, every answer its own.
+Deno.test("bench stages (short): every stage answers every request right, and the table says so", async () => {
+  const result = await runStagesBench({
+    single: 40,
+    clients: 3,
+    perClient: 10,
+    referenceTrips: 100,
+  });
+  assert.deepEqual(result.stages.map((s) => s.stage), [
+    "relay",
+    "worker-calls-client",
+    "client-calls-worker",
+  ]);
+  for (const s of result.stages) {
+    assert.equal(s.single.right, 40, s.stage);
+    assert.equal(s.mixed.right, 30, s.stage);
+    assert.ok(s.clean, s.stage);
+  }
+  assert.ok(result.reference.sumUs > 0 && Number.isFinite(result.relayRatio));
+  assert.match(
+    formatStagesBench(result),
+    /no answer lost, wrong or duplicated, nothing left behind: yes/,
+  );
 });
