@@ -69,6 +69,12 @@ export const clientCommand: Command = {
           }
         }
       } catch (e) {
+        if (e instanceof Deno.errors.NotCapable) {
+          throw new UsageError(
+            `not allowed to reach ${options.host}: the task allows 127.0.0.1 and localhost; ` +
+              `run main.ts with --allow-net=${options.host} to reach another host`,
+          );
+        }
         if (!(e instanceof ClientError)) throw e;
         failures++;
         console.error(`error: ${e.message}`);

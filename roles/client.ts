@@ -133,6 +133,8 @@ export class OspsClient implements AsyncDisposable {
         this.#session ??= await this.#open();
         return this.#session;
       } catch (e) {
+        // Not allowed to connect at all: retrying cannot help.
+        if (e instanceof Deno.errors.NotCapable) throw e;
         if (attempt >= this.#options.retries || e instanceof ClientError) {
           throw new ClientError(
             `cannot reach the dispatcher at ${this.#options.host}:${this.#options.port} ` +

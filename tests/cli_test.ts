@@ -1,0 +1,152 @@
+import assert from "node:assert/strict";
+import { sendSignal } from "../ipc/mod.ts";
+import { startSystem } from "../scenarios/mod.ts";
+import { killAndReap, LineReader, RawConn } from "./helpers.ts";
+
+const ROOT = new URL("../", import.meta.url).pathname;
+const CLI_PERMISSIONS = [
+  "--allow-ffi",
+  "--allow-run",
+  "--allow-read",
+  "--allow-write",
+  "--allow-env",
+  "--allow-net=127.0.0.1,localhost",
+];
+
+function cli(args: string[]): Deno.Command {
+  return new Deno.Command(Deno.execPath(), {
+    args: ["run", "--quiet", ...CLI_PERMISSIONS, `${ROOT}main.ts`, ...args],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  });
+}
+
+async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
+  const o = await cli(args).output();
+  return {
+    code: o.code,
+    out: new TextDecoder().decode(o.stdout),
+    err: new TextDecoder().decode(o.stderr),
+  };
+}
+
+/** A base port P such that P..P+span are free right now (the system listens on P and P+k). */
+function freePortRange(span: number): number {
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const base = 20000 + Math.floor(Math.random() * 40000);
+    const held: Deno.Listener[] = [];
+    try {
+      for (let p = base; p <= base + span; p++) {
+        held.push(Deno.listen({ hostname: "127.0.0.1", port: p }));
+      }
+      return base;
+    } catch {
+      // One of them is taken: try another base.
+    } finally {
+      for (const l of held) l.close();
+    }
+  }
+  throw new Error("no free port range found");
+}
+
+Deno.test("the README's netcat walk-through works as written (replayed byte for byte)", async () => {
+  const readme = Deno.readTextFileSync(`${ROOT}README.md`);
+  const section = readme.slice(readme.indexOf("### By hand, with netcat"));
+  const block = /```text\n([\s\S]*?)```/.exec(section)![1];
+  const up = /task up --stage (\S+) --workers (\d+)/.exec(section)!;
+  const base = freePortRange(Number(up[2]));
+  const port = (p: string) => String(Number(p) - 2222 + base);
+  const system = await startSystem({
+    stage: up[1] === "ideal" ? "client-calls-worker" : "relay",
+    workers: Number(up[2]),
+    port: base,
+  });
+  const open: RawConn[] = [];
+  try {
+    let conn: RawConn | null = null;
+    let steps = 0;
+    for (const line of block.trimEnd().split("\n")) {
+      const text = line.replace(/\b(222\d)\b/g, (p) => port(p));
+      if (text.startsWith("$ nc 127.0.0.1 ")) {
+        conn = await RawConn.open(Number(text.split(" ")[3]));
+        open.push(conn);
+      } else if (text.startsWith("> ")) {
+        await conn!.send(`${text.slice(2)}\n`);
+      } else if (text.startsWith("< ")) {
+        assert.equal(await conn!.line(), text.slice(2), `README line: ${line}`);
+        steps++;
+      } else {
+        throw new Error(`unreadable walk-through line: ${line}`);
+      }
+    }
+    assert.ok(steps >= 6, "the walk-through has its exchanges");
+    assert.equal(await conn!.line(), null, "QUIT closed the last connection");
+  } finally {
+    for (const c of open) c[Symbol.dispose]();
+    await system.stop();
+  }
+});
+
+Deno.test("up runs the system until SIGINT, client talks to it; both exit with the right codes", async () => {
+  const up = cli(["up", "--stage", "relay", "--workers", "2", "--port", "0"]).spawn();
+  try {
+    const lines = new LineReader(up.stdout);
+    const [, port] = await lines.until(/^osps up: stage relay, dispatcher 127\.0\.0\.1:(\d+)/);
+    await lines.until(/^Ctrl-C to stop\.$/);
+    const one = await run(["client", "requetetype2", "100", "--port", port]);
+    assert.equal(one.code, 0, one.err);
+    assert.equal(one.out, "25\n");
+    const echo = await run(["client", "requetetype1", "a  b", "--port", port]);
+    assert.equal(echo.out, "a  b\n", "payload kept byte for byte");
+    const bad = await run(["client", "requetetype2", "x", "--port", port]);
+    assert.equal(bad.code, 1);
+    assert.match(bad.out, /^ERR bad-argument /);
+    const many = await run([
+      "client",
+      "requetetype1",
+      "hi",
+      "--port",
+      port,
+      "--repeat",
+      "5",
+      "--concurrency",
+      "3",
+    ]);
+    assert.equal(many.code, 0, many.err);
+    assert.match(many.out, /15 answers of 15: 15 OK, 0 ERR; latency p50 [\d.]+ ms, p99 [\d.]+ ms/);
+    sendSignal(up.pid, "SIGINT");
+    const rest = await lines.rest();
+    assert.equal((await up.status).code, 0, rest);
+    assert.match(rest, /SIGINT: stopping \(dispatcher first, then workers\)/);
+    assert.match(rest, /dispatcher: exited with code 0, reaped/);
+    assert.match(rest, /worker 2: exited with code 0, reaped/);
+    assert.match(rest, /shared segments left: none/);
+    const gone = await run(["client", "requetetype1", "x", "--port", port, "--retries", "0"]);
+    assert.equal(gone.code, 1);
+    assert.match(gone.err, /cannot reach the dispatcher/);
+  } finally {
+    await killAndReap(up);
+    await up.stderr.cancel().catch(() => {});
+  }
+});
+
+Deno.test("up and client refuse bad options with a usage error", async () => {
+  for (
+    const args of [["up", "--stage", "nope"], ["up", "--workers", "0"], ["client"], [
+      "client",
+      "x",
+      "--port",
+      "no",
+    ]]
+  ) {
+    const r = await run(args);
+    assert.equal(r.code, 2, args.join(" "));
+    assert.match(r.err, /^error: /);
+  }
+  for (const args of [["up", "--help"], ["client", "--help"], ["bench", "--help"]]) {
+    const r = await run(args);
+    assert.equal(r.code, 0);
+    assert.match(r.out, /Usage: main\.ts/);
+  }
+});
