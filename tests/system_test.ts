@@ -205,6 +205,20 @@ Deno.test("worker-calls-client: LISTEN first; a port that refuses frees the work
       assert.match(await c.ask("requetetype1 nobody home") ?? "", /^WAIT [A-Za-z0-9]{1,32}$/);
       // The worker cannot reach that port: it must be free again for the next client.
       assert.equal(await askAnyStage(system, "requetetype2 1000"), "OK 168");
+      // A client whose port accepts (the kernel's backlog) but which never answers READY.
+      const deaf = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+      try {
+        assert.equal(await c.ask(`LISTEN ${deaf.addr.port}`), "OK");
+        assert.match(await c.ask("requetetype1 nobody listening") ?? "", /^WAIT /);
+        const t = performance.now();
+        assert.equal(await askAnyStage(system, "requetetype2 100"), "OK 25");
+        assert.ok(
+          performance.now() - t >= 250,
+          "served only once the claim timeout freed the worker",
+        );
+      } finally {
+        deaf.close();
+      }
       const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
       try {
         assert.equal(
