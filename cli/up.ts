@@ -25,7 +25,8 @@ Options:
   --request-timeout MS  ERR timeout for a request not served in time (default 10000)
   --claim-timeout MS    how long a reserved worker waits for its client (default 5000)
   --idle-timeout MS     close a connection that sends no request for that long (default 60000)
-  --trace FILE          append every role's trace events (JSON lines) to FILE
+  --trace FILE          where every role writes its trace events, one JSON object per line
+                        (default out/up/trace.jsonl, emptied at start)
   --log-level LEVEL     roles' stderr log level (default warning)`;
 
 /** `main.ts up`. */
@@ -42,7 +43,7 @@ export const upCommand: Command = {
       "request-timeout": { type: "string" },
       "claim-timeout": { type: "string" },
       "idle-timeout": { type: "string" },
-      trace: { type: "string" },
+      trace: { type: "string", default: "out/up/trace.jsonl" },
       "log-level": { type: "string", default: "warning" },
     });
     if (values.help) {
@@ -52,6 +53,9 @@ export const upCommand: Command = {
     const stage = stageOption(values.stage);
     const workers = intOption("workers", values.workers, 3, 1, 64);
     const port = intOption("port", values.port, 2222, 0, 65535 - 64);
+    const slash = values.trace.lastIndexOf("/");
+    if (slash > 0) Deno.mkdirSync(values.trace.slice(0, slash), { recursive: true });
+    Deno.writeTextFileSync(values.trace, "", { mode: 0o600 });
     // Listen for the stop signals before anything starts, so none is missed.
     using signals = new SignalQueue(["SIGINT", "SIGTERM"]);
     const system = await startSystem({

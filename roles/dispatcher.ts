@@ -123,6 +123,7 @@ class Dispatcher {
   #stopping = false;
   #clients = new Set<Client>();
   #connections = new Set<Promise<void>>();
+  #pongLoops: Promise<void>[] = [];
 
   constructor(options: DispatcherOptions, segment: SharedSegment) {
     this.options = options;
@@ -142,7 +143,11 @@ class Dispatcher {
   async connectWorkers(signal: AbortSignal): Promise<void> {
     await Promise.all(this.links.map(async (link) => {
       link.pings = await FifoWriter.open(`${this.options.runtimeDir}/dwtube${link.k}`, { signal });
-      this.#pongLoop(link);
+      this.#pongLoops.push(
+        this.#pongLoop(link).catch((e) =>
+          log.error("pong loop of {worker}: {e}", { worker: link.name, e: String(e) })
+        ),
+      );
     }));
   }
 
@@ -365,6 +370,8 @@ class Dispatcher {
       link.pings?.close();
       link.pongs.close();
     }
+    // The loops end on the closed readers; none may touch the segment after this returns.
+    await Promise.all(this.#pongLoops);
   }
 }
 

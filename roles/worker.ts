@@ -60,7 +60,14 @@ export function answer(line: string): string {
 
 class Worker {
   readonly name: string;
-  #claim: { id: number; line: string; done: (outcome: Outcome) => void } | null = null;
+  #claim:
+    | {
+      id: number;
+      line: string;
+      done: (outcome: Outcome) => void;
+      timer: ReturnType<typeof setTimeout>;
+    }
+    | null = null;
   #claimArrived: (() => void)[] = [];
 
   constructor(
@@ -111,8 +118,14 @@ class Worker {
       this.slot.set("state", ROLE_STATE.ready);
       this.pong(`free ${id} ${outcome}`, id);
     };
-    this.#claim = { id, line, done: finish };
+    this.#claim = { id, line, done: finish, timer };
     for (const wake of this.#claimArrived.splice(0)) wake();
+  }
+
+  /** Drops a pending reservation (on stop): no timer may fire once the segment is unmapped. */
+  dropClaim(): void {
+    if (this.#claim) clearTimeout(this.#claim.timer);
+    this.#claim = null;
   }
 
   /** A client connection on this worker's port (client-calls-worker). */
@@ -310,6 +323,7 @@ export async function runWorker(
   listener?.close();
   await accepting.catch(() => {});
   await Promise.all(serving);
+  worker.dropClaim();
   slot.set("state", ROLE_STATE.empty);
 }
 

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { sendSignal } from "../ipc/mod.ts";
-import { startSystem } from "../scenarios/mod.ts";
-import { killAndReap, LineReader, RawConn } from "./helpers.ts";
+import { readTrace, startSystem } from "../scenarios/mod.ts";
+import { killAndReap, LineReader, RawConn, waitUntil } from "./helpers.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const CLI_PERMISSIONS = [
@@ -57,11 +57,20 @@ Deno.test("the README's netcat walk-through works as written (replayed byte for 
   const up = /task up --stage (\S+) --workers (\d+)/.exec(section)!;
   const base = freePortRange(Number(up[2]));
   const port = (p: string) => String(Number(p) - 2222 + base);
+  const out = Deno.makeTempDirSync({ prefix: "osps-test-walk-" });
   const system = await startSystem({
     stage: up[1] === "ideal" ? "client-calls-worker" : "relay",
     workers: Number(up[2]),
     port: base,
+    tracePath: `${out}/trace.jsonl`,
   });
+  // A person types slower than a worker's "free" pong travels; the replay waits for that pong
+  // (the dispatcher's trace event) before each new dispatcher request, so the same worker is free.
+  const settled = () => {
+    const events = system.trace().filter((e) => e.role === "dispatcher");
+    return events.filter((e) => e.event === "ping").length ===
+      events.filter((e) => e.event === "pong").length;
+  };
   const open: RawConn[] = [];
   try {
     let conn: RawConn | null = null;
@@ -69,7 +78,11 @@ Deno.test("the README's netcat walk-through works as written (replayed byte for 
     for (const line of block.trimEnd().split("\n")) {
       const text = line.replace(/\b(222\d)\b/g, (p) => port(p));
       if (text.startsWith("$ nc 127.0.0.1 ")) {
-        conn = await RawConn.open(Number(text.split(" ")[3]));
+        const target = Number(text.split(" ")[3]);
+        if (target === base) {
+          await waitUntil("the dispatcher to see every worker free", settled, 5000);
+        }
+        conn = await RawConn.open(target);
         open.push(conn);
       } else if (text.startsWith("> ")) {
         await conn!.send(`${text.slice(2)}\n`);
@@ -85,11 +98,15 @@ Deno.test("the README's netcat walk-through works as written (replayed byte for 
   } finally {
     for (const c of open) c[Symbol.dispose]();
     await system.stop();
+    Deno.removeSync(out, { recursive: true });
   }
 });
 
 Deno.test("up runs the system until SIGINT, client talks to it; both exit with the right codes", async () => {
-  const up = cli(["up", "--stage", "relay", "--workers", "2", "--port", "0"]).spawn();
+  const out = Deno.makeTempDirSync({ prefix: "osps-test-up-" });
+  const trace = `${out}/trace.jsonl`;
+  const up = cli(["up", "--stage", "relay", "--workers", "2", "--port", "0", "--trace", trace])
+    .spawn();
   try {
     const lines = new LineReader(up.stdout);
     const [, port] = await lines.until(/^osps up: stage relay, dispatcher 127\.0\.0\.1:(\d+)/);
@@ -125,9 +142,16 @@ Deno.test("up runs the system until SIGINT, client talks to it; both exit with t
     const gone = await run(["client", "requetetype1", "x", "--port", port, "--retries", "0"]);
     assert.equal(gone.code, 1);
     assert.match(gone.err, /cannot reach the dispatcher/);
+    const roles = new Set(readTrace(trace).map((e) => e.role));
+    assert.deepEqual(
+      [...roles].sort(),
+      ["dispatcher", "worker 1", "worker 2"],
+      "every role traced the run",
+    );
   } finally {
     await killAndReap(up);
     await up.stderr.cancel().catch(() => {});
+    Deno.removeSync(out, { recursive: true });
   }
 });
 
