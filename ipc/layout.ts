@@ -12,7 +12,7 @@
 export const MAGIC = 0x5350534f;
 
 /** Version of this layout; a segment with another version is refused. */
-export const LAYOUT_VERSION = 1;
+export const LAYOUT_VERSION = 2;
 
 /** The type of one field of a record. */
 export type FieldType = "u32" | "i32" | "f64" | "text";
@@ -45,6 +45,7 @@ export const HEADER: RecordLayout<
   | "mailboxSize"
   | "creatorPid"
   | "createdAt"
+  | "label"
 > = {
   size: 64,
   fields: {
@@ -56,6 +57,7 @@ export const HEADER: RecordLayout<
     mailboxSize: { offset: 20, type: "u32" },
     creatorPid: { offset: 24, type: "i32" },
     createdAt: { offset: 32, type: "f64" },
+    label: { offset: 40, type: "text", bytes: 24 },
   },
 };
 
@@ -68,11 +70,14 @@ export type RoleSlotField =
   | "heartbeat"
   | "served"
   | "port"
-  | "host";
+  | "host"
+  | "queue"
+  | "exitStatus"
+  | "startedAt";
 
 /** One slot per role (watchdog, dispatcher, each worker): the registry the roles share. */
 export const ROLE_SLOT: RecordLayout<RoleSlotField> = {
-  size: 64,
+  size: 96,
   fields: {
     pid: { offset: 0, type: "i32" },
     state: { offset: 4, type: "u32" },
@@ -82,6 +87,9 @@ export const ROLE_SLOT: RecordLayout<RoleSlotField> = {
     served: { offset: 24, type: "u32" },
     port: { offset: 28, type: "u32" },
     host: { offset: 32, type: "text", bytes: 32 },
+    queue: { offset: 64, type: "u32" },
+    exitStatus: { offset: 68, type: "i32" },
+    startedAt: { offset: 72, type: "f64" },
   },
 };
 

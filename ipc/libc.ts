@@ -119,6 +119,7 @@ const lib = Deno.dlopen("libc.so.6", {
   getuid: { parameters: [], result: "u32" },
   prctl: { parameters: ["i32", "u64", "u64", "u64", "u64"], result: "i32" },
   waitpid: { parameters: ["i32", "buffer", "i32"], result: "i32" },
+  flock: { parameters: ["i32", "i32"], result: "i32" },
   opendir: { parameters: ["buffer"], result: "pointer" },
   readdir: { parameters: ["pointer"], result: "pointer" },
   closedir: { parameters: ["pointer"], result: "i32" },
@@ -269,11 +270,17 @@ export function shmUnlink(name: string): void {
   if (lib.symbols.shm_unlink(cString(name)) < 0) fail("shm_unlink", name);
 }
 
-/** A shared read-write mapping of `size` bytes of `fd` (mmap with MAP_SHARED). */
-export function mmapShared(fd: number, size: number, object: string): Deno.PointerObject {
-  const PROT_READ_WRITE = 0x1 | 0x2;
+/** A shared mapping of `size` bytes of `fd` (mmap with MAP_SHARED), read-write or read-only. */
+export function mmapShared(
+  fd: number,
+  size: number,
+  object: string,
+  writable = true,
+): Deno.PointerObject {
+  const PROT_READ = 0x1, PROT_WRITE = 0x2;
   const MAP_SHARED = 0x1;
-  const p = lib.symbols.mmap(null, BigInt(size), PROT_READ_WRITE, MAP_SHARED, fd, 0n);
+  const prot = writable ? PROT_READ | PROT_WRITE : PROT_READ;
+  const p = lib.symbols.mmap(null, BigInt(size), prot, MAP_SHARED, fd, 0n);
   if (p === null || Deno.UnsafePointer.value(p) === 0xffffffffffffffffn) fail("mmap", object);
   return p;
 }
@@ -391,4 +398,16 @@ export function listDirectory(path: string): string[] {
   } finally {
     lib.symbols.closedir(dir);
   }
+}
+
+/**
+ * flock(2) with LOCK_EX|LOCK_NB: true if this descriptor now holds the exclusive lock, false if
+ * another open file holds it (EWOULDBLOCK).
+ */
+export function tryLockExclusive(fd: number, object: string): boolean {
+  const LOCK_EX = 2, LOCK_NB = 4;
+  if (lib.symbols.flock(fd, LOCK_EX | LOCK_NB) === 0) return true;
+  const errno = lastErrno();
+  if (errno === Errno.EAGAIN) return false;
+  throw new SysCallError("flock", object, errno);
 }

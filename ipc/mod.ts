@@ -25,3 +25,4 @@ export * from "./shm.ts";
 export * from "./fifo.ts";
 export * from "./runtime_dir.ts";
 export * from "./process.ts";
+export * from "./lock.ts";

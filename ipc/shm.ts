@@ -114,12 +114,16 @@ export interface CreateOptions {
   workers: number;
   /** Payload bytes per mailbox (rounded up to the layout's alignment). */
   mailboxPayload?: number;
+  /** A short text recorded in the header (at most 23 bytes), e.g. the system's stage. */
+  label?: string;
 }
 
-/** What {@link SharedSegment.open} expects of the segment's header, if anything. */
+/** What {@link SharedSegment.open} expects of the segment's header, and how to map it. */
 export interface OpenExpectations {
   /** The worker count the caller was configured for. */
   workers?: number;
+  /** Map it read-only (PROT_READ): every write through this mapping is then an error. */
+  readOnly?: boolean;
 }
 
 /** The header of a segment as read from memory. */
@@ -134,6 +138,8 @@ export interface SegmentHeader {
   creatorPid: number;
   /** Creation time, ms since the epoch. */
   createdAt: number;
+  /** The label given at creation. */
+  label: string;
 }
 
 /** What a mailbox holds: a sequence number, a timestamp and the payload. */
@@ -168,14 +174,23 @@ export class SharedSegment implements Disposable {
   readonly name: string;
   /** Where each part lies. */
   readonly layout: SegmentLayout;
+  /** Whether this mapping is read-only. */
+  readonly readOnly: boolean;
   #fd: number;
   #ptr: Deno.PointerObject;
   #view: DataView | null;
   #bytes: Uint8Array;
 
-  private constructor(name: string, layout: SegmentLayout, fd: number, ptr: Deno.PointerObject) {
+  private constructor(
+    name: string,
+    layout: SegmentLayout,
+    fd: number,
+    ptr: Deno.PointerObject,
+    readOnly = false,
+  ) {
     this.name = name;
     this.layout = layout;
+    this.readOnly = readOnly;
     this.#fd = fd;
     this.#ptr = ptr;
     const buffer = Deno.UnsafePointerView.getArrayBuffer(ptr, layout.totalSize);
@@ -202,7 +217,7 @@ export class SharedSegment implements Disposable {
     try {
       libc.ftruncate(fd, layout.totalSize, name);
       const seg = new SharedSegment(name, layout, fd, libc.mmapShared(fd, layout.totalSize, name));
-      seg.#writeHeader();
+      seg.#writeHeader(options.label ?? "");
       return seg;
     } catch (e) {
       libc.close(fd, name);
@@ -220,7 +235,11 @@ export class SharedSegment implements Disposable {
     checkName(name);
     let fd: number;
     try {
-      fd = libc.shmOpen(name, libc.O.RDWR | libc.O.CLOEXEC, 0);
+      fd = libc.shmOpen(
+        name,
+        (expected.readOnly ? libc.O.RDONLY : libc.O.RDWR) | libc.O.CLOEXEC,
+        0,
+      );
     } catch (e) {
       if (e instanceof libc.SysCallError && e.errno === libc.Errno.ENOENT) {
         throw new SegmentNotFoundError(name, e);
@@ -229,7 +248,9 @@ export class SharedSegment implements Disposable {
     }
     try {
       const layout = SharedSegment.#validate(name, fd, expected);
-      return new SharedSegment(name, layout, fd, libc.mmapShared(fd, layout.totalSize, name));
+      const writable = !expected.readOnly;
+      const ptr = libc.mmapShared(fd, layout.totalSize, name, writable);
+      return new SharedSegment(name, layout, fd, ptr, !writable);
     } catch (e) {
       libc.close(fd, name);
       throw e;
@@ -271,7 +292,7 @@ export class SharedSegment implements Disposable {
       );
     }
     const headerBytes = new Uint8Array(HEADER.size);
-    const ptr = libc.mmapShared(fd, HEADER.size, name);
+    const ptr = libc.mmapShared(fd, HEADER.size, name, false);
     try {
       headerBytes.set(new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(ptr, HEADER.size)));
     } finally {
@@ -328,8 +349,9 @@ export class SharedSegment implements Disposable {
     return layout;
   }
 
-  #writeHeader(): void {
+  #writeHeader(label: string): void {
     const v = this.#dv();
+    writeText(this.#bytes, HEADER.fields.label.offset, HEADER.fields.label, label, this.name);
     const f = HEADER.fields;
     writeNumber(v, f.version.offset, f.version, LAYOUT_VERSION);
     writeNumber(v, f.totalSize.offset, f.totalSize, this.layout.totalSize);
@@ -359,6 +381,7 @@ export class SharedSegment implements Disposable {
       workers: readNumber(v, f.workers.offset, f.workers),
       creatorPid: readNumber(v, f.creatorPid.offset, f.creatorPid),
       createdAt: readNumber(v, f.createdAt.offset, f.createdAt),
+      label: readText(this.#bytes, f.label.offset, f.label),
     };
   }
 
@@ -378,9 +401,13 @@ export class SharedSegment implements Disposable {
     return new Mailbox(this, k, this.layout.mailboxesOffset + (k - 1) * this.layout.mailboxSize);
   }
 
-  /** @internal Bounds-checked access for slots and mailboxes. */
-  access(): { view: DataView; bytes: Uint8Array } {
-    return { view: this.#dv(), bytes: this.#bytes };
+  /** @internal Bounds-checked access for slots and mailboxes; `write` refuses a read-only mapping. */
+  access(write = false): { view: DataView; bytes: Uint8Array } {
+    const view = this.#dv();
+    if (write && this.readOnly) {
+      throw new SegmentError(this.name, `shared segment ${this.name} is mapped read-only here`);
+    }
+    return { view, bytes: this.#bytes };
   }
 
   /** Whether the mapping has been closed. */
@@ -429,6 +456,23 @@ function writeNumber(v: DataView, at: number, f: Field, value: number): void {
   }
 }
 
+function readText(bytes: Uint8Array, at: number, f: Field): string {
+  const raw = bytes.subarray(at, at + f.bytes!);
+  const end = raw.indexOf(0);
+  return decoder.decode(raw.subarray(0, end < 0 ? raw.length : end));
+}
+
+function writeText(bytes: Uint8Array, at: number, f: Field, text: string, segment: string): void {
+  const encoded = encoder.encode(text);
+  if (encoded.length >= f.bytes!) {
+    throw new RangeError(
+      `${JSON.stringify(text)} is longer than ${f.bytes! - 1} bytes (segment ${segment})`,
+    );
+  }
+  bytes.fill(0, at, at + f.bytes!);
+  bytes.set(encoded, at);
+}
+
 /** One role's slot in the registry: pid, state, generation, heartbeat, address… */
 export class RoleSlot {
   #seg: SharedSegment;
@@ -449,31 +493,19 @@ export class RoleSlot {
   /** Writes a numeric field. */
   set(field: Exclude<RoleSlotField, "host">, value: number): void {
     const f = ROLE_SLOT.fields[field];
-    writeNumber(this.#seg.access().view, this.#base + f.offset, f, value);
+    writeNumber(this.#seg.access(true).view, this.#base + f.offset, f, value);
   }
 
   /** Reads the `host` text field. */
   host(): string {
     const f = ROLE_SLOT.fields.host;
-    const raw = this.#seg.access().bytes.subarray(
-      this.#base + f.offset,
-      this.#base + f.offset + f.bytes!,
-    );
-    const end = raw.indexOf(0);
-    return decoder.decode(raw.subarray(0, end < 0 ? raw.length : end));
+    return readText(this.#seg.access().bytes, this.#base + f.offset, f);
   }
 
   /** Writes the `host` text field; a host longer than the field is an error. */
   setHost(host: string): void {
     const f = ROLE_SLOT.fields.host;
-    const encoded = encoder.encode(host);
-    if (encoded.length >= f.bytes!) {
-      throw new RangeError(`host ${JSON.stringify(host)} is longer than ${f.bytes! - 1} bytes`);
-    }
-    const at = this.#base + f.offset;
-    const bytes = this.#seg.access().bytes;
-    bytes.fill(0, at, at + f.bytes!);
-    bytes.set(encoded, at);
+    writeText(this.#seg.access(true).bytes, this.#base + f.offset, f, host, this.#seg.name);
   }
 }
 
@@ -507,7 +539,7 @@ export class Mailbox {
     if (data.length > this.capacity) {
       throw new MailboxOverflowError(this.#seg.name, this.index, data.length, this.capacity);
     }
-    const { view, bytes } = this.#seg.access();
+    const { view, bytes } = this.#seg.access(true);
     bytes.set(data, this.#base + MAILBOX_HEADER.size);
     const seq = this.#field("seq"), length = this.#field("length"), ts = this.#field("timestamp");
     writeNumber(view, this.#base + length.offset, length, data.length);

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import {
   HEADER,
+  LAYOUT_VERSION,
   MAILBOX_HEADER,
   MailboxCorruptError,
   MailboxOverflowError,
@@ -101,7 +102,10 @@ Deno.test("a segment of another layout version is refused", async () => {
   await withSegmentName("version", (name) => {
     SharedSegment.create(name, { workers: 1 }).close();
     poke(name, HEADER.fields.version.offset, u32(99));
-    assert.throws(() => SharedSegment.open(name), /layout version 99, this toolkit reads 1/);
+    assert.throws(
+      () => SharedSegment.open(name),
+      new RegExp(`layout version 99, this toolkit reads ${LAYOUT_VERSION}`),
+    );
     assert.ok(SharedSegment.exists(name), "not removed");
   });
 });
@@ -230,4 +234,21 @@ Deno.test("bad segment names are refused before any system call", () => {
   for (const bad of ["no-slash", "/a/b", "/", `/${"x".repeat(201)}`, "/nul\0"]) {
     assert.throws(() => SharedSegment.create(bad, { workers: 1 }), TypeError, bad);
   }
+});
+
+Deno.test("a read-only mapping reads everything and refuses every write", async () => {
+  await withSegmentName("readonly", (name) => {
+    using seg = SharedSegment.create(name, { workers: 1, label: "relay" });
+    seg.slot(workerSlot(1)).set("pid", 4242);
+    seg.mailbox(1).write("hello", { seq: 3 });
+    using view = SharedSegment.open(name, { readOnly: true });
+    assert.equal(view.header().label, "relay");
+    assert.equal(view.slot(workerSlot(1)).get("pid"), 4242);
+    assert.equal(view.mailbox(1).readText().text, "hello");
+    assert.throws(() => view.slot(0).set("pid", 1), /mapped read-only/);
+    assert.throws(() => view.slot(0).setHost("x"), /mapped read-only/);
+    assert.throws(() => view.mailbox(1).write("x", { seq: 4 }), /mapped read-only/);
+    assert.equal(seg.mailbox(1).readText().text, "hello");
+    SharedSegment.unlink(name);
+  });
 });
