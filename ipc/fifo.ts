@@ -370,6 +370,23 @@ export class FifoReader implements Disposable, AsyncIterable<Uint8Array> {
     this.#setPollFd();
   }
 
+  /**
+   * Drops whatever the pipe holds right now, without waiting: a restarted reader's way to ignore
+   * messages meant for the process it replaces. Returns the number of bytes dropped.
+   */
+  discardPending(): number {
+    let dropped = this.#pending.length;
+    this.#pending = new Uint8Array(0);
+    for (
+      let n = libc.readNonBlocking(this.#fd, this.#chunk, this.path);
+      n;
+      n = libc.readNonBlocking(this.#fd, this.#chunk, this.path)
+    ) {
+      dropped += n;
+    }
+    return dropped;
+  }
+
   /** The next frame decoded as UTF-8, or `null` at EOF or once closed. */
   async receiveText(): Promise<string | null> {
     const payload = await this.receive();

@@ -1,11 +1,17 @@
 /**
  * The dispatcher (main server). It accepts clients on TCP, validates each request line, queues it
  * (bounded) until a worker is free, and hands it over through the worker's mailbox in the shared
- * segment and a ping on `dwtube<k>`; pongs come back on `wdtube<k>`. Per stage the client gets:
+ * segment and an order on `dwtube<k>`; answers come back on `wdtube<k>`. Per stage the client gets:
  * relay `OK <result>` (the worker's reply from the mailbox), client-calls-worker
  * `REDIRECT <host> <port>`, worker-calls-client `WAIT <token>` (after `LISTEN <port>`).
  *
- * Run by the harness: `dispatcher.ts --workers N --stage S --segment /osps-… --runtime-dir DIR …`.
+ * It knows its workers through the registry in the segment: a worker takes work only when its slot
+ * says `ready` and its heartbeat is fresh; a worker that dies under a request (its pipe closes)
+ * is skipped until the watchdog has started its next generation, and the request is retried once
+ * on another worker (relay, worker-calls-client). A restarted dispatcher rebuilds this view from
+ * the segment alone; the workers keep running.
+ *
+ * Run by the watchdog: `dispatcher.ts --workers N --stage S --segment /osps-… --runtime-dir DIR …`.
  *
  * @module
  */
@@ -18,16 +24,25 @@ import {
   type Mailbox,
   ParentGoneError,
   ROLE_STATE,
+  type RoleSlot,
   setParentDeathSignal,
   SharedSegment,
   SignalQueue,
   workerSlot,
 } from "../ipc/mod.ts";
+import {
+  EXIT_PARENT_GONE,
+  HEARTBEAT_INTERVAL_MS,
+  honourInjectedCrash,
+  parentAlive,
+  startHeartbeat,
+} from "./lifecycle.ts";
 import { roleLogger, setupLogging, traceEvent } from "./logging.ts";
 import {
   closeGracefully,
   decodeLine,
   errLine,
+  listenRetrying,
   parseLine,
   type Request,
   TcpLineReader,
@@ -49,13 +64,29 @@ export interface DispatcherOptions extends RoleContext {
   graceMs: number;
 }
 
+/** A worker whose heartbeat is older than this is not given work (3 missed beats). */
+const STALE_HEARTBEAT_MS = 3 * HEARTBEAT_INTERVAL_MS;
+
+/** Attempts per request: the first, and one retry on another worker if the first one dies. */
+const MAX_ATTEMPTS = 2;
+
 const log = roleLogger("dispatcher");
+
+/** A client connection. */
+interface Client {
+  conn: Deno.Conn;
+  name: string;
+  host: string;
+  listenPort: number | null;
+}
 
 /** One accepted request, from the queue to its one reply line. */
 class Job {
   readonly id: number;
   readonly request: Request;
   readonly client: Client;
+  /** Workers it was handed to so far. */
+  attempts = 0;
   #replied = false;
   #done!: () => void;
   /** Resolves once the reply line is written (or the client is gone). */
@@ -69,6 +100,7 @@ class Job {
     this.done = new Promise((resolve) => this.#done = resolve);
   }
 
+  /** Whether its one reply line was written. */
   get replied(): boolean {
     return this.#replied;
   }
@@ -90,26 +122,37 @@ class Job {
   }
 }
 
-/** A client connection. */
-interface Client {
-  conn: Deno.Conn;
-  name: string;
-  host: string;
-  listenPort: number | null;
-}
-
 /** The dispatcher's view of worker k. */
 class WorkerLink {
   readonly k: number;
   readonly name: string;
   pings: FifoWriter | null = null;
   job: Job | null = null;
-  constructor(k: number, readonly pongs: FifoReader, readonly mailbox: Mailbox) {
+  /** The generation of the worker process last seen alive in this slot. */
+  generation = -1;
+  /** A generation known dead: the slot is skipped until its generation changes. */
+  deadGeneration: number | null = null;
+
+  constructor(
+    k: number,
+    readonly pongs: FifoReader,
+    readonly mailbox: Mailbox,
+    readonly slot: RoleSlot,
+  ) {
     this.k = k;
     this.name = `worker ${k}`;
   }
-  get free(): boolean {
-    return this.pings !== null && this.job === null;
+
+  /** Free for a new request: connected, idle, and its slot says a live, ready worker. */
+  get available(): boolean {
+    if (this.pings === null || this.job !== null) return false;
+    const generation = this.slot.get("generation");
+    if (generation === this.deadGeneration) return false;
+    if (this.slot.get("state") !== ROLE_STATE.ready) return false;
+    if (Date.now() - this.slot.get("heartbeat") > STALE_HEARTBEAT_MS) return false;
+    this.deadGeneration = null;
+    this.generation = generation;
+    return true;
   }
 }
 
@@ -124,31 +167,70 @@ class Dispatcher {
   #clients = new Set<Client>();
   #connections = new Set<Promise<void>>();
   #pongLoops: Promise<void>[] = [];
+  #connecting: Promise<void>[] = [];
 
   constructor(options: DispatcherOptions, segment: SharedSegment) {
     this.options = options;
     this.segment = segment;
-    this.links = Array.from(
-      { length: options.workers },
-      (_, i) =>
-        new WorkerLink(
-          i + 1,
-          FifoReader.open(`${options.runtimeDir}/wdtube${i + 1}`),
-          segment.mailbox(i + 1),
-        ),
-    );
+    this.links = Array.from({ length: options.workers }, (_, i) => {
+      const k = i + 1;
+      return new WorkerLink(
+        k,
+        FifoReader.open(`${options.runtimeDir}/wdtube${k}`),
+        segment.mailbox(k),
+        segment.slot(workerSlot(k)),
+      );
+    });
   }
 
-  /** Opens the ping pipes (each waits for its worker's reader) and starts the pong loops. */
-  async connectWorkers(signal: AbortSignal): Promise<void> {
-    await Promise.all(this.links.map(async (link) => {
-      link.pings = await FifoWriter.open(`${this.options.runtimeDir}/dwtube${link.k}`, { signal });
-      this.#pongLoops.push(
-        this.#pongLoop(link).catch((e) =>
-          log.error("pong loop of {worker}: {e}", { worker: link.name, e: String(e) })
+  /**
+   * Opens each ping pipe as soon as its worker reads it, without waiting for all: a worker that
+   * cannot start must not keep the dispatcher from serving with the others.
+   */
+  connectWorkers(signal: AbortSignal): void {
+    for (const link of this.links) {
+      this.#connecting.push(
+        FifoWriter.open(`${this.options.runtimeDir}/dwtube${link.k}`, { signal }).then(
+          (writer) => {
+            link.pings = writer;
+            this.#pongLoops.push(
+              this.#pongLoop(link).catch((e) =>
+                log.error("pong loop of {worker}: {e}", { worker: link.name, e: String(e) })
+              ),
+            );
+            this.pump();
+          },
+          () => {/* aborted by the stop */},
         ),
       );
-    }));
+    }
+  }
+
+  /** The worker of `link` is gone (its pipe closed or refused an order): retry or answer. */
+  async #lose(link: WorkerLink, why: string): Promise<void> {
+    link.deadGeneration = link.generation;
+    const job = link.job;
+    link.job = null;
+    traceEvent({
+      event: "worker lost",
+      channel: "fifo",
+      req: job?.id,
+      peer: link.name,
+      detail: why,
+    });
+    if (job === null) return;
+    const stage = this.options.stage;
+    if (stage === "client-calls-worker") return; // REDIRECT was the reply: the client retries.
+    if (job.attempts < MAX_ATTEMPTS && !this.#stopping) {
+      log.info("request {id} lost with {worker}; retrying on another worker", {
+        id: job.id,
+        worker: link.name,
+      });
+      this.#queue.unshift(job);
+      this.pump();
+    } else {
+      await job.reply(errLine("unavailable", `${link.name} went away (${why})`));
+    }
   }
 
   async #pongLoop(link: WorkerLink): Promise<void> {
@@ -163,18 +245,15 @@ class Dispatcher {
       }
       if (text === null) {
         if (this.#stopping) return;
-        // The worker's end closed: it died. Its request cannot be answered by it.
-        log.warning("{worker} closed its pong pipe", { worker: link.name });
-        const job = link.job;
-        link.job = null;
-        await job?.reply(errLine("unavailable", `${link.name} went away`));
+        // Every writer of wdtube<k> closed: the worker process is gone.
+        await this.#lose(link, "its pipe closed");
         continue;
       }
       traceEvent({ event: "pong", channel: "fifo", peer: link.name, detail: text });
       const m = /^(done|free) (\d+)/.exec(text);
       const job = link.job;
       if (m === null || job === null || job.id !== Number(m[2])) {
-        log.warning("stale or unknown pong {text} from {worker}", { text, worker: link.name });
+        log.info("stale or unknown answer {text} from {worker}", { text, worker: link.name });
         continue;
       }
       link.job = null;
@@ -191,36 +270,37 @@ class Dispatcher {
           seq === job.id ? reply : errLine("unavailable", "the worker's mailbox was overwritten"),
         );
       }
-      this.#pump();
+      this.pump();
     }
   }
 
-  /** Gives queued jobs to free workers, in order. */
-  #pump(): void {
+  /** Gives queued jobs to available workers, oldest first; also publishes the queue length. */
+  pump(): void {
     while (this.#queue.length > 0) {
-      const link = this.links.find((l) => l.free);
-      if (link === undefined) return;
+      const link = this.links.find((l) => l.available);
+      if (link === undefined) break;
       const job = this.#queue.shift()!;
       this.#assign(job, link).catch((e) =>
         log.error("assigning {id}: {e}", { id: job.id, e: String(e) })
       );
     }
+    this.segment.slot(DISPATCHER_SLOT).set("queue", this.#queue.length);
   }
 
   async #assign(job: Job, link: WorkerLink): Promise<void> {
     link.job = job;
+    job.attempts++;
     const stage = this.options.stage;
-    let order: string;
     let content = job.request.line;
     if (stage === "worker-calls-client") {
       const token = `t${job.id}`;
       content = `${token} ${job.client.host} ${job.client.listenPort} ${job.request.line}`;
-      // The client learns its token before the worker is told to call it.
+      // The client learns its token before the worker is told to call it (once: a retry reuses it).
       await job.reply(`WAIT ${token}`);
-      order = `call ${job.id}`;
-    } else {
-      order = stage === "relay" ? `job ${job.id}` : `claim ${job.id}`;
     }
+    const order = `${
+      stage === "relay" ? "job" : stage === "client-calls-worker" ? "claim" : "call"
+    } ${job.id}`;
     link.mailbox.write(content, { seq: job.id });
     traceEvent({
       event: "write mailbox",
@@ -232,16 +312,14 @@ class Dispatcher {
     try {
       link.pings!.send(order);
     } catch (e) {
-      // A dead or frozen worker: its pipe has no reader, or is full. Not this request's fault.
+      // No reader (the worker died: EPIPE) or a full pipe (it is frozen): not this request's fault.
       log.warning("{worker} cannot take orders: {error}", { worker: link.name, error: String(e) });
-      link.job = null;
-      await job.reply(errLine("unavailable", `${link.name} is not reading its pipe`));
+      await this.#lose(link, "it does not read its pipe");
       return;
     }
     traceEvent({ event: "ping", channel: "fifo", req: job.id, peer: link.name, detail: order });
     if (stage === "client-calls-worker") {
-      const slot = this.segment.slot(workerSlot(link.k));
-      await job.reply(`REDIRECT ${slot.host()} ${slot.get("port")}`);
+      await job.reply(`REDIRECT ${link.slot.host()} ${link.slot.get("port")}`);
     }
   }
 
@@ -257,7 +335,9 @@ class Dispatcher {
     });
     if (this.#stopping) {
       job.reply(errLine("shutting-down", "the dispatcher is stopping"));
-    } else if (this.#queue.length >= this.options.queueLimit && !this.links.some((l) => l.free)) {
+    } else if (
+      this.#queue.length >= this.options.queueLimit && !this.links.some((l) => l.available)
+    ) {
       job.reply(
         errLine(
           "busy",
@@ -270,7 +350,7 @@ class Dispatcher {
         job.reply(errLine("timeout", `not served within ${this.options.requestTimeoutMs} ms`));
       }, this.options.requestTimeoutMs);
       this.#queue.push(job);
-      this.#pump();
+      this.pump();
     }
     return job;
   }
@@ -366,6 +446,7 @@ class Dispatcher {
       }
     }
     await Promise.all(this.#connections);
+    await Promise.all(this.#connecting);
     for (const link of this.links) {
       link.pings?.close();
       link.pongs.close();
@@ -381,40 +462,47 @@ export async function runDispatcher(
   ready: (port: number) => void = () => {},
 ): Promise<void> {
   setParentDeathSignal("SIGTERM", options.parentPid);
+  honourInjectedCrash(options.runtimeDir, "dispatcher");
   using signals = new SignalQueue(["SIGTERM", "SIGINT"]);
   using segment = SharedSegment.open(options.segment, { workers: options.workers });
   const slot = segment.slot(DISPATCHER_SLOT);
   slot.set("pid", Deno.pid);
-  slot.set("state", ROLE_STATE.starting);
+  using _heartbeat = startHeartbeat(slot, options.parentPid);
   const dispatcher = new Dispatcher(options, segment);
   const stopped = new AbortController();
   const stopRequested = (async () => {
     for await (const s of signals) {
-      if (s === "SIGTERM") {
-        traceEvent({ event: "stop", channel: "signal", detail: s });
-        stopped.abort(new Error("stopped by SIGTERM"));
-        return;
-      }
+      if (s !== "SIGTERM") continue;
+      // A SIGTERM that comes because the parent died (parent-death signal) means leave now.
+      if (!parentAlive(options.parentPid)) Deno.exit(EXIT_PARENT_GONE);
+      traceEvent({ event: "stop", channel: "signal", detail: s });
+      stopped.abort(new Error("stopped by SIGTERM"));
+      return;
     }
   })();
-  await dispatcher.connectWorkers(stopped.signal);
-  const listener = Deno.listen({ hostname: options.host, port: options.port });
-  slot.setHost(options.host);
-  slot.set("port", listener.addr.port);
-  slot.set("state", ROLE_STATE.ready);
-  traceEvent({
-    event: "ready",
-    channel: "process",
-    detail: `listening on ${options.host}:${listener.addr.port}`,
-  });
-  ready(listener.addr.port);
-  const accepting = dispatcher.acceptLoop(listener);
-  await stopRequested;
-  slot.set("state", ROLE_STATE.stopping);
-  listener.close();
-  await accepting.catch(() => {});
-  await dispatcher.stop();
-  slot.set("state", ROLE_STATE.empty);
+  dispatcher.connectWorkers(stopped.signal);
+  // Workers becoming ready (or fresh again) are noticed on the next beat as well as on events.
+  const pumping = setInterval(() => dispatcher.pump(), HEARTBEAT_INTERVAL_MS);
+  try {
+    const listener = await listenRetrying(options.host, options.port);
+    slot.setHost(options.host);
+    slot.set("port", listener.addr.port);
+    slot.set("state", ROLE_STATE.ready);
+    traceEvent({
+      event: "ready",
+      channel: "process",
+      detail: `listening on ${options.host}:${listener.addr.port}`,
+    });
+    ready(listener.addr.port);
+    const accepting = dispatcher.acceptLoop(listener);
+    await stopRequested;
+    slot.set("state", ROLE_STATE.stopping);
+    listener.close();
+    await accepting.catch(() => {});
+    await dispatcher.stop();
+  } finally {
+    clearInterval(pumping);
+  }
 }
 
 if (import.meta.main) {
@@ -447,6 +535,6 @@ if (import.meta.main) {
     }, (port) => console.log(`ready ${port}`));
   } catch (e) {
     console.error(`dispatcher: ${e instanceof Error ? e.message : e}`);
-    Deno.exit(e instanceof RoleArgsError ? 2 : e instanceof ParentGoneError ? 3 : 1);
+    Deno.exit(e instanceof RoleArgsError ? 2 : e instanceof ParentGoneError ? EXIT_PARENT_GONE : 1);
   }
 }

@@ -259,3 +259,23 @@ export async function closeGracefully(conn: Deno.Conn, drainMs = 1000): Promise<
     // Already closed.
   }
 }
+
+/**
+ * Deno.listen, retried while the address is in use (a restarted role rebinding the port of the
+ * process it replaces) for up to `timeoutMs`.
+ */
+export async function listenRetrying(
+  hostname: string,
+  port: number,
+  timeoutMs = 3000,
+): Promise<Deno.TcpListener> {
+  const deadline = performance.now() + timeoutMs;
+  while (true) {
+    try {
+      return Deno.listen({ hostname, port });
+    } catch (e) {
+      if (!(e instanceof Deno.errors.AddrInUse) || performance.now() > deadline) throw e;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  }
+}

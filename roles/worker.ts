@@ -15,10 +15,13 @@
  */
 
 import {
+  BrokenPipeError,
   FifoReader,
   FifoWriter,
+  FrameError,
   type Mailbox,
   ParentGoneError,
+  PipeFullError,
   ROLE_STATE,
   type RoleSlot,
   setParentDeathSignal,
@@ -26,12 +29,14 @@ import {
   SignalQueue,
   workerSlot,
 } from "../ipc/mod.ts";
+import { EXIT_PARENT_GONE, honourInjectedCrash, parentAlive, startHeartbeat } from "./lifecycle.ts";
 import { roleLogger, setupLogging, traceEvent } from "./logging.ts";
 import {
   closeGracefully,
   compute,
   decodeLine,
   errLine,
+  listenRetrying,
   okLine,
   parseLine,
   TcpLineReader,
@@ -43,6 +48,8 @@ import { parseRoleArgs, RoleArgsError, type RoleContext } from "./role_args.ts";
 export interface WorkerOptions extends RoleContext {
   /** The worker's number, 1-based, as in `dwtube<k>`. */
   k: number;
+  /** Its TCP port in client-calls-worker, when fixed (a restart reuses its predecessor's). */
+  workerPort?: number;
 }
 
 /** The outcome of answering one request. */
@@ -81,7 +88,13 @@ class Worker {
 
   pong(text: string, id: number): void {
     traceEvent({ event: "pong", channel: "fifo", req: id, peer: "dispatcher", detail: text });
-    this.pongs.send(text);
+    try {
+      this.pongs.send(text);
+    } catch (e) {
+      // No dispatcher right now (it died; the watchdog restarts it): the answer cannot be taken.
+      if (!(e instanceof BrokenPipeError || e instanceof PipeFullError)) throw e;
+      log.warning("pong {text} dropped: {error}", { text, error: e.message });
+    }
   }
 
   readMailbox(id: number): string {
@@ -250,22 +263,27 @@ export async function runWorker(
   ready: (port: number) => void = () => {},
 ): Promise<void> {
   setParentDeathSignal("SIGTERM", options.parentPid);
+  honourInjectedCrash(options.runtimeDir, `worker-${options.k}`);
   using signals = new SignalQueue(["SIGTERM", "SIGINT"]);
   using segment = SharedSegment.open(options.segment);
   const slot = segment.slot(workerSlot(options.k));
-  slot.set("state", ROLE_STATE.starting);
   slot.set("pid", Deno.pid);
+  using _heartbeat = startHeartbeat(slot, options.parentPid);
   let listener: Deno.TcpListener | null = null;
   if (options.stage === "client-calls-worker") {
-    listener = Deno.listen({
-      hostname: options.host,
-      port: options.port === 0 ? 0 : options.port + options.k,
-    });
+    // A restarted worker takes the port of the one it replaces.
+    const port = options.workerPort ?? (options.port === 0 ? 0 : options.port + options.k);
+    listener = await listenRetrying(options.host, port);
     slot.setHost(options.host);
     slot.set("port", listener.addr.port);
   }
   using pings = FifoReader.open(`${options.runtimeDir}/dwtube${options.k}`);
   using pongs = await FifoWriter.open(`${options.runtimeDir}/wdtube${options.k}`);
+  // Orders left in the pipe were meant for the worker this one replaces.
+  const stale = pings.discardPending();
+  if (stale > 0) {
+    log.info("dropped {stale} bytes of orders meant for the previous worker", { stale });
+  }
   const worker = new Worker(options, segment.mailbox(options.k), slot, pongs);
   slot.set("state", ROLE_STATE.ready);
   traceEvent({
@@ -286,11 +304,13 @@ export async function runWorker(
       p.finally(() => serving.delete(p));
     }
   })();
-  // The role stops on SIGTERM (SIGINT from a terminal is left to the parent, which orchestrates).
+  // The role stops on SIGTERM (SIGINT from a terminal is left to the parent, which orchestrates);
+  // a SIGTERM that comes because the parent died (parent-death signal) means leave now.
   let stopping = false;
   (async () => {
     for await (const s of signals) {
       if (s !== "SIGTERM") continue;
+      if (!parentAlive(options.parentPid)) Deno.exit(EXIT_PARENT_GONE);
       traceEvent({ event: "stop", channel: "signal", detail: s });
       slot.set("state", ROLE_STATE.stopping);
       stopping = true;
@@ -301,7 +321,14 @@ export async function runWorker(
 
   // EOF on dwtube<k> means the dispatcher went away: keep waiting for the next one.
   while (!stopping) {
-    const frame = await pings.receive();
+    let frame: Uint8Array | null;
+    try {
+      frame = await pings.receive();
+    } catch (e) {
+      if (!(e instanceof FrameError)) throw e;
+      log.warning("{error}", { error: e.message });
+      continue;
+    }
     if (frame === null) continue;
     const text = new TextDecoder().decode(frame);
     const m = /^(job|claim|call) (\d+)$/.exec(text);
@@ -324,12 +351,11 @@ export async function runWorker(
   await accepting.catch(() => {});
   await Promise.all(serving);
   worker.dropClaim();
-  slot.set("state", ROLE_STATE.empty);
 }
 
 if (import.meta.main) {
   try {
-    const { context, extra } = parseRoleArgs(Deno.args, ["worker"]);
+    const { context, extra } = parseRoleArgs(Deno.args, ["worker", "worker-port"]);
     setupLogging(
       context.logLevel,
       context.trace ? { path: context.trace, role: `worker ${extra.worker}` } : undefined,
@@ -338,9 +364,18 @@ if (import.meta.main) {
     if (!Number.isInteger(k) || k < 1) {
       throw new RoleArgsError("--worker must be a worker number from 1");
     }
-    await runWorker({ ...context, k }, (port) => console.log(`ready ${port}`));
+    const workerPort = extra["worker-port"] === undefined
+      ? undefined
+      : Number(extra["worker-port"]);
+    if (
+      workerPort !== undefined &&
+      !(Number.isInteger(workerPort) && workerPort >= 0 && workerPort <= 65535)
+    ) {
+      throw new RoleArgsError("--worker-port must be a TCP port");
+    }
+    await runWorker({ ...context, k, workerPort }, (port) => console.log(`ready ${port}`));
   } catch (e) {
     console.error(`worker: ${e instanceof Error ? e.message : e}`);
-    Deno.exit(e instanceof RoleArgsError ? 2 : e instanceof ParentGoneError ? 3 : 1);
+    Deno.exit(e instanceof RoleArgsError ? 2 : e instanceof ParentGoneError ? EXIT_PARENT_GONE : 1);
   }
 }

@@ -1,0 +1,58 @@
+/**
+ * What every supervised role does for its watchdog: beat in its slot from its event loop (a
+ * blocked loop stops beating, which is how a freeze is seen), leave at once when its parent is
+ * gone, and honour an injected crash-at-start fault.
+ *
+ * @module
+ */
+
+import { parentPid, type RoleSlot } from "../ipc/mod.ts";
+
+/** How often a role beats. */
+export const HEARTBEAT_INTERVAL_MS = 100;
+
+/** Exit code of a role that left because its parent (the watchdog) is gone. */
+export const EXIT_PARENT_GONE = 3;
+
+/** Exit code of a role that failed on purpose at start (injected fault). */
+export const EXIT_INJECTED = 4;
+
+/**
+ * Writes `Date.now()` to the slot's heartbeat every {@link HEARTBEAT_INTERVAL_MS}, and exits the
+ * process with {@link EXIT_PARENT_GONE} as soon as the parent is no longer `expectedParent` (the
+ * parent-death signal's backup: it also covers a parent that died before the signal was armed).
+ */
+export function startHeartbeat(slot: RoleSlot, expectedParent: number): Disposable {
+  const beat = () => {
+    if (parentPid() !== expectedParent) Deno.exit(EXIT_PARENT_GONE);
+    slot.set("heartbeat", Date.now());
+  };
+  beat();
+  const timer = setInterval(beat, HEARTBEAT_INTERVAL_MS);
+  return { [Symbol.dispose]: () => clearInterval(timer) };
+}
+
+/** Whether this process's parent is still `expectedParent`. */
+export function parentAlive(expectedParent: number): boolean {
+  return parentPid() === expectedParent;
+}
+
+/**
+ * The fault file that makes role `slug` (`dispatcher`, `worker-2`) exit with {@link EXIT_INJECTED}
+ * right after it starts, each time, until the file is removed: how the crash-loop scenario breaks
+ * a role on purpose.
+ */
+export function crashAtStartFile(runtimeDir: string, slug: string): string {
+  return `${runtimeDir}/crash-at-start.${slug}`;
+}
+
+/** Exits with {@link EXIT_INJECTED} if the crash-at-start fault is set for this role. */
+export function honourInjectedCrash(runtimeDir: string, slug: string): void {
+  try {
+    Deno.statSync(crashAtStartFile(runtimeDir, slug));
+  } catch {
+    return;
+  }
+  console.error(`${slug}: injected crash at start (${crashAtStartFile(runtimeDir, slug)})`);
+  Deno.exit(EXIT_INJECTED);
+}
