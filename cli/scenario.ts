@@ -9,6 +9,7 @@ import {
   formatLeftovers,
   isClean,
   type PingPongReport,
+  type RoleOutcome,
   runPingPong,
   runStageScenario,
   stageScenarioPassed,
@@ -105,6 +106,19 @@ async function pingpong(values: { count?: string; "log-level": string }): Promis
   return report.aborted ? 130 : ok ? 0 : 1;
 }
 
+/** A process's end, as a line. */
+export function describeStatus(s: Deno.CommandStatus): string {
+  return `exited with code ${s.code}${s.signal ? ` (signal ${s.signal})` : ""}, reaped`;
+}
+
+/** A role's end as its watchdog recorded it, as a line. */
+export function describeOutcome(o: RoleOutcome): string {
+  const exit = o.exit >= 0 ? `exited with code ${o.exit}` : `killed by signal ${-o.exit}`;
+  return `${exit}, reaped by the watchdog; ${o.restarts} restarts${
+    o.failed ? ", marked failed" : ""
+  }`;
+}
+
 /** Prints a stage scenario's report; returns whether it passed. */
 export function printStageReport(r: StageScenarioReport): boolean {
   console.log(`\ntimeline of the first messages (trace: ${r.tracePath}):`);
@@ -125,10 +139,9 @@ export function printStageReport(r: StageScenarioReport): boolean {
   }
   for (const e of r.unexpectedExits) console.log(`  ROLE DIED: ${e}`);
   console.log("stop:");
-  for (const [name, s] of Object.entries(r.stop.statuses)) {
-    console.log(
-      `  ${name}: exited with code ${s.code}${s.signal ? ` (signal ${s.signal})` : ""}, reaped`,
-    );
+  console.log(`  watchdog: ${describeStatus(r.stop.watchdog)}`);
+  for (const [name, o] of Object.entries(r.stop.roles)) {
+    console.log(`  ${name}: ${describeOutcome(o)}`);
   }
   for (const line of formatLeftovers(r.stop.leftovers)) console.log(`  ${line}`);
   const ok = stageScenarioPassed(r);

@@ -1,37 +1,54 @@
 /**
- * `main.ts up`: runs the system in the foreground until Ctrl-C or SIGTERM, then stops it in
- * phases and reports how every role ended and what was left.
+ * `main.ts up`: this process becomes the instance's watchdog and runs the system in the foreground
+ * until Ctrl-C or SIGTERM, then stops it in phases and reports how every role ended and that
+ * nothing was left.
  *
  * @module
  */
 
-import { SignalQueue } from "../ipc/mod.ts";
-import { formatLeftovers, isClean, startSystem } from "../scenarios/mod.ts";
-import { type Command, intOption, logLevelOption, parse, stageOption } from "./common.ts";
+import { defaultRuntimeBase, InstanceLockedError } from "../ipc/mod.ts";
+import { instancePaths, runWatchdog, WatchdogStartError } from "../roles/watchdog.ts";
+import { checkLeftovers, formatLeftovers, isClean } from "../scenarios/mod.ts";
+import {
+  type Command,
+  intOption,
+  logLevelOption,
+  parse,
+  stageOption,
+  UsageError,
+} from "./common.ts";
 
 const USAGE =
   `Usage: main.ts up [--stage S] [--workers N] [--port 2222] [--host 127.0.0.1] [options]
 
-Runs the dispatcher and N workers in the foreground until Ctrl-C or SIGTERM, then stops cleanly:
-the dispatcher first (it finishes in-flight requests), then the workers; every role is reaped and
-the pipes and the shared segment are removed.
+Runs the system in the foreground, this process being its watchdog, until Ctrl-C or SIGTERM. The
+watchdog takes the instance's lock, creates the runtime directory, the shared segment and the
+pipes, starts the dispatcher and the workers, restarts any that crashes or freezes (heartbeat
+older than --heartbeat-timeout), and on Ctrl-C stops the dispatcher first (it finishes in-flight
+requests within --grace), then the workers; every role is reaped and everything is removed.
+A second 'up' for the same instance refuses and names the running pid; after a watchdog that was
+killed, the next 'up' removes what it left and starts.
 
 Options:
-  --stage S             relay, worker-calls-client, client-calls-worker or ideal (default ideal)
-  --workers N           1 to 64 (default 3)
-  --port P              dispatcher port (default 2222; workers listen on P+1..P+N; 0: any free)
-  --host H              address to listen on (default 127.0.0.1, loopback only)
-  --queue-limit N       requests queued while all workers are busy (default 64); then ERR busy
-  --request-timeout MS  ERR timeout for a request not served in time (default 10000)
-  --claim-timeout MS    how long a reserved worker waits for its client (default 5000)
-  --idle-timeout MS     close a connection that sends no request for that long (default 60000)
-  --trace FILE          where every role writes its trace events, one JSON object per line
-                        (default out/up/trace.jsonl, emptied at start)
-  --log-level LEVEL     roles' stderr log level (default warning)`;
+  --stage S               relay, worker-calls-client, client-calls-worker or ideal (default ideal)
+  --workers N             1 to 64 (default 3)
+  --port P                dispatcher port (default 2222; workers listen on P+1..P+N; 0: any free)
+  --host H                address to listen on (default 127.0.0.1, loopback only)
+  --instance NAME         the instance's name (default: the port): directory osps-NAME under
+                          $XDG_RUNTIME_DIR or /tmp, segment /osps-NAME
+  --queue-limit N         requests queued while all workers are busy (default 64); then ERR busy
+  --request-timeout MS    ERR timeout for a request not served in time (default 10000)
+  --claim-timeout MS      how long a reserved worker waits for its client (default 5000)
+  --idle-timeout MS       close a connection that sends no request for that long (default 60000)
+  --grace MS              in-flight requests' time to finish at stop (default 5000)
+  --heartbeat-timeout MS  a role whose heartbeat is older is frozen: killed, restarted (default 1000)
+  --trace FILE            where every role writes its trace events, one JSON object per line
+                          (default out/up/trace.jsonl, emptied at start)
+  --log-level LEVEL       stderr log level (default warning)`;
 
 /** `main.ts up`. */
 export const upCommand: Command = {
-  summary: "run the system until Ctrl-C",
+  summary: "run the system under its watchdog until Ctrl-C",
   usage: USAGE,
   run: async (args) => {
     const { values } = parse(args, {
@@ -39,10 +56,13 @@ export const upCommand: Command = {
       workers: { type: "string" },
       port: { type: "string" },
       host: { type: "string", default: "127.0.0.1" },
+      instance: { type: "string" },
       "queue-limit": { type: "string" },
       "request-timeout": { type: "string" },
       "claim-timeout": { type: "string" },
       "idle-timeout": { type: "string" },
+      grace: { type: "string" },
+      "heartbeat-timeout": { type: "string" },
       trace: { type: "string", default: "out/up/trace.jsonl" },
       "log-level": { type: "string", default: "warning" },
     });
@@ -51,18 +71,19 @@ export const upCommand: Command = {
       return 0;
     }
     const stage = stageOption(values.stage);
-    const workers = intOption("workers", values.workers, 3, 1, 64);
     const port = intOption("port", values.port, 2222, 0, 65535 - 64);
-    const slash = values.trace.lastIndexOf("/");
-    if (slash > 0) Deno.mkdirSync(values.trace.slice(0, slash), { recursive: true });
-    Deno.writeTextFileSync(values.trace, "", { mode: 0o600 });
-    // Listen for the stop signals before anything starts, so none is missed.
-    using signals = new SignalQueue(["SIGINT", "SIGTERM"]);
-    const system = await startSystem({
+    if (values.instance !== undefined && !/^[A-Za-z0-9_-]{1,64}$/.test(values.instance)) {
+      throw new UsageError("--instance must be 1-64 of A-Z a-z 0-9 _ -");
+    }
+    const instance = values.instance ?? (port === 0 ? `p${Deno.pid}` : String(port));
+    const paths = instancePaths(instance, defaultRuntimeBase());
+    const options = {
       stage,
-      workers,
+      workers: intOption("workers", values.workers, 3, 1, 64),
       port,
       host: values.host,
+      instance,
+      runtimeBase: defaultRuntimeBase(),
       queueLimit: intOption("queue-limit", values["queue-limit"], 64, 0, 1_000_000),
       requestTimeoutMs: intOption(
         "request-timeout",
@@ -73,38 +94,66 @@ export const upCommand: Command = {
       ),
       claimTimeoutMs: intOption("claim-timeout", values["claim-timeout"], 5000, 1, 3_600_000),
       idleTimeoutMs: intOption("idle-timeout", values["idle-timeout"], 60_000, 1, 86_400_000),
-      tracePath: values.trace,
+      graceMs: intOption("grace", values.grace, 5000, 0, 3_600_000),
+      heartbeatTimeoutMs: intOption(
+        "heartbeat-timeout",
+        values["heartbeat-timeout"],
+        1000,
+        200,
+        3_600_000,
+      ),
       logLevel: logLevelOption(values["log-level"]),
-    });
+      trace: values.trace,
+    };
+    const slash = values.trace.lastIndexOf("/");
+    if (slash > 0) Deno.mkdirSync(values.trace.slice(0, slash), { recursive: true });
+    Deno.writeTextFileSync(values.trace, "", { mode: 0o600 });
+    let report;
+    try {
+      report = await runWatchdog(options, (ready) => {
+        console.log(
+          `osps up: stage ${stage}, dispatcher ${options.host}:${ready.port} (pid ${ready.pids.dispatcher}), ` +
+            `watchdog pid ${Deno.pid}, instance ${ready.paths.name}`,
+        );
+        for (let k = 1; k <= options.workers; k++) {
+          const name = `worker ${k}`;
+          const p = ready.ports[name] ? `, port ${ready.ports[name]}` : "";
+          console.log(`  ${name}: pid ${ready.pids[name]}${p}, pipes dwtube${k}/wdtube${k}`);
+        }
+        console.log(
+          `  segment ${ready.paths.segment}, runtime directory ${ready.paths.dir}, trace ${values.trace}`,
+        );
+        console.log("Ctrl-C to stop; 'main.ts status' shows the roles.");
+      });
+    } catch (e) {
+      if (e instanceof InstanceLockedError || e instanceof WatchdogStartError) {
+        console.error(`error: ${e.message}`);
+        return 1;
+      }
+      throw e;
+    }
+    const signal = report.reason === "SIGINT" || report.reason === "SIGTERM";
     console.log(
-      `osps up: stage ${stage}, dispatcher ${system.host}:${system.port} (pid ${
-        system.roles[0].pid
-      })`,
+      signal
+        ? `\n${report.reason}: stopped (dispatcher first, then workers)`
+        : `\nstopped the instance: ${report.reason}`,
     );
-    for (const role of system.roles.slice(1)) {
-      const k = Number(role.name.split(" ")[1]);
-      const port = system.segment.slot(1 + k).get("port");
-      console.log(
-        `  ${role.name}: pid ${role.pid}${
-          port ? `, port ${port}` : ""
-        }, pipes dwtube${k}/wdtube${k}`,
-      );
-    }
-    console.log(`  segment ${system.segmentName}, runtime directory ${system.runtime.path}`);
-    if (system.tracePath) console.log(`  trace ${system.tracePath}`);
-    console.log("Ctrl-C to stop.");
-    const signal = await signals.next();
-    console.log(`\n${signal}: stopping (dispatcher first, then workers)`);
-    const report = await system.stop();
     for (const [name, s] of Object.entries(report.statuses)) {
+      const end = s === null
+        ? "never ran"
+        : `exited with code ${s.code}${s.signal ? ` (signal ${s.signal})` : ""}, reaped`;
       console.log(
-        `  ${name}: exited with code ${s.code}${s.signal ? ` (signal ${s.signal})` : ""}, reaped`,
+        `  ${name}: ${end}; ${report.restarts[name]} restarts${
+          report.failed.includes(name) ? ", marked failed" : ""
+        }`,
       );
     }
-    for (const e of system.unexpectedExits) {
-      console.log(`  ${e.name} had died during the run (code ${e.status.code})`);
-    }
-    for (const line of formatLeftovers(report.leftovers)) console.log(`  ${line}`);
-    return isClean(report.leftovers) ? 0 : 1;
+    const leftovers = checkLeftovers({
+      pids: report.pids,
+      paths: [paths.dir],
+      segments: [paths.segment],
+    });
+    for (const line of formatLeftovers(leftovers)) console.log(`  ${line}`);
+    return signal && isClean(leftovers) ? 0 : 1;
   },
 };

@@ -213,3 +213,11 @@ export function kernelRelease(): string {
   const raw = libc.readWholeFile("/proc/sys/kernel/osrelease");
   return raw === null ? "unknown" : new TextDecoder().decode(raw).trim();
 }
+
+/** A process's command line (/proc/<pid>/cmdline, arguments joined by spaces); "" if gone. */
+export function readCommandLine(pid: number): string {
+  const raw = libc.readWholeFile(`/proc/${pid}/cmdline`);
+  return raw === null
+    ? ""
+    : new TextDecoder().decode(raw).split("\0").filter((a) => a !== "").join(" ");
+}

@@ -70,3 +70,55 @@ export async function reapChild(
   }
   throw new Error(`child ${child.pid} survived SIGKILL for 10 s (stuck in the kernel?)`);
 }
+
+/** Permissions of the system's roles: the role permissions plus TCP. */
+export const SYSTEM_ROLE_PERMISSIONS: readonly string[] = [...ROLE_PERMISSIONS, "--allow-net"];
+
+/**
+ * Reads a role's first stdout line, `ready <port> [more]`, then lets go of its stdout (roles print nothing
+ * else there). Resolves with the port, or null if the role exits, prints something else, or is
+ * not ready within `timeoutMs`.
+ */
+export async function readReadyLine(
+  child: Deno.ChildProcess,
+  timeoutMs: number,
+): Promise<number | null> {
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  const read = async () => {
+    while (!text.includes("\n")) {
+      const { value, done } = await reader.read();
+      if (done) return null;
+      text += value;
+    }
+    const m = /^ready (\d+)\b[^\n]*\n/.exec(text);
+    return m ? Number(m[1]) : null;
+  };
+  const port = await withTimeout(read(), timeoutMs);
+  await reader.cancel().catch(() => {});
+  return port;
+}
+
+/** An unbounded queue of events for one consumer loop: producers push, the loop awaits `next`. */
+export class EventQueue<T> {
+  #items: T[] = [];
+  #waiter: ((item: T) => void) | null = null;
+
+  /** Adds an event; wakes the loop if it waits. */
+  push(item: T): void {
+    const waiter = this.#waiter;
+    if (waiter) {
+      this.#waiter = null;
+      waiter(item);
+    } else {
+      this.#items.push(item);
+    }
+  }
+
+  /** The oldest event, waiting for one if there is none. */
+  next(): Promise<T> {
+    const item = this.#items.shift();
+    if (item !== undefined) return Promise.resolve(item);
+    return new Promise((resolve) => this.#waiter = resolve);
+  }
+}

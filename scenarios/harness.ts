@@ -14,19 +14,20 @@
  * @module
  */
 
-import { RuntimeDir, sendSignal, SharedSegment, WATCHDOG_SLOT } from "../ipc/mod.ts";
-import { reapChild, ROLE_PERMISSIONS, roleCommand, withTimeout } from "../roles/mod.ts";
-import type { Stage } from "../roles/protocol.ts";
-import { roleArgs, type RoleContext } from "../roles/role_args.ts";
+import { DISPATCHER_SLOT, ROLE_STATE, sendSignal, SharedSegment, workerSlot } from "../ipc/mod.ts";
+import {
+  readReadyLine,
+  roleCommand,
+  type Stage,
+  SYSTEM_ROLE_PERMISSIONS,
+  withTimeout,
+} from "../roles/mod.ts";
+import { defaultRuntimeBase } from "../ipc/mod.ts";
 import { checkLeftovers, type LeftoverReport } from "./proof.ts";
 import { readTrace, type TracedEvent } from "./timeline.ts";
 import { type ClientResult, OspsClient } from "../roles/client.ts";
 
-const WORKER = new URL("../roles/worker.ts", import.meta.url);
-const DISPATCHER = new URL("../roles/dispatcher.ts", import.meta.url);
-
-/** Roles listen and connect on TCP, on top of the usual role permissions. */
-const SYSTEM_ROLE_PERMISSIONS = [...ROLE_PERMISSIONS, "--allow-net"];
+const WATCHDOG = new URL("../roles/watchdog.ts", import.meta.url);
 
 /** How to start a system. */
 export interface SystemOptions {
@@ -38,6 +39,8 @@ export interface SystemOptions {
   host?: string;
   /** Dispatcher port (default 0: any free port, and workers too; else workers use port + k). */
   port?: number;
+  /** The instance name (default: unique to this run). */
+  instance?: string;
   /** Dispatcher queue bound (default 64). */
   queueLimit?: number;
   /** Request timeout in ms (default 10000). */
@@ -48,33 +51,47 @@ export interface SystemOptions {
   idleTimeoutMs?: number;
   /** Grace for in-flight requests on stop, in ms (default 5000). */
   graceMs?: number;
+  /** Heartbeat timeout: an older heartbeat is a frozen role (default 1000). */
+  heartbeatTimeoutMs?: number;
   /** Roles' stderr log level (default warning). */
   logLevel?: string;
   /** The trace file every role appends its events to (default: none). */
   tracePath?: string;
-  /** How long each role may take to report ready, in ms (default 10000). */
+  /** How long the instance may take to be ready, in ms (default 15000). */
   readyTimeoutMs?: number;
 }
 
-/** A role process of the running system. */
-export interface RoleProcess {
+/** A role of the running system, as its slot in the registry shows it now. */
+export interface RoleView {
   /** `dispatcher` or `worker k`. */
   name: string;
-  /** Its pid. */
+  /** Its current pid. */
   pid: number;
-  /** The child process. */
-  child: Deno.ChildProcess;
+  /** Its slot index. */
+  slot: number;
 }
 
-/** How each role ended. */
+/** How one role ended, as the watchdog recorded it in the registry. */
+export interface RoleOutcome {
+  /** Its last process's exit: the code, or minus the signal number. */
+  exit: number;
+  /** How many times the watchdog restarted it. */
+  restarts: number;
+  /** Whether it was marked failed (crash loop). */
+  failed: boolean;
+}
+
+/** How the instance ended. */
 export interface StopReport {
-  /** Exit status of each role, by name. */
-  statuses: Record<string, Deno.CommandStatus>;
+  /** The watchdog's exit status. */
+  watchdog: Deno.CommandStatus;
+  /** Each role's outcome, by name. */
+  roles: Record<string, RoleOutcome>;
   /** What the run left behind: every list empty when it cleaned up. */
   leftovers: LeftoverReport;
 }
 
-/** A role did not come up. Everything started was stopped and removed before this was thrown. */
+/** The instance did not start. Everything started was stopped and removed before this was thrown. */
 export class SystemStartError extends Error {
   /** Builds the error. */
   constructor(message: string) {
@@ -83,62 +100,159 @@ export class SystemStartError extends Error {
   }
 }
 
-/** A running system; stop it (or `await using` it) to reap every role and remove its resources. */
+/** Keeps the last bytes of the watchdog's stderr (and passes everything through to ours). */
+class StderrTail {
+  #tail = "";
+  readonly done: Promise<void>;
+  constructor(stream: ReadableStream<Uint8Array>) {
+    this.done = (async () => {
+      const decoder = new TextDecoder();
+      for await (const chunk of stream) {
+        Deno.stderr.writeSync(chunk);
+        this.#tail = (this.#tail + decoder.decode(chunk, { stream: true })).slice(-2000);
+      }
+    })();
+  }
+  get text(): string {
+    return this.#tail.trim();
+  }
+}
+
+/**
+ * A running system: its watchdog process and, read-only, its registry. Stop it (or `await using`
+ * it) to have the watchdog stop every role and remove its resources, and to check nothing is left.
+ */
 export class RunningSystem implements AsyncDisposable {
   /** The stage. */
   readonly stage: Stage;
   /** The dispatcher's address. */
   readonly host: string;
   /** The dispatcher's port. */
-  port = 0;
-  /** The runtime directory (pipes). */
-  readonly runtime: RuntimeDir;
+  readonly port: number;
+  /** The instance's name. */
+  readonly instance: string;
+  /** The instance's directory (pipes, lock). */
+  readonly runtimeDir: string;
   /** The shared segment's name. */
   readonly segmentName: string;
   /** The trace file, or null. */
   readonly tracePath: string | null;
-  /** Every role process: the dispatcher first, then the workers. */
-  readonly roles: RoleProcess[] = [];
-  /** Roles that exited while the system was running, with their status. */
-  readonly unexpectedExits: { name: string; status: Deno.CommandStatus }[] = [];
-  #segment: SharedSegment;
+  /** The watchdog process. */
+  readonly watchdog: Deno.ChildProcess;
+  readonly #segment: SharedSegment;
+  readonly #stderr: StderrTail;
+  readonly #seen = new Set<number>();
   #stopping: Promise<StopReport> | null = null;
 
   /** @internal Use {@link startSystem}. */
   constructor(
-    stage: Stage,
-    host: string,
-    runtime: RuntimeDir,
-    segment: SharedSegment,
-    tracePath: string | null,
+    init: {
+      stage: Stage;
+      host: string;
+      port: number;
+      instance: string;
+      runtimeDir: string;
+      tracePath: string | null;
+      watchdog: Deno.ChildProcess;
+      stderr: StderrTail;
+    },
   ) {
-    this.stage = stage;
-    this.host = host;
-    this.runtime = runtime;
-    this.#segment = segment;
-    this.segmentName = segment.name;
-    this.tracePath = tracePath;
+    this.stage = init.stage;
+    this.host = init.host;
+    this.port = init.port;
+    this.instance = init.instance;
+    this.runtimeDir = init.runtimeDir;
+    this.segmentName = `/osps-${init.instance}`;
+    this.tracePath = init.tracePath;
+    this.watchdog = init.watchdog;
+    this.#stderr = init.stderr;
+    this.#segment = SharedSegment.open(this.segmentName, { readOnly: true });
+    this.roles;
   }
 
-  /** The shared segment (read it, e.g. the role slots). */
+  /** The registry, mapped read-only. */
   get segment(): SharedSegment {
     return this.#segment;
   }
 
-  /** @internal Adds a spawned role. */
-  track(name: string, child: Deno.ChildProcess): RoleProcess {
-    const role = { name, pid: child.pid, child };
-    this.roles.push(role);
-    child.status.then((status) => {
-      if (this.#stopping === null) this.unexpectedExits.push({ name, status });
+  /** The dispatcher and the workers as the registry shows them now. */
+  get roles(): RoleView[] {
+    const views = [{ name: "dispatcher", slot: DISPATCHER_SLOT }];
+    for (let k = 1; k <= this.#segment.layout.workers; k++) {
+      views.push({ name: `worker ${k}`, slot: workerSlot(k) });
+    }
+    return views.map((v) => {
+      const pid = this.#segment.slot(v.slot).get("pid");
+      if (pid > 0) this.#seen.add(pid);
+      return { ...v, pid };
     });
+  }
+
+  /** The role `name`'s current view; throws for an unknown name. */
+  role(name: string): RoleView {
+    const role = this.roles.find((r) => r.name === name);
+    if (role === undefined) throw new RangeError(`no role ${JSON.stringify(name)} in this system`);
     return role;
   }
 
+  /** Restarts so far, by role. */
+  restarts(): Record<string, number> {
+    return Object.fromEntries(
+      this.roles.map((r) => [r.name, this.#segment.slot(r.slot).get("restarts")]),
+    );
+  }
+
+  /** Roles that were restarted or marked failed during the run (empty in a quiet run). */
+  get unexpectedExits(): { name: string; restarts: number; failed: boolean }[] {
+    return this.roles.flatMap((r) => {
+      const slot = this.#segment.slot(r.slot);
+      const failed = slot.get("state") === ROLE_STATE.failed;
+      return slot.get("restarts") > 0 || failed
+        ? [{ name: r.name, restarts: slot.get("restarts"), failed }]
+        : [];
+    });
+  }
+
+  /** Injects a fault: sends `signal` to the role `name`'s current process (`dispatcher`, `worker 2`). */
+  signal(name: string, signal: Deno.Signal): number {
+    const { pid } = this.role(name);
+    sendSignal(pid, signal);
+    return pid;
+  }
+
+  /** Makes role `name` crash right after each start (`on`), or stops doing so: a crash loop. */
+  crashAtStart(name: string, on: boolean): void {
+    const path = `${this.runtimeDir}/crash-at-start.${name.replace(" ", "-")}`;
+    if (on) Deno.writeTextFileSync(path, "", { mode: 0o600 });
+    else Deno.removeSync(path);
+  }
+
+  /** Waits (bounded) until `condition` holds on the registry; returns the ms it took. */
+  async waitFor(
+    what: string,
+    condition: (system: RunningSystem) => boolean,
+    timeoutMs: number,
+  ): Promise<number> {
+    const start = performance.now();
+    while (!condition(this)) {
+      if (performance.now() - start > timeoutMs) {
+        throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+      }
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    return performance.now() - start;
+  }
+
+  /** The trace events so far, in time order (empty without a trace file). */
+  trace(): TracedEvent[] {
+    return this.tracePath === null ? [] : readTrace(this.tracePath);
+  }
+
   /**
-   * Stops in phases: the dispatcher first (SIGTERM: it stops accepting and lets in-flight requests
-   * finish), then the workers; each is reaped, SIGKILLed if it outstays its grace. Then the segment
-   * and the runtime directory are removed. Calling it again returns the same report.
+   * Stops the instance: SIGTERM to the watchdog, which stops the dispatcher (it drains in-flight
+   * requests), then the workers, reaps them all and removes pipes, segment, lock and directory.
+   * SIGKILL if it takes longer than `graceMs` + 10 s. Then checks that nothing is left. Calling it
+   * again returns the same report.
    */
   stop(graceMs = 5000): Promise<StopReport> {
     this.#stopping ??= this.#stop(graceMs);
@@ -146,43 +260,37 @@ export class RunningSystem implements AsyncDisposable {
   }
 
   async #stop(graceMs: number): Promise<StopReport> {
-    const statuses: Record<string, Deno.CommandStatus> = {};
-    const phase = async (roles: RoleProcess[]) => {
-      await Promise.all(roles.map(async (role) => {
-        try {
-          role.child.kill("SIGTERM");
-        } catch {
-          // Already exited.
-        }
-        statuses[role.name] = await reapChild(role.child, {
-          graceMs: graceMs + 1000,
-          termMs: 2000,
-        });
-      }));
-    };
-    await phase(this.roles.filter((r) => r.name === "dispatcher"));
-    await phase(this.roles.filter((r) => r.name !== "dispatcher"));
+    const failed = new Set(this.unexpectedExits.filter((e) => e.failed).map((e) => e.name));
+    try {
+      this.watchdog.kill("SIGTERM");
+    } catch {
+      // Already exited.
+    }
+    let status = await withTimeout(this.watchdog.status, graceMs + 10_000);
+    if (status === null) {
+      this.watchdog.kill("SIGKILL");
+      status = await this.watchdog.status;
+    }
+    await this.#stderr.done;
+    // The mapping outlives the unlinked segment: the watchdog's last words are still there.
+    const roles = Object.fromEntries(this.roles.map((r) => {
+      const slot = this.#segment.slot(r.slot);
+      return [r.name, {
+        exit: slot.get("exitStatus"),
+        restarts: slot.get("restarts"),
+        failed: failed.has(r.name),
+      }];
+    }));
     this.#segment.close();
-    SharedSegment.unlink(this.segmentName);
-    this.runtime.remove();
-    const leftovers = checkLeftovers({
-      pids: this.roles.map((r) => r.pid),
-      paths: [this.runtime.path],
-      segments: [this.segmentName],
-    });
-    return { statuses, leftovers };
-  }
-
-  /** Injects a fault: sends `signal` to the role `name` (`dispatcher`, `worker 2`). */
-  signal(name: string, signal: Deno.Signal): void {
-    const role = this.roles.find((r) => r.name === name);
-    if (role === undefined) throw new RangeError(`no role ${JSON.stringify(name)} in this system`);
-    sendSignal(role.pid, signal);
-  }
-
-  /** The trace events so far, in time order (empty without a trace file). */
-  trace(): TracedEvent[] {
-    return this.tracePath === null ? [] : readTrace(this.tracePath);
+    return {
+      watchdog: status,
+      roles,
+      leftovers: checkLeftovers({
+        pids: [this.watchdog.pid, ...this.#seen],
+        paths: [this.runtimeDir],
+        segments: [this.segmentName],
+      }),
+    };
   }
 
   /** Same as {@link stop}. */
@@ -191,100 +299,62 @@ export class RunningSystem implements AsyncDisposable {
   }
 }
 
-/** Reads a role's first stdout line, `ready <port>`; null if it exits or is late. */
-async function readyLine(role: RoleProcess, timeoutMs: number): Promise<number | null> {
-  const reader = role.child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let text = "";
-  const read = async () => {
-    while (!text.includes("\n")) {
-      const { value, done } = await reader.read();
-      if (done) return null;
-      text += value;
-    }
-    const m = /^ready (\d+)\n/.exec(text);
-    return m ? Number(m[1]) : null;
-  };
-  const port = await withTimeout(read(), timeoutMs);
-  // Roles print nothing after the ready line: let go of the pipe.
-  await reader.cancel().catch(() => {});
-  return port;
+function watchdogArgs(options: SystemOptions, instance: string, base: string): string[] {
+  const opt = (name: string, value: string | number | undefined) =>
+    value === undefined ? [] : [`--${name}`, String(value)];
+  return [
+    ...opt("stage", options.stage),
+    ...opt("workers", options.workers ?? 3),
+    ...opt("host", options.host ?? "127.0.0.1"),
+    ...opt("port", options.port ?? 0),
+    ...opt("instance", instance),
+    ...opt("runtime-base", base),
+    ...opt("queue-limit", options.queueLimit),
+    ...opt("request-timeout", options.requestTimeoutMs),
+    ...opt("claim-timeout", options.claimTimeoutMs),
+    ...opt("idle-timeout", options.idleTimeoutMs),
+    ...opt("grace", options.graceMs),
+    ...opt("heartbeat-timeout", options.heartbeatTimeoutMs),
+    ...opt("log-level", options.logLevel ?? "warning"),
+    ...opt("trace", options.tracePath),
+  ];
 }
 
-/** Starts a system and waits until every role is ready; on failure, cleans up and throws. */
+/** Starts a system under its watchdog and waits until every role is ready; throws if it cannot. */
 export async function startSystem(options: SystemOptions): Promise<RunningSystem> {
-  const workers = options.workers ?? 3;
-  const runtime = RuntimeDir.create({ prefix: "osps-" });
-  let segment: SharedSegment;
-  try {
-    segment = SharedSegment.create(`/osps-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`, {
-      workers,
-    });
-  } catch (e) {
-    runtime.remove();
-    throw e;
-  }
-  const system = new RunningSystem(
-    options.stage,
-    options.host ?? "127.0.0.1",
-    runtime,
-    segment,
-    options.tracePath ?? null,
-  );
-  try {
-    // The harness plays the watchdog's part until the watchdog exists: it owns the resources.
-    segment.slot(WATCHDOG_SLOT).set("pid", Deno.pid);
-    for (let k = 1; k <= workers; k++) {
-      runtime.fifo(`dwtube${k}`);
-      runtime.fifo(`wdtube${k}`);
+  const instance = options.instance ?? `t${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
+  const base = defaultRuntimeBase();
+  const watchdog = roleCommand(WATCHDOG, watchdogArgs(options, instance, base), {
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }, [...SYSTEM_ROLE_PERMISSIONS, "--allow-run"]).spawn();
+  const stderr = new StderrTail(watchdog.stderr);
+  const port = await readReadyLine(watchdog, options.readyTimeoutMs ?? 15_000);
+  if (port === null) {
+    try {
+      watchdog.kill("SIGTERM");
+    } catch {
+      // It exited: its status and messages tell why.
     }
-    const context: RoleContext = {
-      stage: options.stage,
-      segment: segment.name,
-      runtimeDir: runtime.path,
-      host: system.host,
-      port: options.port ?? 0,
-      claimTimeoutMs: options.claimTimeoutMs ?? 5000,
-      parentPid: Deno.pid,
-      logLevel: options.logLevel ?? "warning",
-      trace: options.tracePath ?? "",
-    };
-    const spawn = (script: URL, extra: string[]) =>
-      roleCommand(script, [...roleArgs(context), ...extra], {
-        stdin: "null",
-        stdout: "piped",
-        stderr: "inherit",
-      }, SYSTEM_ROLE_PERMISSIONS).spawn();
-    const dispatcher = system.track(
-      "dispatcher",
-      spawn(DISPATCHER, [
-        "--workers",
-        String(workers),
-        "--queue-limit",
-        String(options.queueLimit ?? 64),
-        "--request-timeout",
-        String(options.requestTimeoutMs ?? 10_000),
-        "--idle-timeout",
-        String(options.idleTimeoutMs ?? 60_000),
-        "--grace",
-        String(options.graceMs ?? 5000),
-      ]),
+    const status = await watchdog.status;
+    await stderr.done;
+    throw new SystemStartError(
+      `the instance did not start (watchdog ${
+        status.signal ?? `exit code ${status.code}`
+      }): ${stderr.text}`,
     );
-    for (let k = 1; k <= workers; k++) {
-      system.track(`worker ${k}`, spawn(WORKER, ["--worker", String(k)]));
-    }
-    const ports = await Promise.all(
-      system.roles.map((r) => readyLine(r, options.readyTimeoutMs ?? 10_000)),
-    );
-    const late = system.roles.filter((_, i) => ports[i] === null).map((r) => r.name);
-    if (late.length > 0) {
-      throw new SystemStartError(`not ready in time or exited at start: ${late.join(", ")}`);
-    }
-    system.port = ports[system.roles.indexOf(dispatcher)]!;
-    return system;
-  } catch (e) {
-    await system.stop(0);
-    throw e;
   }
+  return new RunningSystem({
+    stage: options.stage,
+    host: options.host ?? "127.0.0.1",
+    port,
+    instance,
+    runtimeDir: `${base}/osps-${instance}`,
+    tracePath: options.tracePath ?? null,
+    watchdog,
+    stderr,
+  });
 }
 
 /** One request sent by {@link runClients} and what came back. */

@@ -147,7 +147,9 @@ export async function runStageScenario(
     timeline: formatTimeline(firstRequests(readTrace(tracePath), options.timelineEvents ?? 40)),
     tracePath,
     stop,
-    unexpectedExits: system.unexpectedExits.map((e) => `${e.name} (code ${e.status.code})`),
+    unexpectedExits: Object.entries(stop.roles).filter(([, o]) => o.restarts > 0 || o.failed).map((
+      [name, o],
+    ) => `${name} (${o.restarts} restarts${o.failed ? ", failed" : ""})`),
   };
 }
 
@@ -155,5 +157,6 @@ export async function runStageScenario(
 export function stageScenarioPassed(r: StageScenarioReport): boolean {
   return r.wrong.length === 0 && r.missing === 0 && r.ok === r.sent &&
     r.unexpectedExits.length === 0 &&
-    isClean(r.stop.leftovers) && Object.values(r.stop.statuses).every((s) => s.success);
+    isClean(r.stop.leftovers) && r.stop.watchdog.success &&
+    Object.values(r.stop.roles).every((o) => o.exit === 0);
 }

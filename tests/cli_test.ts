@@ -110,7 +110,7 @@ Deno.test("up runs the system until SIGINT, client talks to it; both exit with t
   try {
     const lines = new LineReader(up.stdout);
     const [, port] = await lines.until(/^osps up: stage relay, dispatcher 127\.0\.0\.1:(\d+)/);
-    await lines.until(/^Ctrl-C to stop\.$/);
+    await lines.until(/^Ctrl-C to stop; 'main\.ts status' shows the roles\.$/);
     const one = await run(["client", "requetetype2", "100", "--port", port]);
     assert.equal(one.code, 0, one.err);
     assert.equal(one.out, "25\n");
@@ -135,7 +135,7 @@ Deno.test("up runs the system until SIGINT, client talks to it; both exit with t
     sendSignal(up.pid, "SIGINT");
     const rest = await lines.rest();
     assert.equal((await up.status).code, 0, rest);
-    assert.match(rest, /SIGINT: stopping \(dispatcher first, then workers\)/);
+    assert.match(rest, /SIGINT: stopped \(dispatcher first, then workers\)/);
     assert.match(rest, /dispatcher: exited with code 0, reaped/);
     assert.match(rest, /worker 2: exited with code 0, reaped/);
     assert.match(rest, /shared segments left: none/);

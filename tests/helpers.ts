@@ -6,7 +6,7 @@
  */
 
 import * as libc from "../ipc/libc.ts";
-import { ROLE_PERMISSIONS, roleCommand, TcpLineReader } from "../roles/mod.ts";
+import { ROLE_PERMISSIONS, roleCommand, TcpLineReader, withTimeout } from "../roles/mod.ts";
 
 /** A unique shared segment name for one test. */
 export function testSegmentName(label: string): string {
@@ -53,13 +53,18 @@ export class LineReader {
     return line;
   }
 
-  /** Reads lines until one matches `pattern`; throws at end of stream. */
-  async until(pattern: RegExp): Promise<RegExpExecArray> {
-    for (let line = await this.next(); line !== null; line = await this.next()) {
-      const m = pattern.exec(line);
-      if (m) return m;
-    }
-    throw new Error(`stream ended before a line matching ${pattern}`);
+  /** Reads lines until one matches `pattern`; throws at end of stream or after `timeoutMs`. */
+  async until(pattern: RegExp, timeoutMs = 15_000): Promise<RegExpExecArray> {
+    const search = async () => {
+      for (let line = await this.next(); line !== null; line = await this.next()) {
+        const m = pattern.exec(line);
+        if (m) return m;
+      }
+      throw new Error(`stream ended before a line matching ${pattern}`);
+    };
+    const found = await withTimeout(search(), timeoutMs);
+    if (found === null) throw new Error(`no line matching ${pattern} within ${timeoutMs} ms`);
+    return found;
   }
 
   /** Reads to the end and releases the stream. */

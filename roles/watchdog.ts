@@ -1,0 +1,666 @@
+/**
+ * The watchdog: the root of a system instance (seed questions 3.a–3.c). It takes the instance's
+ * lock, creates the runtime directory, the shared segment and the pipes, spawns the dispatcher and
+ * every worker itself, and owns the cleanup.
+ *
+ * One supervision loop handles every event in order — a child's exit (seen at once: Deno resolves
+ * its status on SIGCHLD), a role's ready line, a 50 ms tick, a stop signal, a restart timer:
+ *
+ * - a role that exits is reaped and restarted in its slot (same port for a worker): at once the
+ *   first time, then after 100, 200, 400, 800 ms; past 5 restarts within 10 s the slot is marked
+ *   failed and the system serves with the others; a stable run of 10 s clears the count;
+ * - a role whose heartbeat is older than the heartbeat timeout (SIGSTOP, a busy loop) is frozen:
+ *   SIGTERM, then SIGKILL after the kill grace, then restarted like a crash;
+ * - a role that fails while the instance boots, or exits with code 2 (bad configuration), stops
+ *   the whole instance with a clear message instead of looping;
+ * - SIGINT/SIGTERM stop in phases: the dispatcher (it drains in-flight requests within its grace),
+ *   then the workers; every child is reaped; pipes, segment, lock and directory are removed.
+ *
+ * It never writes into the dispatcher↔worker pipes: its channels are the slots' heartbeats, child
+ * exits and signals. Children arm a parent-death signal and check their parent every beat, so they
+ * leave within a second if the watchdog is killed; the next start finds the dead instance's lock
+ * free, removes its leftovers, and starts.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import {
+  DISPATCHER_SLOT,
+  InstanceLock,
+  isRunning,
+  processInfo,
+  readCommandLine,
+  ROLE_STATE,
+  RuntimeDir,
+  SegmentError,
+  sendSignal,
+  SharedSegment,
+  signalNumber,
+  SignalQueue,
+  WATCHDOG_SLOT,
+  workerSlot,
+} from "../ipc/mod.ts";
+import { roleLogger, setupLogging, traceEvent } from "./logging.ts";
+import { parseStage, type Stage } from "./protocol.ts";
+import { roleArgs, type RoleContext } from "./role_args.ts";
+import {
+  EventQueue,
+  readReadyLine,
+  roleCommand,
+  SYSTEM_ROLE_PERMISSIONS,
+  withTimeout,
+} from "./spawn.ts";
+
+const DISPATCHER = new URL("./dispatcher.ts", import.meta.url);
+const WORKER = new URL("./worker.ts", import.meta.url);
+
+const log = roleLogger("watchdog");
+
+/** How to run an instance. */
+export interface WatchdogOptions {
+  /** The stage. */
+  stage: Stage;
+  /** Number of workers. */
+  workers: number;
+  /** Address the dispatcher and workers listen on. */
+  host: string;
+  /** Dispatcher port; workers use port + k (0: any free ports). */
+  port: number;
+  /** The instance's name: its directory `osps-<name>`, its segment `/osps-<name>` (default: the port). */
+  instance?: string;
+  /** Where the instance directory goes (default $XDG_RUNTIME_DIR, $TMPDIR or /tmp). */
+  runtimeBase?: string;
+  /** Dispatcher queue bound. */
+  queueLimit: number;
+  /** Request timeout, ms. */
+  requestTimeoutMs: number;
+  /** Claim timeout, ms. */
+  claimTimeoutMs: number;
+  /** Idle connection timeout, ms. */
+  idleTimeoutMs: number;
+  /** Grace for in-flight requests at stop, ms. */
+  graceMs: number;
+  /** A heartbeat older than this is a frozen role, ms (default 1000). */
+  heartbeatTimeoutMs?: number;
+  /** Between SIGTERM and SIGKILL for a frozen role, ms (default 300). */
+  killGraceMs?: number;
+  /** How long a role may take to be ready, ms (default 10000). */
+  startTimeoutMs?: number;
+  /** Restarts allowed within {@link restartWindowMs} before a slot is marked failed (default 5). */
+  maxRestarts?: number;
+  /** The crash-loop window, ms; a run this long clears a slot's count (default 10000). */
+  restartWindowMs?: number;
+  /** Roles' stderr log level. */
+  logLevel: string;
+  /** The trace file ("" for none). */
+  trace: string;
+}
+
+/** Where an instance lives. */
+export interface InstancePaths {
+  /** The instance's name. */
+  name: string;
+  /** Its private directory (pipes, lock). */
+  dir: string;
+  /** Its lock file. */
+  lock: string;
+  /** Its shared segment's name. */
+  segment: string;
+}
+
+/** The paths of instance `name` under `base`. */
+export function instancePaths(name: string, base: string): InstancePaths {
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(name)) {
+    throw new TypeError(`bad instance name ${JSON.stringify(name)}: 1-64 of A-Z a-z 0-9 _ -`);
+  }
+  const dir = `${base}/osps-${name}`;
+  return { name, dir, lock: `${dir}/osps.lock`, segment: `/osps-${name}` };
+}
+
+/** The instance could not start; everything it had started was stopped and removed. */
+export class WatchdogStartError extends Error {
+  /** Builds the error. */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "WatchdogStartError";
+  }
+}
+
+/** A supervised role. */
+interface Supervised {
+  name: string;
+  slug: string;
+  slot: number;
+  kind: "dispatcher" | "worker";
+  k: number;
+  child: Deno.ChildProcess | null;
+  generation: number;
+  state: "starting" | "running" | "backoff" | "failed" | "stopped";
+  /** Restart times within the crash-loop window. */
+  restarts: number[];
+  startedAt: number;
+  /** The worker's port once known (a restart takes it again). */
+  port: number;
+  /** Since when a frozen role is being killed, and whether SIGKILL was sent. */
+  killing: { since: number; hard: boolean } | null;
+  restartTimer: ReturnType<typeof setTimeout> | undefined;
+  lastStatus: Deno.CommandStatus | null;
+}
+
+type WatchdogEvent =
+  | { kind: "exit"; role: Supervised; generation: number; status: Deno.CommandStatus }
+  | { kind: "ready"; role: Supervised; generation: number; port: number | null }
+  | { kind: "tick" }
+  | { kind: "signal"; signal: Deno.Signal }
+  | { kind: "restart"; role: Supervised };
+
+/** What a watchdog run ended with. */
+export interface WatchdogReport {
+  /** Exit status of each role's last process. */
+  statuses: Record<string, Deno.CommandStatus | null>;
+  /** Restarts per role. */
+  restarts: Record<string, number>;
+  /** Roles marked failed (crash loop). */
+  failed: string[];
+  /** Why it stopped: a signal name, or the fatal problem. */
+  reason: string;
+  /** Every pid it spawned, restarts included. */
+  pids: number[];
+}
+
+/** What the watchdog tells its caller once the instance is up. */
+export interface WatchdogReady {
+  /** The instance's paths. */
+  paths: InstancePaths;
+  /** The dispatcher's port. */
+  port: number;
+  /** Pids by role name. */
+  pids: Record<string, number>;
+  /** Ports by role name (0 for a worker that does not listen). */
+  ports: Record<string, number>;
+}
+
+/**
+ * Takes over what a dead instance left (its lock must be free): waits briefly for its roles to
+ * leave, SIGKILLs those still there that are really its roles, removes its segment and pipes.
+ * A segment of that name that is not an osps segment is refused, not removed.
+ */
+async function clearLeftovers(paths: InstancePaths): Promise<string[]> {
+  const cleared: string[] = [];
+  if (SharedSegment.exists(paths.segment)) {
+    const old = SharedSegment.open(paths.segment, { readOnly: true });
+    try {
+      for (let i = 0; i < old.layout.slots; i++) {
+        const pid = old.slot(i).get("pid");
+        if (pid <= 0 || pid === Deno.pid || !isRunning(pid)) continue;
+        // Only a process started for this very instance: its command line names the segment.
+        if (!readCommandLine(pid).includes(paths.segment)) continue;
+        const left = await withTimeout(
+          (async () => {
+            while (isRunning(pid)) await new Promise((r) => setTimeout(r, 20));
+            return true;
+          })(),
+          1500,
+        );
+        if (left === null && isRunning(pid)) {
+          sendSignal(pid, "SIGKILL");
+          cleared.push(`killed leftover role pid ${pid}`);
+        }
+      }
+    } finally {
+      old.close();
+    }
+    SharedSegment.unlink(paths.segment);
+    cleared.push(`removed segment ${paths.segment}`);
+  }
+  for (const entry of Deno.readDirSync(paths.dir)) {
+    if (entry.name === "osps.lock") continue;
+    Deno.removeSync(`${paths.dir}/${entry.name}`);
+    cleared.push(`removed ${paths.dir}/${entry.name}`);
+  }
+  return cleared;
+}
+
+/** Opens (or creates, 0700) the instance directory, and takes the instance lock. */
+function lockInstance(paths: InstancePaths): { dir: RuntimeDir; lock: InstanceLock } {
+  try {
+    Deno.mkdirSync(paths.dir, { mode: 0o700 });
+    Deno.chmodSync(paths.dir, 0o700);
+  } catch (e) {
+    if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
+  }
+  const dir = RuntimeDir.open(paths.dir);
+  return { dir, lock: InstanceLock.acquire(paths.lock) };
+}
+
+/** The supervisor of one instance. */
+class Watchdog {
+  readonly options: Required<WatchdogOptions>;
+  readonly paths: InstancePaths;
+  readonly segment: SharedSegment;
+  readonly roles: Supervised[];
+  readonly events = new EventQueue<WatchdogEvent>();
+  readonly spawned: number[] = [];
+  #stopping = false;
+  #fatal: string | null = null;
+
+  constructor(options: Required<WatchdogOptions>, paths: InstancePaths, segment: SharedSegment) {
+    this.options = options;
+    this.paths = paths;
+    this.segment = segment;
+    const role = (kind: Supervised["kind"], k: number): Supervised => ({
+      name: kind === "dispatcher" ? "dispatcher" : `worker ${k}`,
+      slug: kind === "dispatcher" ? "dispatcher" : `worker-${k}`,
+      slot: kind === "dispatcher" ? DISPATCHER_SLOT : workerSlot(k),
+      kind,
+      k,
+      child: null,
+      generation: 0,
+      state: "starting",
+      restarts: [],
+      startedAt: 0,
+      port: 0,
+      killing: null,
+      restartTimer: undefined,
+      lastStatus: null,
+    });
+    this.roles = [
+      role("dispatcher", 0),
+      ...Array.from({ length: options.workers }, (_, i) => role("worker", i + 1)),
+    ];
+  }
+
+  #context(): RoleContext {
+    const o = this.options;
+    return {
+      stage: o.stage,
+      segment: this.paths.segment,
+      runtimeDir: this.paths.dir,
+      host: o.host,
+      port: o.port,
+      claimTimeoutMs: o.claimTimeoutMs,
+      parentPid: Deno.pid,
+      logLevel: o.logLevel,
+      trace: o.trace,
+    };
+  }
+
+  /** Starts (or restarts) a role's process in its slot. */
+  spawn(role: Supervised): void {
+    const o = this.options;
+    const extra = role.kind === "dispatcher"
+      ? [
+        "--workers",
+        String(o.workers),
+        "--queue-limit",
+        String(o.queueLimit),
+        "--request-timeout",
+        String(o.requestTimeoutMs),
+        "--idle-timeout",
+        String(o.idleTimeoutMs),
+        "--grace",
+        String(o.graceMs),
+      ]
+      : ["--worker", String(role.k), ...(role.port ? ["--worker-port", String(role.port)] : [])];
+    // A restarted dispatcher takes the port of the one it replaces (it matters with port 0).
+    const context = {
+      ...this.#context(),
+      ...(role.kind === "dispatcher" && role.port ? { port: role.port } : {}),
+    };
+    const child = roleCommand(role.kind === "dispatcher" ? DISPATCHER : WORKER, [
+      ...roleArgs(context),
+      ...extra,
+    ], {
+      stdin: "null",
+      stdout: "piped",
+      stderr: "inherit",
+    }, SYSTEM_ROLE_PERMISSIONS).spawn();
+    role.child = child;
+    this.spawned.push(child.pid);
+    role.generation++;
+    role.state = "starting";
+    role.startedAt = Date.now();
+    role.killing = null;
+    const slot = this.segment.slot(role.slot);
+    slot.set("pid", child.pid);
+    slot.set("generation", slot.get("generation") + 1);
+    slot.set("startedAt", role.startedAt);
+    slot.set("heartbeat", role.startedAt);
+    slot.set("state", ROLE_STATE.starting);
+    traceEvent({
+      event: role.generation > 1 ? "restart" : "spawn",
+      channel: "process",
+      peer: role.name,
+      detail: `pid ${child.pid}`,
+    });
+    const generation = role.generation;
+    child.status.then((status) => this.events.push({ kind: "exit", role, generation, status }));
+    readReadyLine(child, o.startTimeoutMs).then((port) =>
+      this.events.push({ kind: "ready", role, generation, port })
+    );
+  }
+
+  /** The loop: one event at a time, until a stop signal or a fatal problem. */
+  async run(signals: SignalQueue, onReady: (ready: WatchdogReady) => void): Promise<string> {
+    (async () => {
+      for await (const signal of signals) this.events.push({ kind: "signal", signal });
+    })();
+    const ticker = setInterval(() => this.events.push({ kind: "tick" }), 50);
+    try {
+      for (const role of this.roles) this.spawn(role);
+      let booting = true;
+      while (true) {
+        const event = await this.events.next();
+        if (event.kind === "signal") {
+          if (event.signal === "SIGINT" || event.signal === "SIGTERM") return event.signal;
+        } else if (event.kind === "tick") {
+          this.#tick();
+        } else if (event.kind === "restart") {
+          if (event.role.state === "backoff") this.spawn(event.role);
+        } else if (event.role.generation === event.generation) {
+          if (event.kind === "ready") this.#ready(event.role, event.port);
+          else this.#exited(event.role, event.status, booting);
+        }
+        if (this.#fatal !== null) return this.#fatal;
+        if (booting && this.roles.every((r) => r.state === "running")) {
+          booting = false;
+          onReady({
+            paths: this.paths,
+            port: this.segment.slot(DISPATCHER_SLOT).get("port"),
+            pids: Object.fromEntries(this.roles.map((r) => [r.name, r.child!.pid])),
+            ports: Object.fromEntries(this.roles.map((r) => [r.name, r.port])),
+          });
+        }
+      }
+    } finally {
+      clearInterval(ticker);
+    }
+  }
+
+  #ready(role: Supervised, port: number | null): void {
+    if (port === null) {
+      // It exited (its exit event says how), or was not ready in time: kill it; its exit is then
+      // handled like any other (fatal while the instance boots, else a restart).
+      this.#kill(role, `not ready within ${this.options.startTimeoutMs} ms`);
+      return;
+    }
+    role.state = "running";
+    role.port = port;
+    traceEvent({
+      event: "ready",
+      channel: "process",
+      peer: role.name,
+      detail: `pid ${role.child!.pid}`,
+    });
+  }
+
+  #exited(role: Supervised, status: Deno.CommandStatus, booting: boolean): void {
+    role.lastStatus = status;
+    const slot = this.segment.slot(role.slot);
+    slot.set("exitStatus", status.signal ? -signalNumber(status.signal) : status.code);
+    const how = status.signal ? `killed by ${status.signal}` : `exited with code ${status.code}`;
+    traceEvent({
+      event: "exit",
+      channel: "signal",
+      peer: role.name,
+      detail: `pid ${role.child!.pid} ${how}`,
+    });
+    if (booting || status.code === 2) {
+      // A role that cannot boot, or whose configuration is bad, would only loop: stop instead.
+      this.#fatal = `${role.name} ${how} ${
+        booting ? "while the instance was starting" : "(bad configuration)"
+      }`;
+      return;
+    }
+    log.warning("{role} {how}; restarting", { role: role.name, how });
+    const now = Date.now();
+    role.restarts = role.restarts.filter((t) => now - t < this.options.restartWindowMs);
+    if (role.restarts.length >= this.options.maxRestarts) {
+      role.state = "failed";
+      slot.set("state", ROLE_STATE.failed);
+      log.error("{role} failed: {n} restarts within {window} ms; the system goes on without it", {
+        role: role.name,
+        n: role.restarts.length,
+        window: this.options.restartWindowMs,
+      });
+      traceEvent({
+        event: "failed",
+        channel: "process",
+        peer: role.name,
+        detail: `${role.restarts.length} restarts`,
+      });
+      return;
+    }
+    const delay = role.restarts.length === 0 ? 0 : 100 * 2 ** (role.restarts.length - 1);
+    role.restarts.push(now + delay);
+    slot.set("restarts", slot.get("restarts") + 1);
+    role.state = "backoff";
+    slot.set("state", ROLE_STATE.starting);
+    role.restartTimer = setTimeout(() => this.events.push({ kind: "restart", role }), delay);
+  }
+
+  /** Begins killing a role: SIGTERM now, SIGKILL after the kill grace (the tick does it). */
+  #kill(role: Supervised, why: string): void {
+    if (role.killing !== null || role.child === null) return;
+    log.warning("{role} {why}: killing pid {pid}", { role: role.name, why, pid: role.child.pid });
+    traceEvent({ event: "frozen", channel: "signal", peer: role.name, detail: `${why}; SIGTERM` });
+    role.killing = { since: Date.now(), hard: false };
+    try {
+      role.child.kill("SIGTERM");
+    } catch {
+      // Exited meanwhile: its exit event is on its way.
+    }
+  }
+
+  #tick(): void {
+    const now = Date.now();
+    this.segment.slot(WATCHDOG_SLOT).set("heartbeat", now);
+    for (const role of this.roles) {
+      if (role.state === "running" && role.killing === null) {
+        const age = now - this.segment.slot(role.slot).get("heartbeat");
+        if (age > this.options.heartbeatTimeoutMs) this.#kill(role, `heartbeat ${age} ms old`);
+        // A stable run clears the crash-loop count.
+        if (now - role.startedAt > this.options.restartWindowMs) role.restarts = [];
+      }
+      if (
+        role.killing && !role.killing.hard && now - role.killing.since > this.options.killGraceMs
+      ) {
+        role.killing.hard = true;
+        traceEvent({ event: "kill", channel: "signal", peer: role.name, detail: "SIGKILL" });
+        try {
+          role.child?.kill("SIGKILL");
+        } catch {
+          // Exited meanwhile.
+        }
+      }
+    }
+  }
+
+  /** Graceful stop: dispatcher, then workers; every child reaped, SIGKILL past the grace. */
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    for (const role of this.roles) clearTimeout(role.restartTimer);
+    const phase = async (roles: Supervised[], graceMs: number) => {
+      await Promise.all(roles.map(async (role) => {
+        const child = role.child;
+        if (child === null) return;
+        this.segment.slot(role.slot).set("state", ROLE_STATE.stopping);
+        try {
+          child.kill("SIGTERM");
+        } catch {
+          // Already exited.
+        }
+        let status = await withTimeout(child.status, graceMs);
+        if (status === null) {
+          log.warning("{role} did not stop within {ms} ms: SIGKILL", {
+            role: role.name,
+            ms: graceMs,
+          });
+          try {
+            child.kill("SIGKILL");
+          } catch {
+            // Exited meanwhile.
+          }
+          status = await child.status;
+        }
+        role.lastStatus = status;
+        role.state = "stopped";
+        const slot = this.segment.slot(role.slot);
+        slot.set("exitStatus", status.signal ? -signalNumber(status.signal) : status.code);
+        slot.set("state", ROLE_STATE.empty);
+      }));
+    };
+    await phase(this.roles.filter((r) => r.kind === "dispatcher"), this.options.graceMs + 1000);
+    await phase(this.roles.filter((r) => r.kind === "worker"), 3000);
+  }
+
+  report(reason: string): WatchdogReport {
+    return {
+      statuses: Object.fromEntries(this.roles.map((r) => [r.name, r.lastStatus])),
+      restarts: Object.fromEntries(
+        this.roles.map((r) => [r.name, this.segment.slot(r.slot).get("restarts")]),
+      ),
+      failed: this.roles.filter((r) => r.state === "failed").map((r) => r.name),
+      reason,
+      pids: this.spawned,
+    };
+  }
+
+  get stopping(): boolean {
+    return this.#stopping;
+  }
+}
+
+/**
+ * Runs an instance until SIGINT/SIGTERM (or a fatal problem), then stops it and removes
+ * everything. `onReady` is called once every role is up. Throws {@link WatchdogStartError} (or
+ * the lock's `InstanceLockedError`) if it cannot start; what it had started is then removed.
+ */
+export async function runWatchdog(
+  options: WatchdogOptions,
+  onReady: (ready: WatchdogReady) => void = () => {},
+): Promise<WatchdogReport> {
+  const o: Required<WatchdogOptions> = {
+    instance: options.instance ?? (options.port === 0 ? `p${Deno.pid}` : String(options.port)),
+    runtimeBase: options.runtimeBase ??
+      (Deno.env.get("XDG_RUNTIME_DIR") || Deno.env.get("TMPDIR") || "/tmp"),
+    heartbeatTimeoutMs: 1000,
+    killGraceMs: 300,
+    startTimeoutMs: 10_000,
+    maxRestarts: 5,
+    restartWindowMs: 10_000,
+    ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)),
+  } as Required<WatchdogOptions>;
+  const paths = instancePaths(o.instance, o.runtimeBase);
+  // Listen for the stop signals first: none may be missed while starting.
+  using signals = new SignalQueue(["SIGINT", "SIGTERM"]);
+  const { dir, lock } = lockInstance(paths);
+  let segment: SharedSegment | null = null;
+  let watchdog: Watchdog | null = null;
+  try {
+    for (const line of await clearLeftovers(paths)) {
+      log.warning("leftover of a dead instance: {line}", { line });
+    }
+    segment = SharedSegment.create(paths.segment, { workers: o.workers, label: o.stage });
+    const own = segment.slot(WATCHDOG_SLOT);
+    own.set("pid", Deno.pid);
+    own.set("startedAt", Date.now());
+    own.set("heartbeat", Date.now());
+    own.set("state", ROLE_STATE.ready);
+    for (let k = 1; k <= o.workers; k++) {
+      dir.fifo(`dwtube${k}`);
+      dir.fifo(`wdtube${k}`);
+    }
+    watchdog = new Watchdog(o, paths, segment);
+    const reason = await watchdog.run(signals, onReady);
+    await watchdog.stop();
+    return watchdog.report(reason);
+  } catch (e) {
+    if (e instanceof SegmentError) {
+      throw new WatchdogStartError(`cannot start instance ${paths.name}: ${e.message}`, {
+        cause: e,
+      });
+    }
+    throw e;
+  } finally {
+    if (watchdog !== null && !watchdog.stopping) await watchdog.stop();
+    if (segment !== null) {
+      segment.close();
+      SharedSegment.unlink(paths.segment);
+    }
+    for (const entry of Deno.readDirSync(paths.dir)) {
+      if (entry.name !== "osps.lock") Deno.removeSync(`${paths.dir}/${entry.name}`);
+    }
+    lock.release();
+    dir.remove();
+  }
+}
+
+/** The exit status of a role as `status` shows it. */
+export function describeExit(exitStatus: number): string {
+  if (exitStatus >= 0) return `code ${exitStatus}`;
+  const name = Object.entries({ SIGKILL: 9, SIGTERM: 15, SIGINT: 2, SIGSEGV: 11, SIGABRT: 6 }).find(
+    ([, n]) => n === -exitStatus,
+  );
+  return name ? name[0] : `signal ${-exitStatus}`;
+}
+
+/** Whether a pid is a live process (for `status`). */
+export function alive(pid: number): boolean {
+  return pid > 0 && processInfo(pid) !== null && isRunning(pid);
+}
+
+if (import.meta.main) {
+  const { values } = parseArgs({
+    options: {
+      stage: { type: "string", default: "ideal" },
+      workers: { type: "string", default: "3" },
+      host: { type: "string", default: "127.0.0.1" },
+      port: { type: "string", default: "0" },
+      instance: { type: "string" },
+      "runtime-base": { type: "string" },
+      "queue-limit": { type: "string", default: "64" },
+      "request-timeout": { type: "string", default: "10000" },
+      "claim-timeout": { type: "string", default: "5000" },
+      "idle-timeout": { type: "string", default: "60000" },
+      grace: { type: "string", default: "5000" },
+      "heartbeat-timeout": { type: "string", default: "1000" },
+      "log-level": { type: "string", default: "warning" },
+      trace: { type: "string", default: "" },
+    },
+  });
+  const stage = parseStage(values.stage);
+  if (stage === null) {
+    console.error(`watchdog: bad --stage ${values.stage}`);
+    Deno.exit(2);
+  }
+  setupLogging(
+    values["log-level"],
+    values.trace ? { path: values.trace, role: "watchdog" } : undefined,
+  );
+  try {
+    const report = await runWatchdog({
+      stage,
+      workers: Number(values.workers),
+      host: values.host,
+      port: Number(values.port),
+      instance: values.instance,
+      runtimeBase: values["runtime-base"],
+      queueLimit: Number(values["queue-limit"]),
+      requestTimeoutMs: Number(values["request-timeout"]),
+      claimTimeoutMs: Number(values["claim-timeout"]),
+      idleTimeoutMs: Number(values["idle-timeout"]),
+      graceMs: Number(values.grace),
+      heartbeatTimeoutMs: Number(values["heartbeat-timeout"]),
+      logLevel: values["log-level"],
+      trace: values.trace,
+    }, (ready) => console.log(`ready ${ready.port} ${ready.paths.name}`));
+    const clean = report.reason === "SIGINT" || report.reason === "SIGTERM";
+    if (!clean) console.error(`watchdog: stopped the instance: ${report.reason}`);
+    Deno.exit(clean ? 0 : 1);
+  } catch (e) {
+    console.error(`watchdog: ${e instanceof Error ? e.message : e}`);
+    Deno.exit(1);
+  }
+}
