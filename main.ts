@@ -10,10 +10,12 @@ import { benchCommand } from "./cli/bench.ts";
 import { clientCommand } from "./cli/client.ts";
 import { type Command, UsageError } from "./cli/common.ts";
 import { scenarioCommand } from "./cli/scenario.ts";
+import { statusCommand } from "./cli/status.ts";
 import { upCommand } from "./cli/up.ts";
 
 const COMMANDS: Record<string, Command> = {
   up: upCommand,
+  status: statusCommand,
   client: clientCommand,
   scenario: scenarioCommand,
   bench: benchCommand,

@@ -1,0 +1,183 @@
+/**
+ * `main.ts status`: what the registry of a running instance says about each role, read through a
+ * read-only mapping of its shared segment (status cannot disturb the system).
+ *
+ * @module
+ */
+
+import {
+  defaultRuntimeBase,
+  DISPATCHER_SLOT,
+  InstanceLock,
+  isRunning,
+  ROLE_STATE,
+  SharedSegment,
+  WATCHDOG_SLOT,
+  workerSlot,
+} from "../ipc/mod.ts";
+import { describeExit, instancePaths } from "../roles/watchdog.ts";
+import { type Command, intOption, parse, UsageError } from "./common.ts";
+
+const USAGE = `Usage: main.ts status [--port 2222 | --instance NAME] [--json]
+
+Prints each role of a running instance as its registry (the shared segment) shows it: pid,
+whether that process is alive, state, port, heartbeat age, restarts, requests served, and the
+dispatcher's queue length. The segment is mapped read-only.
+
+Options:
+  --port P          the instance started with this port (default 2222)
+  --instance NAME   the instance's name, if it was given one at 'up'
+  --json            one JSON object, for scripts
+Exit status: 0 when the instance runs, 1 when it does not (or only a dead one's leftovers exist).`;
+
+const STATE_NAMES = Object.fromEntries(
+  Object.entries(ROLE_STATE).map(([name, value]) => [value, name]),
+);
+
+/** One role's line of the status. */
+export interface RoleStatus {
+  /** `watchdog`, `dispatcher`, `worker k`. */
+  role: string;
+  /** Its pid in the registry. */
+  pid: number;
+  /** Whether that process runs. */
+  alive: boolean;
+  /** Its state. */
+  state: string;
+  /** Its TCP port (0 if none). */
+  port: number;
+  /** Age of its last heartbeat, ms. */
+  heartbeatAgeMs: number;
+  /** Restarts so far. */
+  restarts: number;
+  /** Requests served (workers). */
+  served: number;
+  /** Requests queued (dispatcher). */
+  queue: number;
+  /** Its last exit, if it ever exited. */
+  lastExit: string | null;
+  /** Its generation (starts so far). */
+  generation: number;
+}
+
+/** Reads an instance's status; null if there is no such segment. */
+export function readStatus(segmentName: string): { stage: string; roles: RoleStatus[] } | null {
+  if (!SharedSegment.exists(segmentName)) return null;
+  using seg = SharedSegment.open(segmentName, { readOnly: true });
+  const now = Date.now();
+  const rows = [
+    { role: "watchdog", slot: WATCHDOG_SLOT },
+    { role: "dispatcher", slot: DISPATCHER_SLOT },
+    ...Array.from(
+      { length: seg.layout.workers },
+      (_, i) => ({ role: `worker ${i + 1}`, slot: workerSlot(i + 1) }),
+    ),
+  ];
+  return {
+    stage: seg.header().label,
+    roles: rows.map(({ role, slot: index }) => {
+      const slot = seg.slot(index);
+      const pid = slot.get("pid");
+      const generation = slot.get("generation");
+      return {
+        role,
+        pid,
+        alive: pid > 0 && isRunning(pid),
+        state: STATE_NAMES[slot.get("state")] ?? `unknown (${slot.get("state")})`,
+        port: slot.get("port"),
+        heartbeatAgeMs: slot.get("heartbeat") ? now - slot.get("heartbeat") : -1,
+        restarts: slot.get("restarts"),
+        served: slot.get("served"),
+        queue: slot.get("queue"),
+        lastExit: generation > 1 || slot.get("restarts") > 0
+          ? describeExit(slot.get("exitStatus"))
+          : null,
+        generation,
+      };
+    }),
+  };
+}
+
+/** Formats a status as a table. */
+export function formatStatus(
+  instance: string,
+  stage: string,
+  running: boolean,
+  roles: RoleStatus[],
+): string {
+  const head = `osps instance ${instance}, stage ${stage}${
+    running ? "" : " — NOT RUNNING (leftovers of a dead instance)"
+  }`;
+  const rows = roles.map((r) =>
+    [
+      r.role.padEnd(10),
+      String(r.pid).padStart(7),
+      (r.alive ? "yes" : "no").padEnd(5),
+      r.state.padEnd(9),
+      String(r.port || "-").padStart(5),
+      (r.heartbeatAgeMs < 0 ? "-" : `${(r.heartbeatAgeMs / 1000).toFixed(2)} s`).padStart(9),
+      String(r.restarts).padStart(8),
+      String(r.role.startsWith("worker") ? r.served : "-").padStart(6),
+      String(r.role === "dispatcher" ? r.queue : "-").padStart(5),
+      r.lastExit ?? "-",
+    ].join("  ")
+  );
+  return [
+    head,
+    `${"role".padEnd(10)}  ${"pid".padStart(7)}  alive  ${"state".padEnd(9)}  ${
+      "port".padStart(5)
+    }  ${"heartbeat".padStart(9)}  restarts  served  queue  last exit`,
+    ...rows,
+  ].join("\n");
+}
+
+/** `main.ts status`. */
+export const statusCommand: Command = {
+  summary: "show the roles of a running instance",
+  usage: USAGE,
+  run: (args) => {
+    const { values } = parse(args, {
+      port: { type: "string" },
+      instance: { type: "string" },
+      json: { type: "boolean", default: false },
+    });
+    if (values.help) {
+      console.log(USAGE);
+      return Promise.resolve(0);
+    }
+    if (values.instance !== undefined && values.port !== undefined) {
+      throw new UsageError("give --port or --instance, not both");
+    }
+    const instance = values.instance ?? String(intOption("port", values.port, 2222, 1, 65535));
+    let paths;
+    try {
+      paths = instancePaths(instance, defaultRuntimeBase());
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
+    const status = readStatus(paths.segment);
+    const running = InstanceLock.isHeld(paths.lock);
+    if (status === null) {
+      const text =
+        `no osps instance ${instance} is running (no shared segment ${paths.segment}); ` +
+        `start one with 'main.ts up'`;
+      if (values.json) console.log(JSON.stringify({ instance, running: false, roles: [] }));
+      else console.error(text);
+      return Promise.resolve(1);
+    }
+    if (values.json) {
+      console.log(
+        JSON.stringify({
+          instance,
+          segment: paths.segment,
+          stage: status.stage,
+          running,
+          roles: status.roles,
+        }),
+      );
+    } else {
+      console.log(formatStatus(instance, status.stage, running, status.roles));
+    }
+    return Promise.resolve(running ? 0 : 1);
+  },
+};
