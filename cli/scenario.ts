@@ -6,10 +6,14 @@
 
 import {
   expectedAnswer,
+  type FailureName,
+  type FailureReport,
+  FAILURES,
   formatLeftovers,
   isClean,
   type PingPongReport,
   type RoleOutcome,
+  runFailureScenario,
   runPingPong,
   runStageScenario,
   stageScenarioPassed,
@@ -35,6 +39,12 @@ Scenarios:
                          child stops first and is reaped; pipes, segment and directory are removed;
                          the run prints its proof: the child's exit status, no zombie in /proc,
                          nothing left. Ctrl-C stops early, in the same order.
+  worker-crash           failures under load (--stage, default ideal): SIGKILL a worker;
+  worker-freeze          SIGSTOP a worker (caught by its heartbeat); SIGKILL the dispatcher;
+  dispatcher-crash       SIGKILL the watchdog (no orphan; the next start cleans up); a worker
+  watchdog-crash         that dies at every start (backoff, then marked failed). Each prints the
+  crash-loop             watchdog's timeline, detection time, time until served again, and its
+                         checks: every request answered right, no zombie, orphan or leftover.
   relay                  the system in one stage: a dispatcher and 3 workers; 4 concurrent clients
   worker-calls-client    send 5 requests each over one dispatcher connection; prints a timeline of
   ideal                  the first messages (who → whom, over TCP, pipe or shared memory), a
@@ -43,6 +53,7 @@ Scenarios:
 
 Options:
   --count N          pingpong: exchanges, 1 to 1000000 (default 10)
+  --stage S          failures: the stage (default ideal)
   --workers N        stages: workers, 1 to 64 (default 3)
   --clients N        stages: concurrent clients (default 4)
   --requests N       stages: requests per client (default 5)
@@ -106,6 +117,35 @@ async function pingpong(values: { count?: string; "log-level": string }): Promis
   return report.aborted ? 130 : ok ? 0 : 1;
 }
 
+/** Prints a failure scenario's report; returns whether it passed. */
+export function printFailureReport(r: FailureReport): boolean {
+  console.log(`\ntimeline around the fault (trace: ${r.tracePath}):`);
+  for (const line of r.timeline) console.log(`  ${line}`);
+  const errs: Record<string, number> = {};
+  for (const rec of r.records) {
+    const code = rec.got === null ? "no answer" : /^ERR (\S+)/.exec(rec.got)?.[1];
+    if (code) errs[code] = (errs[code] ?? 0) + 1;
+  }
+  const latencies = r.records.map((x) => x.latencyMs).sort((a, b) => a - b);
+  console.log("\nsummary:");
+  console.log(
+    `  detection ${r.detectionMs === null ? "never" : `${r.detectionMs.toFixed(1)} ms`}, ` +
+      `served again ${
+        r.servedAgainMs === null ? "never" : `${r.servedAgainMs.toFixed(0)} ms`
+      } after the fault`,
+  );
+  console.log(
+    `  requests ${r.records.length}, ERR or missing: ${
+      Object.entries(errs).map(([c, n]) => `${c} ${n}`).join(", ") || "none"
+    }, ` +
+      `max latency ${(latencies.at(-1) ?? 0).toFixed(0)} ms`,
+  );
+  console.log("checks:");
+  for (const c of r.checks) console.log(`  ${c.ok ? "ok  " : "FAIL"} ${c.what}: ${c.detail}`);
+  console.log(r.passed ? "result: OK" : "result: FAILED");
+  return r.passed;
+}
+
 /** A process's end, as a line. */
 export function describeStatus(s: Deno.CommandStatus): string {
   return `exited with code ${s.code}${s.signal ? ` (signal ${s.signal})` : ""}, reaped`;
@@ -157,6 +197,7 @@ export const scenarioCommand: Command = {
     const [name, ...rest] = args;
     const { values } = parse(rest, {
       count: { type: "string" },
+      stage: { type: "string" },
       workers: { type: "string" },
       clients: { type: "string" },
       requests: { type: "string" },
@@ -167,6 +208,24 @@ export const scenarioCommand: Command = {
       return 0;
     }
     if (name === "pingpong") return await pingpong(values);
+    if ((FAILURES as readonly string[]).includes(name ?? "")) {
+      const stage = stageOption(values.stage ?? "ideal");
+      console.log(
+        `scenario ${name}: stage ${stage}, ${
+          intOption("workers", values.workers, 3, 1, 64)
+        } workers under load`,
+      );
+      const report = await runFailureScenario({
+        name: name as FailureName,
+        stage,
+        workers: intOption("workers", values.workers, 3, 1, 64),
+        clients: intOption("clients", values.clients, 4, 1, 1000),
+        logLevel: values["log-level"] === "warning"
+          ? undefined
+          : logLevelOption(values["log-level"]),
+      });
+      return printFailureReport(report) ? 0 : 1;
+    }
     if (name === undefined) throw new UsageError("which scenario?");
     let stage;
     try {

@@ -89,15 +89,20 @@ export function isRunning(pid: number): boolean {
   return info !== null && info.state !== "Z" && info.state !== "X";
 }
 
-/** Every process whose parent is `ppid`, read from /proc. */
-export function childrenOf(ppid: number): ProcessInfo[] {
+/** Every process on the machine, read from /proc. */
+export function listProcesses(): ProcessInfo[] {
   const found: ProcessInfo[] = [];
   for (const name of libc.listDirectory("/proc")) {
     if (!/^\d+$/.test(name)) continue;
     const info = processInfo(Number(name));
-    if (info !== null && info.ppid === ppid) found.push(info);
+    if (info !== null) found.push(info);
   }
   return found;
+}
+
+/** Every process whose parent is `ppid`, read from /proc. */
+export function childrenOf(ppid: number): ProcessInfo[] {
+  return listProcesses().filter((p) => p.ppid === ppid);
 }
 
 /** The children of `ppid` that are zombies (exited, not yet reaped). */

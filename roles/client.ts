@@ -214,6 +214,25 @@ export class OspsClient implements AsyncDisposable {
     });
   }
 
+  /**
+   * Worker-calls-client: takes the worker's READY call for `token`, sends the request, reads the
+   * answer. A worker that hangs up before answering (it died) is followed by the dispatcher's one
+   * retry on another worker, with the same token: wait for that call too.
+   */
+  async #answerCallbacks(token: string, line: string): Promise<string> {
+    for (let call = 0; call < 2; call++) {
+      const conn = await this.#waitReady(token);
+      if (conn === null) return `ERR timeout no READY ${token} from a worker`;
+      try {
+        const answer = await this.#exchangeOn(conn, line, "worker");
+        if (answer !== null) return answer;
+      } finally {
+        await closeGracefully(conn, 100);
+      }
+    }
+    return "ERR unavailable the workers called for this request went away";
+  }
+
   /** Sends `line` on a fresh connection to a worker and reads its one reply. */
   async #askWorker(host: string, port: number, line: string): Promise<string | null> {
     const conn = await Deno.connect({ hostname: host, port });
@@ -280,24 +299,15 @@ export class OspsClient implements AsyncDisposable {
         const answer = await this.#askWorker(redirect[1], Number(redirect[2]), line).catch(() =>
           null
         );
-        if (answer === null) {
+        if (answer !== null) return parseReply(answer, "redirect", retries);
+        // The worker died before answering: ask the dispatcher again, it picks another one.
+        if (retries >= this.#options.retries) {
           return parseReply("ERR unavailable the worker did not answer", "redirect", retries);
         }
-        return parseReply(answer, "redirect", retries);
+        continue;
       }
       const wait = /^WAIT ([A-Za-z0-9]{1,32})$/.exec(reply);
-      if (wait) {
-        const conn = await this.#waitReady(wait[1]);
-        if (conn === null) {
-          return parseReply(`ERR timeout no READY ${wait[1]} from a worker`, "callback", retries);
-        }
-        try {
-          const answer = await this.#exchangeOn(conn, line, "worker");
-          return parseReply(answer ?? "ERR unavailable the worker hung up", "callback", retries);
-        } finally {
-          await closeGracefully(conn, 100);
-        }
-      }
+      if (wait) return parseReply(await this.#answerCallbacks(wait[1], line), "callback", retries);
       return parseReply(reply, "dispatcher", retries);
     }
   }

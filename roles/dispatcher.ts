@@ -34,6 +34,7 @@ import {
   EXIT_PARENT_GONE,
   HEARTBEAT_INTERVAL_MS,
   honourInjectedCrash,
+  leaveOrphaned,
   parentAlive,
   startHeartbeat,
 } from "./lifecycle.ts";
@@ -474,7 +475,7 @@ export async function runDispatcher(
     for await (const s of signals) {
       if (s !== "SIGTERM") continue;
       // A SIGTERM that comes because the parent died (parent-death signal) means leave now.
-      if (!parentAlive(options.parentPid)) Deno.exit(EXIT_PARENT_GONE);
+      if (!parentAlive(options.parentPid)) leaveOrphaned();
       traceEvent({ event: "stop", channel: "signal", detail: s });
       stopped.abort(new Error("stopped by SIGTERM"));
       return;

@@ -7,6 +7,7 @@
  */
 
 import { parentPid, type RoleSlot } from "../ipc/mod.ts";
+import { traceEvent } from "./logging.ts";
 
 /** How often a role beats. */
 export const HEARTBEAT_INTERVAL_MS = 100;
@@ -24,12 +25,18 @@ export const EXIT_INJECTED = 4;
  */
 export function startHeartbeat(slot: RoleSlot, expectedParent: number): Disposable {
   const beat = () => {
-    if (parentPid() !== expectedParent) Deno.exit(EXIT_PARENT_GONE);
+    if (parentPid() !== expectedParent) leaveOrphaned();
     slot.set("heartbeat", Date.now());
   };
   beat();
   const timer = setInterval(beat, HEARTBEAT_INTERVAL_MS);
   return { [Symbol.dispose]: () => clearInterval(timer) };
+}
+
+/** Leaves at once, with {@link EXIT_PARENT_GONE}: the watchdog is gone, so nobody will stop us. */
+export function leaveOrphaned(): never {
+  traceEvent({ event: "parent gone", channel: "signal", detail: "leaving at once" });
+  Deno.exit(EXIT_PARENT_GONE);
 }
 
 /** Whether this process's parent is still `expectedParent`. */

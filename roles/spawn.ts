@@ -74,29 +74,32 @@ export async function reapChild(
 /** Permissions of the system's roles: the role permissions plus TCP. */
 export const SYSTEM_ROLE_PERMISSIONS: readonly string[] = [...ROLE_PERMISSIONS, "--allow-net"];
 
+/** What came of waiting for a role's ready line: its port, its stdout closing, or nothing in time. */
+export type ReadyOutcome = { port: number } | "closed" | "late";
+
 /**
- * Reads a role's first stdout line, `ready <port> [more]`, then lets go of its stdout (roles print nothing
- * else there). Resolves with the port, or null if the role exits, prints something else, or is
- * not ready within `timeoutMs`.
+ * Reads a role's first stdout line, `ready <port> [more]`, then lets go of its stdout (roles print
+ * nothing else there). `closed` if stdout ended (or said something else) first: the role exited or
+ * is exiting; `late` if nothing came within `timeoutMs`.
  */
 export async function readReadyLine(
   child: Deno.ChildProcess,
   timeoutMs: number,
-): Promise<number | null> {
+): Promise<ReadyOutcome> {
   const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
   let text = "";
-  const read = async () => {
+  const read = async (): Promise<ReadyOutcome> => {
     while (!text.includes("\n")) {
       const { value, done } = await reader.read();
-      if (done) return null;
+      if (done) return "closed";
       text += value;
     }
     const m = /^ready (\d+)\b[^\n]*\n/.exec(text);
-    return m ? Number(m[1]) : null;
+    return m ? { port: Number(m[1]) } : "closed";
   };
-  const port = await withTimeout(read(), timeoutMs);
+  const outcome = await withTimeout(read(), timeoutMs) ?? "late";
   await reader.cancel().catch(() => {});
-  return port;
+  return outcome;
 }
 
 /** An unbounded queue of events for one consumer loop: producers push, the loop awaits `next`. */

@@ -47,6 +47,7 @@ import { roleArgs, type RoleContext } from "./role_args.ts";
 import {
   EventQueue,
   readReadyLine,
+  type ReadyOutcome,
   roleCommand,
   SYSTEM_ROLE_PERMISSIONS,
   withTimeout,
@@ -150,7 +151,7 @@ interface Supervised {
 
 type WatchdogEvent =
   | { kind: "exit"; role: Supervised; generation: number; status: Deno.CommandStatus }
-  | { kind: "ready"; role: Supervised; generation: number; port: number | null }
+  | { kind: "ready"; role: Supervised; generation: number; outcome: ReadyOutcome }
   | { kind: "tick" }
   | { kind: "signal"; signal: Deno.Signal }
   | { kind: "restart"; role: Supervised };
@@ -336,8 +337,8 @@ class Watchdog {
     });
     const generation = role.generation;
     child.status.then((status) => this.events.push({ kind: "exit", role, generation, status }));
-    readReadyLine(child, o.startTimeoutMs).then((port) =>
-      this.events.push({ kind: "ready", role, generation, port })
+    readReadyLine(child, o.startTimeoutMs).then((outcome) =>
+      this.events.push({ kind: "ready", role, generation, outcome })
     );
   }
 
@@ -359,7 +360,7 @@ class Watchdog {
         } else if (event.kind === "restart") {
           if (event.role.state === "backoff") this.spawn(event.role);
         } else if (event.role.generation === event.generation) {
-          if (event.kind === "ready") this.#ready(event.role, event.port);
+          if (event.kind === "ready") this.#ready(event.role, event.outcome);
           else this.#exited(event.role, event.status, booting);
         }
         if (this.#fatal !== null) return this.#fatal;
@@ -378,13 +379,14 @@ class Watchdog {
     }
   }
 
-  #ready(role: Supervised, port: number | null): void {
-    if (port === null) {
-      // It exited (its exit event says how), or was not ready in time: kill it; its exit is then
-      // handled like any other (fatal while the instance boots, else a restart).
+  #ready(role: Supervised, outcome: ReadyOutcome): void {
+    // Its stdout closed without a ready line: it is exiting, and its exit event will say how.
+    if (outcome === "closed") return;
+    if (outcome === "late") {
       this.#kill(role, `not ready within ${this.options.startTimeoutMs} ms`);
       return;
     }
+    const port = outcome.port;
     role.state = "running";
     role.port = port;
     traceEvent({
@@ -397,6 +399,7 @@ class Watchdog {
 
   #exited(role: Supervised, status: Deno.CommandStatus, booting: boolean): void {
     role.lastStatus = status;
+    role.killing = null;
     const slot = this.segment.slot(role.slot);
     slot.set("exitStatus", status.signal ? -signalNumber(status.signal) : status.code);
     const how = status.signal ? `killed by ${status.signal}` : `exited with code ${status.code}`;

@@ -29,7 +29,13 @@ import {
   SignalQueue,
   workerSlot,
 } from "../ipc/mod.ts";
-import { EXIT_PARENT_GONE, honourInjectedCrash, parentAlive, startHeartbeat } from "./lifecycle.ts";
+import {
+  EXIT_PARENT_GONE,
+  honourInjectedCrash,
+  leaveOrphaned,
+  parentAlive,
+  startHeartbeat,
+} from "./lifecycle.ts";
 import { roleLogger, setupLogging, traceEvent } from "./logging.ts";
 import {
   closeGracefully,
@@ -310,7 +316,7 @@ export async function runWorker(
   (async () => {
     for await (const s of signals) {
       if (s !== "SIGTERM") continue;
-      if (!parentAlive(options.parentPid)) Deno.exit(EXIT_PARENT_GONE);
+      if (!parentAlive(options.parentPid)) leaveOrphaned();
       traceEvent({ event: "stop", channel: "signal", detail: s });
       slot.set("state", ROLE_STATE.stopping);
       stopping = true;

@@ -330,8 +330,8 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
     stderr: "piped",
   }, [...SYSTEM_ROLE_PERMISSIONS, "--allow-run"]).spawn();
   const stderr = new StderrTail(watchdog.stderr);
-  const port = await readReadyLine(watchdog, options.readyTimeoutMs ?? 15_000);
-  if (port === null) {
+  const ready = await readReadyLine(watchdog, options.readyTimeoutMs ?? 15_000);
+  if (typeof ready === "string") {
     try {
       watchdog.kill("SIGTERM");
     } catch {
@@ -348,7 +348,7 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
   return new RunningSystem({
     stage: options.stage,
     host: options.host ?? "127.0.0.1",
-    port,
+    port: ready.port,
     instance,
     runtimeDir: `${base}/osps-${instance}`,
     tracePath: options.tracePath ?? null,

@@ -5,7 +5,14 @@
  * @module
  */
 
-import { isRunning, processInfo, SharedSegment, zombieChildrenOf } from "../ipc/mod.ts";
+import {
+  isRunning,
+  listProcesses,
+  processInfo,
+  readCommandLine,
+  SharedSegment,
+  zombieChildrenOf,
+} from "../ipc/mod.ts";
 
 /** What to look for after a run. */
 export interface LeftoverQuery {
@@ -68,4 +75,16 @@ export function formatLeftovers(report: LeftoverReport): string[] {
     `pipes and directories left: ${list(report.paths)}`,
     `shared segments left: ${list(report.segments)}`,
   ];
+}
+
+/**
+ * Running processes (other than this one) whose command line contains `text`, e.g. an instance's
+ * segment name, which every role of the instance is started with: the orphans of a dead instance.
+ */
+export function processesMentioning(text: string): { pid: number; state: string }[] {
+  return listProcesses().flatMap((p) =>
+    p.pid !== Deno.pid && p.state !== "Z" && readCommandLine(p.pid).includes(text)
+      ? [{ pid: p.pid, state: p.state }]
+      : []
+  );
 }
