@@ -8,3 +8,4 @@
 
 export * from "./ipc.ts";
 export * from "./stages.ts";
+export * from "./recovery.ts";

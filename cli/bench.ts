@@ -4,11 +4,19 @@
  * @module
  */
 
-import { formatIpcBench, formatStagesBench, runIpcBench, runStagesBench } from "../bench/mod.ts";
+import {
+  formatIpcBench,
+  formatRecoveryBench,
+  formatStagesBench,
+  runIpcBench,
+  runRecoveryBench,
+  runStagesBench,
+} from "../bench/mod.ts";
 import { type Command, intOption, parse, UsageError } from "./common.ts";
 
 const USAGE = `Usage: main.ts bench ipc [--round-trips N] [--rounds R]
        main.ts bench stages [--single N] [--per-client N] [--json FILE]
+       main.ts bench recovery [--trials N]
 
 ipc: named-pipe round-trip latency between this process and an echo child, for the toolkit's
 async receive path (FifoReader: non-blocking read + poll(2) off the event loop) and for a blocking
@@ -25,7 +33,15 @@ trip plus one pipe round trip measured in the same run (target <= 2×). Writes t
 
   --single N        echo requests of the single client (default 2000)
   --per-client N    requests per client of the 8-client load (default 500)
-  --json FILE       where the JSON goes (default bench/out/stages.json)`;
+  --json FILE       where the JSON goes (default bench/out/stages.json)
+
+recovery: over N trials each (default 10), the time for the watchdog to detect and for the
+system to serve again after a worker crash (SIGKILL), a worker freeze (SIGSTOP) and a dispatcher
+crash (SIGKILL), and the cold start of 4 workers until the first answered request. Targets:
+crash detected <= 50 ms, served again <= 300 ms; freeze detected <= heartbeat timeout + 200 ms;
+cold start <= 500 ms.
+
+  --trials N        trials per fault (default 10)`;
 
 async function stages(
   values: { single?: string; "per-client"?: string; json: string },
@@ -47,7 +63,7 @@ async function stages(
 
 /** `main.ts bench`. */
 export const benchCommand: Command = {
-  summary: "run a benchmark: ipc, stages",
+  summary: "run a benchmark: ipc, stages, recovery",
   usage: USAGE,
   run: async (args) => {
     const [name, ...rest] = args;
@@ -57,12 +73,20 @@ export const benchCommand: Command = {
       single: { type: "string" },
       "per-client": { type: "string" },
       json: { type: "string", default: "bench/out/stages.json" },
+      trials: { type: "string" },
     });
     if (values.help || name === "--help" || name === "-h") {
       console.log(USAGE);
       return 0;
     }
     if (name === "stages") return await stages(values);
+    if (name === "recovery") {
+      const result = await runRecoveryBench({
+        trials: intOption("trials", values.trials, 10, 1, 1000),
+      });
+      console.log(formatRecoveryBench(result));
+      return 0;
+    }
     if (name !== "ipc") throw new UsageError(`unknown benchmark ${JSON.stringify(name ?? "")}`);
     const result = await runIpcBench({
       roundTrips: intOption("round-trips", values["round-trips"], 10_000, 1, 10_000_000),

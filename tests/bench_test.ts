@@ -1,5 +1,12 @@
 import assert from "node:assert/strict";
-import { formatIpcBench, formatStagesBench, runIpcBench, runStagesBench } from "../bench/mod.ts";
+import {
+  formatIpcBench,
+  formatRecoveryBench,
+  formatStagesBench,
+  runIpcBench,
+  runRecoveryBench,
+  runStagesBench,
+} from "../bench/mod.ts";
 import { checkLeftovers, isClean } from "../scenarios/mod.ts";
 
 // The short version of `deno task bench:ipc`: it measures, reports, and cleans up. Its speed
@@ -43,4 +50,26 @@ Deno.test("bench stages (short): every stage answers every request right, and th
     formatStagesBench(result),
     /no answer lost, wrong or duplicated, nothing left behind: yes/,
   );
+});
+
+// The short version of `deno task bench:recovery`: one trial per fault, a quicker heartbeat.
+Deno.test("bench recovery (short): every fault is detected and recovered, the table has its rows", async () => {
+  const dir = Deno.makeTempDirSync({ prefix: "osps-test-out-" });
+  try {
+    const result = await runRecoveryBench({
+      trials: 1,
+      heartbeatTimeoutMs: 400,
+      tracePath: `${dir}/trace.jsonl`,
+    });
+    assert.equal(result.rows.length, 4);
+    for (const row of result.rows.slice(0, 3)) {
+      assert.ok(row.detect !== null && row.detect.n === 1, row.fault);
+    }
+    for (const row of result.rows) {
+      assert.ok(row.servedAgain.n === 1 && row.servedAgain.median > 0, row.fault);
+    }
+    assert.match(formatRecoveryBench(result), /\| worker freeze \(SIGSTOP\)/);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
 });

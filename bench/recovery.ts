@@ -1,0 +1,232 @@
+/**
+ * `bench recovery`: how fast the watchdog sees a fault and the system serves again, over repeated
+ * trials per fault kind, and how long a cold start takes until the first answered request.
+ *
+ * - worker crash (SIGKILL): detection = the watchdog's exit event; served again = the restarted
+ *   worker's slot is ready (it takes requests again);
+ * - worker freeze (SIGSTOP): detection = the watchdog's "frozen" event; served again = the same;
+ * - dispatcher crash (SIGKILL): detection = the exit event; served again = a new client's request
+ *   is answered;
+ * - cold start: from spawning the watchdog to the first answered request.
+ *
+ * Each trial runs on a fresh system of 4 workers, so every fault is a first one: repeated faults
+ * on one slot within 10 s would measure the crash-loop backoff (100, 200, 400… ms), not recovery.
+ *
+ * Times come from the run's trace (the fault's injection is traced by this process), so they are
+ * the moments the events happened, not when this process noticed them.
+ *
+ * @module
+ */
+
+import { ROLE_STATE, workerSlot } from "../ipc/mod.ts";
+import { OspsClient, setupLogging, traceEvent } from "../roles/mod.ts";
+import { readTrace, type RunningSystem, startSystem } from "../scenarios/mod.ts";
+
+/** Options of {@link runRecoveryBench}. */
+export interface RecoveryBenchOptions {
+  /** Trials per fault kind (default 10). */
+  trials?: number;
+  /** The watchdog's heartbeat timeout, ms (default 1000). */
+  heartbeatTimeoutMs?: number;
+  /** Where the trace goes (default bench/out/recovery-trace.jsonl). */
+  tracePath?: string;
+}
+
+/** Median and max of one measure, ms. */
+export interface Spread {
+  /** Trials measured. */
+  n: number;
+  /** Median. */
+  median: number;
+  /** Maximum. */
+  max: number;
+}
+
+/** One row of the table. */
+export interface RecoveryRow {
+  /** The fault. */
+  fault: string;
+  /** Time to detect, ms. */
+  detect: Spread | null;
+  /** Time until served again, ms. */
+  servedAgain: Spread;
+  /** Targets: detect and served-again bounds, ms (null: none). */
+  targets: { detect: number | null; servedAgain: number | null };
+}
+
+/** What {@link runRecoveryBench} measured. */
+export interface RecoveryBenchResult {
+  /** The rows. */
+  rows: RecoveryRow[];
+  /** The heartbeat timeout used. */
+  heartbeatTimeoutMs: number;
+}
+
+function spread(values: number[]): Spread {
+  const s = [...values].sort((a, b) => a - b);
+  return { n: s.length, median: s[Math.floor(s.length / 2)] ?? NaN, max: s.at(-1) ?? NaN };
+}
+
+const now = () => performance.timeOrigin + performance.now();
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Injects a fault on `role` and measures; returns [detect, servedAgain] in ms. */
+async function trial(
+  system: RunningSystem,
+  role: string,
+  signal: "SIGKILL" | "SIGSTOP",
+  reaction: string,
+): Promise<[number | null, number]> {
+  const slotIndex = role === "dispatcher" ? 1 : workerSlot(Number(role.split(" ")[1]));
+  const slot = system.segment.slot(slotIndex);
+  const generation = slot.get("generation");
+  const t0 = now();
+  traceEvent({ event: `inject ${signal}`, channel: "signal", peer: role });
+  system.signal(role, signal);
+  let served: number;
+  if (role === "dispatcher") {
+    // Served again: a fresh client gets an answer.
+    while (true) {
+      try {
+        await using client = await OspsClient.connect({ port: system.port, retries: 0 });
+        const r = await client.request("requetetype1 probe");
+        if (r.ok) break;
+      } catch {
+        // Not yet.
+      }
+      await sleep(2);
+    }
+    served = now() - t0;
+  } else {
+    await system.waitFor(
+      `${role} back`,
+      () => slot.get("generation") > generation && slot.get("state") === ROLE_STATE.ready,
+      15_000,
+    );
+    served = now() - t0;
+  }
+  await system.waitFor(
+    `${role} back`,
+    () => slot.get("generation") > generation && slot.get("state") === ROLE_STATE.ready,
+    15_000,
+  );
+  const seen = readTrace(system.tracePath!).find((e) =>
+    e.ts >= t0 && e.role === "watchdog" && e.peer === role && e.event === reaction
+  );
+  return [seen ? seen.ts - t0 : null, served];
+}
+
+/** Runs the benchmark; every system is stopped. */
+export async function runRecoveryBench(
+  options: RecoveryBenchOptions = {},
+): Promise<RecoveryBenchResult> {
+  const trials = options.trials ?? 10;
+  const hb = options.heartbeatTimeoutMs ?? 1000;
+  const tracePath = options.tracePath ?? "bench/out/recovery-trace.jsonl";
+  const slash = tracePath.lastIndexOf("/");
+  if (slash > 0) Deno.mkdirSync(tracePath.slice(0, slash), { recursive: true });
+  Deno.writeTextFileSync(tracePath, "", { mode: 0o600 });
+  setupLogging("error", { path: tracePath, role: "bench" });
+  const rows: RecoveryRow[] = [];
+  const faults = [
+    {
+      fault: "worker crash (SIGKILL)",
+      role: "worker",
+      signal: "SIGKILL",
+      reaction: "exit",
+      targets: { detect: 50, servedAgain: 300 },
+    },
+    {
+      fault: "worker freeze (SIGSTOP)",
+      role: "worker",
+      signal: "SIGSTOP",
+      reaction: "frozen",
+      targets: { detect: hb + 200, servedAgain: null },
+    },
+    {
+      fault: "dispatcher crash (SIGKILL)",
+      role: "dispatcher",
+      signal: "SIGKILL",
+      reaction: "exit",
+      targets: { detect: 50, servedAgain: 300 },
+    },
+  ] as const;
+  for (const f of faults) {
+    const detect: number[] = [];
+    const served: number[] = [];
+    for (let i = 0; i < trials; i++) {
+      // A fresh system per trial: each fault is a first one, not slowed by the crash-loop backoff.
+      const system = await startSystem({
+        stage: "relay",
+        workers: 4,
+        heartbeatTimeoutMs: hb,
+        tracePath,
+        logLevel: "fatal",
+      });
+      try {
+        const [d, s] = await trial(
+          system,
+          f.role === "dispatcher" ? "dispatcher" : "worker 1",
+          f.signal,
+          f.reaction,
+        );
+        if (d !== null) detect.push(d);
+        served.push(s);
+      } finally {
+        await system.stop();
+      }
+    }
+    rows.push({
+      fault: f.fault,
+      detect: detect.length ? spread(detect) : null,
+      servedAgain: spread(served),
+      targets: f.targets,
+    });
+  }
+  const cold: number[] = [];
+  for (let i = 0; i < trials; i++) {
+    const t0 = now();
+    const system = await startSystem({ stage: "relay", workers: 4, logLevel: "fatal" });
+    try {
+      await using client = await OspsClient.connect({ port: system.port, retries: 0 });
+      await client.request("requetetype1 first");
+      cold.push(now() - t0);
+    } finally {
+      await system.stop();
+    }
+  }
+  rows.push({
+    fault: "cold start, 4 workers, to 1st answer",
+    detect: null,
+    servedAgain: spread(cold),
+    targets: { detect: null, servedAgain: 500 },
+  });
+  return { rows, heartbeatTimeoutMs: hb };
+}
+
+/** The result as a Markdown table with the targets. */
+export function formatRecoveryBench(r: RecoveryBenchResult): string {
+  const cell = (s: Spread | null) =>
+    s === null ? "-".padStart(15) : `${s.median.toFixed(1)} / ${s.max.toFixed(1)}`.padStart(15);
+  const verdict = (s: Spread | null, target: number | null) =>
+    target === null || s === null
+      ? ""
+      : s.median <= target
+      ? `≤ ${target} met`
+      : `≤ ${target} NOT met`;
+  return [
+    `Recovery, heartbeat timeout ${r.heartbeatTimeoutMs} ms; median / max in ms over ${
+      r.rows[0]?.servedAgain.n ?? 0
+    } trials`,
+    "",
+    "| fault                                 | detect          | target         | served again    | target         |",
+    "|---------------------------------------|-----------------|----------------|-----------------|----------------|",
+    ...r.rows.map((row) =>
+      `| ${row.fault.padEnd(37)} | ${cell(row.detect)} | ${
+        verdict(row.detect, row.targets.detect).padEnd(14)
+      } | ${cell(row.servedAgain)} | ${
+        verdict(row.servedAgain, row.targets.servedAgain).padEnd(14)
+      } |`
+    ),
+  ].join("\n");
+}
