@@ -174,3 +174,60 @@ Deno.test("up and client refuse bad options with a usage error", async () => {
     assert.match(r.out, /Usage: main\.ts/);
   }
 });
+
+Deno.test("a second up for a running instance refuses, naming its pid; status shows the roles", async () => {
+  const instance = `cli${Deno.pid}`;
+  const out = Deno.makeTempDirSync({ prefix: "osps-test-up-" });
+  const args = [
+    "up",
+    "--stage",
+    "relay",
+    "--workers",
+    "2",
+    "--port",
+    "0",
+    "--instance",
+    instance,
+    "--trace",
+    `${out}/t.jsonl`,
+  ];
+  const first = cli(args).spawn();
+  try {
+    const lines = new LineReader(first.stdout);
+    const [, port] = await lines.until(/dispatcher 127\.0\.0\.1:(\d+) .*watchdog pid (\d+)/);
+    await lines.until(/^Ctrl-C to stop/);
+    const second = await run(args);
+    assert.equal(second.code, 1);
+    assert.match(
+      second.err,
+      new RegExp(`another osps instance is running \\(pid ${first.pid}, lock `),
+    );
+    const table = await run(["status", "--instance", instance]);
+    assert.equal(table.code, 0, table.err);
+    assert.match(table.out, new RegExp(`osps instance ${instance}, stage relay\\n`));
+    assert.match(table.out, /\nwatchdog +\d+ +yes +ready /);
+    assert.match(table.out, new RegExp(`\\ndispatcher +\\d+ +yes +ready +${port} `));
+    assert.match(table.out, /\nworker 2 +\d+ +yes +ready /);
+    const json = JSON.parse((await run(["status", "--instance", instance, "--json"])).out);
+    assert.equal(json.running, true);
+    assert.deepEqual(json.roles.map((r: { role: string; alive: boolean }) => [r.role, r.alive]), [
+      ["watchdog", true],
+      ["dispatcher", true],
+      ["worker 1", true],
+      ["worker 2", true],
+    ]);
+    assert.equal(json.roles[0].pid, first.pid, "the watchdog is the up process");
+    const served = await run(["client", "requetetype1", "still served", "--port", port]);
+    assert.equal(served.out, "still served\n", "the refused second up touched nothing");
+    sendSignal(first.pid, "SIGINT");
+    await lines.rest();
+    assert.equal((await first.status).code, 0);
+    const none = await run(["status", "--instance", instance]);
+    assert.equal(none.code, 1);
+    assert.match(none.err, new RegExp(`no osps instance ${instance} is running`));
+  } finally {
+    await killAndReap(first);
+    await first.stderr.cancel().catch(() => {});
+    Deno.removeSync(out, { recursive: true });
+  }
+});

@@ -286,3 +286,28 @@ Deno.test("a role that cannot start stops the whole start with a clear error and
     busy.close();
   }
 });
+
+Deno.test("graceful stop: the dispatcher drains a request in flight before the workers stop", async () => {
+  const out = Deno.makeTempDirSync({ prefix: "osps-test-out-" });
+  try {
+    const system = await startSystem({
+      stage: "relay",
+      workers: 1,
+      tracePath: `${out}/trace.jsonl`,
+    });
+    using c = await RawConn.open(system.port);
+    await c.send("requetetype2 10000000\n");
+    await system.waitFor(
+      "the request to reach the worker",
+      (s) => s.trace().some((e) => e.event === "ping" && e.role === "worker 1"),
+      5000,
+    );
+    const stopping = system.stop();
+    assert.equal(await c.line(), "OK 664579", "answered, not cut off");
+    const report = await stopping;
+    assert.equal(report.watchdog.code, 0);
+    assert.ok(isClean(report.leftovers), JSON.stringify(report.leftovers));
+  } finally {
+    Deno.removeSync(out, { recursive: true });
+  }
+});
