@@ -195,33 +195,61 @@ export class OspsClient implements AsyncDisposable {
     else this.#readyArrived.set(m[1], conn);
   }
 
-  #waitReady(token: string): Promise<Deno.Conn | null> {
+  /** The worker's READY connection for `token`, or null after the READY timeout; cancellable. */
+  #waitReady(token: string): { conn: Promise<Deno.Conn | null>; cancel: () => void } {
     const early = this.#readyArrived.get(token);
     if (early) {
       this.#readyArrived.delete(token);
-      return Promise.resolve(early);
+      return { conn: Promise.resolve(early), cancel: () => {} };
     }
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const conn = new Promise<Deno.Conn | null>((resolve) => {
+      timer = setTimeout(() => {
         this.#readyWaiters.delete(token);
         resolve(null);
       }, this.#options.readyTimeoutMs);
-      this.#readyWaiters.set(token, (conn) => {
+      this.#readyWaiters.set(token, (c) => {
         clearTimeout(timer);
         this.#readyWaiters.delete(token);
-        resolve(conn);
+        resolve(c);
       });
     });
+    return {
+      conn,
+      cancel: () => {
+        clearTimeout(timer);
+        this.#readyWaiters.delete(token);
+      },
+    };
+  }
+
+  /**
+   * Waits for the worker's READY call for `token` while watching the dispatcher connection: if the
+   * dispatcher goes away first, no worker may ever have been told to call (it answers WAIT before
+   * it orders the call), so the caller sends the request again: `gone`.
+   */
+  async #readyOrGone(session: Session, token: string): Promise<Deno.Conn | null | "gone"> {
+    const ready = this.#waitReady(token);
+    while (true) {
+      const first = await Promise.race([ready.conn, session.lines.watch()]);
+      if (first === "eof") {
+        ready.cancel();
+        return "gone";
+      }
+      if (first !== "data") return first; // a quiet connection spoke: its line is kept; wait on
+    }
   }
 
   /**
    * Worker-calls-client: takes the worker's READY call for `token`, sends the request, reads the
    * answer. A worker that hangs up before answering (it died) is followed by the dispatcher's one
-   * retry on another worker, with the same token: wait for that call too.
+   * retry on another worker, with the same token: wait for that call too. Null if the dispatcher
+   * went away before any worker called.
    */
-  async #answerCallbacks(token: string, line: string): Promise<string> {
+  async #answerCallbacks(session: Session, token: string, line: string): Promise<string | null> {
     for (let call = 0; call < 2; call++) {
-      const conn = await this.#waitReady(token);
+      const conn = await this.#readyOrGone(session, token);
+      if (conn === "gone") return null;
       if (conn === null) return `ERR timeout no READY ${token} from a worker`;
       try {
         const answer = await this.#exchangeOn(conn, line, "worker");
@@ -307,7 +335,17 @@ export class OspsClient implements AsyncDisposable {
         continue;
       }
       const wait = /^WAIT ([A-Za-z0-9]{1,32})$/.exec(reply);
-      if (wait) return parseReply(await this.#answerCallbacks(wait[1], line), "callback", retries);
+      if (wait) {
+        const answer = await this.#answerCallbacks(session, wait[1], line);
+        if (answer !== null) return parseReply(answer, "callback", retries);
+        // The dispatcher went away before a worker called: send the request again.
+        this.#session = null;
+        session.conn.close();
+        if (retries >= this.#options.retries) {
+          return parseReply("ERR unavailable the dispatcher went away", "callback", retries);
+        }
+        continue;
+      }
       return parseReply(reply, "dispatcher", retries);
     }
   }

@@ -294,7 +294,8 @@ class Dispatcher {
     const stage = this.options.stage;
     let content = job.request.line;
     if (stage === "worker-calls-client") {
-      const token = `t${job.id}`;
+      // Unique across dispatcher restarts: a worker may still call for a previous dispatcher's token.
+      const token = `p${Deno.pid}r${job.id}`;
       content = `${token} ${job.client.host} ${job.client.listenPort} ${job.request.line}`;
       // The client learns its token before the worker is told to call it (once: a retry reuses it).
       await job.reply(`WAIT ${token}`);

@@ -164,7 +164,8 @@ export class TcpLineReader {
   #conn: Deno.Conn;
   #pending = new Uint8Array(0);
   #chunk = new Uint8Array(16384);
-  #reading: Promise<number | null> | null = null;
+  #filling: Promise<"data" | "eof"> | null = null;
+  #eof = false;
 
   /** Wraps a connection. */
   constructor(conn: Deno.Conn) {
@@ -182,6 +183,30 @@ export class TcpLineReader {
     return { kind: "line", bytes };
   }
 
+  /** One read into the pending bytes; shared by every waiter, so no byte is read twice or lost. */
+  #fill(): Promise<"data" | "eof"> {
+    if (this.#eof) return Promise.resolve("eof");
+    this.#filling ??= (async () => {
+      let n: number | null;
+      try {
+        n = await this.#conn.read(this.#chunk);
+      } catch {
+        n = null; // reset by the peer: same as EOF
+      }
+      this.#filling = null;
+      if (n === null) {
+        this.#eof = true;
+        return "eof";
+      }
+      const merged = new Uint8Array(this.#pending.length + n);
+      merged.set(this.#pending);
+      merged.set(this.#chunk.subarray(0, n), this.#pending.length);
+      this.#pending = merged;
+      return "data";
+    })();
+    return this.#filling;
+  }
+
   /**
    * The next line; `too-long` once a line passes the limit; `eof` when the peer closed (a partial
    * last line is dropped); `timeout` if no whole line came within `timeoutMs`.
@@ -191,29 +216,24 @@ export class TcpLineReader {
     while (true) {
       const line = this.#takeLine();
       if (line !== null) return line;
+      if (this.#eof) return { kind: "eof" };
       const left = deadline - performance.now();
       if (left <= 0) return { kind: "timeout" };
-      this.#reading ??= this.#conn.read(this.#chunk);
       let timer: ReturnType<typeof setTimeout> | undefined;
       const timedOut = new Promise<"timeout">((resolve) =>
         timer = setTimeout(resolve, left, "timeout")
       );
-      let n: number | null | "timeout";
-      try {
-        n = await Promise.race([this.#reading, timedOut]);
-      } catch {
-        n = null; // reset by the peer: same as EOF
-      } finally {
-        clearTimeout(timer);
-      }
-      if (n === "timeout") return { kind: "timeout" };
-      this.#reading = null;
-      if (n === null) return { kind: "eof" };
-      const merged = new Uint8Array(this.#pending.length + n);
-      merged.set(this.#pending);
-      merged.set(this.#chunk.subarray(0, n), this.#pending.length);
-      this.#pending = merged;
+      const got = await Promise.race([this.#fill(), timedOut]).finally(() => clearTimeout(timer));
+      if (got === "timeout") return { kind: "timeout" };
     }
+  }
+
+  /**
+   * Resolves `eof` when the peer closes, or `data` when bytes arrive (kept for {@link next}):
+   * for watching a connection that should stay quiet, without taking its lines.
+   */
+  watch(): Promise<"data" | "eof"> {
+    return this.#fill();
   }
 }
 
