@@ -19,7 +19,7 @@
  */
 
 import { ROLE_STATE, workerSlot } from "../ipc/mod.ts";
-import { OspsClient, setupLogging, traceEvent } from "../roles/mod.ts";
+import { freshTraceFile, OspsClient, setupLogging, traceEvent } from "../roles/mod.ts";
 import { readTrace, type RunningSystem, startSystem } from "../scenarios/mod.ts";
 
 /** Options of {@link runRecoveryBench}. */
@@ -123,10 +123,7 @@ export async function runRecoveryBench(
   const trials = options.trials ?? 10;
   const hb = options.heartbeatTimeoutMs ?? 1000;
   const tracePath = options.tracePath ?? "bench/out/recovery-trace.jsonl";
-  const slash = tracePath.lastIndexOf("/");
-  if (slash > 0) Deno.mkdirSync(tracePath.slice(0, slash), { recursive: true });
-  Deno.writeTextFileSync(tracePath, "", { mode: 0o600 });
-  setupLogging("error", { path: tracePath, role: "bench" });
+  setupLogging("error", { path: freshTraceFile(tracePath), role: "bench" });
   const rows: RecoveryRow[] = [];
   const faults = [
     {

@@ -7,6 +7,7 @@
  */
 
 import { defaultRuntimeBase, InstanceLockedError } from "../ipc/mod.ts";
+import { freshTraceFile } from "../roles/mod.ts";
 import { instancePaths, runWatchdog, WatchdogStartError } from "../roles/watchdog.ts";
 import { checkLeftovers, formatLeftovers, isClean } from "../scenarios/mod.ts";
 import {
@@ -105,9 +106,7 @@ export const upCommand: Command = {
       logLevel: logLevelOption(values["log-level"]),
       trace: values.trace,
     };
-    const slash = values.trace.lastIndexOf("/");
-    if (slash > 0) Deno.mkdirSync(values.trace.slice(0, slash), { recursive: true });
-    Deno.writeTextFileSync(values.trace, "", { mode: 0o600 });
+    freshTraceFile(values.trace);
     let report;
     try {
       report = await runWatchdog(options, (ready) => {

@@ -28,6 +28,14 @@ export interface TraceTarget {
 
 let defaultRole = "unknown";
 
+/** Makes `path` an empty trace file (mode 0600), creating its folder: one trace per run. */
+export function freshTraceFile(path: string): string {
+  const slash = path.lastIndexOf("/");
+  if (slash > 0) Deno.mkdirSync(path.slice(0, slash), { recursive: true });
+  Deno.writeTextFileSync(path, "", { mode: 0o600 });
+  return path;
+}
+
 /**
  * Sends the `osps` log categories at `level` (trace, debug, info, warning, error, fatal) and above
  * to stderr, and trace events to `trace.path` if given. An unknown level throws a TypeError.

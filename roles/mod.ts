@@ -9,6 +9,7 @@
 export * from "./spawn.ts";
 export {
   type Channel,
+  freshTraceFile,
   setupLogging,
   type TraceEvent,
   traceEvent,

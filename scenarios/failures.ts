@@ -25,7 +25,7 @@ import {
   workerSlot,
   zombieChildrenOf,
 } from "../ipc/mod.ts";
-import { OspsClient, setupLogging, type Stage, traceEvent } from "../roles/mod.ts";
+import { freshTraceFile, OspsClient, setupLogging, type Stage, traceEvent } from "../roles/mod.ts";
 import { answerLine, type RequestRecord, startSystem, type StopReport } from "./harness.ts";
 import { isClean, processesMentioning } from "./proof.ts";
 import { expectedAnswer } from "./stages.ts";
@@ -240,9 +240,7 @@ export async function runFailureScenario(options: FailureOptions): Promise<Failu
   const name = options.name;
   const stage = options.stage ?? "client-calls-worker";
   const outDir = options.outDir ?? `out/${name}`;
-  Deno.mkdirSync(outDir, { recursive: true });
-  const tracePath = `${outDir}/trace.jsonl`;
-  Deno.writeTextFileSync(tracePath, "", { mode: 0o600 });
+  const tracePath = freshTraceFile(`${outDir}/trace.jsonl`);
   setupLogging(options.logLevel ?? "error", { path: tracePath, role: "scenario" });
   const systemOptions = {
     stage,

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { setupLogging } from "../roles/mod.ts";
+import { freshTraceFile, setupLogging } from "../roles/mod.ts";
 import { compute, parseLine, type Stage } from "../roles/protocol.ts";
 import { type RequestRecord, runClients, startSystem, type StopReport } from "./harness.ts";
 import { isClean } from "./proof.ts";
@@ -98,9 +98,7 @@ export async function runStageScenario(
   options: StageScenarioOptions,
 ): Promise<StageScenarioReport> {
   const outDir = options.outDir ?? `out/${options.stage}`;
-  Deno.mkdirSync(outDir, { recursive: true });
-  const tracePath = `${outDir}/trace.jsonl`;
-  Deno.writeTextFileSync(tracePath, "", { mode: 0o600 });
+  const tracePath = freshTraceFile(`${outDir}/trace.jsonl`);
   setupLogging(options.logLevel ?? "warning", { path: tracePath, role: "scenario" });
   const system = await startSystem({
     stage: options.stage,

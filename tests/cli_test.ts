@@ -1,26 +1,10 @@
 import assert from "node:assert/strict";
 import { sendSignal } from "../ipc/mod.ts";
 import { readTrace, startSystem } from "../scenarios/mod.ts";
-import { killAndReap, LineReader, RawConn, waitUntil } from "./helpers.ts";
+import { cliCommand, killAndReap, LineReader, RawConn, waitUntil } from "./helpers.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
-const CLI_PERMISSIONS = [
-  "--allow-ffi",
-  "--allow-run",
-  "--allow-read",
-  "--allow-write",
-  "--allow-env",
-  "--allow-net=127.0.0.1,localhost",
-];
-
-function cli(args: string[]): Deno.Command {
-  return new Deno.Command(Deno.execPath(), {
-    args: ["run", "--quiet", ...CLI_PERMISSIONS, `${ROOT}main.ts`, ...args],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  });
-}
+const cli = cliCommand;
 
 async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
   const o = await cli(args).output();

@@ -208,3 +208,29 @@ export class RawConn implements Disposable {
     }
   }
 }
+
+/** The permissions the deno tasks give main.ts (deno.json). */
+export const CLI_PERMISSIONS = [
+  "--allow-ffi",
+  "--allow-run",
+  "--allow-read",
+  "--allow-write",
+  "--allow-env",
+  "--allow-net=127.0.0.1,localhost",
+];
+
+/** `main.ts <args>` as the tasks run it; stdout and stderr piped. */
+export function cliCommand(args: string[]): Deno.Command {
+  return new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--quiet",
+      ...CLI_PERMISSIONS,
+      new URL("../main.ts", import.meta.url).pathname,
+      ...args,
+    ],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  });
+}

@@ -1,25 +1,9 @@
 import assert from "node:assert/strict";
 import { checkLeftovers, isClean, runPingPong } from "../scenarios/mod.ts";
 import { sendSignal } from "../ipc/mod.ts";
-import { killAndReap, LineReader } from "./helpers.ts";
+import { cliCommand, killAndReap, LineReader } from "./helpers.ts";
 
-const MAIN = new URL("../main.ts", import.meta.url).pathname;
-const CLI_PERMISSIONS = [
-  "--allow-ffi",
-  "--allow-run",
-  "--allow-read",
-  "--allow-write",
-  "--allow-env",
-];
-
-function spawnCli(args: string[]): Deno.ChildProcess {
-  return new Deno.Command(Deno.execPath(), {
-    args: ["run", "--quiet", ...CLI_PERMISSIONS, MAIN, ...args],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-}
+const spawnCli = (args: string[]) => cliCommand(args).spawn();
 
 Deno.test("ping-pong: N exchanges in order, the child ends first, nothing is left", async () => {
   const seen: number[] = [];
