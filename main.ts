@@ -11,6 +11,7 @@ import { clientCommand } from "./cli/client.ts";
 import { type Command, UsageError } from "./cli/common.ts";
 import { scenarioCommand } from "./cli/scenario.ts";
 import { statusCommand } from "./cli/status.ts";
+import { traceCommand } from "./cli/trace.ts";
 import { upCommand } from "./cli/up.ts";
 
 const COMMANDS: Record<string, Command> = {
@@ -18,6 +19,7 @@ const COMMANDS: Record<string, Command> = {
   status: statusCommand,
   client: clientCommand,
   scenario: scenarioCommand,
+  trace: traceCommand,
   bench: benchCommand,
 };
 

@@ -142,6 +142,7 @@ export function printFailureReport(r: FailureReport): boolean {
   );
   console.log("checks:");
   for (const c of r.checks) console.log(`  ${c.ok ? "ok  " : "FAIL"} ${c.what}: ${c.detail}`);
+  console.log(`files: trace ${r.tracePath}, diagram ${r.diagram.markdown}, page ${r.diagram.html}`);
   console.log(r.passed ? "result: OK" : "result: FAILED");
   return r.passed;
 }
@@ -185,6 +186,7 @@ export function printStageReport(r: StageScenarioReport): boolean {
   }
   for (const line of formatLeftovers(r.stop.leftovers)) console.log(`  ${line}`);
   const ok = stageScenarioPassed(r);
+  console.log(`files: trace ${r.tracePath}, diagram ${r.diagram.markdown}, page ${r.diagram.html}`);
   console.log(ok ? "result: OK" : "result: FAILED");
   return ok;
 }

@@ -42,6 +42,12 @@ export type ClientResult =
   | { ok: true; result: string; via: string; retries: number }
   | { ok: false; code: string; message: string; via: string; retries: number };
 
+/** host:port of a connection's local end, as the server it talks to sees it. */
+function addressOf(conn: Deno.Conn): string {
+  const a = conn.localAddr as Deno.NetAddr;
+  return `${a.hostname}:${a.port}`;
+}
+
 /** No reply could be had: the connection kept failing, or a reply never came. */
 export class ClientError extends Error {
   /** Builds the error. */
@@ -108,7 +114,13 @@ export class OspsClient implements AsyncDisposable {
   async #open(): Promise<Session> {
     const conn = await Deno.connect({ hostname: this.#options.host, port: this.#options.port });
     const session = { conn, lines: new TcpLineReader(conn) };
-    traceEvent({ event: "connect", channel: "tcp", peer: "dispatcher", role: this.#options.name });
+    traceEvent({
+      event: "connect",
+      channel: "tcp",
+      peer: "dispatcher",
+      detail: `from ${addressOf(conn)}`,
+      role: this.#options.name,
+    });
     // Worker-calls-client needs a port for workers to call: announce one. Other stages answer
     // ERR unknown-request, and the listener is not needed.
     this.#listener ??= Deno.listen({ hostname: "127.0.0.1", port: 0 });
@@ -252,7 +264,7 @@ export class OspsClient implements AsyncDisposable {
       if (conn === "gone") return null;
       if (conn === null) return `ERR timeout no READY ${token} from a worker`;
       try {
-        const answer = await this.#exchangeOn(conn, line, "worker");
+        const answer = await this.#exchangeOn(conn, line, `worker calling for ${token}`);
         if (answer !== null) return answer;
       } finally {
         await closeGracefully(conn, 100);
@@ -266,7 +278,13 @@ export class OspsClient implements AsyncDisposable {
     const conn = await Deno.connect({ hostname: host, port });
     const peer = `worker ${host}:${port}`;
     try {
-      traceEvent({ event: "connect", channel: "tcp", peer, role: this.#options.name });
+      traceEvent({
+        event: "connect",
+        channel: "tcp",
+        peer,
+        detail: `from ${addressOf(conn)}`,
+        role: this.#options.name,
+      });
       return await this.#exchangeOn(conn, line, peer);
     } finally {
       await closeGracefully(conn, 100);

@@ -29,6 +29,7 @@ import { freshTraceFile, OspsClient, setupLogging, type Stage, traceEvent } from
 import { answerLine, type RequestRecord, startSystem, type StopReport } from "./harness.ts";
 import { isClean, processesMentioning } from "./proof.ts";
 import { expectedAnswer } from "./stages.ts";
+import { renderTrace } from "./diagram.ts";
 import { formatTimeline, readTrace } from "./timeline.ts";
 
 /** The failure scenarios. */
@@ -89,6 +90,8 @@ export interface FailureReport {
   timeline: string[];
   /** The trace file. */
   tracePath: string;
+  /** The run as a sequence diagram: Markdown (Mermaid) and HTML. */
+  diagram: { markdown: string; html: string };
   /** Whether every check passed. */
   passed: boolean;
 }
@@ -220,7 +223,7 @@ function leftoverChecks(stop: StopReport, segmentName: string, zombies: ZombieWa
 }
 
 function finish(
-  base: Omit<FailureReport, "passed" | "timeline">,
+  base: Omit<FailureReport, "passed" | "timeline" | "diagram">,
   since: number,
 ): FailureReport {
   const events = readTrace(base.tracePath).filter((e) =>
@@ -228,9 +231,11 @@ function finish(
     (e.role === "watchdog" || e.role === "scenario" ||
       ["ready", "worker lost", "parent gone"].includes(e.event))
   );
+  const outDir = base.tracePath.slice(0, base.tracePath.lastIndexOf("/"));
   return {
     ...base,
     timeline: formatTimeline(events.slice(0, 30)),
+    diagram: renderTrace(base.tracePath, outDir, `scenario ${base.name} (${base.stage})`),
     passed: base.checks.every((c) => c.ok),
   };
 }

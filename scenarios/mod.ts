@@ -6,6 +6,7 @@
  * @module
  */
 
+export * from "./diagram.ts";
 export * from "./failures.ts";
 export * from "./harness.ts";
 export * from "./pingpong.ts";

@@ -12,6 +12,7 @@ import { compute, parseLine, type Stage } from "../roles/protocol.ts";
 import { type RequestRecord, runClients, startSystem, type StopReport } from "./harness.ts";
 import { isClean } from "./proof.ts";
 import { formatTimeline, readTrace, type TracedEvent } from "./timeline.ts";
+import { renderTrace } from "./diagram.ts";
 
 /** Options of {@link runStageScenario}. */
 export interface StageScenarioOptions {
@@ -59,6 +60,8 @@ export interface StageScenarioReport {
   timeline: string[];
   /** The trace file. */
   tracePath: string;
+  /** The run as a sequence diagram: Markdown (Mermaid) and HTML. */
+  diagram: { markdown: string; html: string };
   /** How the roles ended and what was left. */
   stop: StopReport;
   /** Roles that died during the run. */
@@ -144,6 +147,7 @@ export async function runStageScenario(
     p99Ms: pct(0.99),
     timeline: formatTimeline(firstRequests(readTrace(tracePath), options.timelineEvents ?? 40)),
     tracePath,
+    diagram: renderTrace(tracePath, outDir, `scenario ${options.stage}`),
     stop,
     unexpectedExits: Object.entries(stop.roles).filter(([, o]) => o.restarts > 0 || o.failed).map((
       [name, o],

@@ -41,7 +41,7 @@ export function readTrace(path: string): TracedEvent[] {
 }
 
 /** Whether an event is something the actor received from its peer (else it acted towards it). */
-function inbound(e: TracedEvent): boolean {
+export function inbound(e: TracedEvent): boolean {
   if (e.event === "recv" || e.event === "accept" || e.event === "read mailbox") return true;
   // A ping is sent by the dispatcher and received by a worker; a pong the other way round.
   if (e.event === "ping") return e.role !== "dispatcher";
