@@ -30,7 +30,8 @@ export type Step =
     req?: number;
     ts: number;
     style: "note" | "signal";
-  };
+  }
+  | { kind: "gap"; count: number; ts: number };
 
 /** A diagram: its lifelines, its steps in time order, and what was left out. */
 export interface Diagram {
@@ -38,7 +39,7 @@ export interface Diagram {
   lifelines: string[];
   /** The steps drawn, in time order. */
   steps: Step[];
-  /** Steps left out past the limit (the diagram says so). */
+  /** Steps left out: collapsed in the middle or cut at the end (the diagram says so). */
   omitted: number;
   /** Latency of each request, from the dispatcher's receipt to its last event, ms. */
   latencies: { req: number; ms: number }[];
@@ -181,11 +182,11 @@ export function buildDiagram(events: TracedEvent[], maxSteps = 300): Diagram {
       });
     }
   }
-  const drawn = steps.slice(0, maxSteps);
+  const drawn = focus(steps, maxSteps);
   const names = new Set<string>();
   for (const s of drawn) {
     if (s.kind === "arrow") names.add(s.from).add(s.to);
-    else names.add(s.over);
+    else if (s.kind === "note") names.add(s.over);
   }
   const lifelines = [...names].sort((a, b) => {
     const [ga, na] = ROLE_ORDER(a), [gb, nb] = ROLE_ORDER(b);
@@ -201,7 +202,24 @@ export function buildDiagram(events: TracedEvent[], maxSteps = 300): Diagram {
     a,
     b,
   ) => a.req - b.req);
-  return { lifelines, steps: drawn, omitted: steps.length - drawn.length, latencies };
+  const shown = drawn.filter((s) => s.kind !== "gap").length;
+  return { lifelines, steps: drawn, omitted: steps.length - shown, latencies };
+}
+
+/**
+ * At most `maxSteps` steps of a long run that stay readable: the start, then — if a fault or a
+ * watchdog reaction (red) happens later — the window around the first one, the steps between
+ * collapsed into one gap; otherwise the start alone.
+ */
+function focus(steps: Step[], maxSteps: number): Step[] {
+  if (steps.length <= maxSteps) return steps;
+  const head = Math.floor(maxSteps / 4);
+  const fault = steps.findIndex((s, i) => i >= head && s.kind !== "gap" && s.style === "signal");
+  if (fault < 0) return steps.slice(0, maxSteps);
+  const from = Math.max(head, fault - 20);
+  const window = steps.slice(from, from + maxSteps - head);
+  const gap: Step[] = from > head ? [{ kind: "gap", count: from - head, ts: steps[from].ts }] : [];
+  return [...steps.slice(0, head), ...gap, ...window];
 }
 
 const mermaidId = (name: string) => name.replace(/[^A-Za-z0-9]/g, "_");
@@ -210,7 +228,7 @@ const mermaidText = (s: string) => s.replace(/[;#<>]/g, " ").replace(/\s+/g, " "
 /** The diagram as Markdown holding a Mermaid `sequenceDiagram`, at most `maxSteps` steps. */
 export function toMermaid(d: Diagram, title: string, maxSteps = 150): string {
   const steps = d.steps.slice(0, maxSteps);
-  const left = d.omitted + d.steps.length - steps.length;
+  const left = d.omitted + d.steps.slice(maxSteps).filter((s) => s.kind !== "gap").length;
   const lines = [
     `# ${title}`,
     "",
@@ -223,6 +241,11 @@ export function toMermaid(d: Diagram, title: string, maxSteps = 150): string {
     "sequenceDiagram",
     ...d.lifelines.map((l) => `  participant ${mermaidId(l)} as ${l}`),
     ...steps.map((s) => {
+      if (s.kind === "gap") {
+        return `  Note over ${mermaidId(d.lifelines[0])},${
+          mermaidId(d.lifelines.at(-1)!)
+        }: … ${s.count} steps collapsed …`;
+      }
       const req = s.req ? ` (req ${s.req})` : "";
       if (s.kind === "note") {
         return `  Note over ${mermaidId(s.over)}: ${mermaidText(s.text)}${req}`;
@@ -263,8 +286,16 @@ export function toHtml(d: Diagram, title: string): string {
   ).join("\n");
   const steps = d.steps.map((s, i) => {
     const y = top + i * rowH;
-    const req = s.req === undefined ? "" : ` data-req="${s.req}"`;
     const time = `<text class="t" x="4" y="${y + 4}">${(s.ts - t0).toFixed(1)} ms</text>`;
+    if (s.kind === "gap") {
+      return `<g class="gap">${time}<line x1="60" y1="${y}" x2="${
+        width - 10
+      }" y2="${y}" stroke="#888" stroke-dasharray="8 4"/>` +
+        `<text x="${width / 2}" y="${
+          y - 4
+        }" text-anchor="middle" fill="#555">… ${s.count} steps collapsed …</text></g>`;
+    }
+    const req = s.req === undefined ? "" : ` data-req="${s.req}"`;
     if (s.kind === "note") {
       return `<g class="note ${s.style}"${req}>${time}<rect x="${x(s.over) - 70}" y="${
         y - 10
@@ -301,8 +332,9 @@ export function toHtml(d: Diagram, title: string): string {
       chartH - 10 - h
     }" width="${barW - 1}" height="${h}"><title>req ${l.req}: ${l.ms.toFixed(2)} ms</title></rect>`;
   }).join("");
+  const drawn = d.steps.filter((s) => s.kind !== "gap").length;
   const note = d.omitted > 0
-    ? `<p class="warn">Long run: the diagram shows the first ${d.steps.length} steps; ${d.omitted} more are left out (the trace file has them all).</p>`
+    ? `<p class="warn">Long run: the diagram shows ${drawn} steps (the start, then the first fault and what followed); ${d.omitted} more are left out (the trace file has them all).</p>`
     : "";
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>${esc(title)}</title>

@@ -1,0 +1,122 @@
+import assert from "node:assert/strict";
+import { buildDiagram, readTrace, runStageScenario, toHtml, toMermaid } from "../scenarios/mod.ts";
+import { cliCommand } from "./helpers.ts";
+
+Deno.test("a stage run's diagram: one lifeline per role, arrows for messages, files written", async () => {
+  const outDir = Deno.makeTempDirSync({ prefix: "osps-test-out-" });
+  try {
+    const report = await runStageScenario({ stage: "relay", outDir, clients: 2, requests: 3 });
+    const d = buildDiagram(readTrace(report.tracePath));
+    assert.deepEqual(d.lifelines, [
+      "client 1",
+      "client 2",
+      "dispatcher",
+      "worker 1",
+      "worker 2",
+      "worker 3",
+      "watchdog",
+    ]);
+    const arrows = d.steps.filter((s) => s.kind === "arrow");
+    assert.ok(
+      arrows.some((a) =>
+        a.kind === "arrow" && a.from === "dispatcher" && a.to.startsWith("worker") &&
+        a.channel === "fifo"
+      ),
+    );
+    assert.ok(
+      arrows.some((a) => a.kind === "arrow" && a.from === "dispatcher" && a.channel === "shm"),
+    );
+    assert.ok(
+      arrows.some((a) =>
+        a.kind === "arrow" && a.from.startsWith("worker") && a.to === "dispatcher" &&
+        a.channel === "fifo"
+      ),
+    );
+    assert.equal(d.latencies.length, 6, "one latency per request");
+    const md = Deno.readTextFileSync(report.diagram.markdown);
+    assert.match(md, /```mermaid\nsequenceDiagram\n/);
+    for (const l of d.lifelines) assert.match(md, new RegExp(`participant \\w+ as ${l}\\n`));
+    const html = Deno.readTextFileSync(report.diagram.html);
+    assert.equal(html.match(/<g class="lifeline"/g)?.length, d.lifelines.length);
+    assert.equal(html.match(/<g class="arrow /g)?.length, arrows.length);
+    assert.doesNotMatch(html, /(src|href)="https?:/, "self-contained: nothing fetched");
+  } finally {
+    Deno.removeSync(outDir, { recursive: true });
+  }
+});
+
+Deno.test("long runs keep the start and the window around the first fault, and say so", () => {
+  const step = (i: number) => ({
+    ts: i,
+    pid: 1,
+    role: "dispatcher",
+    event: "ping",
+    channel: "fifo",
+    req: i,
+    peer: "worker 1",
+    detail: `job ${i}`,
+  });
+  const events = Array.from(
+    { length: 1000 },
+    (_, i) =>
+      i === 600
+        ? {
+          ts: i,
+          pid: 2,
+          role: "scenario",
+          event: "inject SIGKILL",
+          channel: "signal",
+          peer: "worker 1",
+        }
+        : step(i),
+  );
+  const d = buildDiagram(events, 200);
+  const gap = d.steps.findIndex((s) => s.kind === "gap");
+  assert.equal(gap, 50, "the start first");
+  assert.ok(
+    d.steps.slice(gap).some((s) => s.kind === "note" && s.text === "inject SIGKILL"),
+    "then the fault",
+  );
+  assert.equal(d.omitted, 800);
+  assert.match(toMermaid(d, "t"), /Note over dispatcher,worker_1: … \d+ steps collapsed …/);
+  assert.match(toHtml(d, "t"), /<g class="gap">.*steps collapsed/);
+});
+
+Deno.test("long runs are cut and say so; main.ts trace renders a trace file", async () => {
+  const events = Array.from({ length: 500 }, (_, i) => ({
+    ts: 1000 + i,
+    pid: 1,
+    role: "dispatcher",
+    event: "ping",
+    channel: "fifo",
+    req: i + 1,
+    peer: "worker 1",
+    detail: `job ${i + 1}`,
+  }));
+  const d = buildDiagram(events, 300);
+  assert.equal(d.steps.length, 300);
+  assert.equal(d.omitted, 200);
+  assert.match(
+    toHtml(d, "t"),
+    /the diagram shows 300 steps \(the start, then the first fault and what followed\); 200 more are left out/,
+  );
+  assert.match(toMermaid(d, "t"), /150 steps \(the first ones; 350 more are left out\)/);
+  const dir = Deno.makeTempDirSync({ prefix: "osps-test-out-" });
+  try {
+    Deno.writeTextFileSync(
+      `${dir}/trace.jsonl`,
+      events.map((p) => JSON.stringify({ properties: p })).join("\n"),
+    );
+    const out = await cliCommand(["trace", `${dir}/trace.jsonl`]).output();
+    assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+    assert.match(
+      new TextDecoder().decode(out.stdout),
+      /sequence diagram: .*sequence\.md\nHTML page: .*sequence\.html/,
+    );
+    assert.ok(Deno.statSync(`${dir}/sequence.html`).size > 1000);
+    const missing = await cliCommand(["trace", `${dir}/nope.jsonl`]).output();
+    assert.equal(missing.code, 2);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
