@@ -87,6 +87,11 @@ function printPingPong(report: PingPongReport): boolean {
   if (report.aborted) {
     console.log(`  interrupted after ${report.exchanges.length} of ${report.count} exchanges`);
   }
+  if (report.files) {
+    console.log(
+      `files: trace ${report.files.trace}, diagram ${report.files.markdown}, page ${report.files.html}`,
+    );
+  }
   console.log(ok ? "result: OK" : `result: FAILED${clean ? "" : " (leftovers above)"}`);
   return ok;
 }

@@ -12,13 +12,15 @@ import {
   isRunning,
   ROLE_STATE,
   SharedSegment,
+  SignalQueue,
   WATCHDOG_SLOT,
   workerSlot,
 } from "../ipc/mod.ts";
 import { describeExit, instancePaths } from "../roles/watchdog.ts";
 import { type Command, intOption, parse, UsageError } from "./common.ts";
 
-const USAGE = `Usage: main.ts status [--port 2222 | --instance NAME] [--json]
+const USAGE =
+  `Usage: main.ts status [--port 2222 | --instance NAME] [--json | --watch [--interval MS]]
 
 Prints each role of a running instance as its registry (the shared segment) shows it: pid,
 whether that process is alive, state, port, heartbeat age, restarts, requests served, and the
@@ -28,6 +30,8 @@ Options:
   --port P          the instance started with this port (default 2222)
   --instance NAME   the instance's name, if it was given one at 'up'
   --json            one JSON object, for scripts
+  --watch           refresh the view every --interval ms (default 500) until Ctrl-C, which
+                    restores the terminal as it was
 Exit status: 0 when the instance runs, 1 when it does not (or only a dead one's leftovers exist).`;
 
 const STATE_NAMES = Object.fromEntries(
@@ -131,19 +135,58 @@ export function formatStatus(
   ].join("\n");
 }
 
+const ALT_SCREEN_ON = "\x1b[?1049h\x1b[?25l";
+const ALT_SCREEN_OFF = "\x1b[?25h\x1b[?1049l";
+const HOME_CLEAR = "\x1b[H\x1b[2J";
+
+/** Redraws the status every `intervalMs` until SIGINT/SIGTERM; then restores the terminal. */
+async function watch(
+  instance: string,
+  paths: { segment: string; lock: string },
+  intervalMs: number,
+): Promise<number> {
+  using signals = new SignalQueue(["SIGINT", "SIGTERM"]);
+  const out = (text: string) => Deno.stdout.writeSync(new TextEncoder().encode(text));
+  // One waiter for the whole loop: a signal goes to the oldest pending `next`.
+  const stop = signals.next();
+  out(ALT_SCREEN_ON);
+  try {
+    while (true) {
+      const status = readStatus(paths.segment);
+      const body = status === null
+        ? `no osps instance ${instance} is running (no shared segment ${paths.segment}); waiting for one`
+        : formatStatus(instance, status.stage, InstanceLock.isHeld(paths.lock), status.roles);
+      out(
+        `${HOME_CLEAR}${body}\n\n${
+          new Date().toLocaleTimeString()
+        } — every ${intervalMs} ms; Ctrl-C to quit\n`,
+      );
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const tick = new Promise<null>((r) => timer = setTimeout(r, intervalMs, null));
+      const signal = await Promise.race([stop, tick]);
+      clearTimeout(timer);
+      if (signal !== null) return 0;
+    }
+  } finally {
+    out(ALT_SCREEN_OFF);
+  }
+}
+
 /** `main.ts status`. */
 export const statusCommand: Command = {
   summary: "show the roles of a running instance",
   usage: USAGE,
-  run: (args) => {
+  run: async (args) => {
     const { values } = parse(args, {
       port: { type: "string" },
       instance: { type: "string" },
       json: { type: "boolean", default: false },
+      watch: { type: "boolean", default: false },
+      interval: { type: "string" },
     });
     if (values.help) {
       console.log(USAGE);
-      return Promise.resolve(0);
+      return 0;
     }
     if (values.instance !== undefined && values.port !== undefined) {
       throw new UsageError("give --port or --instance, not both");
@@ -155,6 +198,10 @@ export const statusCommand: Command = {
     } catch (e) {
       throw new UsageError((e as Error).message);
     }
+    if (values.watch) {
+      if (values.json) throw new UsageError("--watch and --json do not go together");
+      return await watch(instance, paths, intOption("interval", values.interval, 500, 50, 60_000));
+    }
     const status = readStatus(paths.segment);
     const running = InstanceLock.isHeld(paths.lock);
     if (status === null) {
@@ -163,7 +210,7 @@ export const statusCommand: Command = {
         `start one with 'main.ts up'`;
       if (values.json) console.log(JSON.stringify({ instance, running: false, roles: [] }));
       else console.error(text);
-      return Promise.resolve(1);
+      return 1;
     }
     if (values.json) {
       console.log(
@@ -178,6 +225,6 @@ export const statusCommand: Command = {
     } else {
       console.log(formatStatus(instance, status.stage, running, status.roles));
     }
-    return Promise.resolve(running ? 0 : 1);
+    return running ? 0 : 1;
   },
 };

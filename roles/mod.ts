@@ -20,4 +20,4 @@ export * from "./client.ts";
 export * from "./role_args.ts";
 export { type DispatcherOptions, runDispatcher } from "./dispatcher.ts";
 export { answer, runWorker, type WorkerOptions } from "./worker.ts";
-export { PingProtocolError, type PongerOptions, runPonger } from "./ponger.ts";
+export { PingProtocolError, type PongerOptions, runPonger, TRACED_EXCHANGES } from "./ponger.ts";

@@ -19,7 +19,10 @@ import {
   SharedSegment,
   workerSlot,
 } from "../ipc/mod.ts";
-import { roleLogger, setupLogging } from "./logging.ts";
+import { roleLogger, setupLogging, traceEvent } from "./logging.ts";
+
+/** Exchanges traced, at most: a long run's first ones are enough to see the pattern. */
+export const TRACED_EXCHANGES = 1000;
 
 /** Where the ponger finds its parent's segment and pipes. */
 export interface PongerOptions {
@@ -58,11 +61,36 @@ export async function runPonger(options: PongerOptions): Promise<number> {
     const match = /^ping (\d+)$/.exec(text);
     if (match === null) throw new PingProtocolError(`unexpected frame ${JSON.stringify(text)}`);
     const n = Number(match[1]);
+    const traced = n <= TRACED_EXCHANGES;
+    if (traced) {
+      traceEvent({ event: "recv", channel: "fifo", req: n, peer: "parent", detail: text });
+    }
     const inbox = mailbox.readText();
+    if (traced) {
+      traceEvent({
+        event: "read mailbox",
+        channel: "shm",
+        req: n,
+        peer: "parent",
+        detail: inbox.text,
+      });
+    }
     if (inbox.seq !== n || inbox.text !== "ping") {
       throw new PingProtocolError(`frame says ping ${n}, mailbox holds ${inbox.text} ${inbox.seq}`);
     }
     mailbox.write("pong", { seq: n });
+    if (traced) {
+      traceEvent({
+        event: "write mailbox",
+        channel: "shm",
+        req: n,
+        peer: "parent",
+        detail: "pong",
+      });
+    }
+    if (traced) {
+      traceEvent({ event: "send", channel: "fifo", req: n, peer: "parent", detail: `pong ${n}` });
+    }
     pongs.send(`pong ${n}`);
     answered++;
     log.debug("answered ping {n}", { n });
@@ -79,9 +107,13 @@ if (import.meta.main) {
       pong: { type: "string" },
       "parent-pid": { type: "string" },
       "log-level": { type: "string", default: "warning" },
+      trace: { type: "string", default: "" },
     },
   });
-  setupLogging(values["log-level"]);
+  setupLogging(
+    values["log-level"],
+    values.trace ? { path: values.trace, role: "child" } : undefined,
+  );
   // The parent orchestrates the stop: a terminal's Ctrl-C reaches the whole process group, but
   // only the parent acts on it.
   Deno.addSignalListener("SIGINT", () => {});

@@ -10,7 +10,15 @@
  */
 
 import { DISPATCHER_SLOT, FifoReader, FifoWriter, RuntimeDir, SharedSegment } from "../ipc/mod.ts";
-import { reapChild, roleCommand } from "../roles/mod.ts";
+import {
+  freshTraceFile,
+  reapChild,
+  roleCommand,
+  setupLogging,
+  TRACED_EXCHANGES,
+  traceEvent,
+} from "../roles/mod.ts";
+import { renderTrace } from "./diagram.ts";
 import { checkLeftovers, type LeftoverReport } from "./proof.ts";
 
 const PONGER = new URL("../roles/ponger.ts", import.meta.url);
@@ -27,6 +35,8 @@ export interface PingPongOptions {
   onExchange?: (exchange: Exchange) => void;
   /** The child's `--log-level` (default `warning`). */
   logLevel?: string;
+  /** Where the trace and its diagram go (default `out/pingpong`). */
+  outDir?: string;
 }
 
 /** One ping and its pong. */
@@ -59,6 +69,8 @@ export interface PingPongReport {
   error: string | null;
   /** What the run left behind: every list empty when it cleaned up. */
   leftovers: LeftoverReport;
+  /** The trace (the first exchanges) and its sequence diagram. */
+  files: { trace: string; markdown: string; html: string } | null;
 }
 
 const now = () => performance.timeOrigin + performance.now();
@@ -81,12 +93,17 @@ export async function runPingPong(options: PingPongOptions = {}): Promise<PingPo
     aborted: false,
     error: null,
     leftovers: { zombies: [], survivors: [], paths: [], segments: [] },
+    files: null,
   };
+  const outDir = options.outDir ?? "out/pingpong";
+  const trace = freshTraceFile(`${outDir}/trace.jsonl`);
+  setupLogging("error", { path: trace, role: "parent" });
   try {
-    await exchange(runtime, report, options);
+    await exchange(runtime, report, options, trace);
   } catch (e) {
     report.error = String(e);
   }
+  report.files = { trace, ...renderTrace(trace, outDir, `ping-pong, ${count} exchanges`) };
   report.leftovers = checkLeftovers({
     pids: report.childPid ? [report.childPid] : [],
     paths: [runtime.file("dwtube1"), runtime.file("wdtube1"), runtime.path],
@@ -99,6 +116,7 @@ async function exchange(
   runtime: RuntimeDir,
   report: PingPongReport,
   options: PingPongOptions,
+  trace: string,
 ): Promise<void> {
   // Cleanup runs in reverse order of the defers: child reaped first, then pipes, segment, directory.
   await using cleanup = new AsyncDisposableStack();
@@ -125,6 +143,8 @@ async function exchange(
     String(Deno.pid),
     "--log-level",
     options.logLevel ?? "warning",
+    "--trace",
+    trace,
   ], { stdin: "null", stdout: "inherit", stderr: "inherit" }).spawn();
   report.childPid = child.pid;
   cleanup.defer(async () => {
@@ -154,8 +174,24 @@ async function exchange(
   for (let n = 1; n <= report.count && !interrupt.aborted; n++) {
     const sentAt = now();
     mailbox.write("ping", { seq: n, timestamp: sentAt });
+    const traced = n <= TRACED_EXCHANGES;
+    if (traced) {
+      traceEvent({ event: "write mailbox", channel: "shm", req: n, peer: "child", detail: "ping" });
+    }
+    if (traced) {
+      traceEvent({ event: "send", channel: "fifo", req: n, peer: "child", detail: `ping ${n}` });
+    }
     pings.send(`ping ${n}`);
     const answer = await pongs.receiveText();
+    if (traced) {
+      traceEvent({
+        event: "recv",
+        channel: "fifo",
+        req: n,
+        peer: "child",
+        detail: answer ?? "EOF",
+      });
+    }
     const receivedAt = now();
     if (answer === null) {
       throw new Error(`no pong ${n}: the child closed its pipe or did not answer`);

@@ -215,3 +215,36 @@ Deno.test("a second up for a running instance refuses, naming its pid; status sh
     Deno.removeSync(out, { recursive: true });
   }
 });
+
+Deno.test("status --watch refreshes until SIGINT and leaves the terminal as it was", async () => {
+  const watch = cli(["status", "--watch", "--interval", "50", "--instance", `none${Deno.pid}`])
+    .spawn();
+  try {
+    const reader = watch.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    let text = "";
+    while ((text.match(/Ctrl-C to quit/g) ?? []).length < 2) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += value;
+    }
+    assert.match(
+      text,
+      /no osps instance none\d+ is running .*; waiting for one/,
+      "it keeps watching for one",
+    );
+    sendSignal(watch.pid, "SIGINT");
+    for (let r = await reader.read(); !r.done; r = await reader.read()) text += r.value;
+    assert.equal((await watch.status).code, 0);
+    assert.ok(
+      text.startsWith("\x1b[?1049h\x1b[?25l"),
+      "entered the alternate screen, cursor hidden",
+    );
+    assert.ok(
+      text.endsWith("\x1b[?25h\x1b[?1049l"),
+      "cursor shown and the previous screen restored",
+    );
+  } finally {
+    await killAndReap(watch);
+    await watch.stderr.cancel().catch(() => {});
+  }
+});
