@@ -8,6 +8,7 @@
 
 import { benchCommand } from "./cli/bench.ts";
 import { clientCommand } from "./cli/client.ts";
+import { experimentCommand } from "./cli/experiment.ts";
 import { type Command, UsageError } from "./cli/common.ts";
 import { scenarioCommand } from "./cli/scenario.ts";
 import { statusCommand } from "./cli/status.ts";
@@ -20,6 +21,7 @@ const COMMANDS: Record<string, Command> = {
   client: clientCommand,
   scenario: scenarioCommand,
   trace: traceCommand,
+  experiment: experimentCommand,
   bench: benchCommand,
 };
 

@@ -7,6 +7,7 @@
  */
 
 export * from "./diagram.ts";
+export * from "./experiments.ts";
 export * from "./failures.ts";
 export * from "./harness.ts";
 export * from "./pingpong.ts";
