@@ -29,7 +29,6 @@ import {
   DISPATCHER_SLOT,
   InstanceLock,
   isRunning,
-  processInfo,
   readCommandLine,
   ROLE_STATE,
   RuntimeDir,
@@ -607,11 +606,6 @@ export function describeExit(exitStatus: number): string {
     ([, n]) => n === -exitStatus,
   );
   return name ? name[0] : `signal ${-exitStatus}`;
-}
-
-/** Whether a pid is a live process (for `status`). */
-export function alive(pid: number): boolean {
-  return pid > 0 && processInfo(pid) !== null && isRunning(pid);
 }
 
 if (import.meta.main) {
