@@ -11,6 +11,7 @@ import { clientCommand } from "./cli/client.ts";
 import { experimentCommand } from "./cli/experiment.ts";
 import { type Command, UsageError } from "./cli/common.ts";
 import { scenarioCommand } from "./cli/scenario.ts";
+import { soakCommand } from "./cli/soak.ts";
 import { statusCommand } from "./cli/status.ts";
 import { traceCommand } from "./cli/trace.ts";
 import { upCommand } from "./cli/up.ts";
@@ -22,6 +23,7 @@ const COMMANDS: Record<string, Command> = {
   scenario: scenarioCommand,
   trace: traceCommand,
   experiment: experimentCommand,
+  soak: soakCommand,
   bench: benchCommand,
 };
 

@@ -17,17 +17,11 @@
  * @module
  */
 
-import {
-  becomeSubreaper,
-  isRunning,
-  reapAdopted,
-  ROLE_STATE,
-  workerSlot,
-  zombieChildrenOf,
-} from "../ipc/mod.ts";
-import { freshTraceFile, OspsClient, setupLogging, type Stage, traceEvent } from "../roles/mod.ts";
-import { answerLine, type RequestRecord, startSystem, type StopReport } from "./harness.ts";
+import { becomeSubreaper, isRunning, reapAdopted, ROLE_STATE, workerSlot } from "../ipc/mod.ts";
+import { freshTraceFile, setupLogging, type Stage, traceEvent } from "../roles/mod.ts";
+import { type RequestRecord, startSystem, type StopReport } from "./harness.ts";
 import { isClean, processesMentioning } from "./proof.ts";
+import { LoadGenerator, ZombieWatch } from "./load.ts";
 import { expectedAnswer } from "./stages.ts";
 import { renderTrace } from "./diagram.ts";
 import { formatTimeline, readTrace } from "./timeline.ts";
@@ -94,73 +88,6 @@ export interface FailureReport {
   diagram: { markdown: string; html: string };
   /** Whether every check passed. */
   passed: boolean;
-}
-
-/** Clients sending requests one after the other until stopped, every answer recorded. */
-class Load {
-  readonly records: RequestRecord[] = [];
-  #running = true;
-  #done: Promise<void>;
-
-  constructor(port: number, clients: number) {
-    this.#done = Promise.all(Array.from({ length: clients }, (_, i) => this.#client(port, i + 1)))
-      .then(() => {});
-  }
-
-  async #client(port: number, c: number): Promise<void> {
-    let client: OspsClient | null = null;
-    for (let i = 0; this.#running; i++) {
-      const line = i % 2
-        ? `requetetype2 ${1000 + c * 10 + i % 7}`
-        : `requetetype1 client ${c} request ${i}`;
-      const t = performance.now();
-      try {
-        client ??= await OspsClient.connect({
-          port,
-          name: `client ${c}`,
-          retries: 8,
-          backoffMs: 25,
-        });
-        const got = answerLine(await client.request(line));
-        this.records.push({ client: c, line, got, latencyMs: performance.now() - t });
-      } catch (e) {
-        this.records.push({
-          client: c,
-          line,
-          got: null,
-          failure: String(e),
-          latencyMs: performance.now() - t,
-        });
-        await client?.close().catch(() => {});
-        client = null;
-      }
-    }
-    await client?.close().catch(() => {});
-  }
-
-  /** Stops sending, waits for the requests in flight. */
-  async stop(): Promise<RequestRecord[]> {
-    this.#running = false;
-    await this.#done;
-    return this.records;
-  }
-}
-
-/** Counts zombies that stay zombies for two samples in a row (100 ms apart): a missed reap. */
-class ZombieWatch {
-  #previous = new Set<number>();
-  readonly lasting = new Set<number>();
-  #timer: ReturnType<typeof setInterval>;
-  constructor(parents: () => number[]) {
-    this.#timer = setInterval(() => {
-      const now = new Set(parents().flatMap((p) => zombieChildrenOf(p).map((z) => z.pid)));
-      for (const pid of now) if (this.#previous.has(pid)) this.lasting.add(pid);
-      this.#previous = now;
-    }, 100);
-  }
-  stop(): void {
-    clearInterval(this.#timer);
-  }
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -259,7 +186,7 @@ export async function runFailureScenario(options: FailureOptions): Promise<Failu
   }
   const system = await startSystem(systemOptions);
   const zombies = new ZombieWatch(() => [system.watchdog.pid]);
-  const load = new Load(system.port, options.clients ?? 4);
+  const load = new LoadGenerator(system.port, options.clients ?? 4);
   let detectionMs: number | null = null;
   let servedAgainMs: number | null = null;
   const checks: Check[] = [];
@@ -366,7 +293,7 @@ async function watchdogCrash(
   const instance = `wd${Deno.pid}-${crypto.randomUUID().slice(0, 6)}`;
   const first = await startSystem({ ...systemOptions, instance });
   const checks: Check[] = [];
-  const load = new Load(first.port, clients);
+  const load = new LoadGenerator(first.port, clients);
   await sleep(300);
   const before = await load.stop();
   const pids = first.roles.map((r) => r.pid);
@@ -400,7 +327,7 @@ async function watchdogCrash(
   const second = await startSystem({ ...systemOptions, instance });
   const servedAgainMs = performance.timeOrigin + performance.now() - t0;
   const zombies = new ZombieWatch(() => [second.watchdog.pid]);
-  const after = new Load(second.port, clients);
+  const after = new LoadGenerator(second.port, clients);
   await sleep(500);
   const records = [...before, ...await after.stop()];
   zombies.stop();

@@ -369,6 +369,8 @@ export interface RequestRecord {
   failure?: string;
   /** From send to answer, ms. */
   latencyMs: number;
+  /** Times the client had to send it again (lost connections, vanished workers). */
+  retries?: number;
 }
 
 /** An answer as one line, `OK <result>` or `ERR <code> <message>`, as the servers write it. */

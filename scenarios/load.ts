@@ -1,0 +1,107 @@
+/**
+ * Load and watch for long runs: clients that keep sending requests until stopped, and a sampler
+ * of zombie processes.
+ *
+ * @module
+ */
+
+import { zombieChildrenOf } from "../ipc/mod.ts";
+import { OspsClient } from "../roles/mod.ts";
+import { answerLine, type RequestRecord } from "./harness.ts";
+
+/** The request line number `i` of client `c`: echoes and prime counts, each one unique. */
+export function mixedRequest(c: number, i: number): string {
+  return i % 2 ? `requetetype2 ${1000 + c * 10 + i % 7}` : `requetetype1 client ${c} request ${i}`;
+}
+
+/** Clients sending requests one after the other until stopped; every answer is recorded. */
+export class LoadGenerator {
+  /** Every request so far, with its answer. */
+  readonly records: RequestRecord[] = [];
+  #running = true;
+  #done: Promise<void>;
+
+  /** Starts `clients` clients against the dispatcher on `port`. */
+  constructor(
+    port: number,
+    clients: number,
+    request: (c: number, i: number) => string = mixedRequest,
+  ) {
+    this.#done = Promise.all(
+      Array.from({ length: clients }, (_, i) => this.#client(port, i + 1, request)),
+    )
+      .then(() => {});
+  }
+
+  async #client(port: number, c: number, request: (c: number, i: number) => string): Promise<void> {
+    let client: OspsClient | null = null;
+    for (let i = 0; this.#running; i++) {
+      const line = request(c, i);
+      const t = performance.now();
+      try {
+        client ??= await OspsClient.connect({
+          port,
+          name: `client ${c}`,
+          retries: 8,
+          backoffMs: 25,
+        });
+        const result = await client.request(line);
+        this.records.push({
+          client: c,
+          line,
+          got: answerLine(result),
+          latencyMs: performance.now() - t,
+          retries: result.retries,
+        });
+      } catch (e) {
+        this.records.push({
+          client: c,
+          line,
+          got: null,
+          failure: String(e),
+          latencyMs: performance.now() - t,
+        });
+        await client?.close().catch(() => {});
+        client = null;
+      }
+    }
+    await client?.close().catch(() => {});
+  }
+
+  /** Stops sending and waits for the requests in flight; returns every record. */
+  async stop(): Promise<RequestRecord[]> {
+    this.#running = false;
+    await this.#done;
+    return this.records;
+  }
+}
+
+/**
+ * Samples, every 100 ms, the zombie children of the given processes. A child is a zombie for the
+ * moment between its exit and its parent's reap, so a sample can catch one that is reaped an
+ * instant later: `momentary` counts every sighting; `lasting` holds those seen in two samples in
+ * a row (100 ms apart): a reap that did not happen.
+ */
+export class ZombieWatch {
+  #previous = new Set<number>();
+  /** Zombie sightings, momentary ones included. */
+  momentary = 0;
+  /** Pids seen as zombies in two consecutive samples. */
+  readonly lasting = new Set<number>();
+  #timer: ReturnType<typeof setInterval>;
+
+  /** Starts sampling the children of `parents()`. */
+  constructor(parents: () => number[]) {
+    this.#timer = setInterval(() => {
+      const now = new Set(parents().flatMap((p) => zombieChildrenOf(p).map((z) => z.pid)));
+      this.momentary += now.size;
+      for (const pid of now) if (this.#previous.has(pid)) this.lasting.add(pid);
+      this.#previous = now;
+    }, 100);
+  }
+
+  /** Stops sampling. */
+  stop(): void {
+    clearInterval(this.#timer);
+  }
+}
