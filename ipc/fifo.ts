@@ -48,7 +48,7 @@ export class FrameTooLargeError extends FifoError {
   }
 }
 
-/** Bytes on the pipe that are not a valid frame (foreign writer or garbage); they were dropped. */
+/** Bytes on the pipe that are not a valid frame (foreign writer or garbage); they were dropped up to the next frame. */
 export class FrameError extends FifoError {
   /** Builds the error. */
   constructor(path: string, detail: string) {
@@ -306,10 +306,18 @@ export class FifoReader implements Disposable, AsyncIterable<Uint8Array> {
     return payload;
   }
 
+  /**
+   * Drops the unreadable bytes up to the next frame marker (`O` `P`) after the first byte, so that
+   * a valid frame that came after garbage in the same read is not lost; then reports them.
+   */
   #dropPending(detail: string): never {
-    const n = this.#pending.length;
-    this.#pending = new Uint8Array(0);
-    throw new FrameError(this.path, `${detail} (${n} bytes pending)`);
+    const p = this.#pending;
+    let next = 1;
+    while (
+      next < p.length && !(p[next] === MAGIC0 && (next + 1 === p.length || p[next + 1] === MAGIC1))
+    ) next++;
+    this.#pending = p.subarray(next);
+    throw new FrameError(this.path, `${detail} (${next} bytes dropped)`);
   }
 
   #append(n: number): void {

@@ -12,7 +12,7 @@
 export const MAGIC = 0x5350534f;
 
 /** Version of this layout; a segment with another version is refused. */
-export const LAYOUT_VERSION = 2;
+export const LAYOUT_VERSION = 3;
 
 /** The type of one field of a record. */
 export type FieldType = "u32" | "i32" | "f64" | "text";
@@ -94,7 +94,7 @@ export const ROLE_SLOT: RecordLayout<RoleSlotField> = {
 };
 
 /** Names of the fields of a mailbox header. */
-export type MailboxField = "seq" | "length" | "timestamp";
+export type MailboxField = "seq" | "length" | "timestamp" | "checksum";
 
 /** Header of each worker's mailbox; `length` payload bytes follow it. */
 export const MAILBOX_HEADER: RecordLayout<MailboxField> = {
@@ -103,6 +103,7 @@ export const MAILBOX_HEADER: RecordLayout<MailboxField> = {
     seq: { offset: 0, type: "u32" },
     length: { offset: 4, type: "u32" },
     timestamp: { offset: 8, type: "f64" },
+    checksum: { offset: 16, type: "u32" },
   },
 };
 

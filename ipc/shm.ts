@@ -430,6 +430,22 @@ export class SharedSegment implements Disposable {
   }
 }
 
+/**
+ * FNV-1a (32 bits) of a mailbox's seq and payload: catches garbage and torn writes from another
+ * process. It is no signature: a writer that means harm can compute it too.
+ */
+export function mailboxChecksum(seq: number, payload: Uint8Array): number {
+  let h = 0x811c9dc5;
+  const mix = (byte: number) => {
+    h ^= byte;
+    h = Math.imul(h, 0x01000193) >>> 0;
+  };
+  for (let i = 0; i < 4; i++) mix((seq >>> (8 * i)) & 0xff);
+  for (let i = 0; i < 4; i++) mix((payload.length >>> (8 * i)) & 0xff);
+  for (const b of payload) mix(b);
+  return h >>> 0;
+}
+
 function readNumber(v: DataView, at: number, f: Field): number {
   switch (f.type) {
     case "u32":
@@ -550,9 +566,15 @@ export class Mailbox {
       meta.timestamp ?? performance.timeOrigin + performance.now(),
     );
     writeNumber(view, this.#base + seq.offset, seq, meta.seq);
+    const sum = this.#field("checksum");
+    writeNumber(view, this.#base + sum.offset, sum, mailboxChecksum(meta.seq, data));
   }
 
-  /** Reads the mailbox; a recorded length beyond the capacity throws {@link MailboxCorruptError}. */
+  /**
+   * Reads the mailbox. A recorded length beyond the capacity, or a checksum that does not match
+   * the seq and payload (garbage written by another process), throws {@link MailboxCorruptError}.
+   * A mailbox never written reads as seq 0 and an empty payload.
+   */
   read(): MailboxContent {
     const { view, bytes } = this.#seg.access();
     const seq = this.#field("seq"), length = this.#field("length"), ts = this.#field("timestamp");
@@ -565,11 +587,22 @@ export class Mailbox {
       );
     }
     const start = this.#base + MAILBOX_HEADER.size;
-    return {
+    const content = {
       seq: readNumber(view, this.#base + seq.offset, seq),
       timestamp: readNumber(view, this.#base + ts.offset, ts),
       payload: bytes.slice(start, start + n),
     };
+    const sum = this.#field("checksum");
+    const recorded = readNumber(view, this.#base + sum.offset, sum);
+    const neverWritten = content.seq === 0 && n === 0 && recorded === 0;
+    if (!neverWritten && recorded !== mailboxChecksum(content.seq, content.payload)) {
+      throw new MailboxCorruptError(
+        this.#seg.name,
+        this.index,
+        "checksum mismatch (written by someone else?)",
+      );
+    }
+    return content;
   }
 
   /** Reads the mailbox with its payload decoded as UTF-8. */

@@ -345,8 +345,11 @@ export class OspsClient implements AsyncDisposable {
         const answer = await this.#askWorker(redirect[1], Number(redirect[2]), line).catch(() =>
           null
         );
-        if (answer !== null) return parseReply(answer, "redirect", retries);
-        // The worker died before answering: ask the dispatcher again, it picks another one.
+        if (answer !== null && !answer.startsWith("ERR unavailable")) {
+          return parseReply(answer, "redirect", retries);
+        }
+        // The worker died before answering, or holds no reservation for us: ask the dispatcher
+        // again, it picks a worker that can take the request.
         if (retries >= this.#options.retries) {
           return parseReply("ERR unavailable the worker did not answer", "redirect", retries);
         }

@@ -22,6 +22,7 @@ import {
   FifoWriter,
   FrameError,
   type Mailbox,
+  MailboxCorruptError,
   ParentGoneError,
   ROLE_STATE,
   type RoleSlot,
@@ -150,7 +151,9 @@ class WorkerLink {
     const generation = this.slot.get("generation");
     if (generation === this.deadGeneration) return false;
     if (this.slot.get("state") !== ROLE_STATE.ready) return false;
-    if (Date.now() - this.slot.get("heartbeat") > STALE_HEARTBEAT_MS) return false;
+    // A heartbeat from the future is garbage, not a beat.
+    const age = Date.now() - this.slot.get("heartbeat");
+    if (!(age >= -50 && age <= STALE_HEARTBEAT_MS)) return false;
     this.deadGeneration = null;
     this.generation = generation;
     return true;
@@ -219,18 +222,24 @@ class Dispatcher {
       peer: link.name,
       detail: why,
     });
-    if (job === null) return;
-    const stage = this.options.stage;
-    if (stage === "client-calls-worker") return; // REDIRECT was the reply: the client retries.
+    if (job !== null) await this.#retryOrFail(job, link, `${link.name} went away (${why})`);
+  }
+
+  /**
+   * A request whose attempt failed: once more on another worker (relay, worker-calls-client), else
+   * `ERR unavailable`. In client-calls-worker the reply was the REDIRECT: the client retries.
+   */
+  async #retryOrFail(job: Job, link: WorkerLink, why: string): Promise<void> {
+    if (this.options.stage === "client-calls-worker") return;
     if (job.attempts < MAX_ATTEMPTS && !this.#stopping) {
-      log.info("request {id} lost with {worker}; retrying on another worker", {
+      log.info("request {id} failed with {worker}; retrying on another worker", {
         id: job.id,
         worker: link.name,
       });
       this.#queue.unshift(job);
       this.pump();
     } else {
-      await job.reply(errLine("unavailable", `${link.name} went away (${why})`));
+      await job.reply(errLine("unavailable", why));
     }
   }
 
@@ -251,15 +260,28 @@ class Dispatcher {
         continue;
       }
       traceEvent({ event: "pong", channel: "fifo", peer: link.name, detail: text });
-      const m = /^(done|free) (\d+)/.exec(text);
+      const m = /^(done|free|fail) (\d+)/.exec(text);
       const job = link.job;
       if (m === null || job === null || job.id !== Number(m[2])) {
         log.info("stale or unknown answer {text} from {worker}", { text, worker: link.name });
         continue;
       }
       link.job = null;
-      if (m[1] === "done") {
-        const { seq, text: reply } = link.mailbox.readText();
+      if (m[1] === "fail") {
+        // The worker could not use its mailbox (corrupt, overwritten): the worker is fine.
+        await this.#retryOrFail(job, link, `${link.name} could not read the request (${text})`);
+      } else if (m[1] === "done") {
+        let read;
+        try {
+          read = link.mailbox.readText();
+        } catch (e) {
+          if (!(e instanceof MailboxCorruptError)) throw e;
+          log.warning("{error}", { error: e.message });
+          await this.#retryOrFail(job, link, `the reply in ${link.name}'s mailbox is corrupt`);
+          this.pump();
+          continue;
+        }
+        const { seq, text: reply } = read;
         traceEvent({
           event: "read mailbox",
           channel: "shm",
@@ -267,9 +289,16 @@ class Dispatcher {
           peer: link.name,
           detail: reply,
         });
-        await job.reply(
-          seq === job.id ? reply : errLine("unavailable", "the worker's mailbox was overwritten"),
-        );
+        if (seq === job.id && /^(OK|ERR )/.test(reply)) {
+          await job.reply(reply);
+        } else {
+          // Not the reply to this request (overwritten, or a forged "done"): never pass it on.
+          await this.#retryOrFail(
+            job,
+            link,
+            `${link.name}'s mailbox does not hold a reply to request ${job.id}`,
+          );
+        }
       }
       this.pump();
     }
@@ -469,7 +498,15 @@ export async function runDispatcher(
   using segment = SharedSegment.open(options.segment, { workers: options.workers });
   const slot = segment.slot(DISPATCHER_SLOT);
   slot.set("pid", Deno.pid);
-  using _heartbeat = startHeartbeat(slot, options.parentPid);
+  let own: { port: number; state: number } | null = null;
+  using _heartbeat = startHeartbeat(slot, options.parentPid, () => {
+    slot.set("pid", Deno.pid);
+    if (own) {
+      slot.set("port", own.port);
+      slot.setHost(options.host);
+      slot.set("state", own.state);
+    }
+  });
   const dispatcher = new Dispatcher(options, segment);
   const stopped = new AbortController();
   const stopRequested = (async () => {
@@ -490,6 +527,7 @@ export async function runDispatcher(
     slot.setHost(options.host);
     slot.set("port", listener.addr.port);
     slot.set("state", ROLE_STATE.ready);
+    own = { port: listener.addr.port, state: ROLE_STATE.ready };
     traceEvent({
       event: "ready",
       channel: "process",
@@ -499,6 +537,7 @@ export async function runDispatcher(
     const accepting = dispatcher.acceptLoop(listener);
     await stopRequested;
     slot.set("state", ROLE_STATE.stopping);
+    own.state = ROLE_STATE.stopping;
     listener.close();
     await accepting.catch(() => {});
     await dispatcher.stop();

@@ -19,14 +19,22 @@ export const EXIT_PARENT_GONE = 3;
 export const EXIT_INJECTED = 4;
 
 /**
- * Writes `Date.now()` to the slot's heartbeat every {@link HEARTBEAT_INTERVAL_MS}, and exits the
+ * Writes `Date.now()` to the slot's heartbeat every {@link HEARTBEAT_INTERVAL_MS} (with the role's
+ * own fields, through `reassert`), and exits the
  * process with {@link EXIT_PARENT_GONE} as soon as the parent is no longer `expectedParent` (the
  * parent-death signal's backup: it also covers a parent that died before the signal was armed).
  */
-export function startHeartbeat(slot: RoleSlot, expectedParent: number): Disposable {
+export function startHeartbeat(
+  slot: RoleSlot,
+  expectedParent: number,
+  reassert: () => void = () => {},
+): Disposable {
   const beat = () => {
     if (parentPid() !== expectedParent) leaveOrphaned();
     slot.set("heartbeat", Date.now());
+    // The role's own fields, written again at every beat: garbage written into the slot by
+    // another process lasts at most one beat.
+    reassert();
   };
   beat();
   const timer = setInterval(beat, HEARTBEAT_INTERVAL_MS);

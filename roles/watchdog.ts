@@ -146,6 +146,10 @@ interface Supervised {
   killing: { since: number; hard: boolean } | null;
   restartTimer: ReturnType<typeof setTimeout> | undefined;
   lastStatus: Deno.CommandStatus | null;
+  /** Restarts so far; the slot shows it, and is rewritten from here at every tick. */
+  restartCount: number;
+  /** The latest plausible heartbeat seen in the slot (garbage values are not beats). */
+  lastBeat: number;
 }
 
 type WatchdogEvent =
@@ -264,6 +268,8 @@ class Watchdog {
       killing: null,
       restartTimer: undefined,
       lastStatus: null,
+      restartCount: 0,
+      lastBeat: 0,
     });
     this.roles = [
       role("dispatcher", 0),
@@ -321,10 +327,11 @@ class Watchdog {
     role.generation++;
     role.state = "starting";
     role.startedAt = Date.now();
+    role.lastBeat = role.startedAt;
     role.killing = null;
     const slot = this.segment.slot(role.slot);
     slot.set("pid", child.pid);
-    slot.set("generation", slot.get("generation") + 1);
+    slot.set("generation", role.generation);
     slot.set("startedAt", role.startedAt);
     slot.set("heartbeat", role.startedAt);
     slot.set("state", ROLE_STATE.starting);
@@ -436,7 +443,8 @@ class Watchdog {
     }
     const delay = role.restarts.length === 0 ? 0 : 100 * 2 ** (role.restarts.length - 1);
     role.restarts.push(now + delay);
-    slot.set("restarts", slot.get("restarts") + 1);
+    role.restartCount++;
+    slot.set("restarts", role.restartCount);
     role.state = "backoff";
     slot.set("state", ROLE_STATE.starting);
     role.restartTimer = setTimeout(() => this.events.push({ kind: "restart", role }), delay);
@@ -457,10 +465,27 @@ class Watchdog {
 
   #tick(): void {
     const now = Date.now();
-    this.segment.slot(WATCHDOG_SLOT).set("heartbeat", now);
+    const own = this.segment.slot(WATCHDOG_SLOT);
+    own.set("heartbeat", now);
+    own.set("pid", Deno.pid);
+    // The fields the watchdog owns, written again from its own records: garbage that another
+    // process writes into the registry lasts at most one tick.
+    for (const role of this.roles) {
+      const slot = this.segment.slot(role.slot);
+      if (role.child) slot.set("pid", role.child.pid);
+      slot.set("generation", role.generation);
+      slot.set("restarts", role.restartCount);
+      if (role.state === "failed") slot.set("state", ROLE_STATE.failed);
+    }
     for (const role of this.roles) {
       if (role.state === "running" && role.killing === null) {
-        const age = now - this.segment.slot(role.slot).get("heartbeat");
+        const beat = this.segment.slot(role.slot).get("heartbeat");
+        // Only a plausible value is a beat: NaN, the future, or before this process started are
+        // garbage (another process wrote the slot); the role rewrites it at its next beat.
+        if (beat >= role.startedAt && beat <= now + 50 && beat > role.lastBeat) {
+          role.lastBeat = beat;
+        }
+        const age = now - role.lastBeat;
         if (age > this.options.heartbeatTimeoutMs) this.#kill(role, `heartbeat ${age} ms old`);
         // A stable run clears the crash-loop count.
         if (now - role.startedAt > this.options.restartWindowMs) role.restarts = [];

@@ -73,6 +73,7 @@ export function answer(line: string): string {
 
 class Worker {
   readonly name: string;
+  #state: number = ROLE_STATE.ready;
   #claim:
     | {
       id: number;
@@ -90,6 +91,16 @@ class Worker {
     readonly pongs: FifoWriter,
   ) {
     this.name = `worker ${options.k}`;
+  }
+
+  /** The worker's state, as its slot shows it (written at once and at every beat). */
+  get state(): number {
+    return this.#state;
+  }
+
+  set state(value: number) {
+    this.#state = value;
+    this.slot.set("state", value);
   }
 
   pong(text: string, id: number): void {
@@ -128,13 +139,13 @@ class Worker {
   /** client-calls-worker: reserve this worker for the request until served or timed out. */
   claim(id: number): void {
     const line = this.readMailbox(id);
-    this.slot.set("state", ROLE_STATE.busy);
+    this.state = ROLE_STATE.busy;
     const timer = setTimeout(() => finish("timeout"), this.options.claimTimeoutMs);
     const finish = (outcome: Outcome) => {
       if (this.#claim?.id !== id) return;
       clearTimeout(timer);
       this.#claim = null;
-      this.slot.set("state", ROLE_STATE.ready);
+      this.state = ROLE_STATE.ready;
       this.pong(`free ${id} ${outcome}`, id);
     };
     this.#claim = { id, line, done: finish, timer };
@@ -205,9 +216,9 @@ class Worker {
       throw new Error(`mailbox ${this.options.k} holds a malformed call: ${JSON.stringify(text)}`);
     }
     const [, token, host, port, expected] = m;
-    this.slot.set("state", ROLE_STATE.busy);
+    this.state = ROLE_STATE.busy;
     const outcome = await this.#callClient(id, token, host, Number(port), expected);
-    this.slot.set("state", ROLE_STATE.ready);
+    this.state = ROLE_STATE.ready;
     this.pong(`free ${id} ${outcome}`, id);
   }
 
@@ -274,7 +285,16 @@ export async function runWorker(
   using segment = SharedSegment.open(options.segment);
   const slot = segment.slot(workerSlot(options.k));
   slot.set("pid", Deno.pid);
-  using _heartbeat = startHeartbeat(slot, options.parentPid);
+  let worker: Worker | null = null;
+  let ownPort = 0;
+  using _heartbeat = startHeartbeat(slot, options.parentPid, () => {
+    slot.set("pid", Deno.pid);
+    if (ownPort) {
+      slot.set("port", ownPort);
+      slot.setHost(options.host);
+    }
+    if (worker) slot.set("state", worker.state);
+  });
   let listener: Deno.TcpListener | null = null;
   if (options.stage === "client-calls-worker") {
     // A restarted worker takes the port of the one it replaces.
@@ -282,6 +302,7 @@ export async function runWorker(
     listener = await listenRetrying(options.host, port);
     slot.setHost(options.host);
     slot.set("port", listener.addr.port);
+    ownPort = listener.addr.port;
   }
   using pings = FifoReader.open(`${options.runtimeDir}/dwtube${options.k}`);
   using pongs = await FifoWriter.open(`${options.runtimeDir}/wdtube${options.k}`);
@@ -290,8 +311,8 @@ export async function runWorker(
   if (stale > 0) {
     log.info("dropped {stale} bytes of orders meant for the previous worker", { stale });
   }
-  const worker = new Worker(options, segment.mailbox(options.k), slot, pongs);
-  slot.set("state", ROLE_STATE.ready);
+  worker = new Worker(options, segment.mailbox(options.k), slot, pongs);
+  worker.state = ROLE_STATE.ready;
   traceEvent({
     event: "ready",
     channel: "process",
@@ -318,7 +339,7 @@ export async function runWorker(
       if (s !== "SIGTERM") continue;
       if (!parentAlive(options.parentPid)) leaveOrphaned();
       traceEvent({ event: "stop", channel: "signal", detail: s });
-      slot.set("state", ROLE_STATE.stopping);
+      worker!.state = ROLE_STATE.stopping;
       stopping = true;
       pings.close();
       return;
@@ -350,7 +371,9 @@ export async function runWorker(
       else if (m[1] === "claim") worker.claim(id);
       else await worker.call(id);
     } catch (e) {
+      // Say so, rather than leave the dispatcher waiting: the request can be retried elsewhere.
       log.error("order {text} failed: {error}", { text, error: String(e) });
+      worker.pong(`fail ${id} ${e instanceof Error ? e.name : "error"}`, id);
     }
   }
   listener?.close();

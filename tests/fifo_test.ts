@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import {
   BrokenPipeError,
+  encodeFrame,
   FifoReader,
   FifoWriter,
   FrameError,
@@ -169,6 +170,11 @@ Deno.test("bytes that are not a frame give a FrameError; later frames still arri
     await assert.rejects(() => reader.receive(), FrameError);
     writer.send("valid");
     assert.equal(await reader.receiveText(), "valid");
+    // Garbage and a frame in one read: the frame after the garbage is kept.
+    const both = new Uint8Array([...new TextEncoder().encode("xx"), ...encodeFrame(path, "kept")]);
+    raw.writeSync(both);
+    await assert.rejects(() => reader.receive(), FrameError);
+    assert.equal(await reader.receiveText(), "kept");
   });
 });
 
