@@ -9,6 +9,7 @@
 import { benchCommand } from "./cli/bench.ts";
 import { clientCommand } from "./cli/client.ts";
 import { experimentCommand } from "./cli/experiment.ts";
+import { fuzzCommand } from "./cli/fuzz.ts";
 import { type Command, UsageError } from "./cli/common.ts";
 import { scenarioCommand } from "./cli/scenario.ts";
 import { soakCommand } from "./cli/soak.ts";
@@ -24,6 +25,7 @@ const COMMANDS: Record<string, Command> = {
   trace: traceCommand,
   experiment: experimentCommand,
   soak: soakCommand,
+  fuzz: fuzzCommand,
   bench: benchCommand,
 };
 

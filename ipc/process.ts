@@ -226,3 +226,11 @@ export function readCommandLine(pid: number): string {
     ? ""
     : new TextDecoder().decode(raw).split("\0").filter((a) => a !== "").join(" ");
 }
+
+/** A process's peak resident memory (VmHWM in /proc/<pid>/status), KiB; null if gone. */
+export function peakRssKib(pid: number): number | null {
+  const raw = libc.readWholeFile(`/proc/${pid}/status`);
+  if (raw === null) return null;
+  const m = /^VmHWM:\s+(\d+) kB$/m.exec(new TextDecoder().decode(raw));
+  return m ? Number(m[1]) : null;
+}

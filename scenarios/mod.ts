@@ -9,6 +9,7 @@
 export * from "./diagram.ts";
 export * from "./experiments.ts";
 export * from "./failures.ts";
+export * from "./fuzz.ts";
 export * from "./harness.ts";
 export * from "./load.ts";
 export * from "./pingpong.ts";
