@@ -9,3 +9,4 @@
 export * from "./ipc.ts";
 export * from "./stages.ts";
 export * from "./recovery.ts";
+export * from "./report.ts";

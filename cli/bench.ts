@@ -8,15 +8,18 @@ import {
   formatIpcBench,
   formatRecoveryBench,
   formatStagesBench,
+  runAllBenches,
   runIpcBench,
   runRecoveryBench,
   runStagesBench,
+  writeReport,
 } from "../bench/mod.ts";
 import { type Command, intOption, parse, UsageError } from "./common.ts";
 
 const USAGE = `Usage: main.ts bench ipc [--round-trips N] [--rounds R]
        main.ts bench stages [--single N] [--per-client N] [--json FILE]
        main.ts bench recovery [--trials N]
+       main.ts bench all          (deno task bench: all three, one report in bench/)
 
 ipc: named-pipe round-trip latency between this process and an echo child, for the toolkit's
 async receive path (FifoReader: non-blocking read + poll(2) off the event loop) and for a blocking
@@ -80,6 +83,12 @@ export const benchCommand: Command = {
       return 0;
     }
     if (name === "stages") return await stages(values);
+    if (name === "all") {
+      const files = writeReport(await runAllBenches(), "bench");
+      console.log(Deno.readTextFileSync(files[0]));
+      console.log(`written: ${files.join(", ")}`);
+      return 0;
+    }
     if (name === "recovery") {
       const result = await runRecoveryBench({
         trials: intOption("trials", values.trials, 10, 1, 1000),

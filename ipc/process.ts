@@ -234,3 +234,10 @@ export function peakRssKib(pid: number): number | null {
   const m = /^VmHWM:\s+(\d+) kB$/m.exec(new TextDecoder().decode(raw));
   return m ? Number(m[1]) : null;
 }
+
+/** The CPU model (/proc/cpuinfo "model name"), for reports. */
+export function cpuModel(): string {
+  const raw = libc.readWholeFile("/proc/cpuinfo");
+  const m = raw === null ? null : /^model name\s*:\s*(.+)$/m.exec(new TextDecoder().decode(raw));
+  return m ? m[1].trim() : "unknown";
+}
