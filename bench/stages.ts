@@ -2,8 +2,9 @@
  * `bench stages`: for each stage with 4 workers, one client sending 2000 echo requests, then 8
  * clients × 500 requests (half echo, half `requetetype2 20000`): p50/p99 latency, throughput, and
  * a check that every request got exactly its own answer. The relay stage's single-client echo p50
- * is compared with a reference measured in the same run: one kept-open TCP round trip plus one
- * named-pipe round trip (the toolkit's async receive) between two processes.
+ * is compared with a reference measured in the same run, in rounds alternating with it: one
+ * kept-open TCP round trip plus one named-pipe round trip (the toolkit's async receive) between
+ * two processes.
  *
  * @module
  */
@@ -78,32 +79,44 @@ export interface StagesBenchResult {
 
 const TCP_ECHO = new URL("./tcp_echo.ts", import.meta.url);
 
-/** Median round trip, µs, of one-byte lines over one kept-open TCP connection to a child. */
-async function tcpRoundTripUs(trips: number): Promise<number> {
-  const child = roleCommand(TCP_ECHO, [], { stdin: "null", stdout: "piped" }, [
-    ...ROLE_PERMISSIONS,
-    "--allow-net",
-  ]).spawn();
-  try {
-    const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-    const first = await withTimeout(reader.read(), 10_000);
-    await reader.cancel();
-    const port = Number(/ready (\d+)/.exec(first?.value ?? "")?.[1]);
-    if (!port) throw new Error("the TCP echo child did not start");
-    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+/** A child that echoes lines over TCP, and one kept-open connection to it. */
+class TcpEchoPeer {
+  #child: Deno.ChildProcess;
+  #conn: Deno.Conn | null = null;
+
+  constructor() {
+    this.#child = roleCommand(TCP_ECHO, [], { stdin: "null", stdout: "piped" }, [
+      ...ROLE_PERMISSIONS,
+      "--allow-net",
+    ])
+      .spawn();
+  }
+
+  /** Round trips of a one-byte line, ms each (after `warmup` unmeasured ones). */
+  async measure(trips: number, warmup = 50): Promise<number[]> {
+    if (this.#conn === null) {
+      const reader = this.#child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+      const first = await withTimeout(reader.read(), 10_000);
+      await reader.cancel();
+      const port = Number(/ready (\d+)/.exec(first?.value ?? "")?.[1]);
+      if (!port) throw new Error("the TCP echo child did not start");
+      this.#conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    }
     const ping = new TextEncoder().encode("x\n");
     const buf = new Uint8Array(16);
     const samples: number[] = [];
-    for (let i = 0; i < trips + 200; i++) {
+    for (let i = 0; i < trips + warmup; i++) {
       const t = performance.now();
-      await conn.write(ping);
-      for (let got = 0; got < 2;) got += (await conn.read(buf)) ?? 2;
-      if (i >= 200) samples.push(performance.now() - t);
+      await this.#conn.write(ping);
+      for (let got = 0; got < 2;) got += (await this.#conn.read(buf)) ?? 2;
+      if (i >= warmup) samples.push(performance.now() - t);
     }
-    conn.close();
-    return latencyStats(samples).p50;
-  } finally {
-    await reapChild(child, { graceMs: 0 });
+    return samples;
+  }
+
+  async stop(): Promise<void> {
+    this.#conn?.close();
+    await reapChild(this.#child, { graceMs: 0 });
   }
 }
 
@@ -123,23 +136,54 @@ function load(records: RequestRecord[], wallMs: number): LoadResult {
 /** Runs the benchmark; every system it starts is stopped and checked. */
 export async function runStagesBench(options: StagesBenchOptions = {}): Promise<StagesBenchResult> {
   const trips = options.referenceTrips ?? 2000;
-  const tcp = await tcpRoundTripUs(trips);
-  const pipe = (await runIpcBench({ roundTrips: trips, rounds: 4 })).async.p50;
+  const rounds = 5;
   const stages: StageBench[] = [];
+  let tcp = 0, pipe = 0;
   for (const stage of ["relay", "worker-calls-client", "client-calls-worker"] as Stage[]) {
     const system = await startSystem({ stage, workers: options.workers ?? 4 });
     let single: LoadResult, mixed: LoadResult, report: StopReport;
     try {
       const n = options.single ?? 2000;
       let t = performance.now();
-      single = load(
-        await runClients(
-          system.port,
-          1,
-          () => Array.from({ length: n }, (_, i) => `requetetype1 s${i}`),
-        ),
-        performance.now() - t,
-      );
+      if (stage === "relay") {
+        // The reference and the relay echo alternate in rounds: where the scheduler puts the
+        // processes (one vCPU or two) moves both alike.
+        const peer = new TcpEchoPeer();
+        const tcpSamples: number[] = [], pipeMedians: number[] = [], records: RequestRecord[] = [];
+        try {
+          for (let r = 0; r < rounds; r++) {
+            tcpSamples.push(...await peer.measure(Math.ceil(trips / rounds)));
+            pipeMedians.push(
+              (await runIpcBench({ roundTrips: Math.ceil(trips / rounds), rounds: 2 })).async.p50,
+            );
+            records.push(
+              ...await runClients(
+                system.port,
+                1,
+                () =>
+                  Array.from(
+                    { length: Math.ceil(n / rounds) },
+                    (_, i) => `requetetype1 s${r}-${i}`,
+                  ),
+              ),
+            );
+          }
+        } finally {
+          await peer.stop();
+        }
+        tcp = latencyStats(tcpSamples).p50;
+        pipe = [...pipeMedians].sort((a, b) => a - b)[Math.floor(pipeMedians.length / 2)];
+        single = load(records, performance.now() - t);
+      } else {
+        single = load(
+          await runClients(
+            system.port,
+            1,
+            () => Array.from({ length: n }, (_, i) => `requetetype1 s${i}`),
+          ),
+          performance.now() - t,
+        );
+      }
       const perClient = options.perClient ?? 500;
       t = performance.now();
       mixed = load(

@@ -27,6 +27,7 @@ export interface TraceTarget {
 }
 
 let defaultRole = "unknown";
+let tracing = false;
 
 /** Makes `path` an empty trace file (mode 0600), creating its folder: one trace per run. */
 export function freshTraceFile(path: string): string {
@@ -46,6 +47,7 @@ export function setupLogging(level: string, trace?: TraceTarget): void {
     Deno.stderr.writeSync(encoder.encode(format(record)));
   };
   const sinks: Record<string, Sink> = { stderr };
+  tracing = trace !== undefined;
   if (trace) {
     defaultRole = trace.role;
     const file = Deno.openSync(trace.path, { append: true, create: true, mode: 0o600 });
@@ -97,6 +99,7 @@ const traceLogger = getLogger(["osps", "trace"]);
 
 /** Records a trace event (a no-op when no trace file is set up). */
 export function traceEvent(e: TraceEvent): void {
+  if (!tracing) return;
   traceLogger.info(e.event, {
     ts: performance.timeOrigin + performance.now(),
     pid: Deno.pid,
