@@ -92,3 +92,25 @@ export async function interruptible<T>(fn: (signal: AbortSignal) => Promise<T>):
   signals.next().then((s) => s && controller.abort(new Error(`interrupted by ${s}`)));
   return await fn(controller.signal);
 }
+
+/**
+ * Runs `run` for the stage named by `--stage`, or for all three stages, printing each report with
+ * `format`; resolves with the exit code: 0 if every report passed.
+ */
+export async function overStages<R extends { passed: boolean }>(
+  stage: string | undefined,
+  run: (stage: Stage) => Promise<R>,
+  format: (report: R) => string[],
+): Promise<number> {
+  const stages: readonly Stage[] = stage
+    ? [stageOption(stage)]
+    : ["relay", "worker-calls-client", "client-calls-worker"];
+  let passed = true;
+  for (const s of stages) {
+    const report = await run(s);
+    for (const line of format(report)) console.log(line);
+    passed &&= report.passed;
+  }
+  console.log(passed ? "result: PASS" : "result: FAILED");
+  return passed ? 0 : 1;
+}

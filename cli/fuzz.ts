@@ -5,7 +5,7 @@
  */
 
 import { formatFuzz, runFuzz } from "../scenarios/mod.ts";
-import { type Command, intOption, parse, stageOption } from "./common.ts";
+import { type Command, intOption, overStages, parse } from "./common.ts";
 
 const USAGE = `Usage: main.ts fuzz [--inputs N] [--stage S] [--idle N] [--slowloris S] [--seed N]
 
@@ -34,22 +34,13 @@ export const fuzzCommand: Command = {
       console.log(USAGE);
       return 0;
     }
-    const stages = values.stage
-      ? [stageOption(values.stage)]
-      : ["relay", "worker-calls-client", "client-calls-worker"] as const;
-    let passed = true;
-    for (const stage of stages) {
-      const report = await runFuzz({
+    return await overStages(values.stage, (stage) =>
+      runFuzz({
         stage,
         inputs: intOption("inputs", values.inputs, 10_000, 1, 10_000_000),
         idleConnections: intOption("idle", values.idle, 500, 0, 20_000),
         slowlorisSeconds: intOption("slowloris", values.slowloris, 5, 1, 600),
         seed: intOption("seed", values.seed, 1, 0, 2 ** 31),
-      });
-      for (const line of formatFuzz(report)) console.log(line);
-      passed &&= report.passed;
-    }
-    console.log(passed ? "result: PASS" : "result: FAILED");
-    return passed ? 0 : 1;
+      }), formatFuzz);
   },
 };

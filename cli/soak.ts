@@ -5,7 +5,7 @@
  */
 
 import { formatSoak, runSoak } from "../scenarios/mod.ts";
-import { type Command, intOption, parse, stageOption } from "./common.ts";
+import { type Command, intOption, overStages, parse } from "./common.ts";
 
 const USAGE = `Usage: main.ts soak [--seconds S] [--stage S] [--seed N] [--clients N]
 
@@ -37,21 +37,12 @@ export const soakCommand: Command = {
       console.log(USAGE);
       return 0;
     }
-    const stages = values.stage
-      ? [stageOption(values.stage)]
-      : ["relay", "worker-calls-client", "client-calls-worker"] as const;
-    let passed = true;
-    for (const stage of stages) {
-      const report = await runSoak({
+    return await overStages(values.stage, (stage) =>
+      runSoak({
         stage,
         seconds: intOption("seconds", values.seconds, 60, 1, 86_400),
         seed: intOption("seed", values.seed, 1, 0, 2 ** 31),
         clients: intOption("clients", values.clients, 8, 1, 1000),
-      });
-      for (const line of formatSoak(report)) console.log(line);
-      passed &&= report.passed;
-    }
-    console.log(passed ? "result: PASS" : "result: FAILED");
-    return passed ? 0 : 1;
+      }), formatSoak);
   },
 };

@@ -12,6 +12,7 @@
 import { peakRssKib } from "../ipc/mod.ts";
 import { OspsClient, type Stage, TcpLineReader } from "../roles/mod.ts";
 import { startSystem } from "./harness.ts";
+import { seeded } from "./load.ts";
 import { expectedAnswer } from "./stages.ts";
 
 /** Options of {@link runFuzz}. */
@@ -51,16 +52,6 @@ export interface FuzzReport {
 /** The lines the servers may send: any reply of the wire contract. */
 const PROTOCOL_LINE =
   /^(OK( .*)?|ERR (unknown-request|bad-argument|line-too-long|busy|timeout|unavailable|shutting-down)( .*)?|REDIRECT \S+ \d+|WAIT [A-Za-z0-9]{1,32}|READY [A-Za-z0-9]{1,32})$/s;
-
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const enc = new TextEncoder();
 const LF = new Uint8Array([0x0a]);

@@ -9,6 +9,17 @@ import { zombieChildrenOf } from "../ipc/mod.ts";
 import { OspsClient } from "../roles/mod.ts";
 import { answerLine, type RequestRecord } from "./harness.ts";
 
+/** A small seeded generator (mulberry32) of numbers in [0, 1): the same seed, the same sequence. */
+export function seeded(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(a ^ (a >>> 15), a | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
 /** The request line number `i` of client `c`: echoes and prime counts, each one unique. */
 export function mixedRequest(c: number, i: number): string {
   return i % 2 ? `requetetype2 ${1000 + c * 10 + i % 7}` : `requetetype1 client ${c} request ${i}`;

@@ -10,7 +10,7 @@
 import { ROLE_STATE } from "../ipc/mod.ts";
 import type { Stage } from "../roles/mod.ts";
 import { startSystem, type StopReport } from "./harness.ts";
-import { LoadGenerator, ZombieWatch } from "./load.ts";
+import { LoadGenerator, seeded, ZombieWatch } from "./load.ts";
 import { isClean, processesMentioning } from "./proof.ts";
 import { expectedAnswer } from "./stages.ts";
 
@@ -72,18 +72,6 @@ export interface SoakReport {
   orphans: number;
   /** Whether it passed: 0 wrong, 0 unanswered, 0 lasting zombies, orphans or leftovers, ≥ 99 % OK. */
   passed: boolean;
-}
-
-/** A small seeded generator (mulberry32): the same seed, the same fault schedule. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Soaks one stage; the system is stopped and checked whatever happens. */
