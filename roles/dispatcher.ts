@@ -226,11 +226,12 @@ class Dispatcher {
   }
 
   /**
-   * A request whose attempt failed: once more on another worker (relay, worker-calls-client), else
-   * `ERR unavailable`. In client-calls-worker the reply was the REDIRECT: the client retries.
+   * A request whose attempt failed: once more on another worker, else `ERR unavailable`. In
+   * client-calls-worker, once the REDIRECT is sent it is the reply: the client retries through the
+   * dispatcher; before it (the order could not be written), the request is retried here.
    */
   async #retryOrFail(job: Job, link: WorkerLink, why: string): Promise<void> {
-    if (this.options.stage === "client-calls-worker") return;
+    if (this.options.stage === "client-calls-worker" && job.replied) return;
     if (job.attempts < MAX_ATTEMPTS && !this.#stopping) {
       log.info("request {id} failed with {worker}; retrying on another worker", {
         id: job.id,
