@@ -9,7 +9,13 @@
  * @module
  */
 
-import { reapChild, ROLE_PERMISSIONS, roleCommand, type Stage, withTimeout } from "../roles/mod.ts";
+import {
+  readReadyLine,
+  reapChild,
+  ROLE_PERMISSIONS,
+  roleCommand,
+  type Stage,
+} from "../roles/mod.ts";
 import {
   expectedAnswer,
   isClean,
@@ -95,12 +101,9 @@ class TcpEchoPeer {
   /** Round trips of a one-byte line, ms each (after `warmup` unmeasured ones). */
   async measure(trips: number, warmup = 50): Promise<number[]> {
     if (this.#conn === null) {
-      const reader = this.#child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-      const first = await withTimeout(reader.read(), 10_000);
-      await reader.cancel();
-      const port = Number(/ready (\d+)/.exec(first?.value ?? "")?.[1]);
-      if (!port) throw new Error("the TCP echo child did not start");
-      this.#conn = await Deno.connect({ hostname: "127.0.0.1", port });
+      const ready = await readReadyLine(this.#child, 10_000);
+      if (typeof ready === "string") throw new Error("the TCP echo child did not start");
+      this.#conn = await Deno.connect({ hostname: "127.0.0.1", port: ready.port });
     }
     const ping = new TextEncoder().encode("x\n");
     const buf = new Uint8Array(16);

@@ -114,3 +114,8 @@ export async function overStages<R extends { passed: boolean }>(
   console.log(passed ? "result: PASS" : "result: FAILED");
   return passed ? 0 : 1;
 }
+
+/** A reaped process's end, as a line. */
+export function describeStatus(s: Deno.CommandStatus): string {
+  return `exited with code ${s.code}${s.signal ? ` (signal ${s.signal})` : ""}, reaped`;
+}

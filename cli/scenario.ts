@@ -21,6 +21,7 @@ import {
 } from "../scenarios/mod.ts";
 import {
   type Command,
+  describeStatus,
   interruptible,
   intOption,
   logLevelOption,
@@ -150,11 +151,6 @@ export function printFailureReport(r: FailureReport): boolean {
   console.log(`files: trace ${r.tracePath}, diagram ${r.diagram.markdown}, page ${r.diagram.html}`);
   console.log(r.passed ? "result: OK" : "result: FAILED");
   return r.passed;
-}
-
-/** A process's end, as a line. */
-export function describeStatus(s: Deno.CommandStatus): string {
-  return `exited with code ${s.code}${s.signal ? ` (signal ${s.signal})` : ""}, reaped`;
 }
 
 /** A role's end as its watchdog recorded it, as a line. */

@@ -12,6 +12,7 @@ import { instancePaths, runWatchdog, WatchdogStartError } from "../roles/watchdo
 import { checkLeftovers, formatLeftovers, isClean } from "../scenarios/mod.ts";
 import {
   type Command,
+  describeStatus,
   intOption,
   logLevelOption,
   parse,
@@ -138,9 +139,7 @@ export const upCommand: Command = {
         : `\nstopped the instance: ${report.reason}`,
     );
     for (const [name, s] of Object.entries(report.statuses)) {
-      const end = s === null
-        ? "never ran"
-        : `exited with code ${s.code}${s.signal ? ` (signal ${s.signal})` : ""}, reaped`;
+      const end = s === null ? "never ran" : describeStatus(s);
       console.log(
         `  ${name}: ${end}; ${report.restarts[name]} restarts${
           report.failed.includes(name) ? ", marked failed" : ""

@@ -7,6 +7,12 @@
 
 import * as libc from "./libc.ts";
 
+/** A /proc file as text, through libc (Deno's file API wants --allow-all there); null if gone. */
+function procText(path: string): string | null {
+  const raw = libc.readWholeFile(path);
+  return raw === null ? null : new TextDecoder().decode(raw);
+}
+
 /** The signal was sent to a process that does not exist (ESRCH). */
 export class NoSuchProcessError extends Error {
   /** The pid that was signalled. */
@@ -73,9 +79,8 @@ export interface ProcessInfo {
 
 /** Reads /proc/<pid>/stat; `null` if the process is gone. */
 export function processInfo(pid: number): ProcessInfo | null {
-  const raw = libc.readWholeFile(`/proc/${pid}/stat`);
-  if (raw === null) return null;
-  const text = new TextDecoder().decode(raw);
+  const text = procText(`/proc/${pid}/stat`);
+  if (text === null) return null;
   // "pid (comm) S ppid …": comm may itself hold spaces and parentheses.
   const open = text.indexOf("(");
   const close = text.lastIndexOf(")");
@@ -215,29 +220,24 @@ export class SignalQueue implements Disposable, AsyncIterable<Deno.Signal> {
 
 /** The running kernel's release (/proc/sys/kernel/osrelease), for reports. */
 export function kernelRelease(): string {
-  const raw = libc.readWholeFile("/proc/sys/kernel/osrelease");
-  return raw === null ? "unknown" : new TextDecoder().decode(raw).trim();
+  return procText("/proc/sys/kernel/osrelease")?.trim() ?? "unknown";
 }
 
 /** A process's command line (/proc/<pid>/cmdline, arguments joined by spaces); "" if gone. */
 export function readCommandLine(pid: number): string {
-  const raw = libc.readWholeFile(`/proc/${pid}/cmdline`);
-  return raw === null
-    ? ""
-    : new TextDecoder().decode(raw).split("\0").filter((a) => a !== "").join(" ");
+  return (procText(`/proc/${pid}/cmdline`) ?? "").split("\0").filter((a) => a !== "").join(" ");
 }
 
 /** A process's peak resident memory (VmHWM in /proc/<pid>/status), KiB; null if gone. */
 export function peakRssKib(pid: number): number | null {
-  const raw = libc.readWholeFile(`/proc/${pid}/status`);
-  if (raw === null) return null;
-  const m = /^VmHWM:\s+(\d+) kB$/m.exec(new TextDecoder().decode(raw));
+  const text = procText(`/proc/${pid}/status`);
+  if (text === null) return null;
+  const m = /^VmHWM:\s+(\d+) kB$/m.exec(text);
   return m ? Number(m[1]) : null;
 }
 
 /** The CPU model (/proc/cpuinfo "model name"), for reports. */
 export function cpuModel(): string {
-  const raw = libc.readWholeFile("/proc/cpuinfo");
-  const m = raw === null ? null : /^model name\s*:\s*(.+)$/m.exec(new TextDecoder().decode(raw));
+  const m = /^model name\s*:\s*(.+)$/m.exec(procText("/proc/cpuinfo") ?? "");
   return m ? m[1].trim() : "unknown";
 }

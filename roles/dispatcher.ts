@@ -50,7 +50,7 @@ import {
   TcpLineReader,
   writeLine,
 } from "./protocol.ts";
-import { parseRoleArgs, RoleArgsError, type RoleContext } from "./role_args.ts";
+import { parseRoleArgs, RoleArgsError, type RoleContext, roleInt } from "./role_args.ts";
 
 /** The dispatcher's options. */
 export interface DispatcherOptions extends RoleContext {
@@ -560,20 +560,14 @@ if (import.meta.main) {
       context.logLevel,
       context.trace ? { path: context.trace, role: "dispatcher" } : undefined,
     );
-    const num = (name: string, value: string | undefined, fallback: number, min: number) => {
-      if (value === undefined) return fallback;
-      if (!/^\d+$/.test(value) || Number(value) < min) {
-        throw new RoleArgsError(`--${name} must be >= ${min}`);
-      }
-      return Number(value);
-    };
+    const big = Number.MAX_SAFE_INTEGER;
     await runDispatcher({
       ...context,
-      workers: num("workers", extra.workers ?? "", 0, 1),
-      queueLimit: num("queue-limit", extra["queue-limit"], 64, 0),
-      requestTimeoutMs: num("request-timeout", extra["request-timeout"], 10_000, 1),
-      idleTimeoutMs: num("idle-timeout", extra["idle-timeout"], 60_000, 1),
-      graceMs: num("grace", extra.grace, 5000, 0),
+      workers: roleInt("workers", extra.workers, 1, big),
+      queueLimit: roleInt("queue-limit", extra["queue-limit"], 0, big, 64),
+      requestTimeoutMs: roleInt("request-timeout", extra["request-timeout"], 1, big, 10_000),
+      idleTimeoutMs: roleInt("idle-timeout", extra["idle-timeout"], 1, big, 60_000),
+      graceMs: roleInt("grace", extra.grace, 0, big, 5000),
     }, (port) => console.log(`ready ${port}`));
   } catch (e) {
     console.error(`dispatcher: ${e instanceof Error ? e.message : e}`);

@@ -52,7 +52,15 @@ export class RoleArgsError extends Error {
   }
 }
 
-function int(name: string, value: string | undefined, min: number, max: number): number {
+/** A whole-number role option from `min` to `max`; `fallback` when absent (none: required). */
+export function roleInt(
+  name: string,
+  value: string | undefined,
+  min: number,
+  max: number,
+  fallback?: number,
+): number {
+  if (value === undefined && fallback !== undefined) return fallback;
   if (value === undefined || !/^\d+$/.test(value) || Number(value) < min || Number(value) > max) {
     throw new RoleArgsError(`--${name} must be a whole number from ${min} to ${max}, got ${value}`);
   }
@@ -86,9 +94,9 @@ export function parseRoleArgs<E extends string>(
       segment: get("segment")!,
       runtimeDir: get("runtime-dir")!,
       host: get("host")!,
-      port: int("port", get("port"), 0, 65535),
-      claimTimeoutMs: int("claim-timeout", get("claim-timeout"), 1, 3_600_000),
-      parentPid: int("parent-pid", get("parent-pid"), 1, 2 ** 22),
+      port: roleInt("port", get("port"), 0, 65535),
+      claimTimeoutMs: roleInt("claim-timeout", get("claim-timeout"), 1, 3_600_000),
+      parentPid: roleInt("parent-pid", get("parent-pid"), 1, 2 ** 22),
       logLevel: get("log-level")!,
       trace: get("trace")!,
     },

@@ -47,6 +47,7 @@ import {
   EventQueue,
   readReadyLine,
   type ReadyOutcome,
+  reapChild,
   roleCommand,
   SYSTEM_ROLE_PERMISSIONS,
   withTimeout,
@@ -513,23 +514,12 @@ class Watchdog {
         const child = role.child;
         if (child === null) return;
         this.segment.slot(role.slot).set("state", ROLE_STATE.stopping);
-        try {
-          child.kill("SIGTERM");
-        } catch {
-          // Already exited.
-        }
-        let status = await withTimeout(child.status, graceMs);
-        if (status === null) {
+        const status = await reapChild(child, { graceMs: 0, termMs: graceMs });
+        if (status.signal === "SIGKILL") {
           log.warning("{role} did not stop within {ms} ms: SIGKILL", {
             role: role.name,
             ms: graceMs,
           });
-          try {
-            child.kill("SIGKILL");
-          } catch {
-            // Exited meanwhile.
-          }
-          status = await child.status;
         }
         role.lastStatus = status;
         role.state = "stopped";

@@ -17,10 +17,10 @@
 import { DISPATCHER_SLOT, ROLE_STATE, sendSignal, SharedSegment, workerSlot } from "../ipc/mod.ts";
 import {
   readReadyLine,
+  reapChild,
   roleCommand,
   type Stage,
   SYSTEM_ROLE_PERMISSIONS,
-  withTimeout,
 } from "../roles/mod.ts";
 import { defaultRuntimeBase } from "../ipc/mod.ts";
 import { checkLeftovers, type LeftoverReport } from "./proof.ts";
@@ -261,16 +261,7 @@ export class RunningSystem implements AsyncDisposable {
 
   async #stop(graceMs: number): Promise<StopReport> {
     const failed = new Set(this.unexpectedExits.filter((e) => e.failed).map((e) => e.name));
-    try {
-      this.watchdog.kill("SIGTERM");
-    } catch {
-      // Already exited.
-    }
-    let status = await withTimeout(this.watchdog.status, graceMs + 10_000);
-    if (status === null) {
-      this.watchdog.kill("SIGKILL");
-      status = await this.watchdog.status;
-    }
+    const status = await reapChild(this.watchdog, { graceMs: 0, termMs: graceMs + 10_000 });
     await this.#stderr.done;
     // The mapping outlives the unlinked segment: the watchdog's last words are still there.
     const roles = Object.fromEntries(this.roles.map((r) => {
