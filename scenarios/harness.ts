@@ -167,7 +167,9 @@ export class RunningSystem implements AsyncDisposable {
     this.watchdog = init.watchdog;
     this.#stderr = init.stderr;
     this.#segment = SharedSegment.open(this.segmentName, { readOnly: true });
-    this.roles;
+    // Every role pid read from the registry is remembered (see `roles`): the stop checks that
+    // none of them is left. The first ones are read now.
+    void this.roles;
   }
 
   /** The registry, mapped read-only. */
@@ -175,7 +177,7 @@ export class RunningSystem implements AsyncDisposable {
     return this.#segment;
   }
 
-  /** The dispatcher and the workers as the registry shows them now. */
+  /** The dispatcher and the workers as the registry shows them now (their pids are remembered). */
   get roles(): RoleView[] {
     const views = [{ name: "dispatcher", slot: DISPATCHER_SLOT }];
     for (let k = 1; k <= this.#segment.layout.workers; k++) {
