@@ -1,27 +1,23 @@
 /**
- * Named pipes (FIFOs) carrying framed messages.
+ * Named pipes (FIFOs) carrying framed messages (`frame.ts`): one frame per `write(2)`, never torn.
  *
- * A frame is a 4-byte header (`O` `P`, then the payload length as u16 little-endian) and at most
- * {@link MAX_FRAME_PAYLOAD} payload bytes, so a whole frame is at most PIPE_BUF (4096) bytes and is
- * written by one `write(2)`: the kernel never interleaves it with another writer's frame.
- *
- * Receiving is asynchronous without blocking the event loop and without busy-polling: the reader's
- * descriptor is non-blocking; when it would block, `poll(2)` waits on Deno's blocking thread pool
- * for data, for the writers to go (EOF), or for the reader's own eventfd (close).
+ * Sending is one non-blocking `write(2)`. Receiving never blocks the event loop and never
+ * busy-polls. By default the reader's descriptor is handed to a `node:net` socket, which Deno
+ * watches with the event loop's own epoll: a message costs one wake-up of the main thread and no
+ * other thread. The fallback (`wait: "poll"`, or `OSPS_FIFO_WAIT=poll`) reads the descriptor
+ * non-blocking and, when it would block, waits in `poll(2)` on Deno's blocking thread pool: about
+ * twice the CPU per message (a pool thread's wake-up and its hand-back), but no Node-compat
+ * internals.
  *
  * @module
  */
 
+import net from "node:net";
+import { Buffer } from "node:buffer";
 import * as libc from "./libc.ts";
+import { encodeFramePayload, FrameDecoder, type Garbage, MAX_FRAME_PAYLOAD } from "./frame.ts";
 
-/** PIPE_BUF on Linux: writes up to this size are atomic. */
-export const PIPE_BUF = 4096;
-/** Size of a frame header. */
-export const FRAME_HEADER = 4;
-/** Largest payload a frame carries. */
-export const MAX_FRAME_PAYLOAD = PIPE_BUF - FRAME_HEADER;
-const MAGIC0 = 0x4f; // "O"
-const MAGIC1 = 0x50; // "P"
+export { FRAME_HEADER, MAX_FRAME_PAYLOAD, PIPE_BUF } from "./frame.ts";
 
 /** Base class of the errors about one named pipe; `path` names it. */
 export class FifoError extends Error {
@@ -114,14 +110,11 @@ function checkFifo(path: string): void {
 
 /** Encodes one frame; throws {@link FrameTooLargeError} for an oversized payload. */
 export function encodeFrame(path: string, payload: Uint8Array | string): Uint8Array<ArrayBuffer> {
-  const data = typeof payload === "string" ? encoder.encode(payload) : payload;
-  if (data.length > MAX_FRAME_PAYLOAD) throw new FrameTooLargeError(path, data.length);
-  const frame = new Uint8Array(FRAME_HEADER + data.length);
-  frame[0] = MAGIC0;
-  frame[1] = MAGIC1;
-  frame[2] = data.length & 0xff;
-  frame[3] = data.length >> 8;
-  frame.set(data, FRAME_HEADER);
+  const frame = encodeFramePayload(payload);
+  if (frame === null) {
+    const length = typeof payload === "string" ? encoder.encode(payload).length : payload.length;
+    throw new FrameTooLargeError(path, length);
+  }
   return frame;
 }
 
@@ -237,158 +230,292 @@ export class FifoWriter implements Disposable {
   }
 }
 
+/** How a {@link FifoReader} waits for data (see the module documentation). */
+export type FifoWait = "socket" | "poll";
+
+/** Options of {@link FifoReader.open}. */
+export interface FifoReaderOptions {
+  /** How to wait for data: `socket` (default) or `poll`; `OSPS_FIFO_WAIT` sets the default. */
+  wait?: FifoWait;
+}
+
+/** The default wait: `OSPS_FIFO_WAIT` if it says `poll` or `socket`, else `socket`. */
+function defaultWait(): FifoWait {
+  let chosen: string | undefined;
+  try {
+    chosen = Deno.env.get("OSPS_FIFO_WAIT");
+  } catch {
+    // No --allow-env: the default.
+  }
+  return chosen === "poll" ? "poll" : "socket";
+}
+
+/** One thing a reader hands out: a frame's payload, an error to throw, or an EOF (`null`). */
+type Item = Uint8Array | Error | null;
+
+/** Frames read ahead and not yet received, past which the reader stops reading the pipe. */
+const MAX_QUEUED = 1024;
+
 /**
  * The reading end of a named pipe. {@link receive} resolves with the next frame's payload, or
  * `null` at EOF (every writer gone) or after {@link close}. After an EOF, the next `receive` waits
  * for a new writer, and nothing a new writer sent in between is lost: a FIFO outlives the
  * processes that write to it.
+ *
+ * The reader reads ahead as data comes, so frames that arrive while the consumer is busy are taken
+ * in one wake-up; once 1024 frames wait unreceived it stops reading, and the pipe fills for the
+ * writers to see (PipeFullError). An open reader keeps the process alive: close it.
  */
 export class FifoReader implements Disposable, AsyncIterable<Uint8Array> {
   /** The FIFO's path. */
   readonly path: string;
+  #wait: FifoWait;
+  /** socket: a read end held for the reader's life (writers can always open; no data is lost
+   * while the socket's own end is replaced). poll: the end that is read. */
   #fd: number;
-  #wake: number;
-  #pollfds = new Uint8Array(16);
-  #chunk = new Uint8Array(65536);
-  #pending: Uint8Array = new Uint8Array(0);
-  #receiving = false;
+  #decoder = new FrameDecoder();
+  #items: Item[] = [];
+  #waiter: ((item: Item) => void) | null = null;
   #closed = false;
+  // socket wait
+  #socket: net.Socket | null = null;
+  #opening = false;
+  #paused = false;
+  // poll wait
+  #wake = -1;
+  #polling: Promise<void> | null = null;
+  #room: (() => void) | null = null;
 
-  private constructor(path: string) {
+  private constructor(path: string, wait: FifoWait) {
     this.path = path;
+    this.#wait = wait;
     this.#fd = libc.open(path, libc.O.RDONLY | libc.O.NONBLOCK | libc.O.CLOEXEC);
-    try {
-      this.#wake = libc.eventfd();
-    } catch (e) {
-      libc.close(this.#fd, path);
-      throw e;
+    if (wait === "poll") {
+      try {
+        this.#wake = libc.eventfd();
+      } catch (e) {
+        libc.close(this.#fd, path);
+        throw e;
+      }
+      this.#polling = this.#pollLoop();
+    } else {
+      this.#attach();
     }
-    const v = new DataView(this.#pollfds.buffer);
-    v.setInt32(8, this.#wake, true);
-    v.setInt16(12, libc.POLL.IN, true);
-    this.#setPollFd();
   }
 
   /** Opens the FIFO for reading; returns at once, whether or not a writer is there yet. */
-  static open(path: string): FifoReader {
+  static open(path: string, options: FifoReaderOptions = {}): FifoReader {
     checkFifo(path);
-    return new FifoReader(path);
+    return new FifoReader(path, options.wait ?? defaultWait());
   }
 
-  #setPollFd(): void {
-    const v = new DataView(this.#pollfds.buffer);
-    v.setInt32(0, this.#fd, true);
-    v.setInt16(4, libc.POLL.IN, true);
+  /** How this reader waits for data. */
+  get wait(): FifoWait {
+    return this.#wait;
   }
 
-  /** Waits in poll(2) off the event loop; returns the FIFO's revents (0 if woken by close). */
-  async #wait(): Promise<number> {
-    const v = new DataView(this.#pollfds.buffer);
-    v.setInt16(6, 0, true);
-    v.setInt16(14, 0, true);
-    while (!await libc.pollWaiting(this.#pollfds)) { /* interrupted: poll again */ }
-    return v.getInt16(6, true);
-  }
-
-  /** Takes the next whole frame out of the pending bytes, if there is one. */
-  #takeFrame(): Uint8Array | null {
-    const p = this.#pending;
-    if (p.length < FRAME_HEADER) {
-      if (p.length >= 1 && p[0] !== MAGIC0) this.#dropPending("bad magic");
-      return null;
+  /** Queues what was read: whole frames, and a {@link FrameError} for bytes that were not one. */
+  #bytes(bytes: Uint8Array): void {
+    this.#decoder.push(bytes);
+    for (let taken = this.#decoder.take(); taken !== null; taken = this.#decoder.take()) {
+      this.#put("frame" in taken ? taken.frame : this.#garbage(taken.garbage));
     }
-    if (p[0] !== MAGIC0 || p[1] !== MAGIC1) this.#dropPending("bad magic");
-    const length = p[2] | (p[3] << 8);
-    if (length > MAX_FRAME_PAYLOAD) this.#dropPending(`length ${length} over the frame limit`);
-    if (p.length < FRAME_HEADER + length) return null;
-    const payload = p.slice(FRAME_HEADER, FRAME_HEADER + length);
-    this.#pending = p.subarray(FRAME_HEADER + length);
-    return payload;
+  }
+
+  #garbage(g: Garbage): FrameError {
+    return new FrameError(this.path, g.detail);
+  }
+
+  /** Every writer has gone: a partial frame is reported, then the EOF. */
+  #eof(): void {
+    const partial = this.#decoder.end();
+    if (partial) this.#put(this.#garbage(partial));
+    this.#put(null);
+  }
+
+  #put(item: Item): void {
+    const waiter = this.#waiter;
+    if (waiter !== null) {
+      this.#waiter = null;
+      waiter(item);
+      return;
+    }
+    this.#items.push(item);
+    if (this.#items.length >= MAX_QUEUED && this.#socket !== null && !this.#paused) {
+      this.#paused = true;
+      this.#socket.pause();
+    }
   }
 
   /**
-   * Drops the unreadable bytes up to the next frame marker (`O` `P`) after the first byte, so that
-   * a valid frame that came after garbage in the same read is not lost; then reports them.
+   * socket wait: waits, on the blocking pool, for a writer to open the FIFO (at once if one is
+   * there), then reads through a socket on its own read end until every writer has gone; then
+   * again. Deno closes that end when the socket ends.
    */
-  #dropPending(detail: string): never {
-    const p = this.#pending;
-    let next = 1;
-    while (
-      next < p.length && !(p[next] === MAGIC0 && (next + 1 === p.length || p[next + 1] === MAGIC1))
-    ) next++;
-    this.#pending = p.subarray(next);
-    throw new FrameError(this.path, `${detail} (${next} bytes dropped)`);
-  }
-
-  #append(n: number): void {
-    const merged = new Uint8Array(this.#pending.length + n);
-    merged.set(this.#pending);
-    merged.set(this.#chunk.subarray(0, n), this.#pending.length);
-    this.#pending = merged;
-  }
-
-  /**
-   * The next frame's payload, or `null` at EOF or once closed. Throws {@link FrameError} (and
-   * drops the unreadable bytes) if the pipe carries something that is not a frame.
-   */
-  async receive(): Promise<Uint8Array | null> {
-    if (this.#receiving) {
-      throw new FifoError(this.path, `a receive on ${this.path} is already pending`);
-    }
-    this.#receiving = true;
+  async #attach(): Promise<void> {
+    this.#opening = true;
+    let fd: number;
     try {
-      return await this.#receive();
-    } finally {
-      this.#receiving = false;
-      if (this.#closed) this.#release();
+      fd = await libc.openWaiting(this.path, libc.O.RDONLY | libc.O.CLOEXEC);
+    } catch (e) {
+      this.#opening = false;
+      if (!this.#closed) this.#put(e as Error);
+      return;
     }
+    this.#opening = false;
+    if (this.#closed) {
+      libc.close(fd, this.path);
+      return;
+    }
+    let socket: net.Socket;
+    try {
+      socket = new net.Socket({
+        fd,
+        readable: true,
+        writable: false,
+        onread: {
+          buffer: Buffer.alloc(65536),
+          callback: (n: number, buf: Uint8Array) => {
+            this.#bytes(buf.subarray(0, n));
+            return true;
+          },
+        },
+      } as net.SocketConstructorOpts);
+    } catch {
+      // This Deno cannot watch a pipe descriptor with a socket: wait with poll(2) instead.
+      libc.close(fd, this.path);
+      this.#switchToPoll();
+      return;
+    }
+    let ended = false;
+    const end = () => {
+      if (ended) return;
+      ended = true;
+      this.#socket = null;
+      this.#paused = false;
+      socket.destroy();
+      if (this.#closed) return;
+      this.#eof();
+      this.#attach();
+    };
+    socket.on("end", end);
+    socket.on("close", end);
+    socket.on("error", end);
+    this.#socket = socket;
   }
 
-  async #receive(): Promise<Uint8Array | null> {
-    while (true) {
-      const frame = this.#takeFrame();
-      if (frame !== null) return frame;
-      if (this.#closed) return null;
-      const n = libc.readNonBlocking(this.#fd, this.#chunk, this.path);
+  #switchToPoll(): void {
+    this.#wait = "poll";
+    this.#wake = libc.eventfd();
+    this.#polling = this.#pollLoop();
+  }
+
+  /** poll wait: reads ahead; when the pipe is empty, waits in poll(2) off the event loop. */
+  async #pollLoop(): Promise<void> {
+    const chunk = new Uint8Array(65536);
+    const pollfds = new Uint8Array(16);
+    const v = new DataView(pollfds.buffer);
+    v.setInt32(8, this.#wake, true);
+    v.setInt16(12, libc.POLL.IN, true);
+    while (!this.#closed) {
+      if (this.#items.length >= MAX_QUEUED) {
+        await new Promise<void>((resolve) => this.#room = resolve);
+        continue;
+      }
+      let n: number | null;
+      try {
+        n = libc.readNonBlocking(this.#fd, chunk, this.path);
+      } catch (e) {
+        this.#put(e as Error);
+        return;
+      }
       if (n !== null && n > 0) {
-        this.#append(n);
+        this.#bytes(chunk.subarray(0, n));
         continue;
       }
       // n === null: writers are there, no data yet. n === 0: no writer now, either none came yet
       // (poll waits for one) or all left (poll reports POLLHUP at once).
-      const revents = await this.#wait();
-      if (this.#closed) return null;
+      v.setInt32(0, this.#fd, true);
+      v.setInt16(4, libc.POLL.IN, true);
+      v.setInt16(6, 0, true);
+      v.setInt16(14, 0, true);
+      while (!await libc.pollWaiting(pollfds)) { /* interrupted: poll again */ }
+      if (this.#closed) return;
+      const revents = v.getInt16(6, true);
       if (n === 0 && (revents & libc.POLL.HUP) && !(revents & libc.POLL.IN)) {
         this.#reopen();
-        if (this.#pending.length > 0) this.#dropPending("truncated frame at EOF");
-        return null;
+        this.#eof();
       }
     }
   }
 
   /**
-   * Replaces the read end after EOF, so that poll waits for the next writer instead of repeating
-   * POLLHUP. The new end is opened before the old one is closed: a FIFO left with no reader and no
-   * writer drops its buffered data, and a new writer may already have written.
+   * poll wait: replaces the read end after EOF, so that poll waits for the next writer instead of
+   * repeating POLLHUP. The new end is opened before the old one is closed: a FIFO left with no
+   * reader and no writer drops its buffered data, and a new writer may already have written.
    */
   #reopen(): void {
     const fd = libc.open(this.path, libc.O.RDONLY | libc.O.NONBLOCK | libc.O.CLOEXEC);
     libc.close(this.#fd, this.path);
     this.#fd = fd;
-    this.#setPollFd();
+  }
+
+  /**
+   * The next frame's payload, or `null` at EOF or once closed. Throws {@link FrameError} (the
+   * unreadable bytes were dropped) if the pipe carried something that is not a frame; the frames
+   * after it still come.
+   */
+  receive(): Promise<Uint8Array | null> {
+    if (this.#waiter !== null) {
+      return Promise.reject(
+        new FifoError(this.path, `a receive on ${this.path} is already pending`),
+      );
+    }
+    if (this.#items.length > 0) return this.#hand(this.#items.shift()!);
+    if (this.#closed) return Promise.resolve(null);
+    return new Promise<Item>((resolve) => this.#waiter = resolve).then((item) =>
+      this.#unwrap(item)
+    );
+  }
+
+  #hand(item: Item): Promise<Uint8Array | null> {
+    if (this.#items.length < MAX_QUEUED / 2) {
+      if (this.#paused) {
+        this.#paused = false;
+        this.#socket?.resume();
+      }
+      const room = this.#room;
+      this.#room = null;
+      room?.();
+    }
+    try {
+      return Promise.resolve(this.#unwrap(item));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  #unwrap(item: Item): Uint8Array | null {
+    if (item instanceof Error) throw item;
+    return item;
   }
 
   /**
    * Drops whatever the pipe holds right now, without waiting: a restarted reader's way to ignore
-   * messages meant for the process it replaces. Returns the number of bytes dropped.
+   * messages meant for the process it replaces. Frames already read ahead are dropped too (an EOF
+   * seen meanwhile is kept). Returns the number of payload and garbage bytes dropped.
    */
   discardPending(): number {
-    let dropped = this.#pending.length;
-    this.#pending = new Uint8Array(0);
+    let dropped = this.#decoder.clear();
+    this.#items = this.#items.filter((item) => {
+      if (item instanceof Uint8Array) dropped += item.length;
+      return item === null;
+    });
+    const chunk = new Uint8Array(65536);
     for (
-      let n = libc.readNonBlocking(this.#fd, this.#chunk, this.path);
+      let n = libc.readNonBlocking(this.#fd, chunk, this.path);
       n;
-      n = libc.readNonBlocking(this.#fd, this.#chunk, this.path)
+      n = libc.readNonBlocking(this.#fd, chunk, this.path)
     ) {
       dropped += n;
     }
@@ -414,19 +541,27 @@ export class FifoReader implements Disposable, AsyncIterable<Uint8Array> {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    if (this.#receiving) {
-      libc.write(this.#wake, new Uint8Array(new BigUint64Array([1n]).buffer), "reader wake-up");
+    this.#items = [];
+    const waiter = this.#waiter;
+    this.#waiter = null;
+    waiter?.(null);
+    if (this.#wait === "socket") {
+      this.#socket?.destroy();
+      this.#socket = null;
+      // A pending open for a writer returns once a writer opens: open one and let it go.
+      if (this.#opening) {
+        libc.close(libc.open(this.path, libc.O.WRONLY | libc.O.NONBLOCK | libc.O.CLOEXEC));
+      }
+      libc.close(this.#fd, this.path);
     } else {
-      this.#release();
+      this.#room?.();
+      libc.write(this.#wake, new Uint8Array(new BigUint64Array([1n]).buffer), "reader wake-up");
+      const release = () => {
+        libc.close(this.#fd, this.path);
+        libc.close(this.#wake, "reader wake-up");
+      };
+      this.#polling?.then(release, release);
     }
-  }
-
-  #release(): void {
-    if (this.#fd < 0) return;
-    libc.close(this.#fd, this.path);
-    libc.close(this.#wake, "reader wake-up");
-    this.#fd = -1;
-    this.#wake = -1;
   }
 
   /** Same as {@link close}. */

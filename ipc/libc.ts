@@ -117,6 +117,7 @@ const lib = Deno.dlopen("libc.so.6", {
   getpid: { parameters: [], result: "i32" },
   getppid: { parameters: [], result: "i32" },
   getuid: { parameters: [], result: "u32" },
+  sysconf: { parameters: ["i32"], result: "i64" },
   prctl: { parameters: ["i32", "u64", "u64", "u64", "u64"], result: "i32" },
   waitpid: { parameters: ["i32", "buffer", "i32"], result: "i32" },
   flock: { parameters: ["i32", "i32"], result: "i32" },
@@ -324,6 +325,14 @@ export function getppid(): number {
 /** getuid(2). */
 export function getuid(): number {
   return lib.symbols.getuid();
+}
+
+/** sysconf(3) of `_SC_CLK_TCK`: the clock ticks per second of /proc's CPU times. */
+export function clockTicksPerSecond(): number {
+  const SC_CLK_TCK = 2;
+  const n = Number(lib.symbols.sysconf(SC_CLK_TCK));
+  if (n <= 0) fail("sysconf", "_SC_CLK_TCK");
+  return n;
 }
 
 /** prctl(2) with one integer argument. */

@@ -88,6 +88,30 @@ export function processInfo(pid: number): ProcessInfo | null {
   return { pid, comm: text.slice(open + 1, close), state: rest[0], ppid: Number(rest[1]) };
 }
 
+let ticksPerSecond = 0;
+
+/** CPU time a process has used, ms: user and system, all its threads (/proc/<pid>/stat). */
+export interface CpuTime {
+  /** In user mode. */
+  userMs: number;
+  /** In the kernel, on the process's behalf. */
+  systemMs: number;
+}
+
+/**
+ * The CPU time `pid` has used so far, every thread included (utime and stime of
+ * /proc/<pid>/stat, at the clock-tick resolution: 10 ms); `null` if the process is gone.
+ */
+export function cpuTime(pid: number): CpuTime | null {
+  const text = procText(`/proc/${pid}/stat`);
+  if (text === null) return null;
+  ticksPerSecond ||= libc.clockTicksPerSecond();
+  // After "pid (comm) ": state is field 3; utime and stime are fields 14 and 15.
+  const rest = text.slice(text.lastIndexOf(")") + 2).split(" ");
+  const ms = (ticks: string) => (Number(ticks) * 1000) / ticksPerSecond;
+  return { userMs: ms(rest[11]), systemMs: ms(rest[12]) };
+}
+
 /** Whether `pid` runs: it exists and is neither a zombie nor dead. */
 export function isRunning(pid: number): boolean {
   const info = processInfo(pid);

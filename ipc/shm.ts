@@ -478,6 +478,11 @@ function readText(bytes: Uint8Array, at: number, f: Field): string {
   return decoder.decode(raw.subarray(0, end < 0 ? raw.length : end));
 }
 
+/**
+ * Writes a NUL-padded text field. The bytes are written over the old ones and only then is the
+ * rest zeroed, and nothing is written when the field already holds the text: a reader in another
+ * process never sees the field empty while it is rewritten.
+ */
 function writeText(bytes: Uint8Array, at: number, f: Field, text: string, segment: string): void {
   const encoded = encoder.encode(text);
   if (encoded.length >= f.bytes!) {
@@ -485,8 +490,10 @@ function writeText(bytes: Uint8Array, at: number, f: Field, text: string, segmen
       `${JSON.stringify(text)} is longer than ${f.bytes! - 1} bytes (segment ${segment})`,
     );
   }
-  bytes.fill(0, at, at + f.bytes!);
-  bytes.set(encoded, at);
+  const field = bytes.subarray(at, at + f.bytes!);
+  if (field[encoded.length] === 0 && encoded.every((b, i) => field[i] === b)) return;
+  field.set(encoded);
+  field.fill(0, encoded.length);
 }
 
 /** One role's slot in the registry: pid, state, generation, heartbeat, address… */

@@ -9,8 +9,8 @@
  * - `corked-writer <fifo>`: writes a message through a Node.js write stream that is corked (the
  *   bytes stay in the writer's memory), prints "written", waits for a line on stdin, then uncorks
  *   (flushes) and prints "flushed".
- * - `bulk-writer <fifo> <letter> <size> <count>`: writes `count` messages of `size` bytes of
- *   `letter` with plain blocking writes.
+ * - `bulk-writer <fifo> <letter> <size> <count>`: opens the FIFO, prints "open", waits for a line
+ *   on stdin, then writes `count` messages of `size` bytes of `letter` with plain blocking writes.
  *
  * Run by `scenarios/experiments.ts`.
  *
@@ -62,6 +62,8 @@ if (import.meta.main) {
   } else if (mode === "bulk-writer") {
     const [path, letter, size, count] = args;
     using fifo = Deno.openSync(path, { write: true });
+    console.log("open");
+    await line();
     const message = new TextEncoder().encode(letter.repeat(Number(size)));
     for (let i = 0; i < Number(count); i++) {
       for (let at = 0; at < message.length;) at += fifo.writeSync(message.subarray(at));

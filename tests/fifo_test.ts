@@ -41,78 +41,173 @@ Deno.test("pipes are 0600 in a 0700 runtime directory; a foreign directory is re
   });
 });
 
-Deno.test("4 writer processes x 5000 framed messages: none torn, none lost, then EOF", async () => {
-  await inRuntimeDir(async (dir) => {
-    const path = dir.fifo("many");
-    using reader = FifoReader.open(path);
-    const writers = [0, 1, 2, 3].map((id) =>
-      spawnFixture("fifo_writer.ts", [path, String(id), "5000"])
-    );
-    try {
-      const next = [0, 0, 0, 0];
-      let frames = 0;
-      let switches = 0;
-      let last = -1;
-      for await (const frame of reader) {
-        const text = new TextDecoder().decode(frame);
-        const m = /^(\d):(\d+):([A-Z]*)$/.exec(text);
-        assert.ok(m, `torn or foreign frame: ${JSON.stringify(text.slice(0, 60))}…`);
-        const [id, seq] = [Number(m[1]), Number(m[2])];
-        assert.equal(seq, next[id], `writer ${id}: expected message ${next[id]}, got ${seq}`);
-        assert.equal(m[3], expectedBody(id, seq), `writer ${id} message ${seq} has a wrong body`);
-        next[id]++;
-        frames++;
-        if (id !== last) switches++;
-        last = id;
-      }
-      assert.deepEqual(next, [5000, 5000, 5000, 5000]);
-      assert.equal(frames, 20000);
-      assert.ok(
-        switches > 100,
-        `writers barely overlapped (${switches} switches): test proves little`,
+for (const wait of ["socket", "poll"] as const) {
+  Deno.test(`[${wait} wait] 4 writer processes x 5000 framed messages: none torn, none lost, then EOF`, async () => {
+    await inRuntimeDir(async (dir) => {
+      const path = dir.fifo("many");
+      using reader = FifoReader.open(path, { wait });
+      const writers = [0, 1, 2, 3].map((id) =>
+        spawnFixture("fifo_writer.ts", [path, String(id), "5000"])
       );
-      for (const w of writers) assert.equal((await w.status).code, 0);
-    } finally {
-      await Promise.all(writers.map(killAndReap));
-    }
-  });
-});
-
-Deno.test("a message over the frame limit is refused before a byte is written", async () => {
-  await inRuntimeDir(async (dir) => {
-    const path = dir.fifo("limit");
-    using reader = FifoReader.open(path);
-    using writer = await FifoWriter.open(path);
-    assert.throws(() => writer.send(new Uint8Array(MAX_FRAME_PAYLOAD + 1)), (e) => {
-      assert.ok(e instanceof FrameTooLargeError);
-      assert.match(e.message, /4093 bytes exceeds the 4092-byte frame limit.*nothing was written/);
-      return true;
+      try {
+        const next = [0, 0, 0, 0];
+        let frames = 0;
+        let switches = 0;
+        let last = -1;
+        for await (const frame of reader) {
+          const text = new TextDecoder().decode(frame);
+          const m = /^(\d):(\d+):([A-Z]*)$/.exec(text);
+          assert.ok(m, `torn or foreign frame: ${JSON.stringify(text.slice(0, 60))}…`);
+          const [id, seq] = [Number(m[1]), Number(m[2])];
+          assert.equal(seq, next[id], `writer ${id}: expected message ${next[id]}, got ${seq}`);
+          assert.equal(m[3], expectedBody(id, seq), `writer ${id} message ${seq} has a wrong body`);
+          next[id]++;
+          frames++;
+          if (id !== last) switches++;
+          last = id;
+        }
+        assert.deepEqual(next, [5000, 5000, 5000, 5000]);
+        assert.equal(frames, 20000);
+        assert.ok(
+          switches > 100,
+          `writers barely overlapped (${switches} switches): test proves little`,
+        );
+        for (const w of writers) assert.equal((await w.status).code, 0);
+      } finally {
+        await Promise.all(writers.map(killAndReap));
+      }
     });
-    const largest = new Uint8Array(MAX_FRAME_PAYLOAD).fill(7);
-    writer.send(largest);
-    writer.send("after");
-    assert.deepEqual(await reader.receive(), largest);
-    assert.equal(await reader.receiveText(), "after");
   });
-});
 
-Deno.test("the reader sees EOF when its writer process dies", async () => {
-  await inRuntimeDir(async (dir) => {
-    const path = dir.fifo("eof");
-    using reader = FifoReader.open(path);
-    const child = spawnFixture("fifo_writer.ts", [path, "0", "1", "hold"]);
-    try {
-      assert.equal(await new LineReader(child.stdout).next(), "sent");
-      assert.equal(await reader.receiveText(), `0:0:${expectedBody(0, 0)}`);
-      const pending = reader.receive();
-      child.kill("SIGKILL");
-      assert.equal(await pending, null);
-      assert.equal((await child.status).signal, "SIGKILL");
-    } finally {
-      await killAndReap(child);
-    }
+  Deno.test(`[${wait} wait] a message over the frame limit is refused before a byte is written`, async () => {
+    await inRuntimeDir(async (dir) => {
+      const path = dir.fifo("limit");
+      using reader = FifoReader.open(path, { wait });
+      using writer = await FifoWriter.open(path);
+      assert.throws(() => writer.send(new Uint8Array(MAX_FRAME_PAYLOAD + 1)), (e) => {
+        assert.ok(e instanceof FrameTooLargeError);
+        assert.match(
+          e.message,
+          /4093 bytes exceeds the 4092-byte frame limit.*nothing was written/,
+        );
+        return true;
+      });
+      const largest = new Uint8Array(MAX_FRAME_PAYLOAD).fill(7);
+      writer.send(largest);
+      writer.send("after");
+      assert.deepEqual(await reader.receive(), largest);
+      assert.equal(await reader.receiveText(), "after");
+    });
   });
-});
+
+  Deno.test(`[${wait} wait] the reader sees EOF when its writer process dies`, async () => {
+    await inRuntimeDir(async (dir) => {
+      const path = dir.fifo("eof");
+      using reader = FifoReader.open(path, { wait });
+      const child = spawnFixture("fifo_writer.ts", [path, "0", "1", "hold"]);
+      try {
+        assert.equal(await new LineReader(child.stdout).next(), "sent");
+        assert.equal(await reader.receiveText(), `0:0:${expectedBody(0, 0)}`);
+        const pending = reader.receive();
+        child.kill("SIGKILL");
+        assert.equal(await pending, null);
+        assert.equal((await child.status).signal, "SIGKILL");
+      } finally {
+        await killAndReap(child);
+      }
+    });
+  });
+
+  Deno.test(`[${wait} wait] after EOF the next receive waits for the next writer`, async () => {
+    await inRuntimeDir(async (dir) => {
+      const path = dir.fifo("again");
+      using reader = FifoReader.open(path, { wait });
+      for (const word of ["first", "second"]) {
+        const writer = await FifoWriter.open(path);
+        writer.send(word);
+        writer.close();
+        assert.equal(await reader.receiveText(), word);
+        assert.equal(await reader.receive(), null);
+      }
+    });
+  });
+
+  Deno.test(`[${wait} wait] close() ends a pending receive; a second concurrent receive is refused`, async () => {
+    await inRuntimeDir(async (dir) => {
+      const reader = FifoReader.open(dir.fifo("cancel"), { wait });
+      const pending = reader.receive();
+      await assert.rejects(() => reader.receive(), /already pending/);
+      reader.close();
+      assert.equal(await pending, null);
+      assert.equal(await reader.receive(), null);
+    });
+  });
+
+  Deno.test(`[${wait} wait] bytes that are not a frame give a FrameError; later frames still arrive`, async () => {
+    await inRuntimeDir(async (dir) => {
+      const path = dir.fifo("garbage");
+      using reader = FifoReader.open(path, { wait });
+      using writer = await FifoWriter.open(path);
+      using raw = Deno.openSync(path, { write: true });
+      raw.writeSync(new TextEncoder().encode("GARBAGE!"));
+      await assert.rejects(() => reader.receive(), FrameError);
+      writer.send("valid");
+      assert.equal(await reader.receiveText(), "valid");
+      // Garbage and a frame in one read: the frame after the garbage is kept.
+      const both = new Uint8Array([
+        ...new TextEncoder().encode("xx"),
+        ...encodeFrame(path, "kept"),
+      ]);
+      raw.writeSync(both);
+      await assert.rejects(() => reader.receive(), FrameError);
+      assert.equal(await reader.receiveText(), "kept");
+    });
+  });
+
+  Deno.test(`[${wait} wait] opening a writer waits for a reader, can be aborted, or fails at once with openNow`, async () => {
+    await inRuntimeDir(async (dir) => {
+      const path = dir.fifo("noreader");
+      assert.throws(() => FifoWriter.openNow(path), NoReaderError);
+      const controller = new AbortController();
+      const opening = FifoWriter.open(path, { signal: controller.signal });
+      controller.abort(new Error("gave up"));
+      await assert.rejects(opening, /gave up/);
+      using reader = FifoReader.open(path, { wait });
+      using writer = FifoWriter.openNow(path);
+      writer.send("now");
+      assert.equal(await reader.receiveText(), "now");
+    });
+  });
+
+  Deno.test(`[${wait} wait] a pipe that ends inside a frame: the partial frame is reported, then EOF`, async () => {
+    await inRuntimeDir(async (dir) => {
+      const path = dir.fifo("partial");
+      using reader = FifoReader.open(path, { wait });
+      const writer = await FifoWriter.open(path);
+      writer.send("whole");
+      using raw = Deno.openSync(path, { write: true });
+      raw.writeSync(encodeFrame(path, "cut short").subarray(0, 6));
+      raw.close();
+      writer.close();
+      assert.equal(await reader.receiveText(), "whole");
+      await assert.rejects(() => reader.receive(), /truncated frame at EOF/);
+      assert.equal(await reader.receive(), null, "the EOF is reported, not lost");
+    });
+  });
+
+  Deno.test(`[${wait} wait] frames read ahead while nobody receives are all delivered, in order`, async () => {
+    await inRuntimeDir(async (dir) => {
+      const path = dir.fifo("ahead");
+      using reader = FifoReader.open(path, { wait });
+      using writer = await FifoWriter.open(path);
+      // 3000 frames of 12-16 bytes: over the reader's read-ahead bound (1024 frames), within the
+      // pipe's 64 KiB; the reader stops reading at its bound and takes the rest as it is drained.
+      for (let i = 0; i < 3000; i++) writer.send(`frame ${i}`);
+      await new Promise((r) => setTimeout(r, 50));
+      for (let i = 0; i < 3000; i++) assert.equal(await reader.receiveText(), `frame ${i}`);
+    });
+  });
+}
 
 Deno.test("a write after the reader process died is an EPIPE error, not a crash", async () => {
   await inRuntimeDir(async (dir) => {
@@ -132,63 +227,5 @@ Deno.test("a write after the reader process died is an EPIPE error, not a crash"
     } finally {
       await killAndReap(child);
     }
-  });
-});
-
-Deno.test("after EOF the next receive waits for the next writer", async () => {
-  await inRuntimeDir(async (dir) => {
-    const path = dir.fifo("again");
-    using reader = FifoReader.open(path);
-    for (const word of ["first", "second"]) {
-      const writer = await FifoWriter.open(path);
-      writer.send(word);
-      writer.close();
-      assert.equal(await reader.receiveText(), word);
-      assert.equal(await reader.receive(), null);
-    }
-  });
-});
-
-Deno.test("close() ends a pending receive; a second concurrent receive is refused", async () => {
-  await inRuntimeDir(async (dir) => {
-    const reader = FifoReader.open(dir.fifo("cancel"));
-    const pending = reader.receive();
-    await assert.rejects(() => reader.receive(), /already pending/);
-    reader.close();
-    assert.equal(await pending, null);
-    assert.equal(await reader.receive(), null);
-  });
-});
-
-Deno.test("bytes that are not a frame give a FrameError; later frames still arrive", async () => {
-  await inRuntimeDir(async (dir) => {
-    const path = dir.fifo("garbage");
-    using reader = FifoReader.open(path);
-    using writer = await FifoWriter.open(path);
-    using raw = Deno.openSync(path, { write: true });
-    raw.writeSync(new TextEncoder().encode("GARBAGE!"));
-    await assert.rejects(() => reader.receive(), FrameError);
-    writer.send("valid");
-    assert.equal(await reader.receiveText(), "valid");
-    // Garbage and a frame in one read: the frame after the garbage is kept.
-    const both = new Uint8Array([...new TextEncoder().encode("xx"), ...encodeFrame(path, "kept")]);
-    raw.writeSync(both);
-    await assert.rejects(() => reader.receive(), FrameError);
-    assert.equal(await reader.receiveText(), "kept");
-  });
-});
-
-Deno.test("opening a writer waits for a reader, can be aborted, or fails at once with openNow", async () => {
-  await inRuntimeDir(async (dir) => {
-    const path = dir.fifo("noreader");
-    assert.throws(() => FifoWriter.openNow(path), NoReaderError);
-    const controller = new AbortController();
-    const opening = FifoWriter.open(path, { signal: controller.signal });
-    controller.abort(new Error("gave up"));
-    await assert.rejects(opening, /gave up/);
-    using reader = FifoReader.open(path);
-    using writer = FifoWriter.openNow(path);
-    writer.send("now");
-    assert.equal(await reader.receiveText(), "now");
   });
 });

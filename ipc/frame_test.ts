@@ -1,0 +1,102 @@
+import assert from "node:assert/strict";
+import {
+  encodeFramePayload,
+  FRAME_HEADER,
+  FrameDecoder,
+  MAX_FRAME_PAYLOAD,
+  type Taken,
+} from "./frame.ts";
+
+const text = (t: Taken) => t !== null && "frame" in t ? new TextDecoder().decode(t.frame) : t;
+
+/** A small seeded generator (mulberry32): the same seed, the same bytes. */
+function seeded(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(a ^ (a >>> 15), a | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+Deno.test("a frame is its header and payload; over the limit it is refused", () => {
+  const f = encodeFramePayload("ping 1")!;
+  assert.deepEqual([...f.subarray(0, FRAME_HEADER)], [0x4f, 0x50, 6, 0]);
+  assert.equal(new TextDecoder().decode(f.subarray(FRAME_HEADER)), "ping 1");
+  assert.equal(encodeFramePayload("é".repeat(2000))!.length, FRAME_HEADER + 4000);
+  assert.equal(encodeFramePayload(new Uint8Array(MAX_FRAME_PAYLOAD))!.length, 4096);
+  assert.equal(encodeFramePayload(new Uint8Array(MAX_FRAME_PAYLOAD + 1)), null);
+  assert.equal(encodeFramePayload("x".repeat(MAX_FRAME_PAYLOAD + 1)), null);
+});
+
+Deno.test("frames come out whole, whatever the cuts; nothing until a frame is complete", () => {
+  const d = new FrameDecoder();
+  const bytes = new Uint8Array([...encodeFramePayload("one")!, ...encodeFramePayload("two")!]);
+  d.push(bytes.subarray(0, 2));
+  assert.equal(d.take(), null);
+  d.push(bytes.subarray(2, 8));
+  assert.equal(text(d.take()), "one");
+  assert.equal(d.take(), null);
+  assert.equal(d.pending, 1);
+  d.push(bytes.subarray(8));
+  assert.equal(text(d.take()), "two");
+  assert.equal(d.take(), null);
+  assert.equal(d.end(), null);
+});
+
+Deno.test("garbage is dropped up to the next frame marker and reported; the frame after it comes", () => {
+  const d = new FrameDecoder();
+  d.push(new TextEncoder().encode("GARBAGE!"));
+  d.push(encodeFramePayload("kept")!);
+  const dropped = d.take();
+  assert.ok(dropped !== null && "garbage" in dropped);
+  assert.equal(dropped.garbage.dropped, 8);
+  assert.match(dropped.garbage.detail, /bad magic \(8 bytes dropped\)/);
+  assert.equal(text(d.take()), "kept");
+  // A length over the limit is garbage too.
+  d.push(new Uint8Array([0x4f, 0x50, 0xff, 0xff, 1, 2]));
+  const over = d.take();
+  assert.ok(over !== null && "garbage" in over);
+  assert.match(over.garbage.detail, /length 65535 over the frame limit/);
+});
+
+Deno.test("a partial frame at end of stream is reported once, and the decoder starts clean", () => {
+  const d = new FrameDecoder();
+  d.push(encodeFramePayload("cut short")!.subarray(0, 7));
+  assert.equal(d.take(), null);
+  assert.deepEqual(d.end(), { dropped: 7, detail: "truncated frame at EOF" });
+  assert.equal(d.end(), null);
+  d.push(encodeFramePayload("next writer")!);
+  assert.equal(text(d.take()), "next writer");
+});
+
+Deno.test("randomized: frames cut at every boundary, garbage between some, all frames recovered in order", () => {
+  const random = seeded(42);
+  for (let round = 0; round < 200; round++) {
+    const sent: string[] = [];
+    const parts: Uint8Array[] = [];
+    for (let i = 0, n = 1 + Math.floor(random() * 20); i < n; i++) {
+      if (random() < 0.2) {
+        // Garbage that holds no "O" byte cannot look like a frame's start.
+        parts.push(Uint8Array.from({ length: 1 + Math.floor(random() * 30) }, () => 0x61));
+      }
+      const payload = `r${round} f${i} ${"x".repeat(Math.floor(random() * 300))}`;
+      sent.push(payload);
+      parts.push(encodeFramePayload(payload)!);
+    }
+    const stream = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
+    let at = 0;
+    for (const p of parts) stream.set(p, (at += p.length) - p.length);
+    const d = new FrameDecoder();
+    const got: string[] = [];
+    for (let cut = 0; cut < stream.length;) {
+      const next = Math.min(stream.length, cut + 1 + Math.floor(random() * 600));
+      d.push(stream.subarray(cut, next));
+      cut = next;
+      for (let t = d.take(); t !== null; t = d.take()) if ("frame" in t) got.push(text(t) as string);
+    }
+    assert.deepEqual(got, sent, `round ${round}`);
+    assert.equal(d.end(), null);
+  }
+});
