@@ -10,7 +10,8 @@ import { type Command, parse, UsageError } from "./common.ts";
 
 const USAGE = `Usage: main.ts trace <trace-file> [--out DIR] [--title TEXT]
 
-Renders a run's trace (one JSON object per line, as every role writes it) as a sequence diagram:
+Renders a run's trace (one JSON object per line, as every role writes it; with the older
+<trace-file>.1 a bounded trace was rotated to, when there is one) as a sequence diagram:
 one lifeline per role instance (client k, dispatcher, worker k, watchdog), one arrow per message
 labelled with what it carried and its channel (tcp, fifo, shm), the watchdog's spawns, exits,
 freezes and kills drawn as such. Writes DIR/sequence.md (Mermaid, shown by code forges) and

@@ -7,7 +7,12 @@
  */
 
 import { defaultRuntimeBase, InstanceLockedError } from "../ipc/mod.ts";
-import { freshTraceFile } from "../roles/mod.ts";
+import {
+  DEFAULT_TRACE_MAX_BYTES,
+  freshTraceFile,
+  MIN_TRACE_MAX_BYTES,
+  setupLogging,
+} from "../roles/mod.ts";
 import { instancePaths, runWatchdog, WatchdogStartError } from "../roles/watchdog.ts";
 import { checkLeftovers, formatLeftovers, isClean } from "../scenarios/mod.ts";
 import {
@@ -44,8 +49,12 @@ Options:
   --idle-timeout MS       close a connection that sends no request for that long (default 60000)
   --grace MS              in-flight requests' time to finish at stop (default 5000)
   --heartbeat-timeout MS  a role whose heartbeat is older is frozen: killed, restarted (default 1000)
-  --trace FILE            where every role writes its trace events, one JSON object per line
-                          (default out/up/trace.jsonl, emptied at start)
+  --trace FILE            trace what crosses every channel into FILE, one JSON object per line
+                          (emptied at start; default: no trace, "" also means none). Tracing
+                          costs CPU on every message: leave it off for long runs under load
+  --trace-max-bytes N     the trace's bound (default 67108864, 64 MiB): past it, FILE is renamed
+                          FILE.1 (replacing the older one) and a new FILE begins; 'main.ts trace
+                          FILE' reads both
   --log-level LEVEL       stderr log level (default warning)`;
 
 /** `main.ts up`. */
@@ -65,7 +74,8 @@ export const upCommand: Command = {
       "idle-timeout": { type: "string" },
       grace: { type: "string" },
       "heartbeat-timeout": { type: "string" },
-      trace: { type: "string", default: "out/up/trace.jsonl" },
+      trace: { type: "string", default: "" },
+      "trace-max-bytes": { type: "string" },
       "log-level": { type: "string", default: "warning" },
     });
     if (values.help) {
@@ -106,8 +116,23 @@ export const upCommand: Command = {
       ),
       logLevel: logLevelOption(values["log-level"]),
       trace: values.trace,
+      traceMaxBytes: intOption(
+        "trace-max-bytes",
+        values["trace-max-bytes"],
+        DEFAULT_TRACE_MAX_BYTES,
+        MIN_TRACE_MAX_BYTES,
+        Number.MAX_SAFE_INTEGER,
+      ),
     };
-    freshTraceFile(values.trace);
+    // This process is the watchdog: its own log lines and trace events, like every role's.
+    setupLogging(
+      options.logLevel,
+      options.trace === "" ? undefined : {
+        path: freshTraceFile(options.trace),
+        role: "watchdog",
+        maxBytes: options.traceMaxBytes,
+      },
+    );
     let report;
     try {
       report = await runWatchdog(options, (ready) => {
@@ -120,8 +145,11 @@ export const upCommand: Command = {
           const p = ready.ports[name] ? `, port ${ready.ports[name]}` : "";
           console.log(`  ${name}: pid ${ready.pids[name]}${p}, pipes dwtube${k}/wdtube${k}`);
         }
+        const trace = options.trace === ""
+          ? "no trace (--trace FILE to record one)"
+          : `trace ${options.trace} (bound ${options.traceMaxBytes} bytes, then ${options.trace}.1)`;
         console.log(
-          `  segment ${ready.paths.segment}, runtime directory ${ready.paths.dir}, trace ${values.trace}`,
+          `  segment ${ready.paths.segment}, runtime directory ${ready.paths.dir}, ${trace}`,
         );
         console.log("Ctrl-C to stop; 'main.ts status' shows the roles.");
       });

@@ -17,7 +17,7 @@
  */
 
 import { traceEvent } from "./logging.ts";
-import { closeGracefully, decodeLine, TcpLineReader, writeLine } from "./protocol.ts";
+import { closeGracefully, closeQuietly, decodeLine, TcpLineReader, writeLine } from "./protocol.ts";
 
 /** Options of {@link OspsClient.connect}. */
 export interface ClientOptions {
@@ -244,7 +244,7 @@ export class OspsClient implements AsyncDisposable {
     const ready = this.#waitReady(token);
     while (true) {
       const first = await Promise.race([ready.conn, session.lines.watch()]);
-      if (first === "eof") {
+      if (first === "eof" || first === "interrupted") {
         ready.cancel();
         return "gone";
       }
@@ -316,17 +316,16 @@ export class OspsClient implements AsyncDisposable {
         await this.#send(session, line);
         reply = await this.#receive(session, this.#options.timeoutMs);
       } catch (e) {
-        if (e instanceof ClientError) throw e;
+        // No reply in time: a late one must not be taken for the next request's.
+        if (e instanceof ClientError) {
+          this.#drop(session);
+          throw e;
+        }
         reply = null;
       }
       if (reply === null) {
         // The dispatcher connection was lost before the answer: reconnect and send again.
-        this.#session = null;
-        try {
-          session.conn.close();
-        } catch {
-          // Already closed.
-        }
+        this.#drop(session);
         if (retries >= this.#options.retries) {
           throw new ClientError(`connection lost ${retries + 1} times`);
         }
@@ -360,8 +359,7 @@ export class OspsClient implements AsyncDisposable {
         const answer = await this.#answerCallbacks(session, wait[1], line);
         if (answer !== null) return parseReply(answer, "callback", retries);
         // The dispatcher went away before a worker called: send the request again.
-        this.#session = null;
-        session.conn.close();
+        this.#drop(session);
         if (retries >= this.#options.retries) {
           return parseReply("ERR unavailable the dispatcher went away", "callback", retries);
         }
@@ -369,6 +367,12 @@ export class OspsClient implements AsyncDisposable {
       }
       return parseReply(reply, "dispatcher", retries);
     }
+  }
+
+  /** Forgets a dispatcher connection that cannot be used any more, and closes it. */
+  #drop(session: Session): void {
+    if (this.#session === session) this.#session = null;
+    closeQuietly(session.conn);
   }
 
   /** Sends QUIT and closes everything. */

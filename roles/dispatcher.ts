@@ -39,6 +39,7 @@ import {
   parentAlive,
   startHeartbeat,
 } from "./lifecycle.ts";
+import { type Deadline, deadlineAfter } from "./deadline.ts";
 import { roleLogger, setupLogging, traceEvent } from "./logging.ts";
 import {
   closeGracefully,
@@ -50,7 +51,13 @@ import {
   TcpLineReader,
   writeLine,
 } from "./protocol.ts";
-import { parseRoleArgs, RoleArgsError, type RoleContext, roleInt } from "./role_args.ts";
+import {
+  parseRoleArgs,
+  RoleArgsError,
+  type RoleContext,
+  roleInt,
+  roleTraceTarget,
+} from "./role_args.ts";
 
 /** The dispatcher's options. */
 export interface DispatcherOptions extends RoleContext {
@@ -93,7 +100,8 @@ class Job {
   #done!: () => void;
   /** Resolves once the reply line is written (or the client is gone). */
   readonly done: Promise<void>;
-  timer: ReturnType<typeof setTimeout> | undefined;
+  /** Its request timeout, once queued. */
+  deadline: Deadline | undefined;
 
   constructor(id: number, request: Request, client: Client) {
     this.id = id;
@@ -111,7 +119,7 @@ class Job {
   async reply(line: string): Promise<void> {
     if (this.#replied) return;
     this.#replied = true;
-    clearTimeout(this.timer);
+    this.deadline?.cancel();
     traceEvent({
       event: "reply",
       channel: "tcp",
@@ -377,10 +385,10 @@ class Dispatcher {
         ),
       );
     } else {
-      job.timer = setTimeout(() => {
+      job.deadline = deadlineAfter(this.options.requestTimeoutMs, () => {
         this.#queue = this.#queue.filter((j) => j !== job);
         job.reply(errLine("timeout", `not served within ${this.options.requestTimeoutMs} ms`));
-      }, this.options.requestTimeoutMs);
+      });
       this.#queue.push(job);
       this.pump();
     }
@@ -399,9 +407,13 @@ class Dispatcher {
     this.#clients.add(client);
     traceEvent({ event: "accept", channel: "tcp", peer: client.name });
     const lines = new TcpLineReader(conn);
+    // The idle timeout runs while the connection owes a line: from each reply to the next line.
+    const idle = deadlineAfter(this.options.idleTimeoutMs, () => lines.interrupt());
     try {
       while (true) {
-        const read = await lines.next(this.options.idleTimeoutMs);
+        idle.restart(this.options.idleTimeoutMs);
+        const read = await lines.next();
+        idle.cancel();
         if (read.kind === "eof") return;
         if (read.kind === "timeout") {
           await writeLine(
@@ -443,6 +455,7 @@ class Dispatcher {
         }
       }
     } finally {
+      idle.cancel();
       this.#clients.delete(client);
       await closeGracefully(conn, 200);
     }
@@ -556,10 +569,7 @@ if (import.meta.main) {
       "idle-timeout",
       "grace",
     ]);
-    setupLogging(
-      context.logLevel,
-      context.trace ? { path: context.trace, role: "dispatcher" } : undefined,
-    );
+    setupLogging(context.logLevel, roleTraceTarget(context, "dispatcher"));
     const big = Number.MAX_SAFE_INTEGER;
     await runDispatcher({
       ...context,

@@ -1,20 +1,23 @@
 /**
- * Logs and traces through LogTape. Human-readable logs go to stderr (category `["osps", role]`).
- * Trace events — what crossed which channel — go, one JSON object per line, to the run's trace
- * file (category `["osps", "trace"]`), which every process of a run appends to.
+ * Logs and traces. Human-readable logs go through LogTape to stderr (category `["osps", role]`).
+ * Trace events — what crossed which channel — go, one flat JSON object per line, to the run's
+ * trace file, which every process of a run appends to in batches and which is bounded
+ * (`trace_file.ts`). A trace event is one `JSON.stringify` into a buffer: a dozen events per
+ * request, so they bypass LogTape's per-record pipeline, which costs about ten times as much
+ * (docs/performance.md). With no trace file, a trace event costs one test.
  *
  * @module
  */
 
 import {
   configureSync,
-  getJsonLinesFormatter,
   getLogger,
   getTextFormatter,
   type Logger,
   parseLogLevel,
   type Sink,
 } from "@logtape/logtape";
+import { TraceFile } from "./trace_file.ts";
 
 const encoder = new TextEncoder();
 
@@ -24,18 +27,12 @@ export interface TraceTarget {
   path: string;
   /** This process's role, e.g. `dispatcher`, `worker 2`. */
   role: string;
+  /** The file's bound, bytes: past it, it is rotated to `path.1` (default 64 MiB). */
+  maxBytes?: number;
 }
 
 let defaultRole = "unknown";
-let tracing = false;
-
-/** Makes `path` an empty trace file (mode 0600), creating its folder: one trace per run. */
-export function freshTraceFile(path: string): string {
-  const slash = path.lastIndexOf("/");
-  if (slash > 0) Deno.mkdirSync(path.slice(0, slash), { recursive: true });
-  Deno.writeTextFileSync(path, "", { mode: 0o600 });
-  return path;
-}
+let traceFile: TraceFile | null = null;
 
 /**
  * Sends the `osps` log categories at `level` (trace, debug, info, warning, error, fatal) and above
@@ -46,29 +43,31 @@ export function setupLogging(level: string, trace?: TraceTarget): void {
   const stderr: Sink = (record) => {
     Deno.stderr.writeSync(encoder.encode(format(record)));
   };
-  const sinks: Record<string, Sink> = { stderr };
-  tracing = trace !== undefined;
+  traceFile?.close();
+  traceFile = null;
   if (trace) {
     defaultRole = trace.role;
-    const file = Deno.openSync(trace.path, { append: true, create: true, mode: 0o600 });
-    const json = getJsonLinesFormatter();
-    // One write per event on an O_APPEND file: events of several processes never interleave.
-    sinks.trace = (record) => void file.writeSync(encoder.encode(json(record)));
+    traceFile = new TraceFile(trace.path, { maxBytes: trace.maxBytes });
   }
   configureSync({
     reset: true,
-    sinks,
+    sinks: { stderr },
     loggers: [
       { category: ["osps"], lowestLevel: parseLogLevel(level), sinks: ["stderr"] },
-      {
-        category: ["osps", "trace"],
-        lowestLevel: trace ? "info" : null,
-        sinks: trace ? ["trace"] : [],
-        parentSinks: "override",
-      },
       { category: ["logtape", "meta"], lowestLevel: "warning", sinks: ["stderr"] },
     ],
   });
+}
+
+/** Writes this process's buffered trace events now (readers of the trace call it first). */
+export function flushTrace(): void {
+  traceFile?.flush();
+}
+
+/** Writes this process's buffered trace events and stops tracing (a scenario's end). */
+export function closeTrace(): void {
+  traceFile?.close();
+  traceFile = null;
 }
 
 /** The logger of one role (`ponger`, `dispatcher`, `worker`…). */
@@ -95,15 +94,22 @@ export interface TraceEvent {
   role?: string;
 }
 
-const traceLogger = getLogger(["osps", "trace"]);
-
-/** Records a trace event (a no-op when no trace file is set up). */
+/**
+ * Records a trace event: a line `{"ts":…,"pid":…,"role":…,"event":…,"channel":…,…}` with the
+ * time in ms since the epoch (µs precision). A no-op when no trace file is set up.
+ */
 export function traceEvent(e: TraceEvent): void {
-  if (!tracing) return;
-  traceLogger.info(e.event, {
-    ts: performance.timeOrigin + performance.now(),
-    pid: Deno.pid,
-    ...e,
-    role: e.role ?? defaultRole,
-  });
+  if (traceFile === null) return;
+  traceFile.append(
+    JSON.stringify({
+      ts: performance.timeOrigin + performance.now(),
+      pid: Deno.pid,
+      role: e.role ?? defaultRole,
+      event: e.event,
+      channel: e.channel,
+      req: e.req,
+      peer: e.peer,
+      detail: e.detail,
+    }) + "\n",
+  );
 }

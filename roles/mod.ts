@@ -9,12 +9,15 @@
 export * from "./spawn.ts";
 export {
   type Channel,
-  freshTraceFile,
+  closeTrace,
+  flushTrace,
   setupLogging,
   type TraceEvent,
   traceEvent,
   type TraceTarget,
 } from "./logging.ts";
+export * from "./trace_file.ts";
+export * from "./deadline.ts";
 export * from "./protocol.ts";
 export * from "./client.ts";
 export * from "./role_args.ts";

@@ -5,6 +5,8 @@
  * @module
  */
 
+import { type Deadline, deadlineAfter } from "./deadline.ts";
+
 /** Longest line, terminator included. */
 export const MAX_LINE = 4096;
 /** Largest n of `requetetype2`. */
@@ -108,28 +110,38 @@ export function parseLine(line: string): Parsed {
 
 /** composite[i] is 1 for every i that is not prime, up to the largest n asked so far. */
 let composite = new Uint8Array(0);
+/** blockCounts[b] is the number of primes below 64·b: a count is one lookup and ≤ 63 steps. */
+let blockCounts = new Int32Array(0);
 
 /**
- * The number of primes <= n, for 0 <= n <= {@link MAX_PRIME_N}. The sieve is kept and grown only
- * when a larger n comes, so small requests stay cheap.
+ * The number of primes <= n, for 0 <= n <= {@link MAX_PRIME_N}. The sieve and its running counts
+ * are kept and grown only when a larger n comes, so a request costs a lookup, not a sieve.
  */
 export function countPrimes(n: number): number {
   if (!Number.isInteger(n) || n < 0 || n > MAX_PRIME_N) {
     throw new RangeError(`n out of range: ${n}`);
   }
-  if (n >= composite.length) {
-    const size = Math.min(MAX_PRIME_N, Math.max(n, 2 * composite.length)) + 1;
-    const sieve = new Uint8Array(size);
-    sieve[0] = 1;
-    if (size > 1) sieve[1] = 1;
-    for (let i = 2; i * i < size; i++) {
-      if (sieve[i] === 0) { for (let j = i * i; j < size; j += i) sieve[j] = 1; }
-    }
-    composite = sieve;
-  }
-  let count = 0;
-  for (let i = 2; i <= n; i++) if (composite[i] === 0) count++;
+  if (n >= composite.length) grow(Math.min(MAX_PRIME_N, Math.max(n, 2 * composite.length)) + 1);
+  let count = blockCounts[n >> 6];
+  for (let i = n & ~63; i <= n; i++) count += 1 - composite[i];
   return count;
+}
+
+function grow(size: number): void {
+  const sieve = new Uint8Array(size);
+  sieve[0] = 1;
+  if (size > 1) sieve[1] = 1;
+  for (let i = 2; i * i < size; i++) {
+    if (sieve[i] === 0) { for (let j = i * i; j < size; j += i) sieve[j] = 1; }
+  }
+  const counts = new Int32Array((size >> 6) + 1);
+  let running = 0;
+  for (let i = 0; i < size; i++) {
+    if ((i & 63) === 0) counts[i >> 6] = running;
+    running += 1 - sieve[i];
+  }
+  composite = sieve;
+  blockCounts = counts;
 }
 
 /** The result of a valid request: the echo, or the prime count. */
@@ -156,16 +168,24 @@ export type LineResult =
   | { kind: "eof" }
   | { kind: "timeout" };
 
+/** What one read brought: bytes, the peer's EOF, or an interruption (timeout). */
+export type Fill = "data" | "eof" | "interrupted";
+
 /**
  * Reads LF-terminated lines (CR before LF dropped) from a TCP connection, at most
  * {@link MAX_LINE} bytes with the terminator. Lines that arrive early wait in the buffer, in order.
+ * Timeouts use the process's one coarse clock (`deadline.ts`), not a timer per line; once a
+ * timeout has fired (or {@link interrupt} was called), the reader only answers `timeout`: the
+ * connection is to be closed.
  */
 export class TcpLineReader {
   #conn: Deno.Conn;
   #pending = new Uint8Array(0);
-  #chunk = new Uint8Array(16384);
-  #filling: Promise<"data" | "eof"> | null = null;
+  #chunk = new Uint8Array(MAX_LINE);
+  #filling: Promise<Fill> | null = null;
+  #wake: ((fill: Fill) => void) | null = null;
   #eof = false;
+  #interrupted = false;
 
   /** Wraps a connection. */
   constructor(conn: Deno.Conn) {
@@ -178,61 +198,80 @@ export class TcpLineReader {
     if (lf < 0) return p.length >= MAX_LINE ? { kind: "too-long" } : null;
     if (lf + 1 > MAX_LINE) return { kind: "too-long" };
     const end = lf > 0 && p[lf - 1] === 0x0d ? lf - 1 : lf;
-    const bytes = p.slice(0, end);
+    // The pending array is never written again (each read makes a new one): no copy needed.
+    const bytes = p.subarray(0, end);
     this.#pending = p.subarray(lf + 1);
     return { kind: "line", bytes };
   }
 
   /** One read into the pending bytes; shared by every waiter, so no byte is read twice or lost. */
-  #fill(): Promise<"data" | "eof"> {
+  #fill(): Promise<Fill> {
     if (this.#eof) return Promise.resolve("eof");
-    this.#filling ??= (async () => {
-      let n: number | null;
-      try {
-        n = await this.#conn.read(this.#chunk);
-      } catch {
-        n = null; // reset by the peer: same as EOF
-      }
-      this.#filling = null;
-      if (n === null) {
-        this.#eof = true;
-        return "eof";
-      }
-      const merged = new Uint8Array(this.#pending.length + n);
-      merged.set(this.#pending);
-      merged.set(this.#chunk.subarray(0, n), this.#pending.length);
-      this.#pending = merged;
-      return "data";
-    })();
+    if (this.#interrupted) return Promise.resolve("interrupted");
+    this.#filling ??= new Promise<Fill>((resolve) => {
+      this.#wake = resolve;
+      this.#conn.read(this.#chunk).then((n) => this.#read(n), () => this.#read(null));
+    });
     return this.#filling;
+  }
+
+  #read(n: number | null): void {
+    this.#filling = null;
+    const wake = this.#wake;
+    this.#wake = null;
+    if (n === null) {
+      // EOF, or reset by the peer: the same.
+      this.#eof = true;
+      wake?.("eof");
+      return;
+    }
+    const p = this.#pending;
+    const merged = new Uint8Array(p.length + n);
+    merged.set(p);
+    merged.set(this.#chunk.subarray(0, n), p.length);
+    this.#pending = merged;
+    wake?.("data");
   }
 
   /**
    * The next line; `too-long` once a line passes the limit; `eof` when the peer closed (a partial
-   * last line is dropped); `timeout` if no whole line came within `timeoutMs`.
+   * last line is dropped); `timeout` if no whole line came within `timeoutMs` (none: no limit of
+   * its own) or the reader was interrupted.
    */
-  async next(timeoutMs: number): Promise<LineResult> {
-    const deadline = performance.now() + timeoutMs;
-    while (true) {
-      const line = this.#takeLine();
-      if (line !== null) return line;
-      if (this.#eof) return { kind: "eof" };
-      const left = deadline - performance.now();
-      if (left <= 0) return { kind: "timeout" };
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const timedOut = new Promise<"timeout">((resolve) =>
-        timer = setTimeout(resolve, left, "timeout")
-      );
-      const got = await Promise.race([this.#fill(), timedOut]).finally(() => clearTimeout(timer));
-      if (got === "timeout") return { kind: "timeout" };
+  async next(timeoutMs?: number): Promise<LineResult> {
+    let deadline: Deadline | undefined;
+    try {
+      while (true) {
+        const line = this.#takeLine();
+        if (line !== null) return line;
+        if (this.#eof) return { kind: "eof" };
+        if (this.#interrupted) return { kind: "timeout" };
+        if (timeoutMs !== undefined) deadline ??= deadlineAfter(timeoutMs, () => this.interrupt());
+        if (await this.#fill() === "interrupted") return { kind: "timeout" };
+      }
+    } finally {
+      deadline?.cancel();
     }
+  }
+
+  /** Bytes received after the lines taken so far. */
+  get buffered(): number {
+    return this.#pending.length;
+  }
+
+  /** Ends a pending {@link next} (and every later one) with `timeout`: the connection is done. */
+  interrupt(): void {
+    this.#interrupted = true;
+    const wake = this.#wake;
+    this.#wake = null;
+    wake?.("interrupted");
   }
 
   /**
    * Resolves `eof` when the peer closes, or `data` when bytes arrive (kept for {@link next}):
    * for watching a connection that should stay quiet, without taking its lines.
    */
-  watch(): Promise<"data" | "eof"> {
+  watch(): Promise<Fill> {
     return this.#fill();
   }
 }
@@ -250,34 +289,67 @@ export async function writeLine(conn: Deno.Conn, line: string): Promise<boolean>
   }
 }
 
+/** Where drained bytes go: they are dropped, so every drain may share it. */
+const DISCARD = new Uint8Array(MAX_LINE);
+
 /**
  * Closes after a last reply without a reset: shut down the write side (FIN after the reply), read
- * and drop what the peer still sends for up to `drainMs`, then close. Closing with unread input
- * would send a RST, which can destroy the reply before the peer reads it.
+ * and drop what the peer still sends until it closes, for up to `drainMs`, then close. Closing
+ * with unread input would send a RST, which can destroy the reply before the peer reads it.
  */
 export async function closeGracefully(conn: Deno.Conn, drainMs = 1000): Promise<void> {
+  // Closing the connection ends the pending read: the drain's time limit.
+  const deadline = deadlineAfter(drainMs, () => closeQuietly(conn));
   try {
     await conn.closeWrite();
-    const sink = new Uint8Array(16384);
-    const deadline = performance.now() + drainMs;
-    while (performance.now() < deadline) {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const n = await Promise.race([
-        conn.read(sink),
-        new Promise<null>((resolve) =>
-          timer = setTimeout(resolve, deadline - performance.now(), null)
-        ),
-      ]).finally(() => clearTimeout(timer));
-      if (n === null) break;
-    }
+    while (await conn.read(DISCARD) !== null) { /* dropped */ }
   } catch {
-    // The peer is gone already.
+    // The peer is gone already, or the drain timed out.
+  } finally {
+    deadline.cancel();
   }
+  closeQuietly(conn);
+}
+
+/**
+ * Closes a connection whose peer was to send one line and has had its reply: at once if nothing
+ * came after that line (the reply then ends with a FIN, and there is no unread input to turn the
+ * close into a reset), else gracefully ({@link closeGracefully}).
+ */
+export async function closeAfterReply(
+  conn: Deno.Conn,
+  lines: TcpLineReader,
+  drainMs: number,
+): Promise<void> {
+  if (lines.buffered === 0) closeQuietly(conn);
+  else await closeGracefully(conn, drainMs);
+}
+
+/** Closes a connection that may already be closed. */
+export function closeQuietly(conn: Deno.Conn): void {
   try {
     conn.close();
   } catch {
     // Already closed.
   }
+}
+
+/**
+ * Deno.connect that gives up after `ms` (a late connection is closed when it comes): a deadline on
+ * the process's coarse clock, with no abort signal to wire into the operation.
+ */
+export function connectWithin(hostname: string, port: number, ms: number): Promise<Deno.Conn> {
+  const connecting = Deno.connect({ hostname, port });
+  return new Promise((resolve, reject) => {
+    const deadline = deadlineAfter(ms, () => {
+      reject(new Deno.errors.TimedOut(`connecting to ${hostname}:${port} took over ${ms} ms`));
+      connecting.then(closeQuietly, () => {});
+    });
+    connecting.then(
+      (conn) => deadline.fired ? undefined : (deadline.cancel(), resolve(conn)),
+      (e) => (deadline.cancel(), reject(e)),
+    );
+  });
 }
 
 /**

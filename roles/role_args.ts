@@ -7,7 +7,9 @@
  */
 
 import { parseArgs } from "node:util";
+import type { TraceTarget } from "./logging.ts";
 import { parseStage, type Stage } from "./protocol.ts";
+import { DEFAULT_TRACE_MAX_BYTES, MIN_TRACE_MAX_BYTES } from "./trace_file.ts";
 
 /** Options shared by the dispatcher and the workers. */
 export interface RoleContext {
@@ -29,6 +31,8 @@ export interface RoleContext {
   logLevel: string;
   /** The run's trace file, or "" for none. */
   trace: string;
+  /** The trace file's bound, bytes (rotated to `<trace>.1` past it). */
+  traceMaxBytes: number;
 }
 
 const COMMON = {
@@ -41,6 +45,7 @@ const COMMON = {
   "parent-pid": { type: "string" },
   "log-level": { type: "string", default: "warning" },
   trace: { type: "string", default: "" },
+  "trace-max-bytes": { type: "string", default: String(DEFAULT_TRACE_MAX_BYTES) },
 } as const;
 
 /** Thrown for a bad role command line. */
@@ -99,6 +104,12 @@ export function parseRoleArgs<E extends string>(
       parentPid: roleInt("parent-pid", get("parent-pid"), 1, 2 ** 22),
       logLevel: get("log-level")!,
       trace: get("trace")!,
+      traceMaxBytes: roleInt(
+        "trace-max-bytes",
+        get("trace-max-bytes"),
+        MIN_TRACE_MAX_BYTES,
+        Number.MAX_SAFE_INTEGER,
+      ),
     },
     extra: Object.fromEntries(extra.map((name) => [name, get(name)])) as Record<
       E,
@@ -128,5 +139,12 @@ export function roleArgs(context: RoleContext): string[] {
     context.logLevel,
     "--trace",
     context.trace,
+    "--trace-max-bytes",
+    String(context.traceMaxBytes),
   ];
+}
+
+/** Where a role traces, from its context: its trace file and bound, or none. */
+export function roleTraceTarget(context: RoleContext, role: string): TraceTarget | undefined {
+  return context.trace ? { path: context.trace, role, maxBytes: context.traceMaxBytes } : undefined;
 }

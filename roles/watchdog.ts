@@ -41,6 +41,7 @@ import {
   workerSlot,
 } from "../ipc/mod.ts";
 import { roleLogger, setupLogging, traceEvent } from "./logging.ts";
+import { DEFAULT_TRACE_MAX_BYTES } from "./trace_file.ts";
 import { parseStage, type Stage } from "./protocol.ts";
 import { roleArgs, type RoleContext } from "./role_args.ts";
 import {
@@ -96,6 +97,8 @@ export interface WatchdogOptions {
   logLevel: string;
   /** The trace file ("" for none). */
   trace: string;
+  /** The trace file's bound, bytes (default 64 MiB): past it, it is rotated to `<trace>.1`. */
+  traceMaxBytes?: number;
 }
 
 /** Where an instance lives. */
@@ -290,6 +293,7 @@ class Watchdog {
       parentPid: Deno.pid,
       logLevel: o.logLevel,
       trace: o.trace,
+      traceMaxBytes: o.traceMaxBytes,
     };
   }
 
@@ -567,6 +571,7 @@ export async function runWatchdog(
     startTimeoutMs: 10_000,
     maxRestarts: 5,
     restartWindowMs: 10_000,
+    traceMaxBytes: DEFAULT_TRACE_MAX_BYTES,
     ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)),
   } as Required<WatchdogOptions>;
   const paths = instancePaths(o.instance, o.runtimeBase);
@@ -640,6 +645,7 @@ if (import.meta.main) {
       "heartbeat-timeout": { type: "string", default: "1000" },
       "log-level": { type: "string", default: "warning" },
       trace: { type: "string", default: "" },
+      "trace-max-bytes": { type: "string", default: String(DEFAULT_TRACE_MAX_BYTES) },
     },
   });
   const stage = parseStage(values.stage);
@@ -647,9 +653,10 @@ if (import.meta.main) {
     console.error(`watchdog: bad --stage ${values.stage}`);
     Deno.exit(2);
   }
+  const traceMaxBytes = Number(values["trace-max-bytes"]);
   setupLogging(
     values["log-level"],
-    values.trace ? { path: values.trace, role: "watchdog" } : undefined,
+    values.trace ? { path: values.trace, role: "watchdog", maxBytes: traceMaxBytes } : undefined,
   );
   try {
     const report = await runWatchdog({
@@ -667,6 +674,7 @@ if (import.meta.main) {
       heartbeatTimeoutMs: Number(values["heartbeat-timeout"]),
       logLevel: values["log-level"],
       trace: values.trace,
+      traceMaxBytes,
     }, (ready) => console.log(`ready ${ready.port} ${ready.paths.name}`));
     const clean = report.reason === "SIGINT" || report.reason === "SIGTERM";
     if (!clean) console.error(`watchdog: stopped the instance: ${report.reason}`);

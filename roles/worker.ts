@@ -36,10 +36,12 @@ import {
   parentAlive,
   startHeartbeat,
 } from "./lifecycle.ts";
+import { type Deadline, deadlineAfter } from "./deadline.ts";
 import { roleLogger, setupLogging, traceEvent } from "./logging.ts";
 import {
-  closeGracefully,
+  closeAfterReply,
   compute,
+  connectWithin,
   decodeLine,
   errLine,
   listenRetrying,
@@ -48,7 +50,7 @@ import {
   TcpLineReader,
   writeLine,
 } from "./protocol.ts";
-import { parseRoleArgs, RoleArgsError, type RoleContext } from "./role_args.ts";
+import { parseRoleArgs, RoleArgsError, type RoleContext, roleTraceTarget } from "./role_args.ts";
 
 /** A worker's options: the common ones and its number. */
 export interface WorkerOptions extends RoleContext {
@@ -79,10 +81,12 @@ class Worker {
       id: number;
       line: string;
       done: (outcome: Outcome) => void;
-      timer: ReturnType<typeof setTimeout>;
+      deadline: Deadline;
     }
     | null = null;
   #claimArrived: (() => void)[] = [];
+  /** Connections being closed after their reply (the worker is already free for the next). */
+  #closing = new Set<Promise<void>>();
 
   constructor(
     readonly options: WorkerOptions,
@@ -140,22 +144,33 @@ class Worker {
   claim(id: number): void {
     const line = this.readMailbox(id);
     this.state = ROLE_STATE.busy;
-    const timer = setTimeout(() => finish("timeout"), this.options.claimTimeoutMs);
+    const deadline = deadlineAfter(this.options.claimTimeoutMs, () => finish("timeout"));
     const finish = (outcome: Outcome) => {
       if (this.#claim?.id !== id) return;
-      clearTimeout(timer);
+      deadline.cancel();
       this.#claim = null;
       this.state = ROLE_STATE.ready;
       this.pong(`free ${id} ${outcome}`, id);
     };
-    this.#claim = { id, line, done: finish, timer };
+    this.#claim = { id, line, done: finish, deadline };
     for (const wake of this.#claimArrived.splice(0)) wake();
   }
 
-  /** Drops a pending reservation (on stop): no timer may fire once the segment is unmapped. */
-  dropClaim(): void {
-    if (this.#claim) clearTimeout(this.#claim.timer);
+  /**
+   * At stop: drops a pending reservation (no deadline may fire once the segment is unmapped) and
+   * waits for the connections still closing.
+   */
+  async finish(): Promise<void> {
+    this.#claim?.deadline.cancel();
     this.#claim = null;
+    await Promise.all(this.#closing);
+  }
+
+  /** Closes a connection after its last reply, without holding the worker meanwhile. */
+  #closeLater(conn: Deno.Conn, lines: TcpLineReader): void {
+    const p = closeAfterReply(conn, lines, 200);
+    this.#closing.add(p);
+    p.finally(() => this.#closing.delete(p));
   }
 
   /** A client connection on this worker's port (client-calls-worker). */
@@ -163,8 +178,9 @@ class Worker {
     const peer = `${(conn.remoteAddr as Deno.NetAddr).hostname}:${
       (conn.remoteAddr as Deno.NetAddr).port
     }`;
+    const lines = new TcpLineReader(conn);
     try {
-      const read = await new TcpLineReader(conn).next(this.options.claimTimeoutMs);
+      const read = await lines.next(this.options.claimTimeoutMs);
       if (read.kind !== "line") {
         if (read.kind === "too-long") {
           await writeLine(conn, errLine("line-too-long", "over 4096 bytes"));
@@ -176,8 +192,8 @@ class Worker {
       // seen here first: give the claim a moment to arrive.
       if (this.#claim === null) {
         await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, 1000);
-          this.#claimArrived.push(() => (clearTimeout(timer), resolve()));
+          const deadline = deadlineAfter(1000, resolve);
+          this.#claimArrived.push(() => (deadline.cancel(), resolve()));
         });
       }
       const claim = this.#claim;
@@ -204,7 +220,7 @@ class Worker {
       this.#served();
       claim.done("served");
     } finally {
-      await closeGracefully(conn, 200);
+      await closeAfterReply(conn, lines, 200);
     }
   }
 
@@ -231,11 +247,7 @@ class Worker {
   ): Promise<Outcome> {
     let conn: Deno.Conn;
     try {
-      conn = await Deno.connect({
-        hostname: host,
-        port,
-        signal: AbortSignal.timeout(this.options.claimTimeoutMs),
-      });
+      conn = await connectWithin(host, port, this.options.claimTimeoutMs);
     } catch (e) {
       log.info("cannot reach client {host}:{port}: {error}", { host, port, error: String(e) });
       traceEvent({
@@ -247,11 +259,12 @@ class Worker {
       return "unreachable";
     }
     const peer = `client ${host}:${port}`;
+    const lines = new TcpLineReader(conn);
     try {
       traceEvent({ event: "connect", channel: "tcp", req: id, peer });
       traceEvent({ event: "send", channel: "tcp", req: id, peer, detail: `READY ${token}` });
       if (!await writeLine(conn, `READY ${token}`)) return "unreachable";
-      const read = await new TcpLineReader(conn).next(this.options.claimTimeoutMs);
+      const read = await lines.next(this.options.claimTimeoutMs);
       if (read.kind === "timeout" || read.kind === "eof") return "timeout";
       if (read.kind === "too-long") {
         await writeLine(conn, errLine("line-too-long", "over 4096 bytes"));
@@ -269,7 +282,7 @@ class Worker {
       this.#served();
       return "served";
     } finally {
-      await closeGracefully(conn, 200);
+      this.#closeLater(conn, lines);
     }
   }
 }
@@ -379,16 +392,13 @@ export async function runWorker(
   listener?.close();
   await accepting.catch(() => {});
   await Promise.all(serving);
-  worker.dropClaim();
+  await worker.finish();
 }
 
 if (import.meta.main) {
   try {
     const { context, extra } = parseRoleArgs(Deno.args, ["worker", "worker-port"]);
-    setupLogging(
-      context.logLevel,
-      context.trace ? { path: context.trace, role: `worker ${extra.worker}` } : undefined,
-    );
+    setupLogging(context.logLevel, roleTraceTarget(context, `worker ${extra.worker}`));
     const k = Number(extra.worker);
     if (!Number.isInteger(k) || k < 1) {
       throw new RoleArgsError("--worker must be a worker number from 1");

@@ -18,7 +18,6 @@
 
 import {
   becomeSubreaper,
-  FifoReader,
   FifoWriter,
   processInfo,
   reapAdopted,
@@ -26,10 +25,9 @@ import {
   SignalQueue,
   workerSlot,
 } from "../ipc/mod.ts";
-import { ROLE_PERMISSIONS, roleCommand, withTimeout } from "../roles/mod.ts";
-import { startSystem } from "./harness.ts";
-import { runClients } from "./harness.ts";
-import { freshTraceFile } from "../roles/mod.ts";
+import { freshTraceFile, ROLE_PERMISSIONS, roleCommand, withTimeout } from "../roles/mod.ts";
+import { runClients, startSystem } from "./harness.ts";
+import { type TracedEvent, waitForTrace } from "./timeline.ts";
 
 /** The experiments. */
 export const EXPERIMENTS = ["zombie", "pipe-buffering", "sigchld", "frozen-pipe"] as const;
@@ -156,13 +154,12 @@ async function pipeBuffering(): Promise<Observation[]> {
   const dir = RuntimeDir.create({ prefix: "osps-experiment-" });
   try {
     const path = dir.fifo("tube");
-    // A non-blocking read end first, so that the writer's open does not wait for a reader.
-    const reader = FifoReader.open(path);
     const writer = helper(["corked-writer", path], "piped");
     const next = lines(writer);
+    // A FIFO's blocking open waits for the other end: the writer's open and this one meet.
+    const opening = Deno.open(path, { read: true });
     await next(); // "written": the message is in the writer's buffer
-    // A FIFO's blocking open waits for the other end: the writer has it open by now.
-    const raw = await Deno.open(path, { read: true });
+    const raw = await opening;
     // One read, kept across the timeout: whatever arrives, it is this read that gets it.
     const pending = readRaw(raw);
     const early = await withTimeout(pending, 300);
@@ -183,16 +180,24 @@ async function pipeBuffering(): Promise<Observation[]> {
     await next();
     await writer.status;
     raw.close();
-    reader.close();
 
     for (const [size, expectWhole] of [[4096, true], [131072, false]] as const) {
       const bulk = dir.fifo(`bulk-${size}`);
       const count = size === 4096 ? 200 : 40;
       const writers = ["A", "B"].map((l) =>
-        helper(["bulk-writer", bulk, l, String(size), String(count)])
+        helper(["bulk-writer", bulk, l, String(size), String(count)], "piped")
       );
       // A FIFO's blocking open waits for the other end: open it now that the writers open theirs.
       const r = await Deno.open(bulk, { read: true });
+      // Both writers hold the pipe open before either writes: the reader sees EOF only after
+      // both have written everything (a writer that finished before the other opened would end
+      // the reading early, and leave the late one blocked on a full pipe).
+      for (const w of writers) await lines(w)();
+      for (const w of writers) {
+        const stdin = w.stdin.getWriter();
+        await stdin.write(new TextEncoder().encode("go\n"));
+        await stdin.close();
+      }
       const runs = await readRuns(r, 2 * size * count);
       await Promise.all(writers.map((w) => w.status));
       r.close();
@@ -291,9 +296,13 @@ async function frozenPipe(): Promise<Observation[]> {
       slow.signal("worker 1", "SIGCONT");
       await clients;
       third.close();
-      const frames = slow.trace().filter((e) => e.role === "worker 1" && e.event === "ping").map((
-        e,
-      ) => e.detail);
+      const ping = (e: TracedEvent) => e.role === "worker 1" && e.event === "ping";
+      // The worker writes its trace events within 100 ms: wait for its ping of the request.
+      const events = await waitForTrace(
+        tracePath,
+        (all) => all.some((e) => ping(e) && e.detail?.startsWith("job")),
+      ) ?? slow.trace();
+      const frames = events.filter(ping).map((e) => e.detail);
       const between = frames.indexOf("restart") < frames.findIndex((f) => f?.startsWith("job")) &&
         frames.lastIndexOf("restart") > frames.findIndex((f) => f?.startsWith("job"));
       seen.push({

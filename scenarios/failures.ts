@@ -24,7 +24,7 @@ import { isClean, processesMentioning } from "./proof.ts";
 import { LoadGenerator, ZombieWatch } from "./load.ts";
 import { expectedAnswer } from "./stages.ts";
 import { renderTrace } from "./diagram.ts";
-import { formatTimeline, readTrace } from "./timeline.ts";
+import { formatTimeline, readTrace, type TracedEvent, waitForTrace } from "./timeline.ts";
 
 /** The failure scenarios. */
 export const FAILURES = [
@@ -92,16 +92,19 @@ export interface FailureReport {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** The first event of the watchdog's about `role` after `since` (ms) whose event is in `events`. */
-function firstReaction(
+/**
+ * The time from `since` (ms) to the watchdog's first event about `role` whose event is in
+ * `events`, as its trace shows it (waiting, bounded, for the watchdog to write it); null if none.
+ */
+async function firstReaction(
   tracePath: string,
   role: string,
   since: number,
   events: string[],
-): number | null {
-  const e = readTrace(tracePath).find((e) =>
-    e.ts >= since && e.role === "watchdog" && e.peer === role && events.includes(e.event)
-  );
+): Promise<number | null> {
+  const reaction = (e: TracedEvent) =>
+    e.ts >= since && e.role === "watchdog" && e.peer === role && events.includes(e.event);
+  const e = (await waitForTrace(tracePath, (all) => all.some(reaction)))?.find(reaction);
   return e ? e.ts - since : null;
 }
 
@@ -214,7 +217,7 @@ export async function runFailureScenario(options: FailureOptions): Promise<Failu
         (s) => s.segment.slot(slot).get("state") === ROLE_STATE.failed,
         20_000,
       ).catch(() => null);
-      detectionMs = firstReaction(tracePath, target, t0, ["exit"]);
+      detectionMs = await firstReaction(tracePath, target, t0, ["exit"]);
       servedAgainMs = took;
       const restarts = system.segment.slot(slot).get("restarts");
       checks.push(
@@ -241,7 +244,7 @@ export async function runFailureScenario(options: FailureOptions): Promise<Failu
         name === "worker-freeze" ? 10_000 : 5000,
       ).catch(() => null);
       servedAgainMs = took;
-      detectionMs = firstReaction(
+      detectionMs = await firstReaction(
         tracePath,
         target,
         t0,

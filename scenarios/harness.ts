@@ -57,6 +57,8 @@ export interface SystemOptions {
   logLevel?: string;
   /** The trace file every role appends its events to (default: none). */
   tracePath?: string;
+  /** The trace file's bound, bytes (default 64 MiB): past it, it is rotated to `<trace>.1`. */
+  traceMaxBytes?: number;
   /** How long the instance may take to be ready, in ms (default 15000). */
   readyTimeoutMs?: number;
 }
@@ -310,6 +312,7 @@ function watchdogArgs(options: SystemOptions, instance: string, base: string): s
     ...opt("heartbeat-timeout", options.heartbeatTimeoutMs),
     ...opt("log-level", options.logLevel ?? "warning"),
     ...opt("trace", options.tracePath),
+    ...opt("trace-max-bytes", options.traceMaxBytes),
   ];
 }
 

@@ -5,6 +5,8 @@
  * @module
  */
 
+import { flushTrace, traceFiles } from "../roles/mod.ts";
+
 /** One trace event as read back from the file. */
 export interface TracedEvent {
   /** Time, ms since the epoch (µs precision). */
@@ -25,19 +27,46 @@ export interface TracedEvent {
   detail?: string;
 }
 
-/** Reads a trace file, in time order. Lines that are not trace events are skipped. */
+/**
+ * Reads a trace, in time order: the file and, when it was rotated, the older `FILE.1` before it.
+ * Lines that are not trace events are skipped. This process's own buffered events are written
+ * first; other processes write theirs within 100 ms (see {@link waitForTrace}).
+ */
 export function readTrace(path: string): TracedEvent[] {
+  flushTrace();
   const events: TracedEvent[] = [];
-  for (const line of Deno.readTextFileSync(path).split("\n")) {
-    if (line.trim() === "") continue;
-    try {
-      const p = JSON.parse(line).properties;
-      if (typeof p?.ts === "number" && typeof p.event === "string") events.push(p as TracedEvent);
-    } catch {
-      // A torn last line of a killed process: skip it.
+  for (const file of traceFiles(path)) {
+    for (const line of Deno.readTextFileSync(file).split("\n")) {
+      if (line.trim() === "") continue;
+      try {
+        // A flat event; traces of earlier versions nested it in LogTape's `properties`.
+        const o = JSON.parse(line);
+        const p = o?.properties ?? o;
+        if (typeof p?.ts === "number" && typeof p.event === "string") events.push(p as TracedEvent);
+      } catch {
+        // A torn last line of a killed process: skip it.
+      }
     }
   }
   return events.sort((a, b) => a.ts - b.ts);
+}
+
+/**
+ * Reads the trace until `found` holds of its events, at most `timeoutMs`: processes write their
+ * events in batches, within 100 ms. Returns the events, or null if it never held.
+ */
+export async function waitForTrace(
+  path: string,
+  found: (events: TracedEvent[]) => boolean,
+  timeoutMs = 2000,
+): Promise<TracedEvent[] | null> {
+  const deadline = performance.now() + timeoutMs;
+  while (true) {
+    const events = readTrace(path);
+    if (found(events)) return events;
+    if (performance.now() > deadline) return null;
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }
 
 /** Whether an event is something the actor received from its peer (else it acted towards it). */

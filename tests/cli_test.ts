@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { sendSignal } from "../ipc/mod.ts";
+import { traceFiles } from "../roles/mod.ts";
 import { readTrace, startSystem } from "../scenarios/mod.ts";
 import { cliCommand, killAndReap, LineReader, RawConn, waitUntil } from "./helpers.ts";
 
@@ -129,12 +130,80 @@ Deno.test("up runs the system until SIGINT, client talks to it; both exit with t
     const roles = new Set(readTrace(trace).map((e) => e.role));
     assert.deepEqual(
       [...roles].sort(),
-      ["dispatcher", "worker 1", "worker 2"],
+      ["dispatcher", "watchdog", "worker 1", "worker 2"],
       "every role traced the run",
     );
   } finally {
     await killAndReap(up);
     await up.stderr.cancel().catch(() => {});
+    Deno.removeSync(out, { recursive: true });
+  }
+});
+
+Deno.test("up traces only when asked; a traced run under load keeps its trace within --trace-max-bytes", async () => {
+  const out = Deno.makeTempDirSync({ prefix: "osps-test-up-" });
+  const trace = `${out}/trace.jsonl`;
+  const bound = 64 * 1024;
+  try {
+    for (const args of [[], ["--trace", ""]]) {
+      const quiet = cli(["up", "--stage", "relay", "--workers", "1", "--port", "0", ...args])
+        .spawn();
+      try {
+        const lines = new LineReader(quiet.stdout);
+        await lines.until(/no trace \(--trace FILE to record one\)/);
+        sendSignal(quiet.pid, "SIGINT");
+        await lines.rest();
+        assert.equal((await quiet.status).code, 0, args.join(" "));
+      } finally {
+        await killAndReap(quiet);
+        await quiet.stderr.cancel().catch(() => {});
+      }
+    }
+    const bad = await run(["up", "--trace", trace, "--trace-max-bytes", "100"]);
+    assert.equal(bad.code, 2);
+    assert.match(bad.err, /--trace-max-bytes must be a whole number from 4096/);
+    const args = ["--trace", trace, "--trace-max-bytes", String(bound)];
+    const up = cli(["up", "--stage", "relay", "--workers", "2", "--port", "0", ...args]).spawn();
+    try {
+      const lines = new LineReader(up.stdout);
+      const [, port] = await lines.until(/dispatcher 127\.0\.0\.1:(\d+)/);
+      await lines.until(/trace .*trace\.jsonl \(bound 65536 bytes, then .*trace\.jsonl\.1\)/);
+      // About 2.5 KB of trace per request: 4000 requests make 10 MB, 150 times the bound.
+      const load = await run([
+        "client",
+        "requetetype1",
+        "x",
+        "--port",
+        port,
+        "--repeat",
+        "1000",
+        "--concurrency",
+        "4",
+      ]);
+      assert.equal(load.code, 0, load.err);
+      sendSignal(up.pid, "SIGINT");
+      await lines.rest();
+      assert.equal((await up.status).code, 0);
+    } finally {
+      await killAndReap(up);
+      await up.stderr.cancel().catch(() => {});
+    }
+    const files = traceFiles(trace);
+    assert.deepEqual(files, [`${trace}.1`, trace], "rotated");
+    for (const f of files) {
+      // One 64 KiB batch past the bound, at most, from each of the 4 processes.
+      const size = Deno.statSync(f).size;
+      assert.ok(size <= bound + 4 * 64 * 1024, `${f}: ${size} bytes, bound ${bound}`);
+    }
+    const events = readTrace(trace);
+    for (const role of ["dispatcher", "worker 1", "worker 2"]) {
+      assert.ok(events.some((e) => e.role === role && e.event === "stop"), `${role}'s stop is in`);
+    }
+    assert.ok(events.some((e) => e.event === "reply" && e.req === 4000), "the last reply is in");
+    const drawn = await run(["trace", trace]);
+    assert.equal(drawn.code, 0, drawn.err);
+    assert.match(drawn.out, /sequence diagram: .*sequence\.md/);
+  } finally {
     Deno.removeSync(out, { recursive: true });
   }
 });

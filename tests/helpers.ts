@@ -6,7 +6,9 @@
  */
 
 import * as libc from "../ipc/libc.ts";
-import { ROLE_PERMISSIONS, roleCommand, TcpLineReader, withTimeout } from "../roles/mod.ts";
+import { ROLE_PERMISSIONS, roleCommand, TcpLineReader } from "../roles/mod.ts";
+
+export { LineReader } from "../roles/mod.ts";
 
 /** A unique shared segment name for one test. */
 export function testSegmentName(label: string): string {
@@ -24,56 +26,6 @@ export function spawnFixture(name: string, args: string[] = []): Deno.ChildProce
     { stdin: "null", stdout: "piped", stderr: "inherit" },
     [...ROLE_PERMISSIONS, "--allow-run"],
   ).spawn();
-}
-
-/** Reads a child's stdout line by line. */
-export class LineReader {
-  #reader: ReadableStreamDefaultReader<string>;
-  #buffer = "";
-
-  /** Wraps a byte stream. */
-  constructor(stream: ReadableStream<Uint8Array>) {
-    this.#reader = stream.pipeThrough(new TextDecoderStream()).getReader();
-  }
-
-  /** The next line (without its newline), or null at end of stream. */
-  async next(): Promise<string | null> {
-    while (!this.#buffer.includes("\n")) {
-      const { value, done } = await this.#reader.read();
-      if (done) {
-        const rest = this.#buffer;
-        this.#buffer = "";
-        return rest === "" ? null : rest;
-      }
-      this.#buffer += value;
-    }
-    const at = this.#buffer.indexOf("\n");
-    const line = this.#buffer.slice(0, at);
-    this.#buffer = this.#buffer.slice(at + 1);
-    return line;
-  }
-
-  /** Reads lines until one matches `pattern`; throws at end of stream or after `timeoutMs`. */
-  async until(pattern: RegExp, timeoutMs = 15_000): Promise<RegExpExecArray> {
-    const search = async () => {
-      for (let line = await this.next(); line !== null; line = await this.next()) {
-        const m = pattern.exec(line);
-        if (m) return m;
-      }
-      throw new Error(`stream ended before a line matching ${pattern}`);
-    };
-    const found = await withTimeout(search(), timeoutMs);
-    if (found === null) throw new Error(`no line matching ${pattern} within ${timeoutMs} ms`);
-    return found;
-  }
-
-  /** Reads to the end and releases the stream. */
-  async rest(): Promise<string> {
-    let all = this.#buffer;
-    this.#buffer = "";
-    for (let r = await this.#reader.read(); !r.done; r = await this.#reader.read()) all += r.value;
-    return all;
-  }
 }
 
 /**

@@ -1,0 +1,49 @@
+import assert from "node:assert/strict";
+import { readTrace } from "../scenarios/mod.ts";
+import { TraceFile, traceFiles } from "../roles/mod.ts";
+import { killAndReap, spawnFixture } from "./helpers.ts";
+
+// Several processes append to one bounded trace: it is rotated once per bound, never torn, and
+// readers get both files.
+Deno.test("4 processes x 5000 events into a trace bounded at 256 KiB: rotated, bounded, whole lines", async () => {
+  const dir = Deno.makeTempDirSync({ prefix: "osps-test-trace-" });
+  const path = `${dir}/trace.jsonl`;
+  const bound = 256 * 1024;
+  const writers = [0, 1, 2, 3].map((id) =>
+    spawnFixture("trace_writer.ts", [path, String(id), "5000", String(bound)])
+  );
+  try {
+    for (const w of writers) assert.equal((await w.status).code, 0);
+    assert.deepEqual(traceFiles(path), [`${path}.1`, path]);
+    // A batch is at most 64 KiB, and each of the 4 writers may append one to the file it had open
+    // while another rotated it.
+    for (const f of traceFiles(path)) {
+      const size = Deno.statSync(f).size;
+      assert.ok(size <= bound + 4 * 64 * 1024, `${f}: ${size} bytes`);
+    }
+    const lines = traceFiles(path).flatMap((f) => Deno.readTextFileSync(f).split("\n"))
+      .filter((l) => l !== "");
+    for (const line of lines) JSON.parse(line); // no torn line
+    const older = Deno.statSync(`${path}.1`).size;
+    assert.ok(older >= bound - 64 * 1024, `${path}.1 was rotated full: ${older} bytes`);
+    const events = readTrace(path);
+    assert.equal(events.length, lines.length);
+    // Each writer's events that were kept are in its order: a writer follows a rotation forward.
+    for (const id of [0, 1, 2, 3]) {
+      const mine = events.filter((e) => e.role === `writer ${id}`).map((e) => e.req!);
+      assert.deepEqual(mine, [...mine].sort((a, b) => a - b), `writer ${id} in order`);
+    }
+    // What is appended last is kept, and read last.
+    const last = new TraceFile(path, { maxBytes: bound });
+    last.append(
+      `${
+        JSON.stringify({ ts: Date.now() + 1000, pid: 0, role: "last", event: "x", channel: "fifo" })
+      }\n`,
+    );
+    last.close();
+    assert.equal(readTrace(path).at(-1)?.role, "last");
+  } finally {
+    await Promise.all(writers.map(killAndReap));
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
