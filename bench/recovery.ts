@@ -20,7 +20,12 @@
 
 import { ROLE_STATE, workerSlot } from "../ipc/mod.ts";
 import { freshTraceFile, OspsClient, setupLogging, traceEvent } from "../roles/mod.ts";
-import { readTrace, type RunningSystem, startSystem } from "../scenarios/mod.ts";
+import {
+  type RunningSystem,
+  startSystem,
+  type TracedEvent,
+  waitForTrace,
+} from "../scenarios/mod.ts";
 
 /** Options of {@link runRecoveryBench}. */
 export interface RecoveryBenchOptions {
@@ -105,9 +110,9 @@ async function trial(
   );
   // A worker serves again as soon as its restarted process is ready in its slot.
   served ??= now() - t0;
-  const seen = readTrace(system.tracePath!).find((e) =>
-    e.ts >= t0 && e.role === "watchdog" && e.peer === role && e.event === reaction
-  );
+  const reacted = (e: TracedEvent) =>
+    e.ts >= t0 && e.role === "watchdog" && e.peer === role && e.event === reaction;
+  const seen = (await waitForTrace(system.tracePath!, (all) => all.some(reacted)))?.find(reacted);
   return [seen ? seen.ts - t0 : null, served];
 }
 

@@ -7,9 +7,20 @@
  */
 
 import { cpuModel, kernelRelease } from "../ipc/mod.ts";
-import { type IpcBenchResult, runIpcBench } from "./ipc.ts";
+import {
+  formatIpcBench,
+  IPC_METHOD_LABELS,
+  IPC_METHODS,
+  type IpcBenchResult,
+  runIpcBench,
+} from "./ipc.ts";
 import { type RecoveryBenchResult, runRecoveryBench } from "./recovery.ts";
-import { runStagesBench, type StagesBenchResult } from "./stages.ts";
+import {
+  CPU_TARGET_US,
+  formatStagesBench,
+  runStagesBench,
+  type StagesBenchResult,
+} from "./stages.ts";
 
 /** Everything the report holds. */
 export interface BenchReport {
@@ -81,21 +92,22 @@ export async function runAllBenches(): Promise<BenchReport> {
 export function writeReport(r: BenchReport, dir: string): string[] {
   Deno.mkdirSync(dir, { recursive: true });
   const files = {
-    ipc: barChart("Named-pipe round trip, p50 (red: the blocking baseline, same run)", "µs", [
-      { label: "FsFile.readSync (blocking baseline)", value: r.ipc.baseline.p50 },
-      {
-        label: "FifoReader.receive (async, toolkit)",
-        value: r.ipc.async.p50,
-        mark: r.ipc.baseline.p50 * r.ipc.target,
-      },
-    ]),
+    ipc: barChart(
+      "Named-pipe round trip: CPU of both processes per trip (red: the blocking baseline)",
+      "µs",
+      IPC_METHODS.map((m) => ({
+        label: IPC_METHOD_LABELS[m],
+        value: r.ipc.methods[m].cpuUs,
+        mark: m === "blocking" ? undefined : r.ipc.methods.blocking.cpuUs,
+      })),
+    ),
     stages: barChart(
-      "Echo p50, 1 client (red: 2 × one TCP + one pipe round trip, same run)",
-      "ms",
+      "Whole-instance CPU per request, 8 clients, tracing off (red: target)",
+      "µs",
       r.stages.stages.map((s) => ({
         label: s.stage,
-        value: s.single.p50Ms,
-        mark: s.stage === "relay" ? (2 * r.stages.reference.sumUs) / 1000 : undefined,
+        value: s.load.cpuUs.total,
+        mark: CPU_TARGET_US[s.stage],
       })),
     ),
     recovery: barChart(
@@ -124,42 +136,13 @@ export function writeReport(r: BenchReport, dir: string): string[] {
     "",
     "![named pipes](ipc.svg)",
     "",
-    "| receive path | p50 µs | p99 µs | compared with |",
-    "|---|---|---|---|",
-    `| FsFile.readSync (blocking) | ${r.ipc.baseline.p50.toFixed(1)} | ${
-      r.ipc.baseline.p99.toFixed(1)
-    } | the reference |`,
-    `| FifoReader.receive (async) | ${r.ipc.async.p50.toFixed(1)} | ${
-      r.ipc.async.p99.toFixed(1)
-    } | ${r.ipc.ratio.toFixed(2)} × the reference; target ≤ ${r.ipc.target}: ${
-      met(r.ipc.ratio <= r.ipc.target)
-    } |`,
+    formatIpcBench(r.ipc),
     "",
     "## The stages under load (bench:stages)",
     "",
     "![stages](stages.svg)",
     "",
-    "| stage | load | requests | wrong or missing | p50 ms | p99 ms | req/s |",
-    "|---|---|---|---|---|---|---|",
-    ...r.stages.stages.flatMap((s) =>
-      (["single", "mixed"] as const).map((k) =>
-        `| ${s.stage} | ${k === "single" ? "1 client, echo" : "8 clients, mixed"} | ${
-          s[k].requests
-        } | ${s[k].wrongOrMissing} | ${s[k].p50Ms.toFixed(3)} | ${s[k].p99Ms.toFixed(3)} | ${
-          s[k].throughput.toFixed(0)
-        } |`
-      )
-    ),
-    "",
-    `Same-run reference: one kept-open TCP round trip ${
-      r.stages.reference.tcpRoundTripUs.toFixed(1)
-    } µs + one pipe round trip ` +
-    `${r.stages.reference.pipeRoundTripUs.toFixed(1)} µs = ${
-      r.stages.reference.sumUs.toFixed(1)
-    } µs. Relay echo p50 is ` +
-    `${r.stages.relayRatio.toFixed(2)} × that; target ≤ ${r.stages.target}: ${
-      met(r.stages.relayRatio <= r.stages.target)
-    }.`,
+    formatStagesBench(r.stages),
     "",
     "## Recovery (bench:recovery)",
     "",

@@ -1,89 +1,247 @@
 /**
- * `bench stages`: for each stage with 4 workers, one client sending 2000 echo requests, then 8
- * clients × 500 requests (half echo, half `requetetype2 20000`): p50/p99 latency, throughput, and
- * a check that every request got exactly its own answer. The relay stage's single-client echo p50
- * is compared with a reference measured in the same run, in rounds alternating with it: one
- * kept-open TCP round trip plus one named-pipe round trip (the toolkit's async receive) between
- * two processes.
+ * `bench stages`: what a request costs in each stage. For each stage, a fresh system of 4 workers
+ * with the default options is driven by a load generator running as a process of its own
+ * (`load_gen.ts`, so that its CPU is never counted as the system's): 8 clients, each on one
+ * dispatcher connection, half `requetetype1 <text>` and half `requetetype2 20000`, first a warm-up,
+ * then the measured requests. The CPU time of every process of the instance (utime + stime of
+ * /proc/<pid>/stat, every thread) over the measured requests gives µs per request for each role
+ * and for the whole instance; once with tracing off, once with it on. Then one client, echo only,
+ * for the latency of a lone request; in the relay stage that run alternates in rounds with a
+ * reference measured in the same run: one kept-open TCP round trip plus one named-pipe round trip.
+ * Every answer must be exactly right.
  *
  * @module
  */
 
 import {
+  LineReader,
   readReadyLine,
   reapChild,
   ROLE_PERMISSIONS,
   roleCommand,
   type Stage,
+  SYSTEM_ROLE_PERMISSIONS,
 } from "../roles/mod.ts";
-import {
-  expectedAnswer,
-  isClean,
-  type RequestRecord,
-  runClients,
-  startSystem,
-  type StopReport,
-} from "../scenarios/mod.ts";
+import { isClean, type RunningSystem, startSystem } from "../scenarios/mod.ts";
 import { kernelRelease } from "../ipc/mod.ts";
-import { latencyStats, runIpcBench } from "./ipc.ts";
+import { cpuMs, latencyStats, runIpcBench } from "./ipc.ts";
+import type { LoadGenReport } from "./load_gen.ts";
+
+/** The stages, in the order they are measured. */
+export const BENCH_STAGES: readonly Stage[] = [
+  "relay",
+  "client-calls-worker",
+  "worker-calls-client",
+];
+
+/** Whole-instance CPU per request the cost issue set, µs (8 clients, 4 workers, tracing off). */
+export const CPU_TARGET_US: Record<Stage, number> = {
+  relay: 80,
+  "client-calls-worker": 170,
+  "worker-calls-client": 170,
+};
+
+/** Requests per second at 8 clients, as a multiple of the figure before the cost work. */
+export const THROUGHPUT_TARGET: Record<Stage, number> = {
+  relay: 3,
+  "client-calls-worker": 2,
+  "worker-calls-client": 2,
+};
+
+/** Tracing on may cost at most this many times the CPU of tracing off. */
+export const TRACE_RATIO_TARGET = 1.3;
+
+/**
+ * The figures before the cost work (commit 72b7861, default `up`, which then traced, and the same
+ * with tracing off), measured on this project's 2-vCPU machines with this benchmark's load
+ * generator and load: see docs/performance.md.
+ */
+export const BEFORE: Record<Stage, { cpuUs: number; cpuUsUntraced: number; throughput: number }> = {
+  relay: { cpuUs: 313, cpuUsUntraced: 141, throughput: 4886 },
+  "client-calls-worker": { cpuUs: 611, cpuUsUntraced: 338, throughput: 2369 },
+  "worker-calls-client": { cpuUs: 739, cpuUsUntraced: 381, throughput: 1948 },
+};
 
 /** Options of {@link runStagesBench}. */
 export interface StagesBenchOptions {
   /** Workers per system (default 4). */
   workers?: number;
+  /** Concurrent clients of the load (default 8). */
+  clients?: number;
+  /** Measured requests per client (default 2000). */
+  requests?: number;
+  /** Warm-up requests per client, not measured (default 250). */
+  warmup?: number;
   /** Echo requests of the single client (default 2000). */
   single?: number;
-  /** Concurrent clients of the mixed load (default 8). */
-  clients?: number;
-  /** Requests per client of the mixed load (default 500). */
-  perClient?: number;
   /** Round trips of each reference measurement (default 2000). */
   referenceTrips?: number;
+  /** Where the traced runs write their traces (default bench/out). */
+  traceDir?: string;
 }
 
-/** One load on one stage. */
+/** CPU per request by role, µs. */
+export interface CpuPerRequest {
+  /** The dispatcher. */
+  dispatcher: number;
+  /** Every worker together. */
+  workers: number;
+  /** The watchdog. */
+  watchdog: number;
+  /** The whole instance. */
+  total: number;
+}
+
+/** One load on one system. */
 export interface LoadResult {
-  /** Requests sent. */
+  /** Concurrent clients. */
+  clients: number;
+  /** Requests measured. */
   requests: number;
   /** Requests answered with exactly their own right answer. */
   right: number;
   /** Requests with a wrong, foreign or missing answer. */
   wrongOrMissing: number;
+  /** The first few of them. */
+  wrong: string[];
   /** Median latency, ms. */
   p50Ms: number;
   /** 99th percentile latency, ms. */
   p99Ms: number;
-  /** Requests per second over the load's wall time. */
+  /** Requests per second over the measured requests. */
   throughput: number;
+  /** CPU of the instance per request, by role. */
+  cpuUs: CpuPerRequest;
 }
 
 /** One stage's figures. */
 export interface StageBench {
   /** The stage. */
   stage: Stage;
-  /** 1 client, echo only. */
+  /** 8 clients, mixed, tracing off. */
+  load: LoadResult;
+  /** The same load with tracing on. */
+  traced: LoadResult;
+  /** Traced CPU per request / untraced. */
+  traceRatio: number;
+  /** 1 client, echo. */
   single: LoadResult;
-  /** 8 clients, half echo, half primes. */
-  mixed: LoadResult;
-  /** Whether the system left nothing behind. */
+  /** Whether every system left nothing behind. */
   clean: boolean;
 }
 
 /** What {@link runStagesBench} measured. */
 export interface StagesBenchResult {
-  /** The same-run reference, µs. */
-  reference: { tcpRoundTripUs: number; pipeRoundTripUs: number; sumUs: number };
   /** Per stage. */
   stages: StageBench[];
-  /** relay single-client echo p50 / reference sum. */
+  /** The same-run reference of the relay single-client echo, µs. */
+  reference: { tcpRoundTripUs: number; pipeRoundTripUs: number; sumUs: number };
+  /** relay single-client echo p50 / reference. */
   relayRatio: number;
   /** The target for that ratio. */
-  target: number;
+  relayTarget: number;
   /** When and where it ran. */
   machine: { date: string; cpus: number; deno: string; kernel: string };
 }
 
+const LOAD_GEN = new URL("./load_gen.ts", import.meta.url);
 const TCP_ECHO = new URL("./tcp_echo.ts", import.meta.url);
+
+/** The processes of a running instance, by role. */
+function instancePids(system: RunningSystem): { role: keyof CpuPerRequest; pid: number }[] {
+  return [
+    { role: "watchdog", pid: system.watchdog.pid },
+    ...system.roles.map((r) => ({
+      role: (r.name === "dispatcher" ? "dispatcher" : "workers") as keyof CpuPerRequest,
+      pid: r.pid,
+    })),
+  ];
+}
+
+function cpuByRole(pids: { role: keyof CpuPerRequest; pid: number }[]): CpuPerRequest {
+  const cpu: CpuPerRequest = { dispatcher: 0, workers: 0, watchdog: 0, total: 0 };
+  for (const { role, pid } of pids) cpu[role] += cpuMs([pid]);
+  cpu.total = cpu.dispatcher + cpu.workers + cpu.watchdog;
+  return cpu;
+}
+
+/** What one load-generator run gave: its report and the instance's CPU over it, ms by role. */
+interface LoadPart {
+  clients: number;
+  report: LoadGenReport;
+  cpuMs: CpuPerRequest;
+}
+
+/**
+ * Drives `system` with the load generator process: warm-up, then the measured requests, the
+ * instance's CPU sampled around them. Throws if a role changed pid meanwhile (a restart would
+ * hide its CPU).
+ */
+async function runLoadGen(
+  system: RunningSystem,
+  load: { clients: number; requests: number; warmup: number; mix: "mixed" | "echo" },
+): Promise<LoadPart> {
+  const args = Object.entries(load).flatMap(([k, v]) => [`--${k}`, String(v)]);
+  const child = roleCommand(LOAD_GEN, ["--port", String(system.port), ...args], {
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "inherit",
+  }, [...ROLE_PERMISSIONS, "--allow-net"]).spawn();
+  try {
+    const lines = new LineReader(child.stdout);
+    await lines.until(/^warm$/, 120_000);
+    const pids = instancePids(system);
+    const before = cpuByRole(pids);
+    const stdin = child.stdin.getWriter();
+    await stdin.write(new TextEncoder().encode("go\n"));
+    await stdin.close();
+    const report: LoadGenReport = JSON.parse((await lines.until(/^\{.*\}$/, 300_000))[0]);
+    const after = cpuByRole(pids);
+    const now = instancePids(system);
+    if (now.some((p, i) => p.pid !== pids[i].pid)) {
+      throw new Error(`a role was restarted during the measured load: ${JSON.stringify(now)}`);
+    }
+    const cpu = { ...after };
+    for (const k of Object.keys(cpu) as (keyof CpuPerRequest)[]) cpu[k] -= before[k];
+    return { clients: load.clients, report, cpuMs: cpu };
+  } finally {
+    await reapChild(child, { graceMs: 1000 });
+  }
+}
+
+/** The figures of one or more load-generator runs taken together. */
+function loadResult(parts: LoadPart[]): LoadResult {
+  const requests = parts.reduce((n, p) => n + p.report.requests, 0);
+  const right = parts.reduce((n, p) => n + p.report.right, 0);
+  const wallMs = parts.reduce((n, p) => n + p.report.wallMs, 0);
+  const stats = latencyStats(parts.flatMap((p) => p.report.latenciesMs).concat(right ? [] : [0]));
+  const per = (k: keyof CpuPerRequest) =>
+    (parts.reduce((n, p) => n + p.cpuMs[k], 0) * 1000) / Math.max(1, requests);
+  return {
+    clients: parts[0].clients,
+    requests,
+    right,
+    wrongOrMissing: requests - right,
+    wrong: parts.flatMap((p) => p.report.wrong).slice(0, 5),
+    p50Ms: stats.p50 / 1000,
+    p99Ms: stats.p99 / 1000,
+    throughput: requests / (wallMs / 1000),
+    cpuUs: {
+      dispatcher: per("dispatcher"),
+      workers: per("workers"),
+      watchdog: per("watchdog"),
+      total: per("total"),
+    },
+  };
+}
+
+/** Drives `system` with the load generator (see {@link runLoadGen}) and sums up. */
+export async function measureLoad(
+  system: RunningSystem,
+  load: { clients: number; requests: number; warmup: number; mix: "mixed" | "echo" },
+): Promise<LoadResult> {
+  return loadResult([await runLoadGen(system, load)]);
+}
 
 /** A child that echoes lines over TCP, and one kept-open connection to it. */
 class TcpEchoPeer {
@@ -91,10 +249,12 @@ class TcpEchoPeer {
   #conn: Deno.Conn | null = null;
 
   constructor() {
-    this.#child = roleCommand(TCP_ECHO, [], { stdin: "null", stdout: "piped" }, [
-      ...ROLE_PERMISSIONS,
-      "--allow-net",
-    ])
+    this.#child = roleCommand(
+      TCP_ECHO,
+      [],
+      { stdin: "null", stdout: "piped" },
+      SYSTEM_ROLE_PERMISSIONS,
+    )
       .spawn();
   }
 
@@ -123,95 +283,73 @@ class TcpEchoPeer {
   }
 }
 
-function load(records: RequestRecord[], wallMs: number): LoadResult {
-  const right = records.filter((r) => r.got !== null && r.got === expectedAnswer(r.line));
-  const stats = latencyStats(right.length ? right.map((r) => r.latencyMs) : [0]);
-  return {
-    requests: records.length,
-    right: right.length,
-    wrongOrMissing: records.length - right.length,
-    p50Ms: stats.p50 / 1000,
-    p99Ms: stats.p99 / 1000,
-    throughput: records.length / (wallMs / 1000),
-  };
-}
-
 /** Runs the benchmark; every system it starts is stopped and checked. */
 export async function runStagesBench(options: StagesBenchOptions = {}): Promise<StagesBenchResult> {
+  const workers = options.workers ?? 4;
+  const load = {
+    clients: options.clients ?? 8,
+    requests: options.requests ?? 2000,
+    warmup: options.warmup ?? 250,
+    mix: "mixed" as const,
+  };
+  const single = options.single ?? 2000;
   const trips = options.referenceTrips ?? 2000;
+  const traceDir = options.traceDir ?? "bench/out";
   const rounds = 5;
   const stages: StageBench[] = [];
   let tcp = 0, pipe = 0;
-  for (const stage of ["relay", "worker-calls-client", "client-calls-worker"] as Stage[]) {
-    const system = await startSystem({ stage, workers: options.workers ?? 4 });
-    let single: LoadResult, mixed: LoadResult, report: StopReport;
-    try {
-      const n = options.single ?? 2000;
-      let t = performance.now();
-      if (stage === "relay") {
-        // The reference and the relay echo alternate in rounds: where the scheduler puts the
-        // processes (one vCPU or two) moves both alike.
-        const peer = new TcpEchoPeer();
-        const tcpSamples: number[] = [], pipeMedians: number[] = [], records: RequestRecord[] = [];
-        try {
-          for (let r = 0; r < rounds; r++) {
-            tcpSamples.push(...await peer.measure(Math.ceil(trips / rounds)));
-            pipeMedians.push(
-              (await runIpcBench({ roundTrips: Math.ceil(trips / rounds), rounds: 2 })).async.p50,
-            );
-            records.push(
-              ...await runClients(
-                system.port,
-                1,
-                () =>
-                  Array.from(
-                    { length: Math.ceil(n / rounds) },
-                    (_, i) => `requetetype1 s${r}-${i}`,
-                  ),
-              ),
-            );
-          }
-        } finally {
-          await peer.stop();
-        }
-        tcp = latencyStats(tcpSamples).p50;
-        pipe = [...pipeMedians].sort((a, b) => a - b)[Math.floor(pipeMedians.length / 2)];
-        single = load(records, performance.now() - t);
-      } else {
-        single = load(
-          await runClients(
-            system.port,
-            1,
-            () => Array.from({ length: n }, (_, i) => `requetetype1 s${i}`),
-          ),
-          performance.now() - t,
-        );
+  for (const stage of BENCH_STAGES) {
+    let clean = true;
+    const run = async <T>(tracePath: string | undefined, fn: (s: RunningSystem) => Promise<T>) => {
+      const system = await startSystem({ stage, workers, tracePath });
+      try {
+        return await fn(system);
+      } finally {
+        clean &&= isClean((await system.stop()).leftovers);
       }
-      const perClient = options.perClient ?? 500;
-      t = performance.now();
-      mixed = load(
-        await runClients(
-          system.port,
-          options.clients ?? 8,
-          (c) =>
-            Array.from(
-              { length: perClient },
-              (_, i) => i % 2 ? "requetetype2 20000" : `requetetype1 m${c}-${i}`,
-            ),
-        ),
-        performance.now() - t,
-      );
-    } finally {
-      report = await system.stop();
-    }
-    stages.push({ stage, single, mixed, clean: isClean(report.leftovers) });
+    };
+    const untraced = await run(undefined, (s) => measureLoad(s, load));
+    Deno.mkdirSync(traceDir, { recursive: true });
+    const tracePath = `${traceDir}/trace-${stage}.jsonl`;
+    const traced = await run(tracePath, (s) => measureLoad(s, load));
+    const lone = await run(undefined, async (s) => {
+      const echo = { clients: 1, requests: single, warmup: 100, mix: "echo" as const };
+      if (stage !== "relay") return await measureLoad(s, echo);
+      // The reference and the relay echo alternate in rounds: where the scheduler puts the
+      // processes (one vCPU or two) moves both alike.
+      const peer = new TcpEchoPeer();
+      const tcpSamples: number[] = [], pipeMedians: number[] = [], runs: LoadPart[] = [];
+      try {
+        for (let r = 0; r < rounds; r++) {
+          tcpSamples.push(...await peer.measure(Math.ceil(trips / rounds)));
+          pipeMedians.push(
+            (await runIpcBench({ roundTrips: Math.ceil(trips / rounds), rounds: 1 })).methods.socket
+              .p50,
+          );
+          runs.push(await runLoadGen(s, { ...echo, requests: Math.ceil(single / rounds) }));
+        }
+      } finally {
+        await peer.stop();
+      }
+      tcp = latencyStats(tcpSamples).p50;
+      pipe = [...pipeMedians].sort((a, b) => a - b)[Math.floor(pipeMedians.length / 2)];
+      return loadResult(runs);
+    });
+    stages.push({
+      stage,
+      load: untraced,
+      traced,
+      traceRatio: traced.cpuUs.total / untraced.cpuUs.total,
+      single: lone,
+      clean,
+    });
   }
   const sumUs = tcp + pipe;
   return {
-    reference: { tcpRoundTripUs: tcp, pipeRoundTripUs: pipe, sumUs },
     stages,
+    reference: { tcpRoundTripUs: tcp, pipeRoundTripUs: pipe, sumUs },
     relayRatio: (stages[0].single.p50Ms * 1000) / sumUs,
-    target: 2,
+    relayTarget: 2,
     machine: {
       date: new Date().toISOString(),
       cpus: navigator.hardwareConcurrency,
@@ -221,36 +359,101 @@ export async function runStagesBench(options: StagesBenchOptions = {}): Promise<
   };
 }
 
-/** The result as a Markdown table with the reference and the verdicts. */
+/** A figure against its target. */
+export interface Verdict {
+  /** The measured value. */
+  value: number;
+  /** The target it is held to. */
+  target: number;
+  /** Whether it meets it. */
+  met: boolean;
+}
+
+/** A stage's figures held to the cost issue's targets. */
+export interface StageVerdicts {
+  /** Whole-instance CPU per request, tracing off, µs: at most {@link CPU_TARGET_US}. */
+  cpu: Verdict;
+  /** Requests per second / the figure before: at least {@link THROUGHPUT_TARGET}. */
+  throughput: Verdict;
+  /** Tracing on / off, CPU per request: at most {@link TRACE_RATIO_TARGET}. */
+  trace: Verdict;
+  /** Every answer right and nothing left behind. */
+  lossless: boolean;
+}
+
+/** The verdicts of one stage. */
+export function stageVerdicts(s: StageBench): StageVerdicts {
+  const cpu = s.load.cpuUs.total;
+  const speedup = s.load.throughput / BEFORE[s.stage].throughput;
+  return {
+    cpu: { value: cpu, target: CPU_TARGET_US[s.stage], met: cpu <= CPU_TARGET_US[s.stage] },
+    throughput: {
+      value: speedup,
+      target: THROUGHPUT_TARGET[s.stage],
+      met: speedup >= THROUGHPUT_TARGET[s.stage],
+    },
+    trace: {
+      value: s.traceRatio,
+      target: TRACE_RATIO_TARGET,
+      met: s.traceRatio <= TRACE_RATIO_TARGET,
+    },
+    lossless: s.clean &&
+      [s.load, s.traced, s.single].every((l) => l.wrongOrMissing === 0 && l.requests > 0),
+  };
+}
+
+const met = (ok: boolean) => (ok ? "met" : "NOT met");
+
+/** The result as Markdown: the measured table, the verdicts, the reference. */
 export function formatStagesBench(r: StagesBenchResult): string {
+  const f = (n: number, d = 0) => n.toFixed(d);
+  const load = r.stages[0]?.load;
   const rows = r.stages.flatMap((s) =>
-    (["single", "mixed"] as const).map((k) => {
-      const l = s[k];
-      return `| ${s.stage.padEnd(19)} | ${
-        (k === "single" ? "1 × echo" : "8 × mixed").padEnd(9)
-      } | ${String(l.requests).padStart(5)} | ${String(l.wrongOrMissing).padStart(13)} | ${
-        l.p50Ms.toFixed(3).padStart(7)
-      } | ${l.p99Ms.toFixed(3).padStart(7)} | ${l.throughput.toFixed(0).padStart(8)} |`;
-    })
+    ([["off", s.load], ["on", s.traced]] as const).map(([tracing, l]) =>
+      `| ${s.stage} | ${tracing} | ${f(l.throughput)} | ${f(l.p50Ms, 3)} | ${f(l.p99Ms, 3)} | ${
+        f(l.cpuUs.dispatcher)
+      } | ${f(l.cpuUs.workers)} | ${f(l.cpuUs.watchdog)} | **${
+        f(l.cpuUs.total)
+      }** | ${l.wrongOrMissing} |`
+    )
   );
-  const lossless = r.stages.every((s) =>
-    s.single.wrongOrMissing + s.mixed.wrongOrMissing === 0 && s.clean
-  );
+  const verdicts = r.stages.map((s) => {
+    const v = stageVerdicts(s);
+    const before = BEFORE[s.stage];
+    return `| ${s.stage} | ${
+      f(v.cpu.value)
+    } (before ${before.cpuUs}; untraced ${before.cpuUsUntraced}), ≤ ${v.cpu.target}: ${
+      met(v.cpu.met)
+    } | ${f(s.load.throughput)} = ${
+      f(v.throughput.value, 1)
+    } × ${before.throughput}, ≥ ${v.throughput.target}×: ${met(v.throughput.met)} | ${
+      f(v.trace.value, 2)
+    }, ≤ ${v.trace.target}: ${met(v.trace.met)} | ${f(s.single.p50Ms, 3)} |`;
+  });
+  const lossless = r.stages.every((s) => stageVerdicts(s).lossless);
   return [
-    `Stages, ${r.machine.cpus} CPUs, Deno ${r.machine.deno}, ${r.machine.date}`,
+    `Stages, ${r.machine.cpus} CPUs, Deno ${r.machine.deno}, ${r.machine.date}: 4 workers, ${
+      load?.clients ?? 0
+    } clients from a load-generator process, ${
+      load ? load.requests / load.clients : 0
+    } measured requests each (half echo, half requetetype2 20000) after a warm-up`,
     "",
-    "| stage               | load      | reqs  | wrong/missing | p50 ms  | p99 ms  | req/s    |",
-    "|---------------------|-----------|-------|---------------|---------|---------|----------|",
+    "| stage | tracing | req/s | p50 ms | p99 ms | CPU µs/req: dispatcher | workers | watchdog | instance | wrong/missing |",
+    "|---|---|---|---|---|---|---|---|---|---|",
     ...rows,
     "",
-    `reference (same run): kept-open TCP round trip ${
-      r.reference.tcpRoundTripUs.toFixed(1)
-    } µs + ` +
-    `pipe round trip ${r.reference.pipeRoundTripUs.toFixed(1)} µs = ${
-      r.reference.sumUs.toFixed(1)
-    } µs`,
-    `relay echo p50 / reference: ${r.relayRatio.toFixed(2)}  target <= ${r.target}: ${
-      r.relayRatio <= r.target ? "met" : "NOT met"
+    "CPU: utime + stime of every process of the instance (all threads, /proc/<pid>/stat) over the measured requests.",
+    "",
+    "| stage | instance CPU µs/req, tracing off | req/s at 8 clients | tracing on / off | 1 client echo p50 ms |",
+    "|---|---|---|---|---|",
+    ...verdicts,
+    "",
+    `Same-run reference for the lone relay echo: one kept-open TCP round trip ${
+      f(r.reference.tcpRoundTripUs, 1)
+    } µs + one pipe round trip ${f(r.reference.pipeRoundTripUs, 1)} µs = ${
+      f(r.reference.sumUs, 1)
+    } µs; relay echo p50 / reference: ${f(r.relayRatio, 2)}, ≤ ${r.relayTarget}: ${
+      met(r.relayRatio <= r.relayTarget)
     }`,
     `no answer lost, wrong or duplicated, nothing left behind: ${lossless ? "yes" : "NO"}`,
   ].join("\n");

@@ -12,30 +12,38 @@ import {
   runIpcBench,
   runRecoveryBench,
   runStagesBench,
+  stageVerdicts,
   writeReport,
 } from "../bench/mod.ts";
 import { type Command, intOption, parse, UsageError } from "./common.ts";
 
 const USAGE = `Usage: main.ts bench ipc [--round-trips N] [--rounds R]
-       main.ts bench stages [--single N] [--per-client N] [--json FILE]
+       main.ts bench stages [--requests N] [--warmup N] [--single N] [--json FILE]
        main.ts bench recovery [--trials N]
        main.ts bench all          (deno task bench: all three, one report in bench/)
 
-ipc: named-pipe round-trip latency between this process and an echo child, for the toolkit's
-async receive path (FifoReader: non-blocking read + poll(2) off the event loop) and for a blocking
-readSync baseline. Both are measured in the same run, alternating in R rounds so that CPU placement
-affects them alike. Prints median and p99 in µs and the ratio async/baseline (target <= 1.5).
+ipc: named-pipe round trips between this process and an echo child, for three ways of waiting for
+the answer: the toolkit's default (FifoReader: the descriptor watched by the event loop through a
+node:net socket), its fallback (FifoReader with poll(2) on the blocking thread pool) and a blocking
+readSync baseline. They alternate in R rounds, so that CPU placement affects them alike. Prints
+median and p99 in µs, the CPU of both processes per round trip, and the ratio default/baseline
+(target <= 1.5).
 
   --round-trips N   round trips per method, at least 10000 recommended (default 10000)
   --rounds R        alternations between the methods (default 10)
 
-stages: for each stage with 4 workers, 1 client × 2000 echo requests, then 8 clients × 500
-requests (half echo, half requetetype2 20000): p50/p99 latency, throughput, and whether every
-request got exactly its own answer. The relay echo p50 is compared with one kept-open TCP round
-trip plus one pipe round trip measured in the same run (target <= 2×). Writes the JSON too.
+stages: for each stage, a fresh system of 4 workers with the default options, driven by a
+load-generator process of its own: 8 clients, each on one connection, half echo and half
+requetetype2 20000, a warm-up, then N measured requests each; once with tracing off, once on.
+Prints requests/s, p50/p99, and the CPU per request of each role and of the whole instance (every
+process, all threads, from /proc/<pid>/stat), each held to its target: instance CPU (relay <= 80
+µs, the others <= 170), requests/s against the figure before the cost work (relay >= 3×, the
+others >= 2×), tracing on <= 1.3 × off. Then one client, echo only, for a lone request's latency
+(relay: against a same-run TCP + pipe reference). Every answer must be right; exit 1 otherwise.
 
+  --requests N      measured requests per client (default 2000)
+  --warmup N        warm-up requests per client, not measured (default 250)
   --single N        echo requests of the single client (default 2000)
-  --per-client N    requests per client of the 8-client load (default 500)
   --json FILE       where the JSON goes (default bench/out/stages.json)
 
 recovery: over N trials each (default 10), the time for the watchdog to detect and for the
@@ -47,21 +55,19 @@ cold start <= 500 ms.
   --trials N        trials per fault (default 10)`;
 
 async function stages(
-  values: { single?: string; "per-client"?: string; json: string },
+  values: { requests?: string; warmup?: string; single?: string; json: string },
 ): Promise<number> {
   const result = await runStagesBench({
+    requests: intOption("requests", values.requests, 2000, 1, 1_000_000),
+    warmup: intOption("warmup", values.warmup, 250, 0, 1_000_000),
     single: intOption("single", values.single, 2000, 1, 1_000_000),
-    perClient: intOption("per-client", values["per-client"], 500, 1, 1_000_000),
   });
   console.log(formatStagesBench(result));
   const slash = values.json.lastIndexOf("/");
   if (slash > 0) Deno.mkdirSync(values.json.slice(0, slash), { recursive: true });
   Deno.writeTextFileSync(values.json, JSON.stringify(result, null, 2) + "\n");
   console.log(`JSON: ${values.json}`);
-  const lossless = result.stages.every((s) =>
-    s.single.wrongOrMissing + s.mixed.wrongOrMissing === 0 && s.clean
-  );
-  return lossless ? 0 : 1;
+  return result.stages.every((s) => stageVerdicts(s).lossless) ? 0 : 1;
 }
 
 /** `main.ts bench`. */
@@ -74,7 +80,8 @@ export const benchCommand: Command = {
       "round-trips": { type: "string" },
       rounds: { type: "string" },
       single: { type: "string" },
-      "per-client": { type: "string" },
+      requests: { type: "string" },
+      warmup: { type: "string" },
       json: { type: "string", default: "bench/out/stages.json" },
       trials: { type: "string" },
     });

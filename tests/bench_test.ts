@@ -1,55 +1,73 @@
 import assert from "node:assert/strict";
 import {
+  BENCH_STAGES,
   formatIpcBench,
   formatRecoveryBench,
   formatStagesBench,
+  IPC_METHODS,
   runIpcBench,
   runRecoveryBench,
   runStagesBench,
+  stageVerdicts,
 } from "../bench/mod.ts";
-import { checkLeftovers, isClean } from "../scenarios/mod.ts";
+import { checkLeftovers, isClean, readTrace } from "../scenarios/mod.ts";
 
 // The short version of `deno task bench:ipc`: it measures, reports, and cleans up. Its speed
 // target lives in the benchmark's report, not here.
-Deno.test("bench ipc (short): both receive paths measured in alternating rounds, nothing left", async () => {
+Deno.test("bench ipc (short): the three waits measured in alternating rounds, nothing left", async () => {
   const result = await runIpcBench({ roundTrips: 300, rounds: 3 });
-  assert.equal(result.async.count, 300);
-  assert.equal(result.baseline.count, 300);
-  for (const s of [result.async, result.baseline]) {
-    assert.ok(s.p50 > 0 && s.p50 <= s.p99, JSON.stringify(s));
+  for (const m of IPC_METHODS) {
+    const s = result.methods[m];
+    assert.equal(s.count, 300, m);
+    assert.ok(s.p50 > 0 && s.p50 <= s.p99, `${m}: ${JSON.stringify(s)}`);
+    assert.ok(Number.isFinite(s.cpuUs) && s.cpuUs >= 0, `${m}: ${JSON.stringify(s)}`);
   }
   assert.ok(Number.isFinite(result.ratio) && result.ratio > 0);
   assert.match(
     formatIpcBench(result),
-    /ratio async\/baseline \(p50\): \d+\.\d\d {2}target <= 1\.5: (met|NOT met)/,
+    /ratio default\/blocking \(p50\): \d+\.\d\d {2}target <= 1\.5: (met|NOT met)/,
   );
   const left = checkLeftovers({ paths: [result.runtimeDir] });
   assert.ok(isClean(left), JSON.stringify(left));
 });
 
-// The short version of `deno task bench:stages`: every stage under both loads, every answer its own.
-Deno.test("bench stages (short): every stage answers every request right, and the table says so", async () => {
-  const result = await runStagesBench({
-    single: 40,
-    clients: 3,
-    perClient: 10,
-    referenceTrips: 100,
-  });
-  assert.deepEqual(result.stages.map((s) => s.stage), [
-    "relay",
-    "worker-calls-client",
-    "client-calls-worker",
-  ]);
-  for (const s of result.stages) {
-    assert.equal(s.single.right, 40, s.stage);
-    assert.equal(s.mixed.right, 30, s.stage);
-    assert.ok(s.clean, s.stage);
+// The short version of `deno task bench:stages`: every stage, traced and not, from a load-generator
+// process; every answer its own, CPU counted for every role, the verdicts printed.
+Deno.test("bench stages (short): every stage answers every request right, CPU per role, the table says so", async () => {
+  const traceDir = Deno.makeTempDirSync({ prefix: "osps-test-out-" });
+  try {
+    const result = await runStagesBench({
+      clients: 3,
+      requests: 100,
+      warmup: 5,
+      single: 40,
+      referenceTrips: 100,
+      traceDir,
+    });
+    assert.deepEqual(result.stages.map((s) => s.stage), [...BENCH_STAGES]);
+    for (const s of result.stages) {
+      for (const l of [s.load, s.traced]) {
+        assert.equal(l.requests, 300, s.stage);
+        assert.equal(l.right, 300, `${s.stage}: ${l.wrong.join("; ")}`);
+        // 300 requests take well over one 10 ms clock tick of the instance's CPU.
+        assert.ok(l.cpuUs.total > 0, `${s.stage}: ${JSON.stringify(l.cpuUs)}`);
+        const { dispatcher, workers, watchdog, total } = l.cpuUs;
+        assert.ok(Math.abs(dispatcher + workers + watchdog - total) < 1e-6, s.stage);
+      }
+      assert.equal(s.single.right, 40, s.stage);
+      assert.ok(s.clean, s.stage);
+      assert.ok(stageVerdicts(s).lossless, s.stage);
+      // The traced run left its trace, events of every role in it.
+      const roles = new Set(readTrace(`${traceDir}/trace-${s.stage}.jsonl`).map((e) => e.role));
+      for (const role of ["dispatcher", "worker 1", "watchdog"]) assert.ok(roles.has(role), role);
+    }
+    assert.ok(result.reference.sumUs > 0 && Number.isFinite(result.relayRatio));
+    const table = formatStagesBench(result);
+    assert.match(table, /\| relay \| \d+ \(before 313; untraced 141\), ≤ 80: (met|NOT met) \|/);
+    assert.match(table, /no answer lost, wrong or duplicated, nothing left behind: yes/);
+  } finally {
+    Deno.removeSync(traceDir, { recursive: true });
   }
-  assert.ok(result.reference.sumUs > 0 && Number.isFinite(result.relayRatio));
-  assert.match(
-    formatStagesBench(result),
-    /no answer lost, wrong or duplicated, nothing left behind: yes/,
-  );
 });
 
 // The short version of `deno task bench:recovery`: one trial per fault, a quicker heartbeat.
