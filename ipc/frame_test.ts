@@ -94,7 +94,9 @@ Deno.test("randomized: frames cut at every boundary, garbage between some, all f
       const next = Math.min(stream.length, cut + 1 + Math.floor(random() * 600));
       d.push(stream.subarray(cut, next));
       cut = next;
-      for (let t = d.take(); t !== null; t = d.take()) if ("frame" in t) got.push(text(t) as string);
+      for (let t = d.take(); t !== null; t = d.take()) {
+        if ("frame" in t) got.push(text(t) as string);
+      }
     }
     assert.deepEqual(got, sent, `round ${round}`);
     assert.equal(d.end(), null);

@@ -9,7 +9,7 @@
  */
 
 /** How often pending deadlines are checked, ms: the lateness bound of every deadline. */
-export const DEADLINE_TICK_MS = 25;
+export const DEADLINE_TICK_MS = 50;
 
 const pending = new Set<Deadline>();
 let timer: ReturnType<typeof setInterval> | undefined;

@@ -513,6 +513,7 @@ export async function runDispatcher(
   const slot = segment.slot(DISPATCHER_SLOT);
   slot.set("pid", Deno.pid);
   let own: { port: number; state: number } | null = null;
+  const dispatcher = new Dispatcher(options, segment);
   using _heartbeat = startHeartbeat(slot, options.parentPid, () => {
     slot.set("pid", Deno.pid);
     if (own) {
@@ -520,8 +521,9 @@ export async function runDispatcher(
       slot.setHost(options.host);
       slot.set("state", own.state);
     }
+    // Workers becoming ready (or fresh again) are noticed at each beat as well as on events.
+    dispatcher.pump();
   });
-  const dispatcher = new Dispatcher(options, segment);
   const stopped = new AbortController();
   const stopRequested = (async () => {
     for await (const s of signals) {
@@ -534,30 +536,24 @@ export async function runDispatcher(
     }
   })();
   dispatcher.connectWorkers(stopped.signal);
-  // Workers becoming ready (or fresh again) are noticed on the next beat as well as on events.
-  const pumping = setInterval(() => dispatcher.pump(), HEARTBEAT_INTERVAL_MS);
-  try {
-    const listener = await listenRetrying(options.host, options.port);
-    slot.setHost(options.host);
-    slot.set("port", listener.addr.port);
-    slot.set("state", ROLE_STATE.ready);
-    own = { port: listener.addr.port, state: ROLE_STATE.ready };
-    traceEvent({
-      event: "ready",
-      channel: "process",
-      detail: `listening on ${options.host}:${listener.addr.port}`,
-    });
-    ready(listener.addr.port);
-    const accepting = dispatcher.acceptLoop(listener);
-    await stopRequested;
-    slot.set("state", ROLE_STATE.stopping);
-    own.state = ROLE_STATE.stopping;
-    listener.close();
-    await accepting.catch(() => {});
-    await dispatcher.stop();
-  } finally {
-    clearInterval(pumping);
-  }
+  const listener = await listenRetrying(options.host, options.port);
+  slot.setHost(options.host);
+  slot.set("port", listener.addr.port);
+  slot.set("state", ROLE_STATE.ready);
+  own = { port: listener.addr.port, state: ROLE_STATE.ready };
+  traceEvent({
+    event: "ready",
+    channel: "process",
+    detail: `listening on ${options.host}:${listener.addr.port}`,
+  });
+  ready(listener.addr.port);
+  const accepting = dispatcher.acceptLoop(listener);
+  await stopRequested;
+  slot.set("state", ROLE_STATE.stopping);
+  own.state = ROLE_STATE.stopping;
+  listener.close();
+  await accepting.catch(() => {});
+  await dispatcher.stop();
 }
 
 if (import.meta.main) {

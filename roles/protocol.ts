@@ -168,6 +168,16 @@ export type LineResult =
   | { kind: "eof" }
   | { kind: "timeout" };
 
+/**
+ * Read buffers, kept for the next read: a reader holds one only while its read is pending (a
+ * 4 KiB buffer per connection would be allocated and collected for every connection).
+ */
+const chunks: Uint8Array<ArrayBuffer>[] = [];
+
+function takeChunk(): Uint8Array<ArrayBuffer> {
+  return chunks.pop() ?? new Uint8Array(MAX_LINE);
+}
+
 /** What one read brought: bytes, the peer's EOF, or an interruption (timeout). */
 export type Fill = "data" | "eof" | "interrupted";
 
@@ -181,7 +191,6 @@ export type Fill = "data" | "eof" | "interrupted";
 export class TcpLineReader {
   #conn: Deno.Conn;
   #pending = new Uint8Array(0);
-  #chunk = new Uint8Array(MAX_LINE);
   #filling: Promise<Fill> | null = null;
   #wake: ((fill: Fill) => void) | null = null;
   #eof = false;
@@ -210,17 +219,19 @@ export class TcpLineReader {
     if (this.#interrupted) return Promise.resolve("interrupted");
     this.#filling ??= new Promise<Fill>((resolve) => {
       this.#wake = resolve;
-      this.#conn.read(this.#chunk).then((n) => this.#read(n), () => this.#read(null));
+      const chunk = takeChunk();
+      this.#conn.read(chunk).then((n) => this.#read(chunk, n), () => this.#read(chunk, null));
     });
     return this.#filling;
   }
 
-  #read(n: number | null): void {
+  #read(chunk: Uint8Array<ArrayBuffer>, n: number | null): void {
     this.#filling = null;
     const wake = this.#wake;
     this.#wake = null;
     if (n === null) {
       // EOF, or reset by the peer: the same.
+      chunks.push(chunk);
       this.#eof = true;
       wake?.("eof");
       return;
@@ -228,7 +239,8 @@ export class TcpLineReader {
     const p = this.#pending;
     const merged = new Uint8Array(p.length + n);
     merged.set(p);
-    merged.set(this.#chunk.subarray(0, n), p.length);
+    merged.set(chunk.subarray(0, n), p.length);
+    chunks.push(chunk);
     this.#pending = merged;
     wake?.("data");
   }
