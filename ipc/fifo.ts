@@ -230,12 +230,16 @@ export class FifoWriter implements Disposable {
   }
 }
 
-/** How a {@link FifoReader} waits for data (see the module documentation). */
-export type FifoWait = "socket" | "poll";
+/**
+ * How a {@link FifoReader} waits for data: `socket` and `poll` (see the module documentation), or
+ * `none`: nothing watches the pipe, and its owner takes what is there with
+ * {@link FifoReader.receiveNow} when it needs it.
+ */
+export type FifoWait = "socket" | "poll" | "none";
 
 /** Options of {@link FifoReader.open}. */
 export interface FifoReaderOptions {
-  /** How to wait for data: `socket` (default) or `poll`; `OSPS_FIFO_WAIT` sets the default. */
+  /** How to wait for data: `socket` (default; `OSPS_FIFO_WAIT=poll` makes it `poll`), `poll`, `none`. */
   wait?: FifoWait;
 }
 
@@ -252,6 +256,9 @@ function defaultWait(): FifoWait {
 
 /** One thing a reader hands out: a frame's payload, an error to throw, or an EOF (`null`). */
 type Item = Uint8Array | Error | null;
+
+/** The buffer of synchronous reads (they never overlap). */
+const SYNC_CHUNK = new Uint8Array(65536);
 
 /** Frames read ahead and not yet received, past which the reader stops reading the pipe. */
 const MAX_QUEUED = 1024;
@@ -298,7 +305,7 @@ export class FifoReader implements Disposable, AsyncIterable<Uint8Array> {
         throw e;
       }
       this.#polling = this.#pollLoop();
-    } else {
+    } else if (wait === "socket") {
       this.#attach();
     }
   }
@@ -466,6 +473,11 @@ export class FifoReader implements Disposable, AsyncIterable<Uint8Array> {
    * after it still come.
    */
   receive(): Promise<Uint8Array | null> {
+    if (this.#wait === "none") {
+      return Promise.reject(
+        new FifoError(this.path, `${this.path} is not watched (wait "none"): use receiveNow`),
+      );
+    }
     if (this.#waiter !== null) {
       return Promise.reject(
         new FifoError(this.path, `a receive on ${this.path} is already pending`),
@@ -501,6 +513,29 @@ export class FifoReader implements Disposable, AsyncIterable<Uint8Array> {
   }
 
   /**
+   * For a reader opened with wait `none`: the next frame in the pipe, read now, or null if there
+   * is none (no EOF is reported: nothing tells "no writer" from "no message"). Throws
+   * {@link FrameError} for bytes that are not a frame; the frames after them still come.
+   */
+  receiveNow(): Uint8Array | null {
+    if (this.#wait !== "none") {
+      throw new FifoError(this.path, `receiveNow is for a reader opened with wait "none"`);
+    }
+    if (this.#items.length === 0 && !this.#closed) {
+      for (
+        let n = libc.readNonBlocking(this.#fd, SYNC_CHUNK, this.path);
+        n;
+        n = libc.readNonBlocking(this.#fd, SYNC_CHUNK, this.path)
+      ) {
+        this.#bytes(SYNC_CHUNK.subarray(0, n));
+      }
+    }
+    const item = this.#items.shift();
+    if (item instanceof Error) throw item;
+    return item ?? null;
+  }
+
+  /**
    * Drops whatever the pipe holds right now, without waiting: a restarted reader's way to ignore
    * messages meant for the process it replaces. Frames already read ahead are dropped too (an EOF
    * seen meanwhile is kept). Returns the number of payload and garbage bytes dropped.
@@ -511,11 +546,10 @@ export class FifoReader implements Disposable, AsyncIterable<Uint8Array> {
       if (item instanceof Uint8Array) dropped += item.length;
       return item === null;
     });
-    const chunk = new Uint8Array(65536);
     for (
-      let n = libc.readNonBlocking(this.#fd, chunk, this.path);
+      let n = libc.readNonBlocking(this.#fd, SYNC_CHUNK, this.path);
       n;
-      n = libc.readNonBlocking(this.#fd, chunk, this.path)
+      n = libc.readNonBlocking(this.#fd, SYNC_CHUNK, this.path)
     ) {
       dropped += n;
     }
@@ -545,7 +579,9 @@ export class FifoReader implements Disposable, AsyncIterable<Uint8Array> {
     const waiter = this.#waiter;
     this.#waiter = null;
     waiter?.(null);
-    if (this.#wait === "socket") {
+    if (this.#wait === "none") {
+      libc.close(this.#fd, this.path);
+    } else if (this.#wait === "socket") {
       this.#socket?.destroy();
       this.#socket = null;
       // A pending open for a writer returns once a writer opens: open one and let it go.

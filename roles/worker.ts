@@ -5,7 +5,11 @@
  * - relay — `job <id>`: compute, write the reply line to the mailbox, pong `done <id>`.
  * - client-calls-worker — `claim <id>`: the request is reserved for a client that will connect to
  *   this worker's own TCP port; a connection sending exactly that line gets `OK <result>`, others
- *   `ERR unavailable`; then pong `free <id> served|timeout`.
+ *   `ERR unavailable`; then pong `free <id> served|timeout`. Nothing is to be done for a claim
+ *   before its client comes, so the worker does not wake for its orders: it reads its pipe when a
+ *   client's line arrives (the dispatcher writes the order before it answers REDIRECT, so the
+ *   order is there) and at each heartbeat (for a client that never comes: the claim timeout runs
+ *   from the order's time in the mailbox).
  * - worker-calls-client — `call <id>`: connect to the client's address from the mailbox, send
  *   `READY <token>`, read the request line, answer, close, pong `free <id> <outcome>`.
  *
@@ -84,7 +88,8 @@ class Worker {
       deadline: Deadline;
     }
     | null = null;
-  #claimArrived: (() => void)[] = [];
+  /** Handles the orders waiting in the pipe, if the orders are read when needed (see the module). */
+  takeOrders: () => void = () => {};
   /** Connections being closed after their reply (the worker is already free for the next). */
   #closing = new Set<Promise<void>>();
 
@@ -118,18 +123,18 @@ class Worker {
     }
   }
 
-  readMailbox(id: number): string {
-    const { seq, text } = this.mailbox.readText();
+  readMailbox(id: number): { text: string; timestamp: number } {
+    const { seq, text, timestamp } = this.mailbox.readText();
     traceEvent({ event: "read mailbox", channel: "shm", req: id, detail: text });
     if (seq !== id) {
       throw new Error(`mailbox ${this.options.k} holds request ${seq}, order was for ${id}`);
     }
-    return text;
+    return { text, timestamp };
   }
 
   /** relay: compute and put the reply line in the mailbox. */
   job(id: number): void {
-    const reply = answer(this.readMailbox(id));
+    const reply = answer(this.readMailbox(id).text);
     this.mailbox.write(reply, { seq: id });
     traceEvent({ event: "write mailbox", channel: "shm", req: id, detail: reply });
     this.#served();
@@ -142,9 +147,15 @@ class Worker {
 
   /** client-calls-worker: reserve this worker for the request until served or timed out. */
   claim(id: number): void {
-    const line = this.readMailbox(id);
+    const { text: line, timestamp } = this.readMailbox(id);
     this.state = ROLE_STATE.busy;
-    const deadline = deadlineAfter(this.options.claimTimeoutMs, () => finish("timeout"));
+    // The reservation lasts the claim timeout from when the dispatcher made it.
+    const age = performance.timeOrigin + performance.now() - timestamp;
+    const left = Math.max(
+      0,
+      Math.min(this.options.claimTimeoutMs, this.options.claimTimeoutMs - age),
+    );
+    const deadline = deadlineAfter(left, () => finish("timeout"));
     const finish = (outcome: Outcome) => {
       if (this.#claim?.id !== id) return;
       deadline.cancel();
@@ -153,7 +164,6 @@ class Worker {
       this.pong(`free ${id} ${outcome}`, id);
     };
     this.#claim = { id, line, done: finish, deadline };
-    for (const wake of this.#claimArrived.splice(0)) wake();
   }
 
   /**
@@ -188,14 +198,8 @@ class Worker {
         return;
       }
       const line = decodeLine(read.bytes) ?? "";
-      // The dispatcher pings before it answers REDIRECT, but the client's connection may still be
-      // seen here first: give the claim a moment to arrive.
-      if (this.#claim === null) {
-        await new Promise<void>((resolve) => {
-          const deadline = deadlineAfter(1000, resolve);
-          this.#claimArrived.push(() => (deadline.cancel(), resolve()));
-        });
-      }
+      // The order for this client's request was written before its REDIRECT: it is in the pipe.
+      this.takeOrders();
       const claim = this.#claim;
       traceEvent({
         event: "recv",
@@ -226,7 +230,7 @@ class Worker {
 
   /** worker-calls-client: connect to the client, announce the token, answer its request. */
   async call(id: number): Promise<void> {
-    const text = this.readMailbox(id);
+    const { text } = this.readMailbox(id);
     const m = /^([A-Za-z0-9]{1,32}) (\S+) (\d+) (.*)$/s.exec(text);
     if (m === null) {
       throw new Error(`mailbox ${this.options.k} holds a malformed call: ${JSON.stringify(text)}`);
@@ -306,7 +310,10 @@ export async function runWorker(
       slot.set("port", ownPort);
       slot.setHost(options.host);
     }
-    if (worker) slot.set("state", worker.state);
+    if (worker) {
+      slot.set("state", worker.state);
+      worker.takeOrders();
+    }
   });
   let listener: Deno.TcpListener | null = null;
   if (options.stage === "client-calls-worker") {
@@ -317,7 +324,11 @@ export async function runWorker(
     slot.set("port", listener.addr.port);
     ownPort = listener.addr.port;
   }
-  using pings = FifoReader.open(`${options.runtimeDir}/dwtube${options.k}`);
+  // client-calls-worker reads its orders when it needs them (see the module documentation).
+  const lazy = options.stage === "client-calls-worker";
+  using pings = FifoReader.open(`${options.runtimeDir}/dwtube${options.k}`, {
+    wait: lazy ? "none" : undefined,
+  });
   using pongs = await FifoWriter.open(`${options.runtimeDir}/wdtube${options.k}`);
   // Orders left in the pipe were meant for the worker this one replaces.
   const stale = pings.discardPending();
@@ -347,7 +358,7 @@ export async function runWorker(
   // The role stops on SIGTERM (SIGINT from a terminal is left to the parent, which orchestrates);
   // a SIGTERM that comes because the parent died (parent-death signal) means leave now.
   let stopping = false;
-  (async () => {
+  const stopped = (async () => {
     for await (const s of signals) {
       if (s !== "SIGTERM") continue;
       if (!parentAlive(options.parentPid)) leaveOrphaned();
@@ -359,24 +370,15 @@ export async function runWorker(
     }
   })();
 
-  // EOF on dwtube<k> means the dispatcher went away: keep waiting for the next one.
-  while (!stopping) {
-    let frame: Uint8Array | null;
-    try {
-      frame = await pings.receive();
-    } catch (e) {
-      if (!(e instanceof FrameError)) throw e;
-      log.warning("{error}", { error: e.message });
-      continue;
-    }
-    if (frame === null) continue;
+  /** Carries out one order from the pipe; an order that fails is answered `fail`. */
+  const order = async (frame: Uint8Array): Promise<void> => {
     const text = new TextDecoder().decode(frame);
     const m = /^(job|claim|call) (\d+)$/.exec(text);
     const req = m ? Number(m[2]) : undefined;
     traceEvent({ event: "ping", channel: "fifo", req, peer: "dispatcher", detail: text });
     if (m === null) {
       log.warning("ignoring unknown order {text}", { text });
-      continue;
+      return;
     }
     const id = Number(m[2]);
     try {
@@ -388,6 +390,37 @@ export async function runWorker(
       log.error("order {text} failed: {error}", { text, error: String(e) });
       worker.pong(`fail ${id} ${e instanceof Error ? e.name : "error"}`, id);
     }
+  };
+
+  if (lazy) {
+    // Claims are carried out synchronously: they are all handled before this returns.
+    worker.takeOrders = () => {
+      while (!stopping) {
+        let frame: Uint8Array | null;
+        try {
+          frame = pings.receiveNow();
+        } catch (e) {
+          if (!(e instanceof FrameError)) throw e;
+          log.warning("{error}", { error: e.message });
+          continue;
+        }
+        if (frame === null) return;
+        void order(frame);
+      }
+    };
+    await stopped;
+  }
+  // EOF on dwtube<k> means the dispatcher went away: keep waiting for the next one.
+  while (!stopping) {
+    let frame: Uint8Array | null;
+    try {
+      frame = await pings.receive();
+    } catch (e) {
+      if (!(e instanceof FrameError)) throw e;
+      log.warning("{error}", { error: e.message });
+      continue;
+    }
+    if (frame !== null) await order(frame);
   }
   listener?.close();
   await accepting.catch(() => {});

@@ -50,11 +50,13 @@ Deno.test("the README's netcat walk-through works as written (replayed byte for 
     tracePath: `${out}/trace.jsonl`,
   });
   // A person types slower than a worker's "free" pong travels; the replay waits for that pong
-  // (the dispatcher's trace event) before each new dispatcher request, so the same worker is free.
+  // (the dispatcher's trace event, one per REDIRECT so far) before each new dispatcher request,
+  // so the same worker is free.
+  let redirects = 0;
   const settled = () => {
     const events = system.trace().filter((e) => e.role === "dispatcher");
-    return events.filter((e) => e.event === "ping").length ===
-      events.filter((e) => e.event === "pong").length;
+    return events.filter((e) => e.event === "ping").length === redirects &&
+      events.filter((e) => e.event === "pong").length === redirects;
   };
   const open: RawConn[] = [];
   try {
@@ -73,6 +75,7 @@ Deno.test("the README's netcat walk-through works as written (replayed byte for 
         await conn!.send(`${text.slice(2)}\n`);
       } else if (text.startsWith("< ")) {
         assert.equal(await conn!.line(), text.slice(2), `README line: ${line}`);
+        if (text.startsWith("< REDIRECT ")) redirects++;
         steps++;
       } else {
         throw new Error(`unreadable walk-through line: ${line}`);
