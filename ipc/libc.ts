@@ -175,12 +175,14 @@ function fail(call: string, object: string): never {
   throw new SysCallError(call, object, lastErrno());
 }
 
+const encoder = new TextEncoder();
+
 /** Encodes a string as a NUL-terminated C string; refuses strings holding NUL. */
 export function cString(s: string): Uint8Array<ArrayBuffer> {
   if (s.includes("\0")) {
     throw new TypeError(`a C string cannot hold a NUL byte: ${JSON.stringify(s)}`);
   }
-  return new TextEncoder().encode(`${s}\0`);
+  return encoder.encode(`${s}\0`);
 }
 
 /** open(2); returns the file descriptor. */

@@ -435,14 +435,12 @@ export class SharedSegment implements Disposable {
  * process. It is no signature: a writer that means harm can compute it too.
  */
 export function mailboxChecksum(seq: number, payload: Uint8Array): number {
-  let h = 0x811c9dc5;
-  const mix = (byte: number) => {
-    h ^= byte;
-    h = Math.imul(h, 0x01000193) >>> 0;
-  };
-  for (let i = 0; i < 4; i++) mix((seq >>> (8 * i)) & 0xff);
-  for (let i = 0; i < 4; i++) mix((payload.length >>> (8 * i)) & 0xff);
-  for (const b of payload) mix(b);
+  // The bytes of seq, then of the length (little-endian), then the payload; 32-bit arithmetic.
+  let h = 0x811c9dc5 | 0;
+  for (let i = 0; i < 32; i += 8) h = Math.imul(h ^ ((seq >>> i) & 0xff), 0x01000193);
+  const n = payload.length;
+  for (let i = 0; i < 32; i += 8) h = Math.imul(h ^ ((n >>> i) & 0xff), 0x01000193);
+  for (let i = 0; i < n; i++) h = Math.imul(h ^ payload[i], 0x01000193);
   return h >>> 0;
 }
 
@@ -558,12 +556,20 @@ export class Mailbox {
    * {@link MailboxOverflowError} before any byte is written.
    */
   write(payload: Uint8Array | string, meta: { seq: number; timestamp?: number }): void {
-    const data = typeof payload === "string" ? encoder.encode(payload) : payload;
-    if (data.length > this.capacity) {
-      throw new MailboxOverflowError(this.#seg.name, this.index, data.length, this.capacity);
-    }
     const { view, bytes } = this.#seg.access(true);
-    bytes.set(data, this.#base + MAILBOX_HEADER.size);
+    const start = this.#base + MAILBOX_HEADER.size;
+    let data: Uint8Array;
+    if (typeof payload === "string" && payload.length * 3 <= this.capacity) {
+      // Surely fits (3 bytes at most per UTF-16 unit): encoded straight into the mapping.
+      const area = bytes.subarray(start, start + this.capacity);
+      data = area.subarray(0, encoder.encodeInto(payload, area).written);
+    } else {
+      data = typeof payload === "string" ? encoder.encode(payload) : payload;
+      if (data.length > this.capacity) {
+        throw new MailboxOverflowError(this.#seg.name, this.index, data.length, this.capacity);
+      }
+      bytes.set(data, start);
+    }
     const seq = this.#field("seq"), length = this.#field("length"), ts = this.#field("timestamp");
     writeNumber(view, this.#base + length.offset, length, data.length);
     writeNumber(
@@ -583,6 +589,18 @@ export class Mailbox {
    * A mailbox never written reads as seq 0 and an empty payload.
    */
   read(): MailboxContent {
+    const { seq, timestamp, payload } = this.#checked();
+    return { seq, timestamp, payload: payload.slice() };
+  }
+
+  /** Reads the mailbox with its payload decoded as UTF-8 (checked as {@link read} does). */
+  readText(): Omit<MailboxContent, "payload"> & { text: string } {
+    const { seq, timestamp, payload } = this.#checked();
+    return { seq, timestamp, text: decoder.decode(payload) };
+  }
+
+  /** The mailbox's content, checked; the payload is a view of the mapping, not a copy. */
+  #checked(): MailboxContent {
     const { view, bytes } = this.#seg.access();
     const seq = this.#field("seq"), length = this.#field("length"), ts = this.#field("timestamp");
     const n = readNumber(view, this.#base + length.offset, length);
@@ -597,7 +615,7 @@ export class Mailbox {
     const content = {
       seq: readNumber(view, this.#base + seq.offset, seq),
       timestamp: readNumber(view, this.#base + ts.offset, ts),
-      payload: bytes.slice(start, start + n),
+      payload: bytes.subarray(start, start + n),
     };
     const sum = this.#field("checksum");
     const recorded = readNumber(view, this.#base + sum.offset, sum);
@@ -610,11 +628,5 @@ export class Mailbox {
       );
     }
     return content;
-  }
-
-  /** Reads the mailbox with its payload decoded as UTF-8. */
-  readText(): Omit<MailboxContent, "payload"> & { text: string } {
-    const { seq, timestamp, payload } = this.read();
-    return { seq, timestamp, text: decoder.decode(payload) };
   }
 }

@@ -68,6 +68,7 @@ export interface WorkerOptions extends RoleContext {
 type Outcome = "served" | "timeout" | "unreachable" | "mismatch";
 
 const log = roleLogger("worker");
+const decoder = new TextDecoder();
 
 /** Answers one request line with `OK <result>` or the specified `ERR` line (workers re-validate). */
 export function answer(line: string): string {
@@ -372,7 +373,7 @@ export async function runWorker(
 
   /** Carries out one order from the pipe; an order that fails is answered `fail`. */
   const order = async (frame: Uint8Array): Promise<void> => {
-    const text = new TextDecoder().decode(frame);
+    const text = decoder.decode(frame);
     const m = /^(job|claim|call) (\d+)$/.exec(text);
     const req = m ? Number(m[2]) : undefined;
     traceEvent({ event: "ping", channel: "fifo", req, peer: "dispatcher", detail: text });

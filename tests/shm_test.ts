@@ -206,6 +206,11 @@ Deno.test("a payload larger than its mailbox is an error and writes nothing", as
       return true;
     });
     assert.deepEqual({ ...box.readText(), timestamp: 0 }, { seq: 1, text: "before", timestamp: 0 });
+    assert.throws(
+      () => box.write("é".repeat(box.capacity / 2 + 1), { seq: 2 }),
+      MailboxOverflowError,
+    );
+    assert.equal(box.readText().text, "before", "a string too long wrote nothing either");
     box.write(tooBig.subarray(1), { seq: 3 });
     assert.equal(box.read().payload.length, box.capacity);
     SharedSegment.unlink(name);
