@@ -207,19 +207,41 @@ export function buildDiagram(events: TracedEvent[], maxSteps = 300): Diagram {
 }
 
 /**
- * At most `maxSteps` steps of a long run that stay readable: the start, then — if a fault or a
- * watchdog reaction (red) happens later — the window around the first one, the steps between
- * collapsed into one gap; otherwise the start alone.
+ * At most `maxSteps` steps of a long run that stay readable: the start; then, if a fault or a
+ * watchdog reaction (red) happens later, the window around the first one, and around each watchdog
+ * step after it (its restarts, readiness, kills: under load hundreds of messages may come between
+ * a crash and its restart) while room is left. Each run of steps left out becomes one gap.
  */
 function focus(steps: Step[], maxSteps: number): Step[] {
   if (steps.length <= maxSteps) return steps;
   const head = Math.floor(maxSteps / 4);
   const fault = steps.findIndex((s, i) => i >= head && s.kind !== "gap" && s.style === "signal");
   if (fault < 0) return steps.slice(0, maxSteps);
-  const from = Math.max(head, fault - 20);
-  const window = steps.slice(from, from + maxSteps - head);
-  const gap: Step[] = from > head ? [{ kind: "gap", count: from - head, ts: steps[from].ts }] : [];
-  return [...steps.slice(0, head), ...gap, ...window];
+  const keep = new Set<number>();
+  const take = (from: number, to: number) => {
+    for (let i = Math.max(0, from); i < Math.min(steps.length, to) && keep.size < maxSteps; i++) {
+      keep.add(i);
+    }
+  };
+  take(0, head);
+  take(fault - 20, fault + Math.floor(maxSteps / 3));
+  for (let i = fault + 1; i < steps.length && keep.size < maxSteps; i++) {
+    const s = steps[i];
+    if (s.kind !== "gap" && (s.style === "signal" || s.style === "process")) take(i - 3, i + 4);
+  }
+  if (keep.size < maxSteps) take(fault, steps.length);
+  const drawn: Step[] = [];
+  let skipped = 0;
+  for (let i = 0; i < steps.length; i++) {
+    if (!keep.has(i)) {
+      skipped++;
+      continue;
+    }
+    if (skipped > 0) drawn.push({ kind: "gap", count: skipped, ts: steps[i].ts });
+    skipped = 0;
+    drawn.push(steps[i]);
+  }
+  return drawn;
 }
 
 const mermaidId = (name: string) => name.replace(/[^A-Za-z0-9]/g, "_");
