@@ -19,7 +19,7 @@
  */
 
 import { ROLE_STATE, workerSlot } from "../ipc/mod.ts";
-import { freshTraceFile, OspsClient, setupLogging, traceEvent } from "../roles/mod.ts";
+import { closeTrace, freshTraceFile, OspsClient, setupLogging, traceEvent } from "../roles/mod.ts";
 import {
   type RunningSystem,
   startSystem,
@@ -180,6 +180,7 @@ export async function runRecoveryBench(
       targets: f.targets,
     });
   }
+  closeTrace();
   const cold: number[] = [];
   for (let i = 0; i < trials; i++) {
     const t0 = now();

@@ -10,6 +10,7 @@ import {
   DISPATCHER_SLOT,
   InstanceLock,
   isRunning,
+  monotonicMs,
   ROLE_STATE,
   SharedSegment,
   SignalQueue,
@@ -68,7 +69,7 @@ export interface RoleStatus {
 export function readStatus(segmentName: string): { stage: string; roles: RoleStatus[] } | null {
   if (!SharedSegment.exists(segmentName)) return null;
   using seg = SharedSegment.open(segmentName, { readOnly: true });
-  const now = Date.now();
+  const now = monotonicMs();
   const rows = [
     { role: "watchdog", slot: WATCHDOG_SLOT },
     { role: "dispatcher", slot: DISPATCHER_SLOT },

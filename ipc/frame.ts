@@ -1,13 +1,21 @@
 /**
  * The frame format of the named pipes, as pure code: no I/O, so it is tested on its own.
  *
- * A frame is a 4-byte header (`O` `P`, then the payload length as u16 little-endian) and at most
- * {@link MAX_FRAME_PAYLOAD} payload bytes, so a whole frame is at most PIPE_BUF (4096) bytes and is
- * written by one `write(2)`: the kernel never interleaves it with another writer's frame.
+ * A frame is an 8-byte header and at most {@link MAX_FRAME_PAYLOAD} payload bytes, so a whole
+ * frame is at most PIPE_BUF (4096) bytes and is written by one `write(2)`: the kernel never
+ * interleaves it with another writer's frame. The header, little-endian u16s after the marker:
  *
- * A reader pushes the bytes it reads into a {@link FrameDecoder} and takes whole frames out; bytes
- * that are not a frame are dropped up to the next frame marker and reported, so the frames behind
- * them still arrive.
+ * | bytes | field                                                    |
+ * | ----- | -------------------------------------------------------- |
+ * | 0–1   | the marker `O` `P`                                       |
+ * | 2–3   | payload length                                           |
+ * | 4–5   | the length's complement: a wrong length is seen at once  |
+ * | 6–7   | FNV-1a of the payload, folded to 16 bits                 |
+ *
+ * A reader pushes the bytes it reads into a {@link FrameDecoder} and takes whole frames out. Bytes
+ * that are not a frame — no marker, a length and complement that disagree, a payload whose check
+ * fails — are dropped up to the next marker and reported, so the frames behind them still arrive,
+ * even when garbage looked like the start of a frame and its length swallowed them.
  *
  * @module
  */
@@ -15,7 +23,7 @@
 /** PIPE_BUF on Linux: writes up to this size are atomic. */
 export const PIPE_BUF = 4096;
 /** Size of a frame header. */
-export const FRAME_HEADER = 4;
+export const FRAME_HEADER = 8;
 /** Largest payload a frame carries. */
 export const MAX_FRAME_PAYLOAD = PIPE_BUF - FRAME_HEADER;
 const MAGIC0 = 0x4f; // "O"
@@ -40,8 +48,8 @@ export function encodeFramePayload(payload: Uint8Array | string): Uint8Array<Arr
   }
   if (payload.length > MAX_FRAME_PAYLOAD) return null;
   const frame = new Uint8Array(FRAME_HEADER + payload.length);
-  setHeader(frame, payload.length);
   frame.set(payload, FRAME_HEADER);
+  setHeader(frame, payload.length);
   return frame;
 }
 
@@ -50,6 +58,19 @@ function setHeader(frame: Uint8Array, length: number): void {
   frame[1] = MAGIC1;
   frame[2] = length & 0xff;
   frame[3] = length >> 8;
+  const complement = ~length & 0xffff;
+  frame[4] = complement & 0xff;
+  frame[5] = complement >> 8;
+  const check = payloadCheck(frame, FRAME_HEADER, FRAME_HEADER + length);
+  frame[6] = check & 0xff;
+  frame[7] = check >> 8;
+}
+
+/** FNV-1a (32 bits) of `bytes[from, to)`, folded to 16 bits. */
+function payloadCheck(bytes: Uint8Array, from: number, to: number): number {
+  let h = 0x811c9dc5 | 0;
+  for (let i = from; i < to; i++) h = Math.imul(h ^ bytes[i], 0x01000193);
+  return ((h >>> 16) ^ h) & 0xffff;
 }
 
 /** Bytes dropped because they were not a frame, and why. */
@@ -102,12 +123,19 @@ export class FrameDecoder {
     const b = this.#buf, s = this.#start, n = this.#end - s;
     if (n === 0) return null;
     if (b[s] !== MAGIC0 || (n >= 2 && b[s + 1] !== MAGIC1)) return this.#resync("bad magic");
-    if (n < FRAME_HEADER) return null;
+    if (n < 6) return null;
     const length = b[s + 2] | (b[s + 3] << 8);
+    if ((b[s + 4] | (b[s + 5] << 8)) !== (~length & 0xffff)) {
+      return this.#resync("a length that its complement contradicts");
+    }
     if (length > MAX_FRAME_PAYLOAD) return this.#resync(`length ${length} over the frame limit`);
     if (n < FRAME_HEADER + length) return null;
-    this.#start = s + FRAME_HEADER + length;
-    return { frame: b.slice(s + FRAME_HEADER, s + FRAME_HEADER + length) };
+    const from = s + FRAME_HEADER, to = from + length;
+    if ((b[s + 6] | (b[s + 7] << 8)) !== payloadCheck(b, from, to)) {
+      return this.#resync("a payload whose check fails");
+    }
+    this.#start = to;
+    return { frame: b.slice(from, to) };
   }
 
   /**

@@ -12,7 +12,7 @@
 export const MAGIC = 0x5350534f;
 
 /** Version of this layout; a segment with another version is refused. */
-export const LAYOUT_VERSION = 3;
+export const LAYOUT_VERSION = 4;
 
 /** The type of one field of a record. */
 export type FieldType = "u32" | "i32" | "f64" | "text";
@@ -83,27 +83,30 @@ export const ROLE_SLOT: RecordLayout<RoleSlotField> = {
     state: { offset: 4, type: "u32" },
     generation: { offset: 8, type: "u32" },
     restarts: { offset: 12, type: "u32" },
-    heartbeat: { offset: 16, type: "f64" },
+    heartbeat: { offset: 16, type: "f64" }, // CLOCK_MONOTONIC, ms
     served: { offset: 24, type: "u32" },
     port: { offset: 28, type: "u32" },
     host: { offset: 32, type: "text", bytes: 32 },
     queue: { offset: 64, type: "u32" },
     exitStatus: { offset: 68, type: "i32" },
-    startedAt: { offset: 72, type: "f64" },
+    startedAt: { offset: 72, type: "f64" }, // wall clock, ms since the epoch
   },
 };
 
 /** Names of the fields of a mailbox header. */
 export type MailboxField = "seq" | "length" | "timestamp" | "checksum";
 
-/** Header of each worker's mailbox; `length` payload bytes follow it. */
+/**
+ * Header of each worker's mailbox; `length` payload bytes follow it. `seq` is the request id, a
+ * whole number below 2^53 (unique across dispatcher generations); `timestamp` is CLOCK_MONOTONIC ms.
+ */
 export const MAILBOX_HEADER: RecordLayout<MailboxField> = {
   size: 32,
   fields: {
-    seq: { offset: 0, type: "u32" },
-    length: { offset: 4, type: "u32" },
-    timestamp: { offset: 8, type: "f64" },
-    checksum: { offset: 16, type: "u32" },
+    seq: { offset: 0, type: "f64" },
+    length: { offset: 8, type: "u32" },
+    checksum: { offset: 12, type: "u32" },
+    timestamp: { offset: 16, type: "f64" },
   },
 };
 

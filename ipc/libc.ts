@@ -118,6 +118,7 @@ const lib = Deno.dlopen("libc.so.6", {
   getppid: { parameters: [], result: "i32" },
   getuid: { parameters: [], result: "u32" },
   sysconf: { parameters: ["i32"], result: "i64" },
+  clock_gettime: { parameters: ["i32", "buffer"], result: "i32" },
   prctl: { parameters: ["i32", "u64", "u64", "u64", "u64"], result: "i32" },
   waitpid: { parameters: ["i32", "buffer", "i32"], result: "i32" },
   flock: { parameters: ["i32", "i32"], result: "i32" },
@@ -335,6 +336,21 @@ export function clockTicksPerSecond(): number {
   const n = Number(lib.symbols.sysconf(SC_CLK_TCK));
   if (n <= 0) fail("sysconf", "_SC_CLK_TCK");
   return n;
+}
+
+const timespec = new BigInt64Array(2);
+const timespecBytes = new Uint8Array(timespec.buffer);
+
+/**
+ * clock_gettime(2) of CLOCK_MONOTONIC, in ms (µs precision): the same clock in every process of
+ * the machine, never stepped by NTP or by setting the date.
+ */
+export function monotonicMs(): number {
+  const CLOCK_MONOTONIC = 1;
+  if (lib.symbols.clock_gettime(CLOCK_MONOTONIC, timespecBytes) < 0) {
+    fail("clock_gettime", "CLOCK_MONOTONIC");
+  }
+  return Number(timespec[0]) * 1000 + Number(timespec[1]) / 1e6;
 }
 
 /** prctl(2) with one integer argument. */

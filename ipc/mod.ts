@@ -19,7 +19,7 @@
  * @module
  */
 
-export { errnoName, SysCallError } from "./libc.ts";
+export { errnoName, monotonicMs, SysCallError } from "./libc.ts";
 export * from "./layout.ts";
 export * from "./shm.ts";
 export * from "./fifo.ts";

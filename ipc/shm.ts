@@ -144,9 +144,9 @@ export interface SegmentHeader {
 
 /** What a mailbox holds: a sequence number, a timestamp and the payload. */
 export interface MailboxContent {
-  /** Sequence number written with the payload. */
+  /** Sequence number written with the payload (the request id). */
   seq: number;
-  /** Timestamp written with the payload (ms, `performance.timeOrigin + performance.now()`). */
+  /** When the payload was written: CLOCK_MONOTONIC ms (`monotonicMs`), unless the writer said. */
   timestamp: number;
   /** A copy of the payload bytes. */
   payload: Uint8Array;
@@ -435,9 +435,12 @@ export class SharedSegment implements Disposable {
  * process. It is no signature: a writer that means harm can compute it too.
  */
 export function mailboxChecksum(seq: number, payload: Uint8Array): number {
-  // The bytes of seq, then of the length (little-endian), then the payload; 32-bit arithmetic.
+  // The bytes of seq (its low then high 32 bits), of the length, then the payload, little-endian;
+  // 32-bit arithmetic.
   let h = 0x811c9dc5 | 0;
-  for (let i = 0; i < 32; i += 8) h = Math.imul(h ^ ((seq >>> i) & 0xff), 0x01000193);
+  const low = seq >>> 0, high = Math.floor(seq / 2 ** 32) >>> 0;
+  for (let i = 0; i < 32; i += 8) h = Math.imul(h ^ ((low >>> i) & 0xff), 0x01000193);
+  for (let i = 0; i < 32; i += 8) h = Math.imul(h ^ ((high >>> i) & 0xff), 0x01000193);
   const n = payload.length;
   for (let i = 0; i < 32; i += 8) h = Math.imul(h ^ ((n >>> i) & 0xff), 0x01000193);
   for (let i = 0; i < n; i++) h = Math.imul(h ^ payload[i], 0x01000193);
@@ -556,6 +559,9 @@ export class Mailbox {
    * {@link MailboxOverflowError} before any byte is written.
    */
   write(payload: Uint8Array | string, meta: { seq: number; timestamp?: number }): void {
+    if (!Number.isSafeInteger(meta.seq) || meta.seq < 0) {
+      throw new RangeError(`a mailbox seq is a whole number from 0 to 2^53 - 1, not ${meta.seq}`);
+    }
     const { view, bytes } = this.#seg.access(true);
     const start = this.#base + MAILBOX_HEADER.size;
     let data: Uint8Array;
@@ -576,7 +582,7 @@ export class Mailbox {
       view,
       this.#base + ts.offset,
       ts,
-      meta.timestamp ?? performance.timeOrigin + performance.now(),
+      meta.timestamp ?? libc.monotonicMs(),
     );
     writeNumber(view, this.#base + seq.offset, seq, meta.seq);
     const sum = this.#field("checksum");

@@ -23,6 +23,7 @@ import {
   FrameError,
   type Mailbox,
   MailboxCorruptError,
+  monotonicMs,
   ParentGoneError,
   ROLE_STATE,
   type RoleSlot,
@@ -33,13 +34,13 @@ import {
 } from "../ipc/mod.ts";
 import {
   EXIT_PARENT_GONE,
-  HEARTBEAT_INTERVAL_MS,
   honourInjectedCrash,
   leaveOrphaned,
   parentAlive,
   startHeartbeat,
 } from "./lifecycle.ts";
 import { type Deadline, deadlineAfter } from "./deadline.ts";
+import { freshBeat } from "./liveness.ts";
 import { roleLogger, setupLogging, traceEvent } from "./logging.ts";
 import {
   closeGracefully,
@@ -72,9 +73,6 @@ export interface DispatcherOptions extends RoleContext {
   /** On SIGTERM, in-flight requests get this many ms to finish (default 5000). */
   graceMs: number;
 }
-
-/** A worker whose heartbeat is older than this is not given work (3 missed beats). */
-const STALE_HEARTBEAT_MS = 3 * HEARTBEAT_INTERVAL_MS;
 
 /** Attempts per request: the first, and one retry on another worker if the first one dies. */
 const MAX_ATTEMPTS = 2;
@@ -132,6 +130,15 @@ class Job {
   }
 }
 
+/**
+ * The first request id of dispatcher generation `generation` (1, 2, … as the watchdog counts its
+ * starts; 0 outside a watchdog): the generation in the high bits of a number below 2^53, so the
+ * first dispatcher's ids are 1, 2, 3…
+ */
+export function requestIdBase(generation: number): number {
+  return Math.max(0, generation - 1) * 2 ** 32;
+}
+
 /** The dispatcher's view of worker k. */
 class WorkerLink {
   readonly k: number;
@@ -159,9 +166,7 @@ class WorkerLink {
     const generation = this.slot.get("generation");
     if (generation === this.deadGeneration) return false;
     if (this.slot.get("state") !== ROLE_STATE.ready) return false;
-    // A heartbeat from the future is garbage, not a beat.
-    const age = Date.now() - this.slot.get("heartbeat");
-    if (!(age >= -50 && age <= STALE_HEARTBEAT_MS)) return false;
+    if (!freshBeat(this.slot.get("heartbeat"), monotonicMs())) return false;
     this.deadGeneration = null;
     this.generation = generation;
     return true;
@@ -174,7 +179,7 @@ class Dispatcher {
   readonly segment: SharedSegment;
   readonly links: WorkerLink[];
   #queue: Job[] = [];
-  #nextId = 1;
+  #nextId: number;
   #stopping = false;
   #clients = new Set<Client>();
   #connections = new Set<Promise<void>>();
@@ -184,14 +189,24 @@ class Dispatcher {
   constructor(options: DispatcherOptions, segment: SharedSegment) {
     this.options = options;
     this.segment = segment;
+    // Request ids are unique across dispatcher generations: a pong or a mailbox left by the
+    // dispatcher this one replaces can never be taken for one of this one's requests.
+    const generation = segment.slot(DISPATCHER_SLOT).get("generation");
+    this.#nextId = requestIdBase(generation) + 1;
     this.links = Array.from({ length: options.workers }, (_, i) => {
       const k = i + 1;
-      return new WorkerLink(
-        k,
-        FifoReader.open(`${options.runtimeDir}/wdtube${k}`),
-        segment.mailbox(k),
-        segment.slot(workerSlot(k)),
-      );
+      const pongs = FifoReader.open(`${options.runtimeDir}/wdtube${k}`);
+      // Answers left in the pipe were meant for the dispatcher this one replaces.
+      const stale = pongs.discardPending();
+      if (stale > 0) {
+        traceEvent({
+          event: "stale answers",
+          channel: "fifo",
+          peer: `worker ${k}`,
+          detail: `${stale} bytes dropped at start`,
+        });
+      }
+      return new WorkerLink(k, pongs, segment.mailbox(k), segment.slot(workerSlot(k)));
     });
   }
 
@@ -272,7 +287,9 @@ class Dispatcher {
       const m = /^(done|free|fail) (\d+)/.exec(text);
       const job = link.job;
       if (m === null || job === null || job.id !== Number(m[2])) {
+        // Not the answer to the request in flight (a late one, a predecessor's, a forged one).
         log.info("stale or unknown answer {text} from {worker}", { text, worker: link.name });
+        traceEvent({ event: "stale answer", channel: "fifo", peer: link.name, detail: text });
         continue;
       }
       link.job = null;

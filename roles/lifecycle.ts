@@ -6,11 +6,9 @@
  * @module
  */
 
-import { parentPid, type RoleSlot } from "../ipc/mod.ts";
+import { monotonicMs, parentPid, type RoleSlot } from "../ipc/mod.ts";
+import { HEARTBEAT_INTERVAL_MS } from "./liveness.ts";
 import { traceEvent } from "./logging.ts";
-
-/** How often a role beats. */
-export const HEARTBEAT_INTERVAL_MS = 100;
 
 /** Exit code of a role that left because its parent (the watchdog) is gone. */
 export const EXIT_PARENT_GONE = 3;
@@ -19,7 +17,7 @@ export const EXIT_PARENT_GONE = 3;
 export const EXIT_INJECTED = 4;
 
 /**
- * Writes `Date.now()` to the slot's heartbeat every {@link HEARTBEAT_INTERVAL_MS} (with the role's
+ * Writes the monotonic clock (`monotonicMs`) to the slot's heartbeat every {@link HEARTBEAT_INTERVAL_MS} (with the role's
  * own fields, through `reassert`), and exits the
  * process with {@link EXIT_PARENT_GONE} as soon as the parent is no longer `expectedParent` (the
  * parent-death signal's backup: it also covers a parent that died before the signal was armed).
@@ -31,7 +29,7 @@ export function startHeartbeat(
 ): Disposable {
   const beat = () => {
     if (parentPid() !== expectedParent) leaveOrphaned();
-    slot.set("heartbeat", Date.now());
+    slot.set("heartbeat", monotonicMs());
     // The role's own fields, written again at every beat: garbage written into the slot by
     // another process lasts at most one beat.
     reassert();

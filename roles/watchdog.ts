@@ -29,6 +29,7 @@ import {
   DISPATCHER_SLOT,
   InstanceLock,
   isRunning,
+  monotonicMs,
   readCommandLine,
   ROLE_STATE,
   RuntimeDir,
@@ -40,6 +41,7 @@ import {
   WATCHDOG_SLOT,
   workerSlot,
 } from "../ipc/mod.ts";
+import { judgeBeat, plausibleBeat } from "./liveness.ts";
 import { roleLogger, setupLogging, traceEvent } from "./logging.ts";
 import { DEFAULT_TRACE_MAX_BYTES } from "./trace_file.ts";
 import { parseStage, type Stage } from "./protocol.ts";
@@ -143,6 +145,7 @@ interface Supervised {
   state: "starting" | "running" | "backoff" | "failed" | "stopped";
   /** Restart times within the crash-loop window. */
   restarts: number[];
+  /** When its current process started, on the monotonic clock (the slot shows wall time). */
   startedAt: number;
   /** The worker's port once known (a restart takes it again). */
   port: number;
@@ -331,13 +334,13 @@ class Watchdog {
     this.spawned.push(child.pid);
     role.generation++;
     role.state = "starting";
-    role.startedAt = Date.now();
+    role.startedAt = monotonicMs();
     role.lastBeat = role.startedAt;
     role.killing = null;
     const slot = this.segment.slot(role.slot);
     slot.set("pid", child.pid);
     slot.set("generation", role.generation);
-    slot.set("startedAt", role.startedAt);
+    slot.set("startedAt", Date.now());
     slot.set("heartbeat", role.startedAt);
     slot.set("state", ROLE_STATE.starting);
     traceEvent({
@@ -428,7 +431,7 @@ class Watchdog {
       return;
     }
     log.warning("{role} {how}; restarting", { role: role.name, how });
-    const now = Date.now();
+    const now = monotonicMs();
     role.restarts = role.restarts.filter((t) => now - t < this.options.restartWindowMs);
     if (role.restarts.length >= this.options.maxRestarts) {
       role.state = "failed";
@@ -460,7 +463,7 @@ class Watchdog {
     if (role.killing !== null || role.child === null) return;
     log.warning("{role} {why}: killing pid {pid}", { role: role.name, why, pid: role.child.pid });
     traceEvent({ event: "frozen", channel: "signal", peer: role.name, detail: `${why}; SIGTERM` });
-    role.killing = { since: Date.now(), hard: false };
+    role.killing = { since: monotonicMs(), hard: false };
     try {
       role.child.kill("SIGTERM");
     } catch {
@@ -469,7 +472,7 @@ class Watchdog {
   }
 
   #tick(): void {
-    const now = Date.now();
+    const now = monotonicMs();
     const own = this.segment.slot(WATCHDOG_SLOT);
     own.set("heartbeat", now);
     own.set("pid", Deno.pid);
@@ -485,13 +488,11 @@ class Watchdog {
     for (const role of this.roles) {
       if (role.state === "running" && role.killing === null) {
         const beat = this.segment.slot(role.slot).get("heartbeat");
-        // Only a plausible value is a beat: NaN, the future, or before this process started are
-        // garbage (another process wrote the slot); the role rewrites it at its next beat.
-        if (beat >= role.startedAt && beat <= now + 50 && beat > role.lastBeat) {
-          role.lastBeat = beat;
-        }
-        const age = now - role.lastBeat;
-        if (age > this.options.heartbeatTimeoutMs) this.#kill(role, `heartbeat ${age} ms old`);
+        // Only a plausible value is a beat (garbage another process wrote is not); the role
+        // rewrites it at its next beat.
+        if (plausibleBeat(beat, now, role.startedAt) && beat > role.lastBeat) role.lastBeat = beat;
+        const verdict = judgeBeat(role.lastBeat, now, this.options.heartbeatTimeoutMs);
+        if (verdict.frozen) this.#kill(role, `heartbeat ${verdict.ageMs.toFixed(0)} ms old`);
         // A stable run clears the crash-loop count.
         if (now - role.startedAt > this.options.restartWindowMs) role.restarts = [];
       }
@@ -588,7 +589,7 @@ export async function runWatchdog(
     const own = segment.slot(WATCHDOG_SLOT);
     own.set("pid", Deno.pid);
     own.set("startedAt", Date.now());
-    own.set("heartbeat", Date.now());
+    own.set("heartbeat", monotonicMs());
     own.set("state", ROLE_STATE.ready);
     for (let k = 1; k <= o.workers; k++) {
       dir.fifo(`dwtube${k}`);

@@ -24,6 +24,7 @@ import {
   FifoWriter,
   FrameError,
   type Mailbox,
+  monotonicMs,
   ParentGoneError,
   PipeFullError,
   ROLE_STATE,
@@ -151,7 +152,7 @@ class Worker {
     const { text: line, timestamp } = this.readMailbox(id);
     this.state = ROLE_STATE.busy;
     // The reservation lasts the claim timeout from when the dispatcher made it.
-    const age = performance.timeOrigin + performance.now() - timestamp;
+    const age = monotonicMs() - timestamp;
     const left = Math.max(
       0,
       Math.min(this.options.claimTimeoutMs, this.options.claimTimeoutMs - age),

@@ -18,7 +18,7 @@
  */
 
 import { becomeSubreaper, isRunning, reapAdopted, ROLE_STATE, workerSlot } from "../ipc/mod.ts";
-import { freshTraceFile, setupLogging, type Stage, traceEvent } from "../roles/mod.ts";
+import { closeTrace, freshTraceFile, setupLogging, type Stage, traceEvent } from "../roles/mod.ts";
 import { type RequestRecord, startSystem, type StopReport } from "./harness.ts";
 import { isClean, processesMentioning } from "./proof.ts";
 import { LoadGenerator, ZombieWatch } from "./load.ts";
@@ -156,6 +156,8 @@ function finish(
   base: Omit<FailureReport, "passed" | "timeline" | "diagram">,
   since: number,
 ): FailureReport {
+  // The run is over: this process's own events are written, and its tracing ends.
+  closeTrace();
   const events = readTrace(base.tracePath).filter((e) =>
     e.ts >= since - 20 &&
     (e.role === "watchdog" || e.role === "scenario" ||

@@ -9,8 +9,16 @@
  * @module
  */
 
-import { DISPATCHER_SLOT, FifoReader, FifoWriter, RuntimeDir, SharedSegment } from "../ipc/mod.ts";
 import {
+  DISPATCHER_SLOT,
+  FifoReader,
+  FifoWriter,
+  monotonicMs,
+  RuntimeDir,
+  SharedSegment,
+} from "../ipc/mod.ts";
+import {
+  closeTrace,
   freshTraceFile,
   reapChild,
   roleCommand,
@@ -73,7 +81,8 @@ export interface PingPongReport {
   files: { trace: string; markdown: string; html: string } | null;
 }
 
-const now = () => performance.timeOrigin + performance.now();
+/** The clock the mailboxes' timestamps use: CLOCK_MONOTONIC, the same in both processes. */
+const now = monotonicMs;
 
 /** Runs the exercise and returns its report; it throws only for bad options. */
 export async function runPingPong(options: PingPongOptions = {}): Promise<PingPongReport> {
@@ -103,6 +112,7 @@ export async function runPingPong(options: PingPongOptions = {}): Promise<PingPo
   } catch (e) {
     report.error = String(e);
   }
+  closeTrace();
   report.files = { trace, ...renderTrace(trace, outDir, `ping-pong, ${count} exchanges`) };
   report.leftovers = checkLeftovers({
     pids: report.childPid ? [report.childPid] : [],

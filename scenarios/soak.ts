@@ -58,6 +58,8 @@ export interface SoakReport {
   errors: Record<string, number>;
   /** Requests with no answer at all. */
   unanswered: number;
+  /** The first few requests that were not answered right, with what came back or why not. */
+  samples: string[];
   /** Times clients sent a request again. */
   retries: number;
   /** Slowest answer, ms. */
@@ -124,15 +126,21 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
   }
   const errors: Record<string, number> = {};
   let ok = 0, wrong = 0, unanswered = 0, retries = 0, maxLatencyMs = 0;
+  const samples: string[] = [];
   for (const r of records) {
     retries += r.retries ?? 0;
     maxLatencyMs = Math.max(maxLatencyMs, r.latencyMs);
-    if (r.got === null) unanswered++;
-    else if (r.got.startsWith("ERR ")) {
+    if (r.got !== null && r.got.startsWith("ERR ")) {
       const code = r.got.split(" ")[1];
       errors[code] = (errors[code] ?? 0) + 1;
-    } else if (r.got === expectedAnswer(r.line)) ok++;
+    } else if (r.got !== null && r.got === expectedAnswer(r.line)) {
+      ok++;
+      continue;
+    } else if (r.got === null) unanswered++;
     else wrong++;
+    if (samples.length < 3) {
+      samples.push(`${r.line} → ${r.got ?? `no answer (${r.failure})`}`);
+    }
   }
   const orphans = processesMentioning(system.segmentName).length;
   return {
@@ -144,6 +152,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     wrong,
     errors,
     unanswered,
+    samples,
     retries,
     maxLatencyMs,
     stop,
@@ -175,6 +184,7 @@ export function formatSoak(r: SoakReport): string[] {
       r.maxLatencyMs.toFixed(0)
     } ms`,
     `  restarts: ${restarts}`,
+    ...r.samples.map((s) => `  not answered right: ${s}`),
     `  zombies: ${r.zombiesLasting} lasting (seen in two samples 100 ms apart), ${r.zombiesSeen} momentary sightings; ` +
     `orphans ${r.orphans}; leftovers ${
       isClean(r.stop.leftovers) ? "none" : JSON.stringify(r.stop.leftovers)

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { freshTraceFile, setupLogging } from "../roles/mod.ts";
+import { closeTrace, freshTraceFile, setupLogging } from "../roles/mod.ts";
 import { compute, parseLine, type Stage } from "../roles/protocol.ts";
 import { type RequestRecord, runClients, startSystem, type StopReport } from "./harness.ts";
 import { isClean } from "./proof.ts";
@@ -122,6 +122,8 @@ export async function runStageScenario(
   } finally {
     options.signal?.removeEventListener("abort", onAbort);
     stop = await system.stop();
+    // The run is over: this process's own events are written, and its tracing ends.
+    closeTrace();
   }
   const answered = records.filter((r) => r.got !== null);
   const latencies = answered.map((r) => r.latencyMs).sort((a, b) => a - b);

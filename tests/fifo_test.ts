@@ -88,7 +88,7 @@ for (const wait of ["socket", "poll"] as const) {
         assert.ok(e instanceof FrameTooLargeError);
         assert.match(
           e.message,
-          /4093 bytes exceeds the 4092-byte frame limit.*nothing was written/,
+          /4089 bytes exceeds the 4088-byte frame limit.*nothing was written/,
         );
         return true;
       });

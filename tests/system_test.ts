@@ -7,8 +7,9 @@ import {
   stageScenarioPassed,
   startSystem,
   type SystemOptions,
+  waitForTrace,
 } from "../scenarios/mod.ts";
-import { childrenOf, sendSignal } from "../ipc/mod.ts";
+import { childrenOf, DISPATCHER_SLOT, FifoWriter, ROLE_STATE, sendSignal } from "../ipc/mod.ts";
 import { RawConn } from "./helpers.ts";
 
 const STAGES: Stage[] = ["relay", "worker-calls-client", "client-calls-worker"];
@@ -308,6 +309,52 @@ Deno.test("graceful stop: the dispatcher drains a request in flight before the w
     assert.equal(report.watchdog.code, 0);
     assert.ok(isClean(report.leftovers), JSON.stringify(report.leftovers));
   } finally {
+    Deno.removeSync(out, { recursive: true });
+  }
+});
+
+Deno.test("request ids are unique across dispatcher generations; an answer for no request in flight is dropped and traced", async () => {
+  const out = Deno.makeTempDirSync({ prefix: "osps-test-out-" });
+  const system = await startSystem({ stage: "relay", workers: 1, tracePath: `${out}/trace.jsonl` });
+  try {
+    await using first = await OspsClient.connect({ port: system.port, retries: 5 });
+    assert.deepEqual(await first.request("requetetype1 one"), {
+      ok: true,
+      result: "one",
+      via: "dispatcher",
+      retries: 0,
+    });
+    // A forged answer, for a request nobody asked: dropped, traced, and the worker serves on.
+    using forger = FifoWriter.openNow(`${system.runtimeDir}/wdtube1`);
+    forger.send("done 77");
+    // The dispatcher writes its trace in batches: what it has not written, SIGKILL loses.
+    const seen = await waitForTrace(
+      system.tracePath!,
+      (all) => all.some((e) => e.event === "stale answer" && e.detail === "done 77"),
+    );
+    assert.ok(seen !== null, "the forged answer was dropped and said so");
+    const generation = system.segment.slot(DISPATCHER_SLOT).get("generation");
+    system.signal("dispatcher", "SIGKILL");
+    await system.waitFor(
+      "a new dispatcher",
+      (s) =>
+        s.segment.slot(DISPATCHER_SLOT).get("generation") > generation &&
+        s.segment.slot(DISPATCHER_SLOT).get("state") === ROLE_STATE.ready,
+      10_000,
+    );
+    await using second = await OspsClient.connect({ port: system.port, retries: 5 });
+    assert.equal((await second.request("requetetype1 two")).ok, true);
+    const events = await waitForTrace(
+      system.tracePath!,
+      (all) => all.some((e) => e.role === "dispatcher" && e.detail === "requetetype1 two"),
+    );
+    assert.ok(events !== null, "the second request is in the trace");
+    const recv = events.filter((e) => e.role === "dispatcher" && e.event === "recv");
+    const ids = recv.map((e) => e.req!);
+    assert.equal(ids[0], 1, "the first dispatcher counts from 1");
+    assert.ok(ids.at(-1)! > 2 ** 32, `the next one's ids cannot meet the first's: ${ids}`);
+  } finally {
+    await system.stop();
     Deno.removeSync(out, { recursive: true });
   }
 });
