@@ -17,7 +17,8 @@ import {
   WATCHDOG_SLOT,
   workerSlot,
 } from "../ipc/mod.ts";
-import { describeExit, instancePaths } from "../roles/watchdog.ts";
+import { instancePaths } from "../roles/instance.ts";
+import { describeExit } from "../roles/watchdog.ts";
 import { type Command, intOption, parse, UsageError } from "./common.ts";
 
 const USAGE =

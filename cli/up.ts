@@ -13,7 +13,8 @@ import {
   MIN_TRACE_MAX_BYTES,
   setupLogging,
 } from "../roles/mod.ts";
-import { instancePaths, runWatchdog, WatchdogStartError } from "../roles/watchdog.ts";
+import { instancePaths } from "../roles/instance.ts";
+import { runWatchdog, WatchdogStartError } from "../roles/watchdog.ts";
 import { checkLeftovers, formatLeftovers, isClean } from "../scenarios/mod.ts";
 import {
   type Command,

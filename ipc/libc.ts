@@ -119,6 +119,8 @@ const lib = Deno.dlopen("libc.so.6", {
   getuid: { parameters: [], result: "u32" },
   sysconf: { parameters: ["i32"], result: "i64" },
   clock_gettime: { parameters: ["i32", "buffer"], result: "i32" },
+  stat: { parameters: ["buffer", "buffer"], result: "i32" },
+  fstat: { parameters: ["i32", "buffer"], result: "i32" },
   prctl: { parameters: ["i32", "u64", "u64", "u64", "u64"], result: "i32" },
   waitpid: { parameters: ["i32", "buffer", "i32"], result: "i32" },
   flock: { parameters: ["i32", "i32"], result: "i32" },
@@ -351,6 +353,22 @@ export function monotonicMs(): number {
     fail("clock_gettime", "CLOCK_MONOTONIC");
   }
   return Number(timespec[0]) * 1000 + Number(timespec[1]) / 1e6;
+}
+
+/** struct stat is 144 bytes on x86_64 and 128 on aarch64; st_ino is at offset 8 on both. */
+const statBuf = new BigUint64Array(32);
+const statBytes = new Uint8Array(statBuf.buffer);
+
+/** stat(2) of `path`: its inode number (which file the name names now). */
+export function inodeOf(path: string): bigint {
+  if (lib.symbols.stat(cString(path), statBytes) < 0) fail("stat", path);
+  return statBuf[1];
+}
+
+/** fstat(2) of `fd`: its inode number (which file the descriptor has open). */
+export function inodeOfFd(fd: number, object = `fd ${fd}`): bigint {
+  if (lib.symbols.fstat(fd, statBytes) < 0) fail("fstat", object);
+  return statBuf[1];
 }
 
 /** prctl(2) with one integer argument. */

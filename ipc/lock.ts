@@ -27,6 +27,16 @@ export class InstanceLockedError extends Error {
   }
 }
 
+/** Whether `fd` has open the very file that `path` names now (false if the path is gone). */
+function sameFile(path: string, fd: number): boolean {
+  try {
+    return libc.inodeOf(path) === libc.inodeOfFd(fd, path);
+  } catch (e) {
+    if (e instanceof libc.SysCallError && e.errno === libc.Errno.ENOENT) return false;
+    throw e;
+  }
+}
+
 /** Reads the pid written in a lock file; 0 if missing or unreadable. */
 export function lockHolderPid(path: string): number {
   const raw = libc.readWholeFile(path);
@@ -49,19 +59,33 @@ export class InstanceLock implements Disposable {
    * Takes the lock at `path` (created 0600) without waiting and writes this pid into it; throws
    * {@link InstanceLockedError} naming the holder if a live process has it. Nothing is written
    * when the lock is not ours.
+   *
+   * A stopping holder removes the lock file while it still holds the lock (see {@link release}):
+   * a lock taken on the file it just removed would prove nothing, so the file locked must still be
+   * the one at `path` (same inode), else this tries again with the new one. A `SysCallError` with
+   * ENOENT means the file's directory went too: the caller creates it again and retries.
    */
   static acquire(path: string): InstanceLock {
-    const fd = libc.open(path, libc.O.RDWR | libc.O.CREAT | libc.O.CLOEXEC, 0o600);
-    try {
-      if (!libc.tryLockExclusive(fd, path)) {
-        throw new InstanceLockedError(path, lockHolderPid(path));
+    for (let attempt = 1;; attempt++) {
+      const fd = libc.open(path, libc.O.RDWR | libc.O.CREAT | libc.O.CLOEXEC, 0o600);
+      try {
+        if (!libc.tryLockExclusive(fd, path)) {
+          throw new InstanceLockedError(path, lockHolderPid(path));
+        }
+        if (!sameFile(path, fd)) {
+          if (attempt < 100) {
+            libc.close(fd, path);
+            continue;
+          }
+          throw new Error(`the lock file ${path} keeps being replaced while it is taken`);
+        }
+        libc.ftruncate(fd, 0, path);
+        libc.write(fd, new TextEncoder().encode(`${Deno.pid}\n`), path);
+        return new InstanceLock(path, fd);
+      } catch (e) {
+        libc.close(fd, path);
+        throw e;
       }
-      libc.ftruncate(fd, 0, path);
-      libc.write(fd, new TextEncoder().encode(`${Deno.pid}\n`), path);
-      return new InstanceLock(path, fd);
-    } catch (e) {
-      libc.close(fd, path);
-      throw e;
     }
   }
 
@@ -81,16 +105,23 @@ export class InstanceLock implements Disposable {
     }
   }
 
-  /** Removes the lock file and releases the lock. */
-  release(): void {
+  /**
+   * Removes the lock file, then runs `whileHeld` (removing what the lock protects: another
+   * instance can take the lock only after it), then releases the lock.
+   */
+  release(whileHeld: () => void = () => {}): void {
     if (this.#fd < 0) return;
     try {
-      Deno.removeSync(this.path);
-    } catch (e) {
-      if (!(e instanceof Deno.errors.NotFound)) throw e;
+      try {
+        Deno.removeSync(this.path);
+      } catch (e) {
+        if (!(e instanceof Deno.errors.NotFound)) throw e;
+      }
+      whileHeld();
+    } finally {
+      libc.close(this.#fd, this.path);
+      this.#fd = -1;
     }
-    libc.close(this.#fd, this.path);
-    this.#fd = -1;
   }
 
   /** Same as {@link release}. */

@@ -131,6 +131,11 @@ export class OspsClient implements AsyncDisposable {
     } else if (reply?.startsWith("ERR unknown-request")) {
       this.#listener.close();
       this.#listener = null;
+    } else if (reply === null) {
+      // Lost before it answered (a dispatcher that died with the connection in its backlog):
+      // like any lost connection, tried again.
+      conn.close();
+      throw new Deno.errors.ConnectionReset("the connection closed before LISTEN was answered");
     } else {
       conn.close();
       throw new ClientError(`the dispatcher answered LISTEN with ${JSON.stringify(reply)}`);

@@ -255,7 +255,9 @@ class Dispatcher {
    */
   async #retryOrFail(job: Job, link: WorkerLink, why: string): Promise<void> {
     if (this.options.stage === "client-calls-worker" && job.replied) return;
-    if (job.attempts < MAX_ATTEMPTS && !this.#stopping) {
+    if (this.#stopping) {
+      await job.reply(errLine("shutting-down", `the dispatcher is stopping (${why})`));
+    } else if (job.attempts < MAX_ATTEMPTS) {
       log.info("request {id} failed with {worker}; retrying on another worker", {
         id: job.id,
         worker: link.name,
@@ -493,13 +495,22 @@ class Dispatcher {
     for (const job of this.#queue.splice(0)) {
       await job.reply(errLine("shutting-down", "the dispatcher is stopping"));
     }
-    const inFlight = this.links.flatMap((l) => (l.job ? [l.job.done] : []));
+    const inFlight = this.links.flatMap((l) => (l.job ? [l.job] : []));
     let timer: ReturnType<typeof setTimeout> | undefined;
     await Promise.race([
-      Promise.all(inFlight),
+      Promise.all(inFlight.map((j) => j.done)),
       new Promise((r) => timer = setTimeout(r, this.options.graceMs)),
     ]);
     clearTimeout(timer);
+    // The grace is over: what is still in flight (its worker frozen or slow) gets its one reply.
+    for (const job of inFlight) {
+      await job.reply(
+        errLine(
+          "shutting-down",
+          `the dispatcher is stopping; not served within its ${this.options.graceMs} ms grace`,
+        ),
+      );
+    }
     for (const client of this.#clients) {
       try {
         client.conn.close();

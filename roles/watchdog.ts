@@ -27,21 +27,24 @@
 import { parseArgs } from "node:util";
 import {
   DISPATCHER_SLOT,
-  InstanceLock,
-  isRunning,
   monotonicMs,
-  readCommandLine,
+  processInfo,
   ROLE_STATE,
-  RuntimeDir,
   SegmentError,
-  sendSignal,
   SharedSegment,
   signalNumber,
   SignalQueue,
   WATCHDOG_SLOT,
   workerSlot,
 } from "../ipc/mod.ts";
-import { judgeBeat, plausibleBeat } from "./liveness.ts";
+import {
+  clearLeftovers,
+  closeInstance,
+  type InstancePaths,
+  instancePaths,
+  openInstance,
+} from "./instance.ts";
+import { HEARTBEAT_INTERVAL_MS, judgeBeat, plausibleBeat } from "./liveness.ts";
 import { roleLogger, setupLogging, traceEvent } from "./logging.ts";
 import { DEFAULT_TRACE_MAX_BYTES } from "./trace_file.ts";
 import { parseStage, type Stage } from "./protocol.ts";
@@ -53,7 +56,6 @@ import {
   reapChild,
   roleCommand,
   SYSTEM_ROLE_PERMISSIONS,
-  withTimeout,
 } from "./spawn.ts";
 
 const DISPATCHER = new URL("./dispatcher.ts", import.meta.url);
@@ -103,27 +105,6 @@ export interface WatchdogOptions {
   traceMaxBytes?: number;
 }
 
-/** Where an instance lives. */
-export interface InstancePaths {
-  /** The instance's name. */
-  name: string;
-  /** Its private directory (pipes, lock). */
-  dir: string;
-  /** Its lock file. */
-  lock: string;
-  /** Its shared segment's name. */
-  segment: string;
-}
-
-/** The paths of instance `name` under `base`. */
-export function instancePaths(name: string, base: string): InstancePaths {
-  if (!/^[A-Za-z0-9_-]{1,64}$/.test(name)) {
-    throw new TypeError(`bad instance name ${JSON.stringify(name)}: 1-64 of A-Z a-z 0-9 _ -`);
-  }
-  const dir = `${base}/osps-${name}`;
-  return { name, dir, lock: `${dir}/osps.lock`, segment: `/osps-${name}` };
-}
-
 /** The instance could not start; everything it had started was stopped and removed. */
 export class WatchdogStartError extends Error {
   /** Builds the error. */
@@ -164,6 +145,7 @@ type WatchdogEvent =
   | { kind: "ready"; role: Supervised; generation: number; outcome: ReadyOutcome }
   | { kind: "tick" }
   | { kind: "signal"; signal: Deno.Signal }
+  | { kind: "fatal"; why: string }
   | { kind: "restart"; role: Supervised };
 
 /** What a watchdog run ended with. */
@@ -192,59 +174,6 @@ export interface WatchdogReady {
   ports: Record<string, number>;
 }
 
-/**
- * Takes over what a dead instance left (its lock must be free): waits briefly for its roles to
- * leave, SIGKILLs those still there that are really its roles, removes its segment and pipes.
- * A segment of that name that is not an osps segment is refused, not removed.
- */
-async function clearLeftovers(paths: InstancePaths): Promise<string[]> {
-  const cleared: string[] = [];
-  if (SharedSegment.exists(paths.segment)) {
-    const old = SharedSegment.open(paths.segment, { readOnly: true });
-    try {
-      for (let i = 0; i < old.layout.slots; i++) {
-        const pid = old.slot(i).get("pid");
-        if (pid <= 0 || pid === Deno.pid || !isRunning(pid)) continue;
-        // Only a process started for this very instance: its command line names the segment.
-        if (!readCommandLine(pid).includes(paths.segment)) continue;
-        const left = await withTimeout(
-          (async () => {
-            while (isRunning(pid)) await new Promise((r) => setTimeout(r, 20));
-            return true;
-          })(),
-          1500,
-        );
-        if (left === null && isRunning(pid)) {
-          sendSignal(pid, "SIGKILL");
-          cleared.push(`killed leftover role pid ${pid}`);
-        }
-      }
-    } finally {
-      old.close();
-    }
-    SharedSegment.unlink(paths.segment);
-    cleared.push(`removed segment ${paths.segment}`);
-  }
-  for (const entry of Deno.readDirSync(paths.dir)) {
-    if (entry.name === "osps.lock") continue;
-    Deno.removeSync(`${paths.dir}/${entry.name}`);
-    cleared.push(`removed ${paths.dir}/${entry.name}`);
-  }
-  return cleared;
-}
-
-/** Opens (or creates, 0700) the instance directory, and takes the instance lock. */
-function lockInstance(paths: InstancePaths): { dir: RuntimeDir; lock: InstanceLock } {
-  try {
-    Deno.mkdirSync(paths.dir, { mode: 0o700 });
-    Deno.chmodSync(paths.dir, 0o700);
-  } catch (e) {
-    if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
-  }
-  const dir = RuntimeDir.open(paths.dir);
-  return { dir, lock: InstanceLock.acquire(paths.lock) };
-}
-
 /** The supervisor of one instance. */
 class Watchdog {
   readonly options: Required<WatchdogOptions>;
@@ -254,6 +183,7 @@ class Watchdog {
   readonly events = new EventQueue<WatchdogEvent>();
   readonly spawned: number[] = [];
   #stopping = false;
+  #stopped = false;
   #fatal: string | null = null;
 
   constructor(options: Required<WatchdogOptions>, paths: InstancePaths, segment: SharedSegment) {
@@ -350,9 +280,14 @@ class Watchdog {
       detail: `pid ${child.pid}`,
     });
     const generation = role.generation;
-    child.status.then((status) => this.events.push({ kind: "exit", role, generation, status }));
-    readReadyLine(child, o.startTimeoutMs).then((outcome) =>
-      this.events.push({ kind: "ready", role, generation, outcome })
+    // Every chain ends in the loop: a failure becomes a fatal event, never an unhandled rejection.
+    child.status.then(
+      (status) => this.events.push({ kind: "exit", role, generation, status }),
+      (error) => this.events.push({ kind: "fatal", why: `${role.name}'s exit status: ${error}` }),
+    );
+    readReadyLine(child, o.startTimeoutMs).then(
+      (outcome) => this.events.push({ kind: "ready", role, generation, outcome }),
+      (error) => this.events.push({ kind: "fatal", why: `${role.name}'s ready line: ${error}` }),
     );
   }
 
@@ -360,7 +295,7 @@ class Watchdog {
   async run(signals: SignalQueue, onReady: (ready: WatchdogReady) => void): Promise<string> {
     (async () => {
       for await (const signal of signals) this.events.push({ kind: "signal", signal });
-    })();
+    })().catch((error) => this.events.push({ kind: "fatal", why: `signals: ${error}` }));
     const ticker = setInterval(() => this.events.push({ kind: "tick" }), 50);
     try {
       for (const role of this.roles) this.spawn(role);
@@ -369,6 +304,8 @@ class Watchdog {
         const event = await this.events.next();
         if (event.kind === "signal") {
           if (event.signal === "SIGINT" || event.signal === "SIGTERM") return event.signal;
+        } else if (event.kind === "fatal") {
+          return `unexpected error: ${event.why}`;
         } else if (event.kind === "tick") {
           this.#tick();
         } else if (event.kind === "restart") {
@@ -510,21 +447,68 @@ class Watchdog {
     }
   }
 
-  /** Graceful stop: dispatcher, then workers; every child reaped, SIGKILL past the grace. */
+  /**
+   * Graceful stop, within the grace plus one second whatever happens: a frozen role is killed at
+   * once (it could not act on SIGTERM); the dispatcher gets SIGTERM and its grace to finish what is
+   * in flight (half a second more, then SIGKILL); then the workers, SIGKILL at the end of the
+   * budget. A second SIGINT or SIGTERM kills every role at once. Every child is reaped.
+   */
   async stop(): Promise<void> {
     this.#stopping = true;
+    const end = monotonicMs() + this.options.graceMs + 1000;
+    const left = (marginMs: number) => Math.max(100, end - marginMs - monotonicMs());
     for (const role of this.roles) clearTimeout(role.restartTimer);
-    const phase = async (roles: Supervised[], graceMs: number) => {
+    const killAll = (why: string) => {
+      for (const role of this.roles) {
+        if (role.child === null || role.state === "stopped") continue;
+        traceEvent({
+          event: "kill",
+          channel: "signal",
+          peer: role.name,
+          detail: `SIGKILL: ${why}`,
+        });
+        try {
+          role.child.kill("SIGKILL");
+        } catch {
+          // Exited meanwhile.
+        }
+      }
+    };
+    // A second stop signal means now.
+    (async () => {
+      for (let e = await this.events.next(); !this.#stopped; e = await this.events.next()) {
+        if (e.kind === "signal" && (e.signal === "SIGINT" || e.signal === "SIGTERM")) {
+          log.warning("second {signal} while stopping: killing every role now", {
+            signal: e.signal,
+          });
+          killAll(`second ${e.signal}`);
+          return;
+        }
+      }
+    })().catch((e) => log.error("stop: {e}", { e: String(e) }));
+    for (const role of this.roles) {
+      const why = this.#frozenAtStop(role);
+      if (why === null) continue;
+      log.warning("{role} is frozen ({why}): SIGKILL, it could not act on SIGTERM", {
+        role: role.name,
+        why,
+      });
+      traceEvent({ event: "kill", channel: "signal", peer: role.name, detail: `SIGKILL: ${why}` });
+      try {
+        role.child!.kill("SIGKILL");
+      } catch {
+        // Exited meanwhile.
+      }
+    }
+    const phase = async (roles: Supervised[], marginMs: number) => {
       await Promise.all(roles.map(async (role) => {
         const child = role.child;
         if (child === null) return;
         this.segment.slot(role.slot).set("state", ROLE_STATE.stopping);
-        const status = await reapChild(child, { graceMs: 0, termMs: graceMs });
+        const termMs = left(marginMs);
+        const status = await reapChild(child, { graceMs: 0, termMs });
         if (status.signal === "SIGKILL") {
-          log.warning("{role} did not stop within {ms} ms: SIGKILL", {
-            role: role.name,
-            ms: graceMs,
-          });
+          log.warning("{role} stopped by SIGKILL", { role: role.name });
         }
         role.lastStatus = status;
         role.state = "stopped";
@@ -533,8 +517,25 @@ class Watchdog {
         slot.set("state", ROLE_STATE.empty);
       }));
     };
-    await phase(this.roles.filter((r) => r.kind === "dispatcher"), this.options.graceMs + 1000);
-    await phase(this.roles.filter((r) => r.kind === "worker"), 3000);
+    await phase(this.roles.filter((r) => r.kind === "dispatcher"), 500);
+    await phase(this.roles.filter((r) => r.kind === "worker"), 100);
+    this.#stopped = true;
+    // Wakes the second-signal watcher, whose loop then ends.
+    this.events.push({ kind: "tick" });
+  }
+
+  /** Why a running role cannot stop by itself now (stopped, or silent for 500 ms), or null. */
+  #frozenAtStop(role: Supervised): string | null {
+    const child = role.child;
+    if (child === null || role.state !== "running") return null;
+    if (processInfo(child.pid)?.state === "T") return "stopped by a signal";
+    const now = monotonicMs();
+    const beat = this.segment.slot(role.slot).get("heartbeat");
+    const last = plausibleBeat(beat, now, role.startedAt)
+      ? Math.max(beat, role.lastBeat)
+      : role.lastBeat;
+    const verdict = judgeBeat(last, now, 5 * HEARTBEAT_INTERVAL_MS);
+    return verdict.frozen ? `no heartbeat for ${verdict.ageMs.toFixed(0)} ms` : null;
   }
 
   report(reason: string): WatchdogReport {
@@ -578,7 +579,7 @@ export async function runWatchdog(
   const paths = instancePaths(o.instance, o.runtimeBase);
   // Listen for the stop signals first: none may be missed while starting.
   using signals = new SignalQueue(["SIGINT", "SIGTERM"]);
-  const { dir, lock } = lockInstance(paths);
+  const hold = openInstance(paths);
   let segment: SharedSegment | null = null;
   let watchdog: Watchdog | null = null;
   try {
@@ -592,8 +593,8 @@ export async function runWatchdog(
     own.set("heartbeat", monotonicMs());
     own.set("state", ROLE_STATE.ready);
     for (let k = 1; k <= o.workers; k++) {
-      dir.fifo(`dwtube${k}`);
-      dir.fifo(`wdtube${k}`);
+      hold.dir.fifo(`dwtube${k}`);
+      hold.dir.fifo(`wdtube${k}`);
     }
     watchdog = new Watchdog(o, paths, segment);
     const reason = await watchdog.run(signals, onReady);
@@ -608,15 +609,7 @@ export async function runWatchdog(
     throw e;
   } finally {
     if (watchdog !== null && !watchdog.stopping) await watchdog.stop();
-    if (segment !== null) {
-      segment.close();
-      SharedSegment.unlink(paths.segment);
-    }
-    for (const entry of Deno.readDirSync(paths.dir)) {
-      if (entry.name !== "osps.lock") Deno.removeSync(`${paths.dir}/${entry.name}`);
-    }
-    lock.release();
-    dir.remove();
+    closeInstance(paths, hold, segment);
   }
 }
 

@@ -1,0 +1,150 @@
+/**
+ * A system instance on the machine: where it lives (a private directory with its pipes and lock
+ * file, a shared segment), how a watchdog takes it over (the lock; what a dead predecessor left),
+ * and its one teardown. Two instances of one name never run at once, and one stopping never removes
+ * what one starting has created.
+ *
+ * @module
+ */
+
+import {
+  InstanceLock,
+  isRunning,
+  readCommandLine,
+  RuntimeDir,
+  RuntimeDirError,
+  sendSignal,
+  SharedSegment,
+  SysCallError,
+} from "../ipc/mod.ts";
+import { withTimeout } from "./spawn.ts";
+
+/** Where an instance lives. */
+export interface InstancePaths {
+  /** The instance's name. */
+  name: string;
+  /** Its private directory (pipes, lock). */
+  dir: string;
+  /** Its lock file. */
+  lock: string;
+  /** Its shared segment's name. */
+  segment: string;
+}
+
+/** The paths of instance `name` under `base`. */
+export function instancePaths(name: string, base: string): InstancePaths {
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(name)) {
+    throw new TypeError(`bad instance name ${JSON.stringify(name)}: 1-64 of A-Z a-z 0-9 _ -`);
+  }
+  const dir = `${base}/osps-${name}`;
+  return { name, dir, lock: `${dir}/osps.lock`, segment: `/osps-${name}` };
+}
+
+/**
+ * Takes over what a dead instance left (its lock must be free): waits briefly for its roles to
+ * leave, SIGKILLs those still there that are really its roles, removes its segment and pipes.
+ * A segment of that name that is not an osps segment is refused, not removed.
+ */
+export async function clearLeftovers(paths: InstancePaths): Promise<string[]> {
+  const cleared: string[] = [];
+  if (SharedSegment.exists(paths.segment)) {
+    const old = SharedSegment.open(paths.segment, { readOnly: true });
+    try {
+      for (let i = 0; i < old.layout.slots; i++) {
+        const pid = old.slot(i).get("pid");
+        if (pid <= 0 || pid === Deno.pid || !isRunning(pid)) continue;
+        // Only a process started for this very instance: its command line names the segment.
+        if (!readCommandLine(pid).includes(paths.segment)) continue;
+        const left = await withTimeout(
+          (async () => {
+            while (isRunning(pid)) await new Promise((r) => setTimeout(r, 20));
+            return true;
+          })(),
+          1500,
+        );
+        if (left === null && isRunning(pid)) {
+          sendSignal(pid, "SIGKILL");
+          cleared.push(`killed leftover role pid ${pid}`);
+        }
+      }
+    } finally {
+      old.close();
+    }
+    SharedSegment.unlink(paths.segment);
+    cleared.push(`removed segment ${paths.segment}`);
+  }
+  for (const entry of Deno.readDirSync(paths.dir)) {
+    if (entry.name === "osps.lock") continue;
+    Deno.removeSync(`${paths.dir}/${entry.name}`);
+    cleared.push(`removed ${paths.dir}/${entry.name}`);
+  }
+  return cleared;
+}
+
+/** An instance's directory and lock, as long as it runs. */
+export interface InstanceHold {
+  /** Its private directory (0700). */
+  dir: RuntimeDir;
+  /** Its lock, held for the instance's life. */
+  lock: InstanceLock;
+}
+
+/**
+ * Opens (or creates, 0700) the instance directory and takes the instance lock; throws
+ * `InstanceLockedError` naming the holder if another instance runs. A stopping instance removes
+ * its directory, lock file included, while it still holds its lock: when the directory vanishes
+ * between the two steps, it is created again.
+ */
+export function openInstance(paths: InstancePaths): InstanceHold {
+  for (let attempt = 1;; attempt++) {
+    try {
+      Deno.mkdirSync(paths.dir, { mode: 0o700 });
+      Deno.chmodSync(paths.dir, 0o700);
+    } catch (e) {
+      if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
+    }
+    try {
+      const dir = RuntimeDir.open(paths.dir);
+      return { dir, lock: InstanceLock.acquire(paths.lock) };
+    } catch (e) {
+      const gone = e instanceof RuntimeDirError ||
+        (e instanceof SysCallError && e.code === "ENOENT");
+      if (!gone || attempt >= 100) throw e;
+    }
+  }
+}
+
+/**
+ * The one teardown of an instance: its segment unmapped and unlinked (if it was created), its
+ * pipes and files removed while the lock keeps other instances out, then its lock file, then its
+ * directory, then the lock released. An instance that starts once the lock file is gone creates its
+ * own in the directory, which then stays: nothing of its is removed, and it never runs beside this
+ * one (it locks a new file; this one holds the old).
+ */
+export function closeInstance(
+  paths: InstancePaths,
+  hold: InstanceHold,
+  segment: SharedSegment | null,
+): void {
+  try {
+    if (segment !== null) {
+      segment.close();
+      SharedSegment.unlink(paths.segment);
+    }
+  } finally {
+    const lockName = paths.lock.slice(paths.lock.lastIndexOf("/") + 1);
+    for (const entry of Deno.readDirSync(paths.dir)) {
+      if (entry.name !== lockName) {
+        Deno.removeSync(`${paths.dir}/${entry.name}`, { recursive: true });
+      }
+    }
+    hold.lock.release(() => {
+      try {
+        Deno.removeSync(paths.dir);
+      } catch (e) {
+        const code = (e as { code?: string }).code;
+        if (!(e instanceof Deno.errors.NotFound) && code !== "ENOTEMPTY") throw e;
+      }
+    });
+  }
+}

@@ -1,0 +1,83 @@
+import assert from "node:assert/strict";
+import { sendSignal } from "../ipc/mod.ts";
+import { OspsClient, TcpLineReader, writeLine } from "../roles/mod.ts";
+import { readTrace, startSystem } from "../scenarios/mod.ts";
+import { waitUntil } from "./helpers.ts";
+
+// A frozen worker holding a request must not hold the stop: the stop takes at most the grace plus
+// one second, the request gets its one reply (ERR shutting-down), the dispatcher exits 0, and the
+// frozen worker, which could not act on SIGTERM, is killed at once.
+Deno.test("stop within the grace + 1 s with a frozen worker and a request in flight", async () => {
+  const system = await startSystem({
+    stage: "relay",
+    workers: 1,
+    graceMs: 1000,
+    heartbeatTimeoutMs: 60_000, // the watchdog must not restart the frozen worker first
+  });
+  let stopped = false;
+  try {
+    await using client = await OspsClient.connect({ port: system.port, retries: 0 });
+    // Frozen just before the request: its last beat is fresh, so the dispatcher hands it over.
+    system.signal("worker 1", "SIGSTOP");
+    const pending = client.request("requetetype1 held by a frozen worker");
+    await new Promise((r) => setTimeout(r, 100));
+    const t0 = performance.now();
+    const report = await system.stop();
+    stopped = true;
+    const took = performance.now() - t0;
+    assert.ok(took < 1000 + 1000 + 300, `the stop took ${took.toFixed(0)} ms`);
+    const answer = await pending;
+    assert.equal(answer.ok, false);
+    assert.ok(!answer.ok && answer.code === "shutting-down", JSON.stringify(answer));
+    assert.equal(report.roles.dispatcher.exit, 0, "the dispatcher stopped by itself");
+    assert.equal(report.roles["worker 1"].exit, -9, "the frozen worker was killed");
+    assert.equal(report.watchdog.code, 0);
+  } finally {
+    if (!stopped) await system.stop();
+  }
+});
+
+Deno.test("a second SIGTERM during the stop kills every role at once", async () => {
+  const out = Deno.makeTempDirSync({ prefix: "osps-test-out-" });
+  const system = await startSystem({
+    stage: "worker-calls-client",
+    workers: 1,
+    graceMs: 5000,
+    claimTimeoutMs: 30_000,
+    tracePath: `${out}/trace.jsonl`,
+  });
+  // A client that takes the worker's call and never sends its line: the worker, alive and
+  // beating, waits for it; its SIGTERM would be acted on only when the wait ends.
+  const callee = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const held: Deno.Conn[] = [];
+  const accepting = (async () => {
+    for await (const conn of callee) held.push(conn);
+  })();
+  try {
+    const dispatcher = await Deno.connect({ hostname: "127.0.0.1", port: system.port });
+    held.push(dispatcher);
+    const lines = new TcpLineReader(dispatcher);
+    await writeLine(dispatcher, `LISTEN ${callee.addr.port}`);
+    assert.equal((await lines.next(5000)).kind, "line");
+    await writeLine(dispatcher, "requetetype1 never sent to the worker");
+    await waitUntil("the worker's call", () => held.length >= 2, 5000);
+    const t0 = performance.now();
+    sendSignal(system.watchdog.pid, "SIGTERM");
+    await new Promise((r) => setTimeout(r, 300));
+    sendSignal(system.watchdog.pid, "SIGTERM");
+    const status = await system.watchdog.status;
+    const took = performance.now() - t0;
+    assert.ok(took < 1500, `stopped ${took.toFixed(0)} ms after the first SIGTERM (grace 5000)`);
+    assert.equal(status.code, 0);
+    const kills = readTrace(`${out}/trace.jsonl`).filter((e) =>
+      e.role === "watchdog" && e.event === "kill" && e.detail === "SIGKILL: second SIGTERM"
+    );
+    assert.ok(kills.some((e) => e.peer === "worker 1"), JSON.stringify(kills));
+  } finally {
+    callee.close();
+    await accepting.catch(() => {});
+    for (const c of held) c.close();
+    await system.stop();
+    Deno.removeSync(out, { recursive: true });
+  }
+});
