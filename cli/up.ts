@@ -45,6 +45,9 @@ Options:
   --instance NAME         the instance's name (default: the port): directory osps-NAME under
                           $XDG_RUNTIME_DIR or /tmp, segment /osps-NAME
   --queue-limit N         requests queued while all workers are busy (default 64); then ERR busy
+  --max-connections N     client connections the dispatcher holds at once; one more gets
+                          ERR busy too many connections (default: its open-file limit, raised
+                          to the hard limit, less 64 and 4 per worker)
   --request-timeout MS    ERR timeout for a request not served in time (default 10000)
   --claim-timeout MS      how long a reserved worker waits for its client (default 5000)
   --idle-timeout MS       close a connection that sends no request for that long (default 60000)
@@ -70,6 +73,7 @@ export const upCommand: Command = {
       host: { type: "string", default: "127.0.0.1" },
       instance: { type: "string" },
       "queue-limit": { type: "string" },
+      "max-connections": { type: "string" },
       "request-timeout": { type: "string" },
       "claim-timeout": { type: "string" },
       "idle-timeout": { type: "string" },
@@ -98,6 +102,7 @@ export const upCommand: Command = {
       instance,
       runtimeBase: defaultRuntimeBase(),
       queueLimit: intOption("queue-limit", values["queue-limit"], 64, 0, 1_000_000),
+      maxConnections: intOption("max-connections", values["max-connections"], 0, 1, 10_000_000),
       requestTimeoutMs: intOption(
         "request-timeout",
         values["request-timeout"],

@@ -121,6 +121,8 @@ const lib = Deno.dlopen("libc.so.6", {
   clock_gettime: { parameters: ["i32", "buffer"], result: "i32" },
   stat: { parameters: ["buffer", "buffer"], result: "i32" },
   fstat: { parameters: ["i32", "buffer"], result: "i32" },
+  getrlimit: { parameters: ["i32", "buffer"], result: "i32" },
+  setrlimit: { parameters: ["i32", "buffer"], result: "i32" },
   prctl: { parameters: ["i32", "u64", "u64", "u64", "u64"], result: "i32" },
   waitpid: { parameters: ["i32", "buffer", "i32"], result: "i32" },
   flock: { parameters: ["i32", "i32"], result: "i32" },
@@ -369,6 +371,30 @@ export function inodeOf(path: string): bigint {
 export function inodeOfFd(fd: number, object = `fd ${fd}`): bigint {
   if (lib.symbols.fstat(fd, statBytes) < 0) fail("fstat", object);
   return statBuf[1];
+}
+
+/** RLIMIT_NOFILE, the open-file limit (Linux). */
+const RLIMIT_NOFILE = 7;
+
+/** getrlimit(2) of RLIMIT_NOFILE: the soft and hard limits on open descriptors. */
+export function openFileLimit(): { soft: number; hard: number } {
+  const limits = new BigUint64Array(2);
+  if (lib.symbols.getrlimit(RLIMIT_NOFILE, new Uint8Array(limits.buffer)) < 0) {
+    fail("getrlimit", "RLIMIT_NOFILE");
+  }
+  const n = (v: bigint) => v > BigInt(Number.MAX_SAFE_INTEGER) ? Infinity : Number(v);
+  return { soft: n(limits[0]), hard: n(limits[1]) };
+}
+
+/** setrlimit(2) of RLIMIT_NOFILE's soft limit to `soft` (at most the hard limit). */
+export function setOpenFileLimit(soft: number, hard: number): void {
+  const limits = new BigUint64Array([
+    soft === Infinity ? 0xffffffffffffffffn : BigInt(soft),
+    hard === Infinity ? 0xffffffffffffffffn : BigInt(hard),
+  ]);
+  if (lib.symbols.setrlimit(RLIMIT_NOFILE, new Uint8Array(limits.buffer)) < 0) {
+    fail("setrlimit", "RLIMIT_NOFILE");
+  }
 }
 
 /** prctl(2) with one integer argument. */

@@ -88,6 +88,21 @@ export function processInfo(pid: number): ProcessInfo | null {
   return { pid, comm: text.slice(open + 1, close), state: rest[0], ppid: Number(rest[1]) };
 }
 
+/**
+ * Raises this process's soft limit on open descriptors to its hard limit (a server holds one per
+ * connection), and returns the limit now in force. Never lowers it.
+ */
+export function raiseOpenFileLimit(): number {
+  const { soft, hard } = libc.openFileLimit();
+  try {
+    if (soft < hard) libc.setOpenFileLimit(hard, hard);
+  } catch (e) {
+    // A hard limit the kernel will not grant as a soft one (over fs.nr_open): keep the soft one.
+    if (!(e instanceof libc.SysCallError)) throw e;
+  }
+  return libc.openFileLimit().soft;
+}
+
 let ticksPerSecond = 0;
 
 /** CPU time a process has used, ms: user and system, all its threads (/proc/<pid>/stat). */

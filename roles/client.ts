@@ -131,6 +131,10 @@ export class OspsClient implements AsyncDisposable {
     } else if (reply?.startsWith("ERR unknown-request")) {
       this.#listener.close();
       this.#listener = null;
+    } else if (reply?.startsWith("ERR busy")) {
+      // At its connection limit (a flood): the connection was refused; tried again, later.
+      conn.close();
+      throw new Deno.errors.ConnectionRefused(`the dispatcher is busy: ${reply}`);
     } else if (reply === null) {
       // Lost before it answered (a dispatcher that died with the connection in its backlog):
       // like any lost connection, tried again.

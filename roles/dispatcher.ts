@@ -25,6 +25,7 @@ import {
   MailboxCorruptError,
   monotonicMs,
   ParentGoneError,
+  raiseOpenFileLimit,
   ROLE_STATE,
   type RoleSlot,
   setParentDeathSignal,
@@ -43,7 +44,9 @@ import { type Deadline, deadlineAfter } from "./deadline.ts";
 import { freshBeat } from "./liveness.ts";
 import { roleLogger, setupLogging, traceEvent } from "./logging.ts";
 import {
+  acceptConnections,
   closeGracefully,
+  connectionCap,
   decodeLine,
   errLine,
   listenRetrying,
@@ -66,6 +69,8 @@ export interface DispatcherOptions extends RoleContext {
   workers: number;
   /** Requests waiting for a worker, at most (default 64); past it: `ERR busy`. */
   queueLimit: number;
+  /** Client connections open at once, at most (0: derived from the open-file limit). */
+  maxConnections: number;
   /** A request not served within this many ms gets `ERR timeout` (default 10000). */
   requestTimeoutMs: number;
   /** A connection that sends no whole line for this many ms is closed (default 60000). */
@@ -481,12 +486,15 @@ class Dispatcher {
   }
 
   /** Accepts connections until the listener closes. */
-  async acceptLoop(listener: Deno.TcpListener): Promise<void> {
-    for await (const conn of listener) {
-      const p = this.serve(conn).catch((e) => log.error("connection: {e}", { e: String(e) }));
-      this.#connections.add(p);
-      p.finally(() => this.#connections.delete(p));
-    }
+  /** Accepts connections until the listener closes (see `acceptConnections`). */
+  acceptLoop(listener: Deno.TcpListener): Promise<void> {
+    return acceptConnections(listener, {
+      maxConnections: this.options.maxConnections,
+      serve: (conn) =>
+        this.serve(conn).catch((e) => log.error("connection: {e}", { e: String(e) })),
+      open: this.#connections,
+      warn: (message) => log.warning("{message}", { message }),
+    });
   }
 
   /** Graceful stop: no new requests; queued ones get `ERR shutting-down`; in-flight ones finish. */
@@ -536,6 +544,12 @@ export async function runDispatcher(
 ): Promise<void> {
   setParentDeathSignal("SIGTERM", options.parentPid);
   honourInjectedCrash(options.runtimeDir, "dispatcher");
+  // A descriptor per client connection: all the process may have, but what its pipes, segment and
+  // runtime need.
+  const fileLimit = raiseOpenFileLimit();
+  if (options.maxConnections === 0) {
+    options = { ...options, maxConnections: connectionCap(fileLimit, 64 + 4 * options.workers) };
+  }
   using signals = new SignalQueue(["SIGTERM", "SIGINT"]);
   using segment = SharedSegment.open(options.segment, { workers: options.workers });
   const slot = segment.slot(DISPATCHER_SLOT);
@@ -592,6 +606,7 @@ if (import.meta.main) {
       "request-timeout",
       "idle-timeout",
       "grace",
+      "max-connections",
     ]);
     setupLogging(context.logLevel, roleTraceTarget(context, "dispatcher"));
     const big = Number.MAX_SAFE_INTEGER;
@@ -599,6 +614,7 @@ if (import.meta.main) {
       ...context,
       workers: roleInt("workers", extra.workers, 1, big),
       queueLimit: roleInt("queue-limit", extra["queue-limit"], 0, big, 64),
+      maxConnections: roleInt("max-connections", extra["max-connections"], 0, big, 0),
       requestTimeoutMs: roleInt("request-timeout", extra["request-timeout"], 1, big, 10_000),
       idleTimeoutMs: roleInt("idle-timeout", extra["idle-timeout"], 1, big, 60_000),
       graceMs: roleInt("grace", extra.grace, 0, big, 5000),

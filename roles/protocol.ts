@@ -346,6 +346,81 @@ export function closeQuietly(conn: Deno.Conn): void {
   }
 }
 
+/** How {@link acceptConnections} takes a listener's connections. */
+export interface AcceptOptions {
+  /** Open connections allowed at once; one more gets `ERR busy too many connections`. */
+  maxConnections: number;
+  /** Serves one accepted connection (its errors are logged by the caller's `serve`). */
+  serve: (conn: Deno.Conn) => Promise<void>;
+  /** Every connection in progress, refused ones included, for the caller to wait on at stop. */
+  open: Set<Promise<void>>;
+  /** Told when accepting pauses (out of descriptors) or refuses a connection. */
+  warn: (message: string) => void;
+}
+
+/** How long accepting pauses when the process is out of descriptors, ms. */
+const ACCEPT_PAUSE_MS = 100;
+
+/**
+ * Accepts connections until the listener closes. Past `maxConnections` open at once, a connection
+ * gets `ERR busy too many connections` and is closed. Out of descriptors (EMFILE, ENFILE), accepting
+ * pauses for 100 ms and resumes; the connections waiting are taken then: a flood never crashes the
+ * role, and once it passes, the next connection is served at once.
+ */
+export async function acceptConnections(
+  listener: Deno.Listener,
+  options: AcceptOptions,
+): Promise<void> {
+  const track = (p: Promise<void>) => {
+    options.open.add(p);
+    p.finally(() => options.open.delete(p));
+  };
+  let served = 0;
+  let refused = 0;
+  while (true) {
+    let conn: Deno.Conn;
+    try {
+      conn = await listener.accept();
+    } catch (e) {
+      const code = (e as { code?: string }).code;
+      if (code === "EMFILE" || code === "ENFILE") {
+        options.warn(
+          `out of file descriptors (${code}) with ${served} connections open: ` +
+            `accepting again in ${ACCEPT_PAUSE_MS} ms`,
+        );
+        await new Promise((r) => setTimeout(r, ACCEPT_PAUSE_MS));
+        continue;
+      }
+      // The listener was closed: the role is stopping.
+      if (e instanceof Deno.errors.BadResource || e instanceof Deno.errors.Interrupted) return;
+      throw e;
+    }
+    if (served >= options.maxConnections) {
+      if (refused++ % 100 === 0) {
+        options.warn(`${served} connections open, the most allowed: refusing more (${refused})`);
+      }
+      track(refuseConnection(conn));
+      continue;
+    }
+    served++;
+    track(options.serve(conn).finally(() => served--));
+  }
+}
+
+/** Answers `ERR busy too many connections` and closes. */
+async function refuseConnection(conn: Deno.Conn): Promise<void> {
+  await writeLine(conn, errLine("busy", "too many connections"));
+  await closeGracefully(conn, 100);
+}
+
+/**
+ * The connections a role allows at once, from its open-file limit: all of them but `reserve`
+ * (its pipes, its segment, the runtime's own descriptors, the connections it opens itself).
+ */
+export function connectionCap(openFileLimit: number, reserve: number): number {
+  return Math.max(1, openFileLimit - reserve);
+}
+
 /**
  * Deno.connect that gives up after `ms` (a late connection is closed when it comes): a deadline on
  * the process's coarse clock, with no abort signal to wire into the operation.

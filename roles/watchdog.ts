@@ -79,6 +79,8 @@ export interface WatchdogOptions {
   runtimeBase?: string;
   /** Dispatcher queue bound. */
   queueLimit: number;
+  /** The dispatcher's client connections at once, at most (default: from its open-file limit). */
+  maxConnections?: number;
   /** Request timeout, ms. */
   requestTimeoutMs: number;
   /** Claim timeout, ms. */
@@ -239,6 +241,8 @@ class Watchdog {
         String(o.workers),
         "--queue-limit",
         String(o.queueLimit),
+        "--max-connections",
+        String(o.maxConnections),
         "--request-timeout",
         String(o.requestTimeoutMs),
         "--idle-timeout",
@@ -574,6 +578,7 @@ export async function runWatchdog(
     maxRestarts: 5,
     restartWindowMs: 10_000,
     traceMaxBytes: DEFAULT_TRACE_MAX_BYTES,
+    maxConnections: 0,
     ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)),
   } as Required<WatchdogOptions>;
   const paths = instancePaths(o.instance, o.runtimeBase);
@@ -632,6 +637,7 @@ if (import.meta.main) {
       instance: { type: "string" },
       "runtime-base": { type: "string" },
       "queue-limit": { type: "string", default: "64" },
+      "max-connections": { type: "string", default: "0" },
       "request-timeout": { type: "string", default: "10000" },
       "claim-timeout": { type: "string", default: "5000" },
       "idle-timeout": { type: "string", default: "60000" },
@@ -661,6 +667,7 @@ if (import.meta.main) {
       instance: values.instance,
       runtimeBase: values["runtime-base"],
       queueLimit: Number(values["queue-limit"]),
+      maxConnections: Number(values["max-connections"]),
       requestTimeoutMs: Number(values["request-timeout"]),
       claimTimeoutMs: Number(values["claim-timeout"]),
       idleTimeoutMs: Number(values["idle-timeout"]),

@@ -27,6 +27,7 @@ import {
   monotonicMs,
   ParentGoneError,
   PipeFullError,
+  raiseOpenFileLimit,
   ROLE_STATE,
   type RoleSlot,
   setParentDeathSignal,
@@ -44,8 +45,10 @@ import {
 import { type Deadline, deadlineAfter } from "./deadline.ts";
 import { roleLogger, setupLogging, traceEvent } from "./logging.ts";
 import {
+  acceptConnections,
   closeAfterReply,
   compute,
+  connectionCap,
   connectWithin,
   decodeLine,
   errLine,
@@ -300,6 +303,7 @@ export async function runWorker(
 ): Promise<void> {
   setParentDeathSignal("SIGTERM", options.parentPid);
   honourInjectedCrash(options.runtimeDir, `worker-${options.k}`);
+  const fileLimit = raiseOpenFileLimit();
   using signals = new SignalQueue(["SIGTERM", "SIGINT"]);
   using segment = SharedSegment.open(options.segment);
   const slot = segment.slot(workerSlot(options.k));
@@ -347,16 +351,15 @@ export async function runWorker(
   ready(listener?.addr.port ?? 0);
 
   const serving = new Set<Promise<void>>();
-  const accepting = (async () => {
-    if (listener === null) return;
-    for await (const conn of listener) {
-      const p = worker.serveClient(conn).catch((e) =>
+  const accepting = listener === null ? Promise.resolve() : acceptConnections(listener, {
+    maxConnections: connectionCap(fileLimit, 64),
+    serve: (conn) =>
+      worker!.serveClient(conn).catch((e) =>
         log.warning("client connection: {e}", { e: String(e) })
-      );
-      serving.add(p);
-      p.finally(() => serving.delete(p));
-    }
-  })();
+      ),
+    open: serving,
+    warn: (message) => log.warning("{message}", { message }),
+  });
   // The role stops on SIGTERM (SIGINT from a terminal is left to the parent, which orchestrates);
   // a SIGTERM that comes because the parent died (parent-death signal) means leave now.
   let stopping = false;

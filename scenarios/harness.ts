@@ -43,6 +43,8 @@ export interface SystemOptions {
   instance?: string;
   /** Dispatcher queue bound (default 64). */
   queueLimit?: number;
+  /** The dispatcher's client connections at once (default: from its open-file limit). */
+  maxConnections?: number;
   /** Request timeout in ms (default 10000). */
   requestTimeoutMs?: number;
   /** Claim timeout in ms (default 5000). */
@@ -305,6 +307,7 @@ function watchdogArgs(options: SystemOptions, instance: string, base: string): s
     ...opt("instance", instance),
     ...opt("runtime-base", base),
     ...opt("queue-limit", options.queueLimit),
+    ...opt("max-connections", options.maxConnections),
     ...opt("request-timeout", options.requestTimeoutMs),
     ...opt("claim-timeout", options.claimTimeoutMs),
     ...opt("idle-timeout", options.idleTimeoutMs),
