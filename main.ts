@@ -53,7 +53,8 @@ export async function main(args: string[]): Promise<number> {
     return await cmd.run(rest);
   } catch (e) {
     if (!(e instanceof UsageError)) throw e;
-    console.error(`error: ${e.message}\n\n${cmd?.usage ?? MAIN_USAGE}`);
+    const help = cmd ? `main.ts ${command} --help` : "main.ts --help";
+    console.error(`error: ${e.message}\n(${help} shows every option)`);
     return 2;
   }
 }

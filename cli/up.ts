@@ -41,7 +41,9 @@ Options:
   --stage S               relay, worker-calls-client, client-calls-worker or ideal (default ideal)
   --workers N             1 to 64 (default 3)
   --port P                dispatcher port (default 2222; workers listen on P+1..P+N; 0: any free)
-  --host H                address to listen on (default 127.0.0.1, loopback only)
+  --host H                address to listen on (default 127.0.0.1, loopback only; 0.0.0.0: all)
+  --advertise HOST        the host a REDIRECT names (client-calls-worker; default: the address
+                          each client reached the dispatcher on), for NAT and containers
   --instance NAME         the instance's name (default: the port): directory osps-NAME under
                           $XDG_RUNTIME_DIR or /tmp, segment /osps-NAME
   --queue-limit N         requests queued while all workers are busy (default 64); then ERR busy
@@ -71,6 +73,7 @@ export const upCommand: Command = {
       workers: { type: "string" },
       port: { type: "string" },
       host: { type: "string", default: "127.0.0.1" },
+      advertise: { type: "string" },
       instance: { type: "string" },
       "queue-limit": { type: "string" },
       "max-connections": { type: "string" },
@@ -88,6 +91,9 @@ export const upCommand: Command = {
       return 0;
     }
     const stage = stageOption(values.stage);
+    if (values.advertise !== undefined && !/^[A-Za-z0-9.:-]{1,253}$/.test(values.advertise)) {
+      throw new UsageError("--advertise must be a host name or address");
+    }
     const port = intOption("port", values.port, 2222, 0, 65535 - 64);
     if (values.instance !== undefined && !/^[A-Za-z0-9_-]{1,64}$/.test(values.instance)) {
       throw new UsageError("--instance must be 1-64 of A-Z a-z 0-9 _ -");
@@ -99,6 +105,7 @@ export const upCommand: Command = {
       workers: intOption("workers", values.workers, 3, 1, 64),
       port,
       host: values.host,
+      advertise: values.advertise,
       instance,
       runtimeBase: defaultRuntimeBase(),
       queueLimit: intOption("queue-limit", values["queue-limit"], 64, 0, 1_000_000),

@@ -71,6 +71,8 @@ export interface DispatcherOptions extends RoleContext {
   queueLimit: number;
   /** Client connections open at once, at most (0: derived from the open-file limit). */
   maxConnections: number;
+  /** The host a REDIRECT names ("": the address each client reached the dispatcher on). */
+  advertise: string;
   /** A request not served within this many ms gets `ERR timeout` (default 10000). */
   requestTimeoutMs: number;
   /** A connection that sends no whole line for this many ms is closed (default 60000). */
@@ -88,7 +90,10 @@ const log = roleLogger("dispatcher");
 interface Client {
   conn: Deno.Conn;
   name: string;
+  /** The client's address, as this connection comes from. */
   host: string;
+  /** This machine's address the client reached the dispatcher on. */
+  reachedOn: string;
   listenPort: number | null;
 }
 
@@ -383,7 +388,11 @@ class Dispatcher {
     }
     traceEvent({ event: "ping", channel: "fifo", req: job.id, peer: link.name, detail: order });
     if (stage === "client-calls-worker") {
-      await job.reply(`REDIRECT ${link.slot.host()} ${link.slot.get("port")}`);
+      // The worker listens on the dispatcher's host: the address the client reached the
+      // dispatcher on reaches the worker too (the bound address may be 0.0.0.0, which no client
+      // can connect to), unless an address to advertise was given (NAT, containers).
+      const host = this.options.advertise || job.client.reachedOn;
+      await job.reply(`REDIRECT ${host} ${link.slot.get("port")}`);
     }
   }
 
@@ -426,6 +435,7 @@ class Dispatcher {
       conn,
       name: `client ${addr.hostname}:${addr.port}`,
       host: addr.hostname,
+      reachedOn: (conn.localAddr as Deno.NetAddr).hostname,
       listenPort: null,
     };
     this.#clients.add(client);
@@ -578,7 +588,7 @@ export async function runDispatcher(
     }
   })();
   dispatcher.connectWorkers(stopped.signal);
-  const listener = await listenRetrying(options.host, options.port);
+  const listener = await listenRetrying("the dispatcher", options.host, options.port);
   slot.setHost(options.host);
   slot.set("port", listener.addr.port);
   slot.set("state", ROLE_STATE.ready);
@@ -607,6 +617,7 @@ if (import.meta.main) {
       "idle-timeout",
       "grace",
       "max-connections",
+      "advertise",
     ]);
     setupLogging(context.logLevel, roleTraceTarget(context, "dispatcher"));
     const big = Number.MAX_SAFE_INTEGER;
@@ -615,6 +626,7 @@ if (import.meta.main) {
       workers: roleInt("workers", extra.workers, 1, big),
       queueLimit: roleInt("queue-limit", extra["queue-limit"], 0, big, 64),
       maxConnections: roleInt("max-connections", extra["max-connections"], 0, big, 0),
+      advertise: extra.advertise ?? "",
       requestTimeoutMs: roleInt("request-timeout", extra["request-timeout"], 1, big, 10_000),
       idleTimeoutMs: roleInt("idle-timeout", extra["idle-timeout"], 1, big, 60_000),
       graceMs: roleInt("grace", extra.grace, 0, big, 5000),

@@ -439,11 +439,26 @@ export function connectWithin(hostname: string, port: number, ms: number): Promi
   });
 }
 
+/** A role cannot listen on its address: it is taken (by another program, or another instance). */
+export class ListenError extends Error {
+  /** Builds the error for role `who` and its address. */
+  constructor(who: string, hostname: string, port: number, cause: unknown) {
+    super(
+      `${who} cannot listen on ${hostname}:${port}: address in use` +
+        ` (another program holds it; choose another --port)`,
+      { cause },
+    );
+    this.name = "ListenError";
+  }
+}
+
 /**
  * Deno.listen, retried while the address is in use (a restarted role rebinding the port of the
- * process it replaces) for up to `timeoutMs`.
+ * process it replaces) for up to `timeoutMs`; then a {@link ListenError} naming `who` (`worker 2`)
+ * and the address.
  */
 export async function listenRetrying(
+  who: string,
   hostname: string,
   port: number,
   timeoutMs = 3000,
@@ -453,7 +468,8 @@ export async function listenRetrying(
     try {
       return Deno.listen({ hostname, port });
     } catch (e) {
-      if (!(e instanceof Deno.errors.AddrInUse) || performance.now() > deadline) throw e;
+      if (!(e instanceof Deno.errors.AddrInUse)) throw e;
+      if (performance.now() > deadline) throw new ListenError(who, hostname, port, e);
       await new Promise((r) => setTimeout(r, 25));
     }
   }

@@ -81,6 +81,8 @@ export interface WatchdogOptions {
   queueLimit: number;
   /** The dispatcher's client connections at once, at most (default: from its open-file limit). */
   maxConnections?: number;
+  /** The host REDIRECTs name (default: the address each client reached the dispatcher on). */
+  advertise?: string;
   /** Request timeout, ms. */
   requestTimeoutMs: number;
   /** Claim timeout, ms. */
@@ -243,6 +245,8 @@ class Watchdog {
         String(o.queueLimit),
         "--max-connections",
         String(o.maxConnections),
+        "--advertise",
+        o.advertise,
         "--request-timeout",
         String(o.requestTimeoutMs),
         "--idle-timeout",
@@ -579,6 +583,7 @@ export async function runWatchdog(
     restartWindowMs: 10_000,
     traceMaxBytes: DEFAULT_TRACE_MAX_BYTES,
     maxConnections: 0,
+    advertise: "",
     ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)),
   } as Required<WatchdogOptions>;
   const paths = instancePaths(o.instance, o.runtimeBase);
@@ -638,6 +643,7 @@ if (import.meta.main) {
       "runtime-base": { type: "string" },
       "queue-limit": { type: "string", default: "64" },
       "max-connections": { type: "string", default: "0" },
+      advertise: { type: "string", default: "" },
       "request-timeout": { type: "string", default: "10000" },
       "claim-timeout": { type: "string", default: "5000" },
       "idle-timeout": { type: "string", default: "60000" },
@@ -668,6 +674,7 @@ if (import.meta.main) {
       runtimeBase: values["runtime-base"],
       queueLimit: Number(values["queue-limit"]),
       maxConnections: Number(values["max-connections"]),
+      advertise: values.advertise,
       requestTimeoutMs: Number(values["request-timeout"]),
       claimTimeoutMs: Number(values["claim-timeout"]),
       idleTimeoutMs: Number(values["idle-timeout"]),

@@ -93,6 +93,8 @@ class Worker {
       deadline: Deadline;
     }
     | null = null;
+  /** The last reservation that expired: a client that comes for it late is told so. */
+  #expired: { line: string; afterMs: number } | null = null;
   /** Handles the orders waiting in the pipe, if the orders are read when needed (see the module). */
   takeOrders: () => void = () => {};
   /** Connections being closed after their reply (the worker is already free for the next). */
@@ -160,7 +162,10 @@ class Worker {
       0,
       Math.min(this.options.claimTimeoutMs, this.options.claimTimeoutMs - age),
     );
-    const deadline = deadlineAfter(left, () => finish("timeout"));
+    const deadline = deadlineAfter(left, () => {
+      this.#expired = { line, afterMs: this.options.claimTimeoutMs };
+      finish("timeout");
+    });
     const finish = (outcome: Outcome) => {
       if (this.#claim?.id !== id) return;
       deadline.cancel();
@@ -214,7 +219,17 @@ class Worker {
         detail: line,
       });
       if (claim === null || claim.line !== line) {
-        await writeLine(conn, errLine("unavailable", "this worker holds no such reservation"));
+        const late = this.#expired?.line === line ? this.#expired : null;
+        await writeLine(
+          conn,
+          errLine(
+            "unavailable",
+            late
+              ? `the reservation for this request expired after ${late.afterMs} ms ` +
+                `(--claim-timeout sets it); ask the dispatcher again`
+              : "this worker holds no such reservation",
+          ),
+        );
         return;
       }
       const reply = answer(line);
@@ -325,7 +340,7 @@ export async function runWorker(
   if (options.stage === "client-calls-worker") {
     // A restarted worker takes the port of the one it replaces.
     const port = options.workerPort ?? (options.port === 0 ? 0 : options.port + options.k);
-    listener = await listenRetrying(options.host, port);
+    listener = await listenRetrying(`worker ${options.k}`, options.host, port);
     slot.setHost(options.host);
     slot.set("port", listener.addr.port);
     ownPort = listener.addr.port;

@@ -45,6 +45,8 @@ export interface SystemOptions {
   queueLimit?: number;
   /** The dispatcher's client connections at once (default: from its open-file limit). */
   maxConnections?: number;
+  /** The host REDIRECTs name (default: the address each client reached the dispatcher on). */
+  advertise?: string;
   /** Request timeout in ms (default 10000). */
   requestTimeoutMs?: number;
   /** Claim timeout in ms (default 5000). */
@@ -308,6 +310,7 @@ function watchdogArgs(options: SystemOptions, instance: string, base: string): s
     ...opt("runtime-base", base),
     ...opt("queue-limit", options.queueLimit),
     ...opt("max-connections", options.maxConnections),
+    ...opt("advertise", options.advertise),
     ...opt("request-timeout", options.requestTimeoutMs),
     ...opt("claim-timeout", options.claimTimeoutMs),
     ...opt("idle-timeout", options.idleTimeoutMs),

@@ -224,10 +224,34 @@ Deno.test("up and client refuse bad options with a usage error", async () => {
     assert.equal(r.code, 2, args.join(" "));
     assert.match(r.err, /^error: /);
   }
+  const bad = await run(["up", "--workers", "0"]);
+  assert.equal(
+    bad.err,
+    'error: --workers must be a whole number from 1 to 64, got "0"\n' +
+      "(main.ts up --help shows every option)\n",
+    "the error and one line about --help, not the whole help text",
+  );
   for (const args of [["up", "--help"], ["client", "--help"], ["bench", "--help"]]) {
     const r = await run(args);
     assert.equal(r.code, 0);
     assert.match(r.out, /Usage: main\.ts/);
+  }
+});
+
+Deno.test("up on ports another program holds names the port and the role", async () => {
+  const base = freePortRange(3);
+  // Worker 2's port (base + 2) is taken by someone else.
+  const squatter = Deno.listen({ hostname: "127.0.0.1", port: base + 2 });
+  try {
+    const r = await run(["up", "--stage", "ideal", "--workers", "3", "--port", String(base)]);
+    assert.equal(r.code, 1);
+    assert.match(
+      r.err,
+      new RegExp(`worker 2 cannot listen on 127\\.0\\.0\\.1:${base + 2}: address in use`),
+    );
+    assert.match(r.out, /stopped the instance: worker 2 exited with code 1 while the instance/);
+  } finally {
+    squatter.close();
   }
 });
 

@@ -10,7 +10,7 @@ import {
   waitForTrace,
 } from "../scenarios/mod.ts";
 import { childrenOf, DISPATCHER_SLOT, FifoWriter, ROLE_STATE, sendSignal } from "../ipc/mod.ts";
-import { RawConn } from "./helpers.ts";
+import { CLI_PERMISSIONS, RawConn } from "./helpers.ts";
 
 const STAGES: Stage[] = ["relay", "worker-calls-client", "client-calls-worker"];
 
@@ -195,6 +195,13 @@ Deno.test("client-calls-worker: REDIRECT never followed frees the worker after t
       const t = performance.now();
       assert.equal(await askAnyStage(system, "requetetype1 next"), "OK next");
       assert.ok(performance.now() - t < 3000);
+      // The deserter comes back too late: it is told why, and how to avoid it.
+      using late = await RawConn.open(Number(m[1]));
+      assert.equal(
+        await late.ask("requetetype1 never collected"),
+        "ERR unavailable the reservation for this request expired after 300 ms " +
+          "(--claim-timeout sets it); ask the dispatcher again",
+      );
     },
   );
 });
@@ -353,6 +360,61 @@ Deno.test("request ids are unique across dispatcher generations; an answer for n
     const ids = recv.map((e) => e.req!);
     assert.equal(ids[0], 1, "the first dispatcher counts from 1");
     assert.ok(ids.at(-1)! > 2 ** 32, `the next one's ids cannot meet the first's: ${ids}`);
+  } finally {
+    await system.stop();
+    Deno.removeSync(out, { recursive: true });
+  }
+});
+
+/** A global (non-loopback) IPv4 address of this machine, from `ip`; null if it has none. */
+async function globalAddress(): Promise<string | null> {
+  const out = await new Deno.Command("ip", {
+    args: ["-4", "-o", "addr", "show", "scope", "global"],
+  })
+    .output().catch(() => null);
+  const m = out ? /inet (\d+\.\d+\.\d+\.\d+)\//.exec(new TextDecoder().decode(out.stdout)) : null;
+  return m ? m[1] : null;
+}
+
+Deno.test("bound to 0.0.0.0, a client that came through another address is redirected to that address, and served", async () => {
+  // The machine's own global address if it has one (as a remote client would use), else another
+  // loopback address: either way, not the address bound, which no client can connect to.
+  const address = await globalAddress() ?? "127.0.0.2";
+  const out = Deno.makeTempDirSync({ prefix: "osps-test-out-" });
+  const system = await startSystem({
+    stage: "client-calls-worker",
+    workers: 1,
+    host: "0.0.0.0",
+    tracePath: `${out}/trace.jsonl`,
+  });
+  try {
+    // This test may only reach 127.0.0.1: the client runs as a process allowed to reach any host.
+    const client = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--quiet",
+        ...CLI_PERMISSIONS.filter((p) => !p.startsWith("--allow-net")),
+        "--allow-net",
+        new URL("../main.ts", import.meta.url).pathname,
+        "client",
+        "requetetype1",
+        "through another address",
+        "--host",
+        address,
+        "--port",
+        String(system.port),
+      ],
+      stdin: "null",
+    }).output();
+    const said = new TextDecoder().decode(client.stderr);
+    assert.equal(client.code, 0, said);
+    assert.equal(new TextDecoder().decode(client.stdout), "through another address\n");
+    const events = await waitForTrace(
+      system.tracePath!,
+      (all) => all.some((e) => e.role === "dispatcher" && e.detail?.startsWith("REDIRECT ")),
+    );
+    const redirect = events?.find((e) => e.detail?.startsWith("REDIRECT "))?.detail;
+    assert.match(redirect ?? "", new RegExp(`^REDIRECT ${address.replaceAll(".", "\\.")} \\d+$`));
   } finally {
     await system.stop();
     Deno.removeSync(out, { recursive: true });
