@@ -4,10 +4,18 @@
  * @module
  */
 
-import { type ExperimentName, EXPERIMENTS, runExperiment } from "../scenarios/mod.ts";
-import { type Command, parse, UsageError } from "./common.ts";
+import {
+  type ExperimentName,
+  type ExperimentReport,
+  EXPERIMENTS,
+  experimentTraces,
+  newTraces,
+  runExperiment,
+} from "../scenarios/mod.ts";
+import { type Command, interruptible, intOption, parse, UsageError } from "./common.ts";
 
-const USAGE = `Usage: main.ts experiment <name>
+const USAGE = `Usage: main.ts experiment <name> [--timeout MS]
+       main.ts experiment all [--repeat N] [--timeout MS]
 
 Experiments that back the answers to the course project's questions (docs/questions.md). Each
 observes real processes, pipes and signals, prints what it saw, and exits 1 if an observation
@@ -19,7 +27,20 @@ does not hold.
                    concurrent writers stay whole, larger ones interleave      (notes on pipes)
   sigchld          a parent learns of its child's death by SIGCHLD                     (3.c)
   frozen-pipe      an order sent to a frozen worker through its pipe does nothing, a third
-                   writer interleaves with the dispatcher; the watchdog's path works   (3.b)`;
+                   writer interleaves with the dispatcher; the watchdog's path works   (3.b)
+  all              every one of them, --repeat N times in a row (default 1), checking after
+                   each run that it left nothing: no process, directory or segment
+
+Every run has a time bound (--timeout, default 30000 ms) and says at which step it passed it;
+on every exit — done, failed, past its bound, SIGINT, SIGTERM — its processes are killed and
+reaped and what it created is removed.`;
+
+function print(report: ExperimentReport): void {
+  console.log(`experiment ${report.name} (question ${report.question})`);
+  for (const o of report.observations) {
+    console.log(`  ${o.ok ? "ok  " : "FAIL"} ${o.what}\n       seen: ${o.seen}`);
+  }
+}
 
 /** `main.ts experiment`. */
 export const experimentCommand: Command = {
@@ -27,20 +48,40 @@ export const experimentCommand: Command = {
   usage: USAGE,
   run: async (args) => {
     const [name, ...rest] = args;
-    const { values } = parse(rest, {});
+    const { values } = parse(rest, { repeat: { type: "string" }, timeout: { type: "string" } });
     if (values.help || name === "--help" || name === "-h") {
       console.log(USAGE);
       return 0;
     }
-    if (!(EXPERIMENTS as readonly string[]).includes(name ?? "")) {
+    const names = name === "all" ? [...EXPERIMENTS] : [name as ExperimentName];
+    if (name !== "all" && !(EXPERIMENTS as readonly string[]).includes(name ?? "")) {
       throw new UsageError(`unknown experiment ${JSON.stringify(name ?? "")}`);
     }
-    const report = await runExperiment(name as ExperimentName);
-    console.log(`experiment ${report.name} (question ${report.question})`);
-    for (const o of report.observations) {
-      console.log(`  ${o.ok ? "ok  " : "FAIL"} ${o.what}\n       seen: ${o.seen}`);
-    }
-    console.log(report.passed ? "result: the observations hold" : "result: FAILED");
-    return report.passed ? 0 : 1;
+    const repeat = intOption("repeat", values.repeat, 1, 1, 10_000);
+    const timeoutMs = intOption("timeout", values.timeout, 30_000, 100, 3_600_000);
+    return await interruptible(async (signal) => {
+      let failures = 0;
+      for (let round = 1; round <= repeat && !signal.aborted; round++) {
+        for (const n of names) {
+          const before = experimentTraces();
+          const report = await runExperiment(n, { timeoutMs, signal });
+          const left = newTraces(before, experimentTraces());
+          if (repeat === 1 || !report.passed || left.length > 0) print(report);
+          if (left.length > 0) console.log(`  FAIL it left: ${left.join(", ")}`);
+          if (!report.passed || left.length > 0) failures++;
+          if (signal.aborted) break;
+        }
+        if (repeat > 1) console.log(`round ${round}/${repeat}: ${failures} failed so far`);
+      }
+      const ok = failures === 0 && !signal.aborted;
+      console.log(
+        signal.aborted
+          ? `result: interrupted (${signal.reason?.message ?? signal.reason}); cleaned up`
+          : ok
+          ? "result: the observations hold"
+          : `result: FAILED (${failures} runs)`,
+      );
+      return ok ? 0 : 1;
+    });
   },
 };

@@ -213,20 +213,28 @@ export const scenarioCommand: Command = {
     if (name === "pingpong") return await pingpong(values);
     if ((FAILURES as readonly string[]).includes(name ?? "")) {
       const stage = stageOption(values.stage ?? "ideal");
-      console.log(
-        `scenario ${name}: stage ${stage}, ${
-          intOption("workers", values.workers, 3, 1, 64)
-        } workers under load`,
-      );
-      const report = await runFailureScenario({
-        name: name as FailureName,
-        stage,
-        workers: intOption("workers", values.workers, 3, 1, 64),
-        clients: intOption("clients", values.clients, 4, 1, 1000),
-        logLevel: values["log-level"] === "warning"
-          ? undefined
-          : logLevelOption(values["log-level"]),
+      const workers = intOption("workers", values.workers, 3, 1, 64);
+      console.log(`scenario ${name}: stage ${stage}, ${workers} workers under load`);
+      const clients = intOption("clients", values.clients, 4, 1, 1000);
+      const logLevel = values["log-level"] === "warning"
+        ? undefined
+        : logLevelOption(values["log-level"]);
+      let aborted = false;
+      const report = await interruptible((signal) => {
+        signal.addEventListener("abort", () => aborted = true);
+        return runFailureScenario({
+          name: name as FailureName,
+          stage,
+          workers,
+          clients,
+          logLevel,
+          signal,
+        });
       });
+      if (aborted) {
+        printFailureReport(report);
+        return 130;
+      }
       return printFailureReport(report) ? 0 : 1;
     }
     if (name === undefined) throw new UsageError("which scenario?");

@@ -270,6 +270,15 @@ export class SharedSegment implements Disposable {
     }
   }
 
+  /**
+   * The names of the segments that exist now whose name starts with `prefix` (`/osps-t123-`):
+   * what /dev/shm holds, read through libc (Deno's own API wants --allow-all for it).
+   */
+  static list(prefix = "/"): string[] {
+    return libc.listDirectory("/dev/shm").map((n) => `/${n}`).filter((n) => n.startsWith(prefix))
+      .sort();
+  }
+
   /** Whether a segment of that name exists (it may still be foreign or corrupt). */
   static exists(name: string): boolean {
     checkName(name);

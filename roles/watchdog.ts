@@ -31,6 +31,7 @@ import {
   processInfo,
   ROLE_STATE,
   SegmentError,
+  setParentDeathSignal,
   SharedSegment,
   signalNumber,
   SignalQueue,
@@ -44,6 +45,7 @@ import {
   instancePaths,
   openInstance,
 } from "./instance.ts";
+import { EXIT_PARENT_GONE } from "./lifecycle.ts";
 import { HEARTBEAT_INTERVAL_MS, judgeBeat, plausibleBeat } from "./liveness.ts";
 import { roleLogger, setupLogging, traceEvent } from "./logging.ts";
 import { DEFAULT_TRACE_MAX_BYTES } from "./trace_file.ts";
@@ -652,8 +654,19 @@ if (import.meta.main) {
       "log-level": { type: "string", default: "warning" },
       trace: { type: "string", default: "" },
       "trace-max-bytes": { type: "string", default: String(DEFAULT_TRACE_MAX_BYTES) },
+      "parent-pid": { type: "string" },
     },
   });
+  // Started by a harness: if the harness dies, this instance stops (SIGTERM: the graceful stop)
+  // instead of running on as an orphan.
+  if (values["parent-pid"] !== undefined) {
+    try {
+      setParentDeathSignal("SIGTERM", Number(values["parent-pid"]));
+    } catch (e) {
+      console.error(`watchdog: ${e instanceof Error ? e.message : e}`);
+      Deno.exit(EXIT_PARENT_GONE);
+    }
+  }
   const stage = parseStage(values.stage);
   if (stage === null) {
     console.error(`watchdog: bad --stage ${values.stage}`);

@@ -25,8 +25,9 @@ import {
   SignalQueue,
   workerSlot,
 } from "../ipc/mod.ts";
-import { freshTraceFile, ROLE_PERMISSIONS, roleCommand, withTimeout } from "../roles/mod.ts";
-import { runClients, startSystem } from "./harness.ts";
+import { freshTraceFile, withTimeout } from "../roles/mod.ts";
+import { ExperimentRun, type ExperimentRunOptions } from "./experiment_run.ts";
+import { runClients, type RunningSystem, startSystem, type SystemOptions } from "./harness.ts";
 import { type TracedEvent, waitForTrace } from "./timeline.ts";
 
 /** The experiments. */
@@ -57,50 +58,17 @@ export interface ExperimentReport {
   passed: boolean;
 }
 
-const HELPER = new URL("./experiment_helper.ts", import.meta.url);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function helper(args: string[], stdin: "piped" | "null" = "null"): Deno.ChildProcess {
-  return roleCommand(HELPER, args, { stdin, stdout: "piped", stderr: "inherit" }, [
-    ...ROLE_PERMISSIONS,
-    "--allow-run",
-  ]).spawn();
-}
-
-/** Reads a process's stdout line by line. */
-function lines(child: Deno.ChildProcess): () => Promise<string | null> {
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let buffer = "";
-  return async () => {
-    while (!buffer.includes("\n")) {
-      const r = await withTimeout(reader.read(), 10_000);
-      if (r === null || r.done) return null;
-      buffer += r.value;
-    }
-    const at = buffer.indexOf("\n");
-    const line = buffer.slice(0, at);
-    buffer = buffer.slice(at + 1);
-    return line;
-  };
-}
-
-/** Polls `read` every 5 ms until `until` holds of its value, at most `ms`; returns the last value. */
-async function watchFor<T>(read: () => T, until: (v: T) => boolean, ms: number): Promise<T> {
-  const deadline = performance.now() + ms;
-  let value = read();
-  while (!until(value) && performance.now() < deadline) {
-    await sleep(5);
-    value = read();
-  }
-  return value;
-}
-
-async function zombie(): Promise<Observation[]> {
+async function zombie(run: ExperimentRun): Promise<Observation[]> {
   const seen: Observation[] = [];
-  const parent = helper(["zombie-parent", "1500"]);
-  const next = lines(parent);
+  const parent = run.helper(["zombie-parent", "1500"]);
+  const next = run.lines(parent, "the busy parent's lines");
   const child = Number((await next())?.split(" ")[1]);
-  const state = await watchFor(() => processInfo(child)?.state ?? "gone", (s) => s === "Z", 1000);
+  const state = await run.watchFor(
+    "the unreaped child's state",
+    () => processInfo(child)?.state ?? "gone",
+    (s) => s === "Z",
+    1000,
+  );
   seen.push({
     what: "a child that exited, not yet reaped by its busy parent, is a zombie (state Z)",
     ok: state === "Z",
@@ -115,27 +83,38 @@ async function zombie(): Promise<Observation[]> {
       ? `pid ${child} gone after "${reaped}"`
       : `pid ${child} still ${after.state}`,
   });
-  await parent.status;
+  await run.wait("the busy parent's exit", parent.status);
 
   // Orphans are adopted by init, or by the nearest "subreaper": this process, so that it can show
   // the adoption and do the reaping itself, leaving no zombie on a machine whose init may not.
   becomeSubreaper();
-  const orphanParent = helper(["orphan-parent", "0.4"]);
-  const orphan = Number((await lines(orphanParent)())?.split(" ")[1]);
-  await orphanParent.status;
-  const adopted = await watchFor(() => processInfo(orphan)?.ppid ?? 0, (p) => p === Deno.pid, 1000);
+  const orphanParent = run.helper(["orphan-parent", "0.4"]);
+  const orphan = Number((await run.lines(orphanParent, "the orphan's pid")())?.split(" ")[1]);
+  run.adopt(orphan);
+  await run.wait("the orphan's parent's exit", orphanParent.status);
+  const adopted = await run.watchFor(
+    "the orphan's adoption",
+    () => processInfo(orphan)?.ppid ?? 0,
+    (p) => p === Deno.pid,
+    1000,
+  );
   seen.push({
     what: "when its parent exits first, the child is orphaned and adopted (re-parented)",
     ok: adopted === Deno.pid,
     seen:
       `pid ${orphan}: parent ${orphanParent.pid} exited, new parent ${adopted} (this process, the subreaper)`,
   });
-  const exited = await watchFor(() => processInfo(orphan)?.state ?? "gone", (s) => s === "Z", 3000);
+  const exited = await run.watchFor(
+    "the orphan's exit",
+    () => processInfo(orphan)?.state ?? "gone",
+    (s) => s === "Z",
+    3000,
+  );
   let gone = false;
   for (
     const deadline = performance.now() + 3000;
     !gone && performance.now() < deadline;
-    await sleep(5)
+    await run.sleep("reaping the orphan", 5)
   ) {
     gone = reapAdopted(orphan);
   }
@@ -149,58 +128,60 @@ async function zombie(): Promise<Observation[]> {
   return seen;
 }
 
-async function pipeBuffering(): Promise<Observation[]> {
+async function pipeBuffering(run: ExperimentRun): Promise<Observation[]> {
   const seen: Observation[] = [];
   const dir = RuntimeDir.create({ prefix: "osps-experiment-" });
-  try {
+  run.defer(() => dir.remove());
+  {
     const path = dir.fifo("tube");
-    const writer = helper(["corked-writer", path], "piped");
-    const next = lines(writer);
+    const writer = run.helper(["corked-writer", path], "piped");
+    const next = run.lines(writer, "the corked writer's lines");
     // A FIFO's blocking open waits for the other end: the writer's open and this one meet.
     const opening = Deno.open(path, { read: true });
+    // An abort kills the writer, and its end of the pipe with it: the open returns or fails.
+    run.defer(() => opening.then((f) => f.close(), () => {}));
     await next(); // "written": the message is in the writer's buffer
-    const raw = await opening;
+    const raw = await run.wait("opening the pipe", opening);
     // One read, kept across the timeout: whatever arrives, it is this read that gets it.
     const pending = readRaw(raw);
-    const early = await withTimeout(pending, 300);
+    const early = await run.wait("the early read", withTimeout(pending, 300));
     seen.push({
       what: "a buffered (corked) write stays in the writer: the reader gets nothing",
       ok: early === null,
       seen: early === null ? "nothing within 300 ms" : `got ${JSON.stringify(early)}`,
     });
     const stdin = writer.stdin.getWriter();
-    await stdin.write(new TextEncoder().encode("flush\n"));
-    await stdin.close();
-    const late = early ?? await withTimeout(pending, 2000);
+    await run.wait("telling the writer to flush", stdin.write(new TextEncoder().encode("flush\n")));
+    await run.wait("closing the writer's stdin", stdin.close());
+    const late = early ?? await run.wait("the late read", withTimeout(pending, 2000));
     seen.push({
       what: "after the flush (uncork), the reader gets it at once",
       ok: late?.includes("hello through a buffered writer") ?? false,
       seen: JSON.stringify(late),
     });
     await next();
-    await writer.status;
-    raw.close();
+    await run.wait("the writer's exit", writer.status);
 
     for (const [size, expectWhole] of [[4096, true], [131072, false]] as const) {
       const bulk = dir.fifo(`bulk-${size}`);
       const count = size === 4096 ? 200 : 40;
       const writers = ["A", "B"].map((l) =>
-        helper(["bulk-writer", bulk, l, String(size), String(count)], "piped")
+        run.helper(["bulk-writer", bulk, l, String(size), String(count)], "piped")
       );
       // A FIFO's blocking open waits for the other end: open it now that the writers open theirs.
-      const r = await Deno.open(bulk, { read: true });
+      const r = await run.wait(`opening bulk-${size}`, Deno.open(bulk, { read: true }));
+      run.defer(() => r.close());
       // Both writers hold the pipe open before either writes: the reader sees EOF only after
       // both have written everything (a writer that finished before the other opened would end
       // the reading early, and leave the late one blocked on a full pipe).
-      for (const w of writers) await lines(w)();
+      for (const w of writers) await run.lines(w, `the bulk writers open bulk-${size}`)();
       for (const w of writers) {
         const stdin = w.stdin.getWriter();
-        await stdin.write(new TextEncoder().encode("go\n"));
-        await stdin.close();
+        await run.wait("starting the bulk writers", stdin.write(new TextEncoder().encode("go\n")));
+        await run.wait("starting the bulk writers", stdin.close());
       }
-      const runs = await readRuns(r, 2 * size * count);
-      await Promise.all(writers.map((w) => w.status));
-      r.close();
+      const runs = await run.wait(`reading bulk-${size}`, readRuns(r, 2 * size * count));
+      await run.wait("the bulk writers' exit", Promise.all(writers.map((w) => w.status)));
       const whole = runs.every((run) => run.length % size === 0);
       seen.push({
         what: expectWhole
@@ -213,8 +194,6 @@ async function pipeBuffering(): Promise<Observation[]> {
             : `e.g. a run of ${runs.find((x) => x.length % size)?.length} bytes`),
       });
     }
-  } finally {
-    dir.remove();
   }
   return seen;
 }
@@ -243,18 +222,21 @@ async function readRuns(
       else runs.push({ letter, length: 1 });
     }
     got += n;
-    if (runs.length % 7 === 0) await sleep(1); // a slow reader lets the pipe fill
+    // A slow reader lets the pipe fill.
+    if (runs.length % 7 === 0) await new Promise((r) => setTimeout(r, 1));
   }
   return runs;
 }
 
-async function sigchld(): Promise<Observation[]> {
+async function sigchld(run: ExperimentRun): Promise<Observation[]> {
   using signals = new SignalQueue(["SIGCHLD"]);
-  const child = new Deno.Command("sleep", { args: ["0.2"], stdout: "null" }).spawn();
+  const child = run.track(
+    new Deno.Command("sleep", { args: ["0.2"], stdin: "null", stdout: "null" }).spawn(),
+  );
   const start = performance.now();
-  const signal = await withTimeout(signals.next(), 3000);
+  const signal = await run.wait("waiting for SIGCHLD", withTimeout(signals.next(), 3000));
   const after = performance.now() - start;
-  const status = await child.status;
+  const status = await run.wait("the child's exit status", child.status);
   return [{
     what: "the parent is told of its child's death by SIGCHLD",
     ok: signal === "SIGCHLD" && status.success,
@@ -266,26 +248,35 @@ async function sigchld(): Promise<Observation[]> {
   }];
 }
 
-async function frozenPipe(): Promise<Observation[]> {
+/** Starts a system for the run: stopped at its end whatever happens, even during its start. */
+function system(run: ExperimentRun, options: SystemOptions): Promise<RunningSystem> {
+  const starting = startSystem(options);
+  run.defer(async () => await (await starting.catch(() => null))?.stop());
+  return run.wait("starting a system", starting);
+}
+
+async function frozenPipe(run: ExperimentRun): Promise<Observation[]> {
   const seen: Observation[] = [];
   const out = Deno.makeTempDirSync({ prefix: "osps-experiment-" });
-  try {
+  run.defer(() => Deno.removeSync(out, { recursive: true }));
+  {
     // A watchdog that would take a minute to notice a freeze: the pipe is all there is.
     const tracePath = freshTraceFile(`${out}/trace.jsonl`);
-    const slow = await startSystem({
+    const slow = await system(run, {
       stage: "relay",
       workers: 1,
       heartbeatTimeoutMs: 60_000,
       tracePath,
     });
-    try {
+    {
       const pid = slow.signal("worker 1", "SIGSTOP");
       const third = FifoWriter.openNow(`${slow.runtimeDir}/dwtube1`);
+      run.defer(() => third.close());
       third.send("restart");
       const clients = runClients(slow.port, 1, () => ["requetetype1 during the freeze"]);
-      await sleep(300);
+      await run.sleep("the frozen worker, first order", 300);
       third.send("restart");
-      await sleep(700);
+      await run.sleep("the frozen worker, second order", 700);
       const state = processInfo(pid)?.state;
       seen.push({
         what: "an order sent to a frozen worker through its own pipe does nothing",
@@ -294,13 +285,12 @@ async function frozenPipe(): Promise<Observation[]> {
           `1 s later worker 1 is still pid ${pid}, state ${state} (stopped); the orders wait in the pipe`,
       });
       slow.signal("worker 1", "SIGCONT");
-      await clients;
-      third.close();
+      await run.wait("the request after SIGCONT", clients);
       const ping = (e: TracedEvent) => e.role === "worker 1" && e.event === "ping";
       // The worker writes its trace events within 100 ms: wait for its ping of the request.
-      const events = await waitForTrace(
-        tracePath,
-        (all) => all.some((e) => ping(e) && e.detail?.startsWith("job")),
+      const events = await run.wait(
+        "the worker's trace",
+        waitForTrace(tracePath, (all) => all.some((e) => ping(e) && e.detail?.startsWith("job"))),
       ) ?? slow.trace();
       const frames = events.filter(ping).map((e) => e.detail);
       const between = frames.indexOf("restart") < frames.findIndex((f) => f?.startsWith("job")) &&
@@ -310,21 +300,22 @@ async function frozenPipe(): Promise<Observation[]> {
         ok: between,
         seen: `worker 1 read, in order: ${frames.join(", ")}`,
       });
-    } finally {
-      await slow.stop();
+      await run.wait("stopping the first system", slow.stop());
     }
-    const fast = await startSystem({ stage: "relay", workers: 1, heartbeatTimeoutMs: 1000 });
-    try {
+    const fast = await system(run, { stage: "relay", workers: 1, heartbeatTimeoutMs: 1000 });
+    {
       const pid = fast.signal("worker 1", "SIGSTOP");
       const t = performance.now();
       const slot = fast.segment.slot(workerSlot(1));
       const generation = slot.get("generation");
-      await fast.waitFor(
-        "worker 1 restarted",
-        () => slot.get("generation") > generation && slot.get("state") === 2,
-        5000,
-      )
-        .catch(() => {});
+      await run.wait(
+        "the watchdog restarting worker 1",
+        fast.waitFor(
+          "worker 1 restarted",
+          () => slot.get("generation") > generation && slot.get("state") === 2,
+          5000,
+        ).catch(() => {}),
+      );
       const restarted = fast.role("worker 1").pid;
       seen.push({
         what:
@@ -334,11 +325,7 @@ async function frozenPipe(): Promise<Observation[]> {
           (performance.now() - t).toFixed(0)
         } ms (heartbeat timeout 1000 ms)`,
       });
-    } finally {
-      await fast.stop();
     }
-  } finally {
-    Deno.removeSync(out, { recursive: true });
   }
   return seen;
 }
@@ -350,9 +337,31 @@ const QUESTIONS: Record<ExperimentName, string> = {
   "frozen-pipe": "3.b — ordering a frozen worker to restart through its pipe",
 };
 
-/** Runs one experiment. */
-export async function runExperiment(name: ExperimentName): Promise<ExperimentReport> {
-  const run = { zombie, "pipe-buffering": pipeBuffering, sigchld, "frozen-pipe": frozenPipe }[name];
-  const observations = await run();
+/**
+ * Runs one experiment within its time bound (`options.timeoutMs`, default 30 s); aborting
+ * `options.signal` (SIGINT, SIGTERM) ends it the same way. On every path, what it started is
+ * killed, reaped and removed; a run cut short reports the step it was at as a failed observation.
+ */
+export async function runExperiment(
+  name: ExperimentName,
+  options: ExperimentRunOptions = {},
+): Promise<ExperimentReport> {
+  const experiment =
+    { zombie, "pipe-buffering": pipeBuffering, sigchld, "frozen-pipe": frozenPipe }[
+      name
+    ];
+  let observations: Observation[];
+  {
+    await using run = new ExperimentRun(options);
+    try {
+      observations = await experiment(run);
+    } catch (e) {
+      if (!run.signal.aborted) throw e;
+      const why = run.signal.reason instanceof Error
+        ? run.signal.reason.message
+        : run.signal.reason;
+      observations = [{ what: "the experiment runs to its end", ok: false, seen: String(why) }];
+    }
+  }
   return { name, question: QUESTIONS[name], observations, passed: observations.every((o) => o.ok) };
 }

@@ -54,6 +54,8 @@ export interface FailureOptions {
   outDir?: string;
   /** Roles' stderr log level (default error: the scenario's faults are expected). */
   logLevel?: string;
+  /** Aborting it (SIGINT, SIGTERM) stops the system at once; the scenario then reports. */
+  signal?: AbortSignal;
 }
 
 /** One check of a scenario. */
@@ -187,9 +189,10 @@ export async function runFailureScenario(options: FailureOptions): Promise<Failu
     logLevel: options.logLevel ?? "error",
   };
   if (name === "watchdog-crash") {
-    return await watchdogCrash(systemOptions, tracePath, options.clients ?? 4);
+    return await watchdogCrash(systemOptions, tracePath, options.clients ?? 4, options.signal);
   }
   const system = await startSystem(systemOptions);
+  options.signal?.addEventListener("abort", () => void system.stop(), { once: true });
   const zombies = new ZombieWatch(() => [system.watchdog.pid]);
   const load = new LoadGenerator(system.port, options.clients ?? 4);
   let detectionMs: number | null = null;
@@ -292,11 +295,13 @@ async function watchdogCrash(
   systemOptions: Parameters<typeof startSystem>[0],
   tracePath: string,
   clients: number,
+  signal?: AbortSignal,
 ): Promise<FailureReport> {
   // Orphaned roles are re-parented here, not to init: this process reaps them (and sees them).
   becomeSubreaper();
   const instance = `wd${Deno.pid}-${crypto.randomUUID().slice(0, 6)}`;
   const first = await startSystem({ ...systemOptions, instance });
+  signal?.addEventListener("abort", () => void first.stop(), { once: true });
   const checks: Check[] = [];
   const load = new LoadGenerator(first.port, clients);
   await sleep(300);
@@ -330,6 +335,7 @@ async function watchdogCrash(
     detail: first.runtimeDir,
   });
   const second = await startSystem({ ...systemOptions, instance });
+  signal?.addEventListener("abort", () => void second.stop(), { once: true });
   const servedAgainMs = performance.timeOrigin + performance.now() - t0;
   const zombies = new ZombieWatch(() => [second.watchdog.pid]);
   const after = new LoadGenerator(second.port, clients);

@@ -319,6 +319,8 @@ function watchdogArgs(options: SystemOptions, instance: string, base: string): s
     ...opt("log-level", options.logLevel ?? "warning"),
     ...opt("trace", options.tracePath),
     ...opt("trace-max-bytes", options.traceMaxBytes),
+    // If this process dies, the instance stops rather than run on as an orphan.
+    ...opt("parent-pid", Deno.pid),
   ];
 }
 

@@ -8,6 +8,7 @@
 
 export * from "./diagram.ts";
 export * from "./experiments.ts";
+export * from "./experiment_run.ts";
 export * from "./failures.ts";
 export * from "./fuzz.ts";
 export * from "./harness.ts";

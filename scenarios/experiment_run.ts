@@ -1,0 +1,215 @@
+/**
+ * One run of an experiment, bounded and cleaned up: an overall time bound, the step it is at (said
+ * when the bound is passed), and everything it started — helper processes, adopted orphans,
+ * directories, systems — killed, reaped and removed on every path: success, failure, the bound
+ * passed, or SIGINT/SIGTERM (an abort of the caller's signal).
+ *
+ * @module
+ */
+
+import {
+  childrenOf,
+  defaultRuntimeBase,
+  processInfo,
+  reapAdopted,
+  sendSignal,
+  SharedSegment,
+} from "../ipc/mod.ts";
+import { LineReader, ROLE_PERMISSIONS, roleCommand } from "../roles/mod.ts";
+
+const HELPER = new URL("./experiment_helper.ts", import.meta.url);
+
+/** An experiment passed its time bound; says at which step. */
+export class ExperimentTimeoutError extends Error {
+  /** Builds the error. */
+  constructor(step: string, boundMs: number) {
+    super(`the experiment passed its ${boundMs} ms bound at step: ${step}`);
+    this.name = "ExperimentTimeoutError";
+  }
+}
+
+/** What an experiment run is allowed, and who may interrupt it. */
+export interface ExperimentRunOptions {
+  /** The overall bound, ms (default 30000). */
+  timeoutMs?: number;
+  /** Aborting it (SIGINT, SIGTERM) ends the run as the bound does. */
+  signal?: AbortSignal;
+}
+
+/** The resources and the bound of one experiment run. */
+export class ExperimentRun implements AsyncDisposable {
+  /** Aborted when the bound passes or the caller interrupts. */
+  readonly signal: AbortSignal;
+  /** The step the run is at. */
+  step = "start";
+  readonly #abort = new AbortController();
+  readonly #children = new Set<Deno.ChildProcess>();
+  readonly #adopted = new Set<number>();
+  readonly #cleanups: (() => unknown)[] = [];
+  readonly #timer: ReturnType<typeof setTimeout>;
+  readonly #onCallerAbort: () => void;
+  readonly #callerSignal: AbortSignal | undefined;
+
+  /** Starts the clock. */
+  constructor(options: ExperimentRunOptions = {}) {
+    const bound = options.timeoutMs ?? 30_000;
+    this.signal = this.#abort.signal;
+    this.#timer = setTimeout(
+      () => this.#abort.abort(new ExperimentTimeoutError(this.step, bound)),
+      bound,
+    );
+    this.#callerSignal = options.signal;
+    this.#onCallerAbort = () => this.#abort.abort(options.signal!.reason);
+    options.signal?.addEventListener("abort", this.#onCallerAbort, { once: true });
+    if (options.signal?.aborted) this.#onCallerAbort();
+    // Whatever the run waits on, its processes are what it waits on: killing them ends the waits.
+    this.signal.addEventListener("abort", () => this.#killAll(), { once: true });
+  }
+
+  /** Spawns a helper process of `experiment_helper.ts` (killed and reaped at the end). */
+  helper(args: string[], stdin: "piped" | "null" = "null"): Deno.ChildProcess {
+    const child = roleCommand(HELPER, args, { stdin, stdout: "piped", stderr: "inherit" }, [
+      ...ROLE_PERMISSIONS,
+      "--allow-run",
+    ]).spawn();
+    return this.track(child);
+  }
+
+  /** A child started otherwise: killed and reaped at the end like the helpers. */
+  track(child: Deno.ChildProcess): Deno.ChildProcess {
+    this.#children.add(child);
+    if (this.signal.aborted) this.#killAll();
+    return child;
+  }
+
+  /** A process this one adopted (as a subreaper): killed and reaped at the end if still there. */
+  adopt(pid: number): void {
+    this.#adopted.add(pid);
+  }
+
+  /** Something to undo at the end (the last added runs first). */
+  defer(cleanup: () => unknown): void {
+    this.#cleanups.push(cleanup);
+  }
+
+  /** Waits for `promise` as step `step`: rejects as soon as the run is aborted. */
+  wait<T>(step: string, promise: Promise<T>): Promise<T> {
+    this.step = step;
+    this.signal.throwIfAborted();
+    return new Promise<T>((resolve, reject) => {
+      const onAbort = () => reject(this.signal.reason);
+      this.signal.addEventListener("abort", onAbort, { once: true });
+      promise.then(resolve, reject).finally(() =>
+        this.signal.removeEventListener("abort", onAbort)
+      );
+    });
+  }
+
+  /** Sleeps `ms` as step `step`, unless the run is aborted first. */
+  sleep(step: string, ms: number): Promise<void> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    return this.wait(step, new Promise<void>((r) => timer = setTimeout(r, ms)))
+      .finally(() => clearTimeout(timer));
+  }
+
+  /** A child's stdout, line by line; each line waited for as step `step`. */
+  lines(child: Deno.ChildProcess, step: string): () => Promise<string | null> {
+    const reader = new LineReader(child.stdout);
+    return () => this.wait(step, reader.next());
+  }
+
+  /** Polls `read` every 5 ms until `until` holds of its value or `ms` pass; returns the last value. */
+  async watchFor<T>(step: string, read: () => T, until: (v: T) => boolean, ms: number): Promise<T> {
+    const deadline = performance.now() + ms;
+    let value = read();
+    while (!until(value) && performance.now() < deadline) {
+      await this.sleep(step, 5);
+      value = read();
+    }
+    return value;
+  }
+
+  #killAll(): void {
+    for (const child of this.#children) {
+      try {
+        child.kill("SIGKILL");
+      } catch {
+        // Exited already.
+      }
+    }
+    for (const pid of this.#adopted) {
+      // Only while it is still this process's adopted child: a reaped pid may be someone else's.
+      if (processInfo(pid)?.ppid !== Deno.pid) continue;
+      try {
+        sendSignal(pid, "SIGKILL");
+      } catch {
+        // Gone already.
+      }
+    }
+  }
+
+  /** Kills and reaps every process, then undoes every deferred step: on every path. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    clearTimeout(this.#timer);
+    this.#callerSignal?.removeEventListener("abort", this.#onCallerAbort);
+    this.#killAll();
+    await Promise.all([...this.#children].map((c) => c.status.catch(() => {})));
+    for (const child of this.#children) {
+      try {
+        await child.stdout.cancel();
+      } catch {
+        // Not piped, or already read to its end.
+      }
+    }
+    for (const pid of this.#adopted) {
+      for (const end = performance.now() + 2000; performance.now() < end;) {
+        if (reapAdopted(pid)) break;
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    }
+    for (const cleanup of this.#cleanups.reverse()) {
+      try {
+        await cleanup();
+      } catch (e) {
+        console.error(`experiment cleanup: ${e instanceof Error ? e.message : e}`);
+      }
+    }
+  }
+}
+
+/** What experiments create on the machine, looked at before and after a run. */
+export interface ExperimentTraces {
+  /** Directories named `osps-experiment-*` in the temporary and runtime folders. */
+  dirs: string[];
+  /** Shared segments of systems this process started (`/dev/shm/osps-t<pid>-*`). */
+  segments: string[];
+  /** This process's children (none must outlive a run), with their state. */
+  children: string[];
+}
+
+/** What experiments have left on the machine now (see {@link ExperimentTraces}). */
+export function experimentTraces(): ExperimentTraces {
+  const list = (dir: string, keep: (name: string) => boolean) => {
+    try {
+      return [...Deno.readDirSync(dir)].map((e) => e.name).filter(keep).map((n) => `${dir}/${n}`);
+    } catch {
+      return [];
+    }
+  };
+  const folders = [...new Set([defaultRuntimeBase(), Deno.env.get("TMPDIR") || "/tmp"])];
+  return {
+    dirs: folders.flatMap((f) => list(f, (n) => n.startsWith("osps-experiment-"))).sort(),
+    segments: SharedSegment.list(`/osps-t${Deno.pid}-`),
+    children: childrenOf(Deno.pid).map((c) => `pid ${c.pid} (${c.comm}, state ${c.state})`),
+  };
+}
+
+/** What a run left that was not there before it: empty lists when it cleaned up. */
+export function newTraces(before: ExperimentTraces, after: ExperimentTraces): string[] {
+  const added = (a: string[], b: string[]) => b.filter((x) => !a.includes(x));
+  return [
+    ...added(before.dirs, after.dirs),
+    ...added(before.segments, after.segments),
+    ...after.children,
+  ];
+}
