@@ -21,8 +21,14 @@
 
 export { errnoName, monotonicMs, SysCallError } from "./libc.ts";
 export * from "./layout.ts";
-export * from "./shm.ts";
+export * from "./segment_errors.ts";
+export type { SegmentHeader } from "./segment_header.ts";
+export * from "./segment.ts";
+export * from "./slots.ts";
+export * from "./mailboxes.ts";
 export * from "./fifo.ts";
+export * from "./fifo_writer.ts";
+export * from "./fifo_reader.ts";
 export * from "./runtime_dir.ts";
 export * from "./process.ts";
 export * from "./lock.ts";

@@ -1,0 +1,128 @@
+/**
+ * The writing end of a named pipe: one non-blocking `write(2)` per frame, so a frame is never torn
+ * and a writer never blocks on a reader that stopped reading (it gets {@link PipeFullError}).
+ *
+ * @module
+ */
+
+import * as libc from "./libc.ts";
+import {
+  BrokenPipeError,
+  checkFifo,
+  encodeFrame,
+  FifoError,
+  NoReaderError,
+  PipeFullError,
+} from "./fifo.ts";
+
+/** The writing end of a named pipe: one frame per `send`, never torn. */
+export class FifoWriter implements Disposable {
+  /** The FIFO's path. */
+  readonly path: string;
+  #fd: number;
+
+  private constructor(path: string, fd: number) {
+    this.path = path;
+    this.#fd = fd;
+  }
+
+  /**
+   * Opens the FIFO for writing, waiting (off the event loop) until a reader has it open. An abort
+   * of `signal` ends the wait and rejects with the signal's reason. Sends never block: see
+   * {@link send}.
+   */
+  static async open(path: string, options: { signal?: AbortSignal } = {}): Promise<FifoWriter> {
+    checkFifo(path);
+    const { signal } = options;
+    signal?.throwIfAborted();
+    // An abort opens and closes a read end: the kernel then lets the waiting open(2) return.
+    const release = () =>
+      libc.close(libc.open(path, libc.O.RDONLY | libc.O.NONBLOCK | libc.O.CLOEXEC));
+    signal?.addEventListener("abort", release, { once: true });
+    let fd: number;
+    try {
+      fd = await libc.openWaiting(path, libc.O.WRONLY | libc.O.CLOEXEC);
+    } finally {
+      signal?.removeEventListener("abort", release);
+    }
+    if (signal?.aborted) {
+      libc.close(fd, path);
+      throw signal.reason;
+    }
+    libc.setNonBlocking(fd, path);
+    return new FifoWriter(path, fd);
+  }
+
+  /** Opens the FIFO for writing if a reader has it open, else throws {@link NoReaderError}. */
+  static openNow(path: string): FifoWriter {
+    checkFifo(path);
+    try {
+      return new FifoWriter(
+        path,
+        libc.open(path, libc.O.WRONLY | libc.O.NONBLOCK | libc.O.CLOEXEC),
+      );
+    } catch (e) {
+      if (e instanceof libc.SysCallError && e.errno === libc.Errno.ENXIO) {
+        throw new NoReaderError(path, e);
+      }
+      throw e;
+    }
+  }
+
+  /**
+   * Writes one frame atomically. Throws {@link FrameTooLargeError} before writing anything if the
+   * payload is over the limit, {@link BrokenPipeError} if the reader is gone, {@link PipeFullError}
+   * if the reader has stopped reading and the pipe is full.
+   */
+  send(payload: Uint8Array | string): void {
+    const frame = encodeFrame(this.path, payload);
+    if (this.#fd < 0) throw new FifoError(this.path, `writer of ${this.path} is closed`);
+    try {
+      libc.write(this.#fd, frame, this.path);
+    } catch (e) {
+      if (e instanceof libc.SysCallError && e.errno === libc.Errno.EPIPE) {
+        throw new BrokenPipeError(this.path, e);
+      }
+      if (e instanceof libc.SysCallError && e.errno === libc.Errno.EAGAIN) {
+        throw new PipeFullError(this.path, e);
+      }
+      throw e;
+    }
+  }
+
+  /**
+   * Like {@link send}, but while the pipe is full it waits, off the event loop, for the reader to
+   * make room (poll for POLLOUT, rechecking `signal` every 100 ms). For bulk senders.
+   */
+  async sendWaiting(
+    payload: Uint8Array | string,
+    options: { signal?: AbortSignal } = {},
+  ): Promise<void> {
+    const pollfd = new Uint8Array(8);
+    while (true) {
+      options.signal?.throwIfAborted();
+      try {
+        return this.send(payload);
+      } catch (e) {
+        if (!(e instanceof PipeFullError)) throw e;
+      }
+      const v = new DataView(pollfd.buffer);
+      v.setInt32(0, this.#fd, true);
+      v.setInt16(4, libc.POLL.OUT, true);
+      await libc.pollWaiting(pollfd, 100);
+    }
+  }
+
+  /** Closes the writing end; when every writer has closed, the reader sees EOF. */
+  close(): void {
+    if (this.#fd < 0) return;
+    const fd = this.#fd;
+    this.#fd = -1;
+    libc.close(fd, this.path);
+  }
+
+  /** Same as {@link close}. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}

@@ -1,0 +1,147 @@
+/**
+ * The workers' mailboxes in the shared segment: one per worker, a header (request id, length,
+ * checksum, timestamp) and a bounded payload area. The dispatcher writes a request there before it
+ * orders the worker on its pipe; in the relay stage the worker writes the reply back there.
+ *
+ * @module
+ */
+
+import { readNumber, writeNumber } from "./fields.ts";
+import { type Field, MAILBOX_HEADER, type MailboxField } from "./layout.ts";
+import * as libc from "./libc.ts";
+import { MailboxCorruptError, MailboxOverflowError } from "./segment_errors.ts";
+import type { SharedSegment } from "./segment.ts";
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** What a mailbox holds: a sequence number, a timestamp and the payload. */
+export interface MailboxContent {
+  /** Sequence number written with the payload (the request id). */
+  seq: number;
+  /** When the payload was written: CLOCK_MONOTONIC ms (`monotonicMs`), unless the writer said. */
+  timestamp: number;
+  /** A copy of the payload bytes. */
+  payload: Uint8Array;
+}
+
+/**
+ * FNV-1a (32 bits) of a mailbox's seq and payload: catches garbage and torn writes from another
+ * process. It is no signature: a writer that means harm can compute it too.
+ */
+export function mailboxChecksum(seq: number, payload: Uint8Array): number {
+  // The bytes of seq (its low then high 32 bits), of the length, then the payload, little-endian;
+  // 32-bit arithmetic.
+  let h = 0x811c9dc5 | 0;
+  const low = seq >>> 0, high = Math.floor(seq / 2 ** 32) >>> 0;
+  for (let i = 0; i < 32; i += 8) h = Math.imul(h ^ ((low >>> i) & 0xff), 0x01000193);
+  for (let i = 0; i < 32; i += 8) h = Math.imul(h ^ ((high >>> i) & 0xff), 0x01000193);
+  const n = payload.length;
+  for (let i = 0; i < 32; i += 8) h = Math.imul(h ^ ((n >>> i) & 0xff), 0x01000193);
+  for (let i = 0; i < n; i++) h = Math.imul(h ^ payload[i], 0x01000193);
+  return h >>> 0;
+}
+
+/** A worker's mailbox: a header (seq, length, timestamp) and a bounded payload area. */
+export class Mailbox {
+  #seg: SharedSegment;
+  #base: number;
+  /** The worker number (1-based). */
+  readonly index: number;
+  /** Payload bytes this mailbox holds. */
+  readonly capacity: number;
+
+  /** @internal Use {@link SharedSegment.mailbox}. */
+  constructor(seg: SharedSegment, index: number, base: number) {
+    this.#seg = seg;
+    this.index = index;
+    this.#base = base;
+    this.capacity = seg.layout.mailboxPayload;
+  }
+
+  #field(name: MailboxField): Field {
+    return MAILBOX_HEADER.fields[name];
+  }
+
+  /**
+   * Writes a payload with its sequence number and timestamp. A payload over {@link capacity} throws
+   * {@link MailboxOverflowError} before any byte is written.
+   */
+  write(payload: Uint8Array | string, meta: { seq: number; timestamp?: number }): void {
+    if (!Number.isSafeInteger(meta.seq) || meta.seq < 0) {
+      throw new RangeError(`a mailbox seq is a whole number from 0 to 2^53 - 1, not ${meta.seq}`);
+    }
+    const { view, bytes } = this.#seg.access(true);
+    const start = this.#base + MAILBOX_HEADER.size;
+    let data: Uint8Array;
+    if (typeof payload === "string" && payload.length * 3 <= this.capacity) {
+      // Surely fits (3 bytes at most per UTF-16 unit): encoded straight into the mapping.
+      const area = bytes.subarray(start, start + this.capacity);
+      data = area.subarray(0, encoder.encodeInto(payload, area).written);
+    } else {
+      data = typeof payload === "string" ? encoder.encode(payload) : payload;
+      if (data.length > this.capacity) {
+        throw new MailboxOverflowError(this.#seg.name, this.index, data.length, this.capacity);
+      }
+      bytes.set(data, start);
+    }
+    const seq = this.#field("seq"), length = this.#field("length"), ts = this.#field("timestamp");
+    writeNumber(view, this.#base + length.offset, length, data.length);
+    writeNumber(
+      view,
+      this.#base + ts.offset,
+      ts,
+      meta.timestamp ?? libc.monotonicMs(),
+    );
+    writeNumber(view, this.#base + seq.offset, seq, meta.seq);
+    const sum = this.#field("checksum");
+    writeNumber(view, this.#base + sum.offset, sum, mailboxChecksum(meta.seq, data));
+  }
+
+  /**
+   * Reads the mailbox. A recorded length beyond the capacity, or a checksum that does not match
+   * the seq and payload (garbage written by another process), throws {@link MailboxCorruptError}.
+   * A mailbox never written reads as seq 0 and an empty payload.
+   */
+  read(): MailboxContent {
+    const { seq, timestamp, payload } = this.#checked();
+    return { seq, timestamp, payload: payload.slice() };
+  }
+
+  /** Reads the mailbox with its payload decoded as UTF-8 (checked as {@link read} does). */
+  readText(): Omit<MailboxContent, "payload"> & { text: string } {
+    const { seq, timestamp, payload } = this.#checked();
+    return { seq, timestamp, text: decoder.decode(payload) };
+  }
+
+  /** The mailbox's content, checked; the payload is a view of the mapping, not a copy. */
+  #checked(): MailboxContent {
+    const { view, bytes } = this.#seg.access();
+    const seq = this.#field("seq"), length = this.#field("length"), ts = this.#field("timestamp");
+    const n = readNumber(view, this.#base + length.offset, length);
+    if (n > this.capacity) {
+      throw new MailboxCorruptError(
+        this.#seg.name,
+        this.index,
+        `length ${n} > capacity ${this.capacity}`,
+      );
+    }
+    const start = this.#base + MAILBOX_HEADER.size;
+    const content = {
+      seq: readNumber(view, this.#base + seq.offset, seq),
+      timestamp: readNumber(view, this.#base + ts.offset, ts),
+      payload: bytes.subarray(start, start + n),
+    };
+    const sum = this.#field("checksum");
+    const recorded = readNumber(view, this.#base + sum.offset, sum);
+    const neverWritten = content.seq === 0 && n === 0 && recorded === 0;
+    if (!neverWritten && recorded !== mailboxChecksum(content.seq, content.payload)) {
+      throw new MailboxCorruptError(
+        this.#seg.name,
+        this.index,
+        "checksum mismatch (written by someone else?)",
+      );
+    }
+    return content;
+  }
+}

@@ -1,0 +1,87 @@
+/**
+ * What can go wrong with a shared segment, as typed errors naming the segment: it exists already,
+ * it does not exist, it is not ours (header, size), a mailbox payload does not fit or a mailbox
+ * holds garbage.
+ *
+ * @module
+ */
+
+/** Base class of every error about a shared segment; `segment` names it. */
+export class SegmentError extends Error {
+  /** The segment's POSIX name, e.g. `/osps-1234`. */
+  readonly segment: string;
+  /** Builds the error for segment `segment`. */
+  constructor(segment: string, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "SegmentError";
+    this.segment = segment;
+  }
+}
+
+/** Creating a segment whose name is taken (EEXIST); the existing segment was left untouched. */
+export class SegmentExistsError extends SegmentError {
+  /** Builds the error. */
+  constructor(segment: string, cause: unknown) {
+    super(
+      segment,
+      `shared segment ${segment} already exists (EEXIST); it was left untouched. ` +
+        `If no system uses it, remove it with SharedSegment.unlink or rm /dev/shm${segment}`,
+      { cause },
+    );
+    this.name = "SegmentExistsError";
+  }
+}
+
+/** Opening or unlinking a segment that does not exist (ENOENT). */
+export class SegmentNotFoundError extends SegmentError {
+  /** Builds the error. */
+  constructor(segment: string, cause: unknown) {
+    super(segment, `shared segment ${segment} does not exist (ENOENT); is the system running?`, {
+      cause,
+    });
+    this.name = "SegmentNotFoundError";
+  }
+}
+
+/** The segment's header is not ours (magic) or of another layout version: refused, not touched. */
+export class SegmentHeaderError extends SegmentError {
+  /** Builds the error. */
+  constructor(segment: string, detail: string) {
+    super(segment, `shared segment ${segment} is refused: ${detail}; it was left untouched`);
+    this.name = "SegmentHeaderError";
+  }
+}
+
+/** The segment's real size, its header's size and the expected layout disagree. */
+export class SegmentSizeError extends SegmentError {
+  /** Builds the error. */
+  constructor(segment: string, detail: string) {
+    super(
+      segment,
+      `shared segment ${segment} has the wrong size: ${detail}; it was left untouched`,
+    );
+    this.name = "SegmentSizeError";
+  }
+}
+
+/** A payload does not fit in its mailbox; nothing was written. */
+export class MailboxOverflowError extends SegmentError {
+  /** Builds the error. */
+  constructor(segment: string, mailbox: number, length: number, capacity: number) {
+    super(
+      segment,
+      `payload of ${length} bytes does not fit mailbox ${mailbox} of ${segment} ` +
+        `(capacity ${capacity} bytes); nothing was written`,
+    );
+    this.name = "MailboxOverflowError";
+  }
+}
+
+/** A mailbox's header holds impossible values (a length beyond its capacity). */
+export class MailboxCorruptError extends SegmentError {
+  /** Builds the error. */
+  constructor(segment: string, mailbox: number, detail: string) {
+    super(segment, `mailbox ${mailbox} of ${segment} is corrupt: ${detail}`);
+    this.name = "MailboxCorruptError";
+  }
+}
