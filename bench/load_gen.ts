@@ -15,7 +15,8 @@
 
 import { parseArgs } from "node:util";
 import { OspsClient } from "../roles/mod.ts";
-import { answerLine, expectedAnswer } from "../scenarios/mod.ts";
+import { answerLine } from "../roles/mod.ts";
+import { expectedAnswer } from "../scenarios/mod.ts";
 
 /** What the measured requests gave. */
 export interface LoadGenReport {

@@ -1,23 +1,15 @@
 /**
- * What every command of the CLI shares: argument parsing with `--help`, usage errors, number
- * options, log levels, and turning SIGINT/SIGTERM into an abort.
+ * What every command of the CLI shares: argument parsing with `--help`, usage errors and the
+ * option checks (from `roles/options.ts`), and turning SIGINT/SIGTERM into an abort.
  *
  * @module
  */
 
 import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
-import { getLogLevels, isLogLevel } from "@logtape/logtape";
 import { SignalQueue } from "../ipc/mod.ts";
-import { parseStage, type Stage } from "../roles/protocol.ts";
+import { type Stage, stageOption, UsageError } from "../roles/mod.ts";
 
-/** A command-line usage error: printed with the command's usage, exit code 2. */
-export class UsageError extends Error {
-  /** Builds the error. */
-  constructor(message: string) {
-    super(message);
-    this.name = "UsageError";
-  }
-}
+export { intOption, logLevelOption, stageOption, UsageError } from "../roles/mod.ts";
 
 /** A command of the CLI. */
 export interface Command {
@@ -45,44 +37,6 @@ export function parse<const O extends ParseArgsOptionsConfig>(
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
-}
-
-/** A whole-number option from `min` to `max`, or `fallback` when absent. */
-export function intOption(
-  name: string,
-  value: string | undefined,
-  fallback: number,
-  min: number,
-  max: number,
-): number {
-  if (value === undefined) return fallback;
-  if (!/^\d+$/.test(value) || Number(value) < min || Number(value) > max) {
-    throw new UsageError(
-      `--${name} must be a whole number from ${min} to ${max}, got ${JSON.stringify(value)}`,
-    );
-  }
-  return Number(value);
-}
-
-/** A `--log-level` value, checked against LogTape's levels. */
-export function logLevelOption(value: string): string {
-  if (!isLogLevel(value)) {
-    throw new UsageError(`--log-level must be one of ${getLogLevels().join(", ")}`);
-  }
-  return value;
-}
-
-/** A `--stage` value (`ideal` is an alias of `client-calls-worker`). */
-export function stageOption(value: string): Stage {
-  const stage = parseStage(value);
-  if (stage === null) {
-    throw new UsageError(
-      `--stage must be relay, worker-calls-client, client-calls-worker or ideal, got ${
-        JSON.stringify(value)
-      }`,
-    );
-  }
-  return stage;
 }
 
 /** Runs `fn` with an AbortSignal that the first SIGINT or SIGTERM aborts. */

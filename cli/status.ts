@@ -17,8 +17,7 @@ import {
   WATCHDOG_SLOT,
   workerSlot,
 } from "../ipc/mod.ts";
-import { instancePaths } from "../roles/instance.ts";
-import { describeExit } from "../roles/watchdog.ts";
+import { describeExit, instancePaths } from "../roles/mod.ts";
 import { type Command, intOption, parse, UsageError } from "./common.ts";
 
 const USAGE =

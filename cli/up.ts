@@ -8,23 +8,17 @@
 
 import { defaultRuntimeBase, InstanceLockedError } from "../ipc/mod.ts";
 import {
-  DEFAULT_TRACE_MAX_BYTES,
+  defaultInstance,
   freshTraceFile,
-  MIN_TRACE_MAX_BYTES,
+  instancePaths,
+  runWatchdog,
   setupLogging,
+  WATCHDOG_FLAGS,
+  watchdogOptions,
+  WatchdogStartError,
 } from "../roles/mod.ts";
-import { instancePaths } from "../roles/instance.ts";
-import { runWatchdog, WatchdogStartError } from "../roles/watchdog.ts";
 import { checkLeftovers, formatLeftovers, isClean } from "../scenarios/mod.ts";
-import {
-  type Command,
-  describeStatus,
-  intOption,
-  logLevelOption,
-  parse,
-  stageOption,
-  UsageError,
-} from "./common.ts";
+import { type Command, describeStatus, parse } from "./common.ts";
 
 const USAGE =
   `Usage: main.ts up [--stage S] [--workers N] [--port 2222] [--host 127.0.0.1] [options]
@@ -48,8 +42,8 @@ Options:
                           $XDG_RUNTIME_DIR or /tmp, segment /osps-NAME
   --queue-limit N         requests queued while all workers are busy (default 64); then ERR busy
   --max-connections N     client connections the dispatcher holds at once; one more gets
-                          ERR busy too many connections (default: its open-file limit, raised
-                          to the hard limit, less 64 and 4 per worker)
+                          ERR busy too many connections (default, or 0: its open-file limit,
+                          raised to the hard limit, less 64 and 4 per worker)
   --request-timeout MS    ERR timeout for a request not served in time (default 10000)
   --claim-timeout MS      how long a reserved worker waits for its client (default 5000)
   --idle-timeout MS       close a connection that sends no request for that long (default 60000)
@@ -68,75 +62,21 @@ export const upCommand: Command = {
   summary: "run the system under its watchdog until Ctrl-C",
   usage: USAGE,
   run: async (args) => {
-    const { values } = parse(args, {
-      stage: { type: "string", default: "ideal" },
-      workers: { type: "string" },
-      port: { type: "string" },
-      host: { type: "string", default: "127.0.0.1" },
-      advertise: { type: "string" },
-      instance: { type: "string" },
-      "queue-limit": { type: "string" },
-      "max-connections": { type: "string" },
-      "request-timeout": { type: "string" },
-      "claim-timeout": { type: "string" },
-      "idle-timeout": { type: "string" },
-      grace: { type: "string" },
-      "heartbeat-timeout": { type: "string" },
-      trace: { type: "string", default: "" },
-      "trace-max-bytes": { type: "string" },
-      "log-level": { type: "string", default: "warning" },
-    });
+    const { values } = parse(args, WATCHDOG_FLAGS);
     if (values.help) {
       console.log(USAGE);
       return 0;
     }
-    const stage = stageOption(values.stage);
-    if (values.advertise !== undefined && !/^[A-Za-z0-9.:-]{1,253}$/.test(values.advertise)) {
-      throw new UsageError("--advertise must be a host name or address");
-    }
-    const port = intOption("port", values.port, 2222, 0, 65535 - 64);
-    if (values.instance !== undefined && !/^[A-Za-z0-9_-]{1,64}$/.test(values.instance)) {
-      throw new UsageError("--instance must be 1-64 of A-Z a-z 0-9 _ -");
-    }
-    const instance = values.instance ?? (port === 0 ? `p${Deno.pid}` : String(port));
-    const paths = instancePaths(instance, defaultRuntimeBase());
+    const given = watchdogOptions(values);
+    const instance = given.instance ?? defaultInstance(given.port);
     const options = {
-      stage,
-      workers: intOption("workers", values.workers, 3, 1, 64),
-      port,
-      host: values.host,
-      advertise: values.advertise,
+      ...given,
       instance,
       runtimeBase: defaultRuntimeBase(),
-      queueLimit: intOption("queue-limit", values["queue-limit"], 64, 0, 1_000_000),
-      maxConnections: intOption("max-connections", values["max-connections"], 0, 1, 10_000_000),
-      requestTimeoutMs: intOption(
-        "request-timeout",
-        values["request-timeout"],
-        10_000,
-        1,
-        3_600_000,
-      ),
-      claimTimeoutMs: intOption("claim-timeout", values["claim-timeout"], 5000, 1, 3_600_000),
-      idleTimeoutMs: intOption("idle-timeout", values["idle-timeout"], 60_000, 1, 86_400_000),
-      graceMs: intOption("grace", values.grace, 5000, 0, 3_600_000),
-      heartbeatTimeoutMs: intOption(
-        "heartbeat-timeout",
-        values["heartbeat-timeout"],
-        1000,
-        200,
-        3_600_000,
-      ),
-      logLevel: logLevelOption(values["log-level"]),
-      trace: values.trace,
-      traceMaxBytes: intOption(
-        "trace-max-bytes",
-        values["trace-max-bytes"],
-        DEFAULT_TRACE_MAX_BYTES,
-        MIN_TRACE_MAX_BYTES,
-        Number.MAX_SAFE_INTEGER,
-      ),
+      traceMaxBytes: given.traceMaxBytes!,
     };
+    const { stage } = options;
+    const paths = instancePaths(instance, options.runtimeBase);
     // This process is the watchdog: its own log lines and trace events, like every role's.
     setupLogging(
       options.logLevel,

@@ -17,7 +17,10 @@
  */
 
 import { traceEvent } from "./logging.ts";
-import { closeGracefully, closeQuietly, decodeLine, TcpLineReader, writeLine } from "./protocol.ts";
+import { decodeLine, errLine, okLine, parseReply as readReply } from "./protocol.ts";
+import { parseHandoff, parseReady } from "./stages.ts";
+import { closeGracefully, closeQuietly, TcpLineReader, writeLine } from "./tcp.ts";
+import { sleep } from "./timers.ts";
 
 /** Options of {@link OspsClient.connect}. */
 export interface ClientOptions {
@@ -50,25 +53,28 @@ function addressOf(conn: Deno.Conn): string {
 
 /** No reply could be had: the connection kept failing, or a reply never came. */
 export class ClientError extends Error {
-  /** Builds the error. */
+  /** A client error saying `message`. */
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "ClientError";
   }
 }
 
+/** The result of a reply line; anything but `OK`/`ERR` is a `protocol` error. */
 function parseReply(line: string, via: string, retries: number): ClientResult {
-  if (line === "OK") return { ok: true, result: "", via, retries };
-  if (line.startsWith("OK ")) return { ok: true, result: line.slice(3), via, retries };
-  const m = /^ERR (\S+) ?(.*)$/s.exec(line);
-  if (m) return { ok: false, code: m[1], message: m[2], via, retries };
-  return {
-    ok: false,
-    code: "protocol",
-    message: `unexpected reply ${JSON.stringify(line)}`,
-    via,
-    retries,
-  };
+  const reply = readReply(line) ??
+    { ok: false, code: "protocol", message: `unexpected reply ${JSON.stringify(line)}` };
+  return { ...reply, via, retries };
+}
+
+/** A failure the client itself concludes. */
+function failure(code: string, message: string, via: string, retries: number): ClientResult {
+  return { ok: false, code, message, via, retries };
+}
+
+/** An answer as one line, `OK <result>` or `ERR <code> <message>`, as the servers write it. */
+export function answerLine(result: ClientResult): string {
+  return result.ok ? okLine(result.result) : errLine(result.code, result.message);
 }
 
 /** A connection, its line reader and the worker-calls-client listener if the stage has one. */
@@ -104,11 +110,6 @@ export class OspsClient implements AsyncDisposable {
     const client = new OspsClient(options);
     await client.#ensureSession();
     return client;
-  }
-
-  /** The stage the dispatcher runs, as far as the client can tell. */
-  get callsBack(): boolean {
-    return this.#listener !== null;
   }
 
   async #open(): Promise<Session> {
@@ -163,7 +164,7 @@ export class OspsClient implements AsyncDisposable {
             { cause: e },
           );
         }
-        await new Promise((r) => setTimeout(r, delay));
+        await sleep(delay);
         delay *= 2;
       }
     }
@@ -199,8 +200,8 @@ export class OspsClient implements AsyncDisposable {
   async #matchReady(conn: Deno.Conn): Promise<void> {
     const read = await new TcpLineReader(conn).next(this.#options.readyTimeoutMs);
     const line = read.kind === "line" ? decodeLine(read.bytes) ?? "" : "";
-    const m = /^READY ([A-Za-z0-9]{1,32})$/.exec(line);
-    if (m === null) {
+    const token = parseReady(line);
+    if (token === null) {
       conn.close();
       return;
     }
@@ -211,9 +212,9 @@ export class OspsClient implements AsyncDisposable {
       detail: line,
       role: this.#options.name,
     });
-    const waiter = this.#readyWaiters.get(m[1]);
+    const waiter = this.#readyWaiters.get(token);
     if (waiter) waiter(conn);
-    else this.#readyArrived.set(m[1], conn);
+    else this.#readyArrived.set(token, conn);
   }
 
   /** The worker's READY connection for `token`, or null after the READY timeout; cancellable. */
@@ -271,7 +272,7 @@ export class OspsClient implements AsyncDisposable {
     for (let call = 0; call < 2; call++) {
       const conn = await this.#readyOrGone(session, token);
       if (conn === "gone") return null;
-      if (conn === null) return `ERR timeout no READY ${token} from a worker`;
+      if (conn === null) return errLine("timeout", `no READY ${token} from a worker`);
       try {
         const answer = await this.#exchangeOn(conn, line, `worker calling for ${token}`);
         if (answer !== null) return answer;
@@ -279,7 +280,7 @@ export class OspsClient implements AsyncDisposable {
         await closeGracefully(conn, 100);
       }
     }
-    return "ERR unavailable the workers called for this request went away";
+    return errLine("unavailable", "the workers called for this request went away");
   }
 
   /** Sends `line` on a fresh connection to a worker and reads its one reply. */
@@ -338,7 +339,7 @@ export class OspsClient implements AsyncDisposable {
         if (retries >= this.#options.retries) {
           throw new ClientError(`connection lost ${retries + 1} times`);
         }
-        await new Promise((r) => setTimeout(r, this.#options.backoffMs * 2 ** retries));
+        await sleep(this.#options.backoffMs * 2 ** retries);
         continue;
       }
       traceEvent({
@@ -348,29 +349,27 @@ export class OspsClient implements AsyncDisposable {
         detail: reply,
         role: this.#options.name,
       });
-      const redirect = /^REDIRECT (\S+) (\d+)$/.exec(reply);
-      if (redirect) {
-        const answer = await this.#askWorker(redirect[1], Number(redirect[2]), line).catch(() =>
-          null
-        );
+      // The dispatcher answered, or handed the request on as its stage does (`stages.ts`).
+      const handoff = parseHandoff(reply);
+      if (handoff?.kind === "redirect") {
+        const answer = await this.#askWorker(handoff.host, handoff.port, line).catch(() => null);
         if (answer !== null && !answer.startsWith("ERR unavailable")) {
           return parseReply(answer, "redirect", retries);
         }
         // The worker died before answering, or holds no reservation for us: ask the dispatcher
         // again, it picks a worker that can take the request.
         if (retries >= this.#options.retries) {
-          return parseReply("ERR unavailable the worker did not answer", "redirect", retries);
+          return failure("unavailable", "the worker did not answer", "redirect", retries);
         }
         continue;
       }
-      const wait = /^WAIT ([A-Za-z0-9]{1,32})$/.exec(reply);
-      if (wait) {
-        const answer = await this.#answerCallbacks(session, wait[1], line);
+      if (handoff?.kind === "wait") {
+        const answer = await this.#answerCallbacks(session, handoff.token, line);
         if (answer !== null) return parseReply(answer, "callback", retries);
         // The dispatcher went away before a worker called: send the request again.
         this.#drop(session);
         if (retries >= this.#options.retries) {
-          return parseReply("ERR unavailable the dispatcher went away", "callback", retries);
+          return failure("unavailable", "the dispatcher went away", "callback", retries);
         }
         continue;
       }

@@ -1,11 +1,5 @@
 import assert from "node:assert/strict";
-import {
-  FRESH_BEAT_MS,
-  freshBeat,
-  HEARTBEAT_INTERVAL_MS,
-  judgeBeat,
-  plausibleBeat,
-} from "./liveness.ts";
+import { BeatRecord, FRESH_BEAT_MS, HEARTBEAT_INTERVAL_MS, judgeBeat } from "./liveness.ts";
 
 /**
  * A role beats every 100 ms for 10 s (and stops at `freezeAt`, if given) while the wall clock is
@@ -19,19 +13,22 @@ function firstFrozen(
   freezeAt = Infinity,
 ): Record<"monotonic" | "wall", number | null> {
   const timeout = 1000;
-  const clocks = {
-    monotonic: { offset: 0, beat: 0, last: 0, frozenAt: null as number | null },
-    wall: { offset: 1_800_000_000_000, beat: 0, last: 0, frozenAt: null as number | null },
-  };
-  clocks.wall.beat = clocks.wall.last = clocks.wall.offset;
+  // The wall clock as it was judged: with no bound at the process's start.
+  const clock = (offset: number, startedAt: number) => ({
+    offset,
+    beat: offset,
+    record: new BeatRecord(startedAt),
+    frozenAt: null as number | null,
+  });
+  const clocks = { monotonic: clock(0, 0), wall: clock(1_800_000_000_000, -Infinity) };
   for (let t = 0; t <= 10_000; t += 25) {
     if (t === 5050) clocks.wall.offset += stepMs;
     for (const c of Object.values(clocks)) {
       const now = t + c.offset;
       if (t % HEARTBEAT_INTERVAL_MS === 0 && t < freezeAt) c.beat = now;
       if (t % 50 === 25) {
-        if (plausibleBeat(c.beat, now) && c.beat > c.last) c.last = c.beat;
-        if (c.frozenAt === null && judgeBeat(c.last, now, timeout).frozen) c.frozenAt = t;
+        c.record.heard(c.beat, now);
+        if (c.frozenAt === null && !c.record.judge(now, timeout).alive) c.frozenAt = t;
       }
     }
   }
@@ -55,20 +52,24 @@ Deno.test("after a wall-clock step back, a real freeze is still seen; on the wal
   );
 });
 
-Deno.test("a role is frozen once its last beat is older than the timeout, not before", () => {
-  assert.deepEqual(judgeBeat(10_000, 10_999, 1000), { frozen: false });
-  assert.deepEqual(judgeBeat(10_000, 11_000, 1000), { frozen: false });
-  assert.deepEqual(judgeBeat(10_000, 11_001, 1000), { frozen: true, ageMs: 1001 });
+Deno.test("a role is alive until its last beat is older than the timeout, not after", () => {
+  assert.deepEqual(judgeBeat(10_000, 10_999, 1000), { alive: true, ageMs: 999 });
+  assert.deepEqual(judgeBeat(10_000, 11_000, 1000), { alive: true, ageMs: 1000 });
+  assert.deepEqual(judgeBeat(10_000, 11_001, 1000), { alive: false, ageMs: 1001 });
+  const now = 50_000;
+  assert.ok(judgeBeat(now - FRESH_BEAT_MS, now, FRESH_BEAT_MS).alive);
+  assert.ok(!judgeBeat(now - FRESH_BEAT_MS - 1, now, FRESH_BEAT_MS).alive, "three missed beats");
 });
 
-Deno.test("only a plausible value is a beat; only a recent one earns a worker work", () => {
+Deno.test("only a plausible value is a beat: garbage is no beat and erases no real one", () => {
   const now = 50_000;
-  assert.ok(plausibleBeat(now - 10, now, 40_000));
-  assert.ok(plausibleBeat(now + 49, now), "a beat written a few µs after now was read");
+  assert.ok(judgeBeat(now + 49, now, 1000).alive, "a beat written a few µs after now was read");
   for (const garbage of [NaN, Infinity, -Infinity, now + 1000, 39_999]) {
-    assert.ok(!plausibleBeat(garbage, now, 40_000), String(garbage));
+    assert.deepEqual(judgeBeat(garbage, now, 1e9, 40_000), { alive: false, ageMs: null });
   }
-  assert.ok(freshBeat(now - FRESH_BEAT_MS, now));
-  assert.ok(!freshBeat(now - FRESH_BEAT_MS - 1, now), "three missed beats: no work");
-  assert.ok(!freshBeat(now + 1000, now), "a beat from the future is garbage");
+  const record = new BeatRecord(40_000);
+  record.heard(49_000, now);
+  for (const garbage of [NaN, now + 1000, 39_999, 0]) record.heard(garbage, now);
+  assert.deepEqual(record.judge(now, 1000), { alive: true, ageMs: 1000 });
+  assert.deepEqual(record.judge(now + 1, 1000), { alive: false, ageMs: 1001 });
 });

@@ -1,12 +1,14 @@
 /**
- * The roles of the system, each a module and a program: the dispatcher, the workers, the client,
- * and the ping-pong exercise's child; plus the wire protocol, how roles are spawned and reaped,
- * and how they log and trace.
+ * The roles of the system, each a module and a program: the watchdog, the dispatcher, the
+ * workers, the client, and the ping-pong exercise's child; plus what they share — the wire
+ * protocol and the stages' flows, lines over TCP, the options, how roles are spawned and reaped,
+ * how they beat and are judged alive, how they log and trace.
  *
  * @module
  */
 
 export * from "./spawn.ts";
+export * from "./timers.ts";
 export {
   type Channel,
   closeTrace,
@@ -19,8 +21,13 @@ export {
 export * from "./trace_file.ts";
 export * from "./deadline.ts";
 export * from "./protocol.ts";
+export * from "./stages.ts";
+export * from "./tcp.ts";
+export * from "./options.ts";
+export * from "./liveness.ts";
 export * from "./client.ts";
 export * from "./role_args.ts";
-export { type DispatcherOptions, runDispatcher } from "./dispatcher.ts";
-export { answer, runWorker, type WorkerOptions } from "./worker.ts";
+export { type DispatcherOptions, requestIdBase, runDispatcher } from "./dispatcher/mod.ts";
+export { answer, runWorker, type WorkerOptions } from "./worker/mod.ts";
+export * from "./watchdog/mod.ts";
 export { PingProtocolError, type PongerOptions, runPonger, TRACED_EXCHANGES } from "./ponger.ts";

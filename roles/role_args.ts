@@ -1,15 +1,17 @@
 /**
- * The command-line options every role process of the system takes, parsed once for all roles.
- * Roles are started by the harness (and later the watchdog), not by hand, so a bad option is a
+ * The command line every role process of the system takes, parsed once for all roles, and how a
+ * role process runs from it. Roles are started by the watchdog, not by hand, so a bad option is a
  * bug: it stops the role with a clear message and exit code 2.
  *
  * @module
  */
 
 import { parseArgs } from "node:util";
-import type { TraceTarget } from "./logging.ts";
-import { parseStage, type Stage } from "./protocol.ts";
-import { DEFAULT_TRACE_MAX_BYTES, MIN_TRACE_MAX_BYTES } from "./trace_file.ts";
+import { ParentGoneError } from "../ipc/mod.ts";
+import { EXIT_PARENT_GONE } from "./lifecycle.ts";
+import { setupLogging } from "./logging.ts";
+import { flags, intOption, MAX_PORT, numberOption, stageOption, UsageError } from "./options.ts";
+import type { Stage } from "./stages.ts";
 
 /** Options shared by the dispatcher and the workers. */
 export interface RoleContext {
@@ -40,37 +42,13 @@ const COMMON = {
   segment: { type: "string" },
   "runtime-dir": { type: "string" },
   host: { type: "string", default: "127.0.0.1" },
-  port: { type: "string", default: "2222" },
-  "claim-timeout": { type: "string", default: "5000" },
+  port: { type: "string" },
+  "claim-timeout": { type: "string" },
   "parent-pid": { type: "string" },
   "log-level": { type: "string", default: "warning" },
   trace: { type: "string", default: "" },
-  "trace-max-bytes": { type: "string", default: String(DEFAULT_TRACE_MAX_BYTES) },
+  "trace-max-bytes": { type: "string" },
 } as const;
-
-/** Thrown for a bad role command line. */
-export class RoleArgsError extends Error {
-  /** Builds the error. */
-  constructor(message: string) {
-    super(message);
-    this.name = "RoleArgsError";
-  }
-}
-
-/** A whole-number role option from `min` to `max`; `fallback` when absent (none: required). */
-export function roleInt(
-  name: string,
-  value: string | undefined,
-  min: number,
-  max: number,
-  fallback?: number,
-): number {
-  if (value === undefined && fallback !== undefined) return fallback;
-  if (value === undefined || !/^\d+$/.test(value) || Number(value) < min || Number(value) > max) {
-    throw new RoleArgsError(`--${name} must be a whole number from ${min} to ${max}, got ${value}`);
-  }
-  return Number(value);
-}
 
 /** Parses the common options plus the role's own `extra` ones (all strings). */
 export function parseRoleArgs<E extends string>(
@@ -83,33 +61,24 @@ export function parseRoleArgs<E extends string>(
   try {
     values = parseArgs({ args, options, strict: true }).values;
   } catch (e) {
-    throw new RoleArgsError((e as Error).message);
+    throw new UsageError((e as Error).message);
   }
   const get = (name: string) => values[name] as string | undefined;
-  const stage = parseStage(get("stage") ?? "");
-  if (stage === null) {
-    throw new RoleArgsError(`--stage must be relay, worker-calls-client or client-calls-worker`);
-  }
-  for (const required of ["segment", "runtime-dir", "parent-pid"]) {
-    if (!get(required)) throw new RoleArgsError(`--${required} is required`);
+  for (const required of ["stage", "segment", "runtime-dir", "parent-pid"]) {
+    if (!get(required)) throw new UsageError(`--${required} is required`);
   }
   return {
     context: {
-      stage,
+      stage: stageOption(get("stage")!),
       segment: get("segment")!,
       runtimeDir: get("runtime-dir")!,
       host: get("host")!,
-      port: roleInt("port", get("port"), 0, 65535),
-      claimTimeoutMs: roleInt("claim-timeout", get("claim-timeout"), 1, 3_600_000),
-      parentPid: roleInt("parent-pid", get("parent-pid"), 1, 2 ** 22),
+      port: intOption("port", get("port"), 2222, 0, MAX_PORT),
+      claimTimeoutMs: numberOption("claim-timeout", get("claim-timeout")),
+      parentPid: intOption("parent-pid", get("parent-pid"), undefined, 1, 2 ** 22),
       logLevel: get("log-level")!,
       trace: get("trace")!,
-      traceMaxBytes: roleInt(
-        "trace-max-bytes",
-        get("trace-max-bytes"),
-        MIN_TRACE_MAX_BYTES,
-        Number.MAX_SAFE_INTEGER,
-      ),
+      traceMaxBytes: numberOption("trace-max-bytes", get("trace-max-bytes")),
     },
     extra: Object.fromEntries(extra.map((name) => [name, get(name)])) as Record<
       E,
@@ -120,31 +89,43 @@ export function parseRoleArgs<E extends string>(
 
 /** The command-line form of a context, for spawning a role. */
 export function roleArgs(context: RoleContext): string[] {
-  return [
-    "--stage",
-    context.stage,
-    "--segment",
-    context.segment,
-    "--runtime-dir",
-    context.runtimeDir,
-    "--host",
-    context.host,
-    "--port",
-    String(context.port),
-    "--claim-timeout",
-    String(context.claimTimeoutMs),
-    "--parent-pid",
-    String(context.parentPid),
-    "--log-level",
-    context.logLevel,
-    "--trace",
-    context.trace,
-    "--trace-max-bytes",
-    String(context.traceMaxBytes),
-  ];
+  return flags({
+    stage: context.stage,
+    segment: context.segment,
+    "runtime-dir": context.runtimeDir,
+    host: context.host,
+    port: context.port,
+    "claim-timeout": context.claimTimeoutMs,
+    "parent-pid": context.parentPid,
+    "log-level": context.logLevel,
+    trace: context.trace,
+    "trace-max-bytes": context.traceMaxBytes,
+  });
 }
 
-/** Where a role traces, from its context: its trace file and bound, or none. */
-export function roleTraceTarget(context: RoleContext, role: string): TraceTarget | undefined {
-  return context.trace ? { path: context.trace, role, maxBytes: context.traceMaxBytes } : undefined;
+/**
+ * The body of a role's program: parses its command line (the common options and `extra`), sets
+ * up its logging and trace as `name` says, and runs it. Exits 2 on a bad command line, 3 if its
+ * parent was already gone, 1 on any other error, with one line on stderr.
+ */
+export async function roleMain<E extends string>(
+  program: string,
+  extra: readonly E[],
+  name: (extra: Record<E, string | undefined>) => string,
+  run: (context: RoleContext, extra: Record<E, string | undefined>) => Promise<void>,
+): Promise<void> {
+  try {
+    const parsed = parseRoleArgs(Deno.args, extra);
+    const { context } = parsed;
+    setupLogging(
+      context.logLevel,
+      context.trace
+        ? { path: context.trace, role: name(parsed.extra), maxBytes: context.traceMaxBytes }
+        : undefined,
+    );
+    await run(context, parsed.extra);
+  } catch (e) {
+    console.error(`${program}: ${e instanceof Error ? e.message : e}`);
+    Deno.exit(e instanceof UsageError ? 2 : e instanceof ParentGoneError ? EXIT_PARENT_GONE : 1);
+  }
 }

@@ -5,6 +5,8 @@
  * @module
  */
 
+import { withTimeout } from "./timers.ts";
+
 /** Permissions every role process gets: libc through FFI, its runtime files, its environment. */
 export const ROLE_PERMISSIONS: readonly string[] = [
   "--allow-ffi",
@@ -26,25 +28,6 @@ export function roleCommand(
     ...options,
     args: ["run", "--quiet", "--config", CONFIG, ...permissions, script.pathname, ...args],
   });
-}
-
-/** Resolves with `value` after `ms`, without keeping the process alive past `cancel`. */
-function delay<T>(ms: number, value: T): { promise: Promise<T>; cancel: () => void } {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const promise = new Promise<T>((resolve) => {
-    timer = setTimeout(resolve, ms, value);
-  });
-  return { promise, cancel: () => clearTimeout(timer) };
-}
-
-/** Waits for `promise` at most `ms`; `null` on timeout. */
-export async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | null> {
-  const timer = delay(ms, null);
-  try {
-    return await Promise.race([promise, timer.promise]);
-  } finally {
-    timer.cancel();
-  }
 }
 
 /**
@@ -86,19 +69,13 @@ export async function readReadyLine(
   child: Deno.ChildProcess,
   timeoutMs: number,
 ): Promise<ReadyOutcome> {
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let text = "";
+  const lines = new LineReader(child.stdout);
   const read = async (): Promise<ReadyOutcome> => {
-    while (!text.includes("\n")) {
-      const { value, done } = await reader.read();
-      if (done) return "closed";
-      text += value;
-    }
-    const m = /^ready (\d+)\b[^\n]*\n/.exec(text);
+    const m = /^ready (\d+)\b/.exec(await lines.next() ?? "");
     return m ? { port: Number(m[1]) } : "closed";
   };
   const outcome = await withTimeout(read(), timeoutMs) ?? "late";
-  await reader.cancel().catch(() => {});
+  await lines.release();
   return outcome;
 }
 
@@ -165,6 +142,11 @@ export class LineReader {
     const found = await withTimeout(search(), timeoutMs);
     if (found === null) throw new Error(`no line matching ${pattern} within ${timeoutMs} ms`);
     return found;
+  }
+
+  /** Lets go of the stream: what comes after is discarded. */
+  async release(): Promise<void> {
+    await this.#reader.cancel().catch(() => {});
   }
 
   /** Reads to the end and releases the stream. */

@@ -16,18 +16,20 @@
 
 import { DISPATCHER_SLOT, ROLE_STATE, sendSignal, SharedSegment, workerSlot } from "../ipc/mod.ts";
 import {
+  NUMBER_OPTIONS,
   readReadyLine,
   reapChild,
   roleCommand,
   type Stage,
   SYSTEM_ROLE_PERMISSIONS,
+  watchdogArgs,
 } from "../roles/mod.ts";
 import { defaultRuntimeBase } from "../ipc/mod.ts";
 import { checkLeftovers, type LeftoverReport } from "./proof.ts";
 import { readTrace, type TracedEvent } from "./timeline.ts";
-import { type ClientResult, OspsClient } from "../roles/client.ts";
+import { answerLine, OspsClient } from "../roles/client.ts";
 
-const WATCHDOG = new URL("../roles/watchdog.ts", import.meta.url);
+const WATCHDOG = new URL("../roles/watchdog/main.ts", import.meta.url);
 
 /** How to start a system. */
 export interface SystemOptions {
@@ -298,29 +300,31 @@ export class RunningSystem implements AsyncDisposable {
   }
 }
 
-function watchdogArgs(options: SystemOptions, instance: string, base: string): string[] {
-  const opt = (name: string, value: string | number | undefined) =>
-    value === undefined ? [] : [`--${name}`, String(value)];
+/** The watchdog's command line for `options`, its instance named `instance` under `base`. */
+function systemArgs(options: SystemOptions, instance: string, base: string): string[] {
   return [
-    ...opt("stage", options.stage),
-    ...opt("workers", options.workers ?? 3),
-    ...opt("host", options.host ?? "127.0.0.1"),
-    ...opt("port", options.port ?? 0),
-    ...opt("instance", instance),
-    ...opt("runtime-base", base),
-    ...opt("queue-limit", options.queueLimit),
-    ...opt("max-connections", options.maxConnections),
-    ...opt("advertise", options.advertise),
-    ...opt("request-timeout", options.requestTimeoutMs),
-    ...opt("claim-timeout", options.claimTimeoutMs),
-    ...opt("idle-timeout", options.idleTimeoutMs),
-    ...opt("grace", options.graceMs),
-    ...opt("heartbeat-timeout", options.heartbeatTimeoutMs),
-    ...opt("log-level", options.logLevel ?? "warning"),
-    ...opt("trace", options.tracePath),
-    ...opt("trace-max-bytes", options.traceMaxBytes),
+    ...watchdogArgs({
+      stage: options.stage,
+      workers: options.workers ?? 3,
+      host: options.host ?? "127.0.0.1",
+      port: options.port ?? 0,
+      instance,
+      runtimeBase: base,
+      queueLimit: options.queueLimit ?? NUMBER_OPTIONS["queue-limit"].fallback,
+      maxConnections: options.maxConnections,
+      advertise: options.advertise,
+      requestTimeoutMs: options.requestTimeoutMs ?? NUMBER_OPTIONS["request-timeout"].fallback,
+      claimTimeoutMs: options.claimTimeoutMs ?? NUMBER_OPTIONS["claim-timeout"].fallback,
+      idleTimeoutMs: options.idleTimeoutMs ?? NUMBER_OPTIONS["idle-timeout"].fallback,
+      graceMs: options.graceMs ?? NUMBER_OPTIONS.grace.fallback,
+      heartbeatTimeoutMs: options.heartbeatTimeoutMs,
+      logLevel: options.logLevel ?? "warning",
+      trace: options.tracePath ?? "",
+      traceMaxBytes: options.traceMaxBytes,
+    }),
     // If this process dies, the instance stops rather than run on as an orphan.
-    ...opt("parent-pid", Deno.pid),
+    "--parent-pid",
+    String(Deno.pid),
   ];
 }
 
@@ -328,7 +332,7 @@ function watchdogArgs(options: SystemOptions, instance: string, base: string): s
 export async function startSystem(options: SystemOptions): Promise<RunningSystem> {
   const instance = options.instance ?? `t${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
   const base = defaultRuntimeBase();
-  const watchdog = roleCommand(WATCHDOG, watchdogArgs(options, instance, base), {
+  const watchdog = roleCommand(WATCHDOG, systemArgs(options, instance, base), {
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
@@ -375,12 +379,6 @@ export interface RequestRecord {
   latencyMs: number;
   /** Times the client had to send it again (lost connections, vanished workers). */
   retries?: number;
-}
-
-/** An answer as one line, `OK <result>` or `ERR <code> <message>`, as the servers write it. */
-export function answerLine(result: ClientResult): string {
-  if (result.ok) return result.result === "" ? "OK" : `OK ${result.result}`;
-  return `ERR ${result.code}${result.message ? ` ${result.message}` : ""}`;
 }
 
 /**

@@ -8,7 +8,8 @@
  */
 
 import { closeTrace, freshTraceFile, setupLogging } from "../roles/mod.ts";
-import { compute, parseLine, type Stage } from "../roles/protocol.ts";
+import { compute, parseLine } from "../roles/protocol.ts";
+import type { Stage } from "../roles/stages.ts";
 import { type RequestRecord, runClients, startSystem, type StopReport } from "./harness.ts";
 import { isClean } from "./proof.ts";
 import { formatTimeline, readTrace, type TracedEvent } from "./timeline.ts";

@@ -1,64 +1,31 @@
 /**
- * A worker (secondary server) k. It reads orders from the dispatcher on its named pipe `dwtube<k>`,
- * finds the request in its mailbox of the shared segment, and answers on `wdtube<k>`:
+ * What a worker does with each order, by stage (`stages.ts`):
  *
  * - relay — `job <id>`: compute, write the reply line to the mailbox, pong `done <id>`.
  * - client-calls-worker — `claim <id>`: the request is reserved for a client that will connect to
  *   this worker's own TCP port; a connection sending exactly that line gets `OK <result>`, others
- *   `ERR unavailable`; then pong `free <id> served|timeout`. Nothing is to be done for a claim
- *   before its client comes, so the worker does not wake for its orders: it reads its pipe when a
- *   client's line arrives (the dispatcher writes the order before it answers REDIRECT, so the
- *   order is there) and at each heartbeat (for a client that never comes: the claim timeout runs
- *   from the order's time in the mailbox).
+ *   `ERR unavailable`; then pong `free <id> served|timeout`.
  * - worker-calls-client — `call <id>`: connect to the client's address from the mailbox, send
  *   `READY <token>`, read the request line, answer, close, pong `free <id> <outcome>`.
- *
- * Run by the harness: `worker.ts --worker K --stage S --segment /osps-… --runtime-dir DIR …`.
  *
  * @module
  */
 
 import {
   BrokenPipeError,
-  FifoReader,
-  FifoWriter,
-  FrameError,
+  type FifoWriter,
   type Mailbox,
   monotonicMs,
-  ParentGoneError,
   PipeFullError,
-  raiseOpenFileLimit,
   ROLE_STATE,
   type RoleSlot,
-  setParentDeathSignal,
-  SharedSegment,
-  SignalQueue,
-  workerSlot,
-} from "../ipc/mod.ts";
-import {
-  EXIT_PARENT_GONE,
-  honourInjectedCrash,
-  leaveOrphaned,
-  parentAlive,
-  startHeartbeat,
-} from "./lifecycle.ts";
-import { type Deadline, deadlineAfter } from "./deadline.ts";
-import { roleLogger, setupLogging, traceEvent } from "./logging.ts";
-import {
-  acceptConnections,
-  closeAfterReply,
-  compute,
-  connectionCap,
-  connectWithin,
-  decodeLine,
-  errLine,
-  listenRetrying,
-  okLine,
-  parseLine,
-  TcpLineReader,
-  writeLine,
-} from "./protocol.ts";
-import { parseRoleArgs, RoleArgsError, type RoleContext, roleTraceTarget } from "./role_args.ts";
+} from "../../ipc/mod.ts";
+import { type Deadline, deadlineAfter } from "../deadline.ts";
+import { roleLogger, traceEvent } from "../logging.ts";
+import { compute, decodeLine, errLine, okLine, parseLine } from "../protocol.ts";
+import type { RoleContext } from "../role_args.ts";
+import { type OrderKind, parseCall, type PongKind, pongLine, readyLine } from "../stages.ts";
+import { closeAfterReply, connectWithin, TcpLineReader, writeLine } from "../tcp.ts";
 
 /** A worker's options: the common ones and its number. */
 export interface WorkerOptions extends RoleContext {
@@ -72,7 +39,6 @@ export interface WorkerOptions extends RoleContext {
 type Outcome = "served" | "timeout" | "unreachable" | "mismatch";
 
 const log = roleLogger("worker");
-const decoder = new TextDecoder();
 
 /** Answers one request line with `OK <result>` or the specified `ERR` line (workers re-validate). */
 export function answer(line: string): string {
@@ -82,7 +48,8 @@ export function answer(line: string): string {
   return errLine("unknown-request", "not a request");
 }
 
-class Worker {
+/** A worker: its mailbox, its slot, its answer pipe, and the request it holds. */
+export class Worker {
   readonly name: string;
   #state: number = ROLE_STATE.ready;
   #claim:
@@ -119,7 +86,9 @@ class Worker {
     this.slot.set("state", value);
   }
 
-  pong(text: string, id: number): void {
+  /** Answers request `id` on `wdtube<k>`; an answer no dispatcher can take is dropped. */
+  pong(kind: PongKind, id: number, detail = ""): void {
+    const text = pongLine(kind, id, detail);
     traceEvent({ event: "pong", channel: "fifo", req: id, peer: "dispatcher", detail: text });
     try {
       this.pongs.send(text);
@@ -130,6 +99,7 @@ class Worker {
     }
   }
 
+  /** The request `id` from the mailbox; an error if the mailbox holds another one. */
   readMailbox(id: number): { text: string; timestamp: number } {
     const { seq, text, timestamp } = this.mailbox.readText();
     traceEvent({ event: "read mailbox", channel: "shm", req: id, detail: text });
@@ -139,13 +109,28 @@ class Worker {
     return { text, timestamp };
   }
 
+  /**
+   * Carries out order `kind` for request `id`; one that fails is answered `fail`, so that the
+   * dispatcher can retry the request elsewhere rather than wait.
+   */
+  async carryOut(kind: OrderKind, id: number): Promise<void> {
+    try {
+      if (kind === "job") this.job(id);
+      else if (kind === "claim") this.claim(id);
+      else await this.call(id);
+    } catch (e) {
+      log.error("order {kind} {id} failed: {error}", { kind, id, error: String(e) });
+      this.pong("fail", id, e instanceof Error ? e.name : "error");
+    }
+  }
+
   /** relay: compute and put the reply line in the mailbox. */
   job(id: number): void {
     const reply = answer(this.readMailbox(id).text);
     this.mailbox.write(reply, { seq: id });
     traceEvent({ event: "write mailbox", channel: "shm", req: id, detail: reply });
     this.#served();
-    this.pong(`done ${id}`, id);
+    this.pong("done", id);
   }
 
   #served(): void {
@@ -171,7 +156,7 @@ class Worker {
       deadline.cancel();
       this.#claim = null;
       this.state = ROLE_STATE.ready;
-      this.pong(`free ${id} ${outcome}`, id);
+      this.pong("free", id, outcome);
     };
     this.#claim = { id, line, done: finish, deadline };
   }
@@ -251,15 +236,14 @@ class Worker {
   /** worker-calls-client: connect to the client, announce the token, answer its request. */
   async call(id: number): Promise<void> {
     const { text } = this.readMailbox(id);
-    const m = /^([A-Za-z0-9]{1,32}) (\S+) (\d+) (.*)$/s.exec(text);
-    if (m === null) {
+    const call = parseCall(text);
+    if (call === null) {
       throw new Error(`mailbox ${this.options.k} holds a malformed call: ${JSON.stringify(text)}`);
     }
-    const [, token, host, port, expected] = m;
     this.state = ROLE_STATE.busy;
-    const outcome = await this.#callClient(id, token, host, Number(port), expected);
+    const outcome = await this.#callClient(id, call.token, call.host, call.port, call.request);
     this.state = ROLE_STATE.ready;
-    this.pong(`free ${id} ${outcome}`, id);
+    this.pong("free", id, outcome);
   }
 
   async #callClient(
@@ -286,8 +270,9 @@ class Worker {
     const lines = new TcpLineReader(conn);
     try {
       traceEvent({ event: "connect", channel: "tcp", req: id, peer });
-      traceEvent({ event: "send", channel: "tcp", req: id, peer, detail: `READY ${token}` });
-      if (!await writeLine(conn, `READY ${token}`)) return "unreachable";
+      const ready = readyLine(token);
+      traceEvent({ event: "send", channel: "tcp", req: id, peer, detail: ready });
+      if (!await writeLine(conn, ready)) return "unreachable";
       const read = await lines.next(this.options.claimTimeoutMs);
       if (read.kind === "timeout" || read.kind === "eof") return "timeout";
       if (read.kind === "too-long") {
@@ -308,166 +293,5 @@ class Worker {
     } finally {
       this.#closeLater(conn, lines);
     }
-  }
-}
-
-/** Runs worker k until SIGTERM or until the dispatcher closes its pipe; `ready` is called once up. */
-export async function runWorker(
-  options: WorkerOptions,
-  ready: (port: number) => void = () => {},
-): Promise<void> {
-  setParentDeathSignal("SIGTERM", options.parentPid);
-  honourInjectedCrash(options.runtimeDir, `worker-${options.k}`);
-  const fileLimit = raiseOpenFileLimit();
-  using signals = new SignalQueue(["SIGTERM", "SIGINT"]);
-  using segment = SharedSegment.open(options.segment);
-  const slot = segment.slot(workerSlot(options.k));
-  slot.set("pid", Deno.pid);
-  let worker: Worker | null = null;
-  let ownPort = 0;
-  using _heartbeat = startHeartbeat(slot, options.parentPid, () => {
-    slot.set("pid", Deno.pid);
-    if (ownPort) {
-      slot.set("port", ownPort);
-      slot.setHost(options.host);
-    }
-    if (worker) {
-      slot.set("state", worker.state);
-      worker.takeOrders();
-    }
-  });
-  let listener: Deno.TcpListener | null = null;
-  if (options.stage === "client-calls-worker") {
-    // A restarted worker takes the port of the one it replaces.
-    const port = options.workerPort ?? (options.port === 0 ? 0 : options.port + options.k);
-    listener = await listenRetrying(`worker ${options.k}`, options.host, port);
-    slot.setHost(options.host);
-    slot.set("port", listener.addr.port);
-    ownPort = listener.addr.port;
-  }
-  // client-calls-worker reads its orders when it needs them (see the module documentation).
-  const lazy = options.stage === "client-calls-worker";
-  using pings = FifoReader.open(`${options.runtimeDir}/dwtube${options.k}`, {
-    wait: lazy ? "none" : undefined,
-  });
-  using pongs = await FifoWriter.open(`${options.runtimeDir}/wdtube${options.k}`);
-  // Orders left in the pipe were meant for the worker this one replaces.
-  const stale = pings.discardPending();
-  if (stale > 0) {
-    log.info("dropped {stale} bytes of orders meant for the previous worker", { stale });
-  }
-  worker = new Worker(options, segment.mailbox(options.k), slot, pongs);
-  worker.state = ROLE_STATE.ready;
-  traceEvent({
-    event: "ready",
-    channel: "process",
-    detail: listener ? `port ${listener.addr.port}` : "",
-  });
-  ready(listener?.addr.port ?? 0);
-
-  const serving = new Set<Promise<void>>();
-  const accepting = listener === null ? Promise.resolve() : acceptConnections(listener, {
-    maxConnections: connectionCap(fileLimit, 64),
-    serve: (conn) =>
-      worker!.serveClient(conn).catch((e) =>
-        log.warning("client connection: {e}", { e: String(e) })
-      ),
-    open: serving,
-    warn: (message) => log.warning("{message}", { message }),
-  });
-  // The role stops on SIGTERM (SIGINT from a terminal is left to the parent, which orchestrates);
-  // a SIGTERM that comes because the parent died (parent-death signal) means leave now.
-  let stopping = false;
-  const stopped = (async () => {
-    for await (const s of signals) {
-      if (s !== "SIGTERM") continue;
-      if (!parentAlive(options.parentPid)) leaveOrphaned();
-      traceEvent({ event: "stop", channel: "signal", detail: s });
-      worker!.state = ROLE_STATE.stopping;
-      stopping = true;
-      pings.close();
-      return;
-    }
-  })();
-
-  /** Carries out one order from the pipe; an order that fails is answered `fail`. */
-  const order = async (frame: Uint8Array): Promise<void> => {
-    const text = decoder.decode(frame);
-    const m = /^(job|claim|call) (\d+)$/.exec(text);
-    const req = m ? Number(m[2]) : undefined;
-    traceEvent({ event: "ping", channel: "fifo", req, peer: "dispatcher", detail: text });
-    if (m === null) {
-      log.warning("ignoring unknown order {text}", { text });
-      return;
-    }
-    const id = Number(m[2]);
-    try {
-      if (m[1] === "job") worker.job(id);
-      else if (m[1] === "claim") worker.claim(id);
-      else await worker.call(id);
-    } catch (e) {
-      // Say so, rather than leave the dispatcher waiting: the request can be retried elsewhere.
-      log.error("order {text} failed: {error}", { text, error: String(e) });
-      worker.pong(`fail ${id} ${e instanceof Error ? e.name : "error"}`, id);
-    }
-  };
-
-  if (lazy) {
-    // Claims are carried out synchronously: they are all handled before this returns.
-    worker.takeOrders = () => {
-      while (!stopping) {
-        let frame: Uint8Array | null;
-        try {
-          frame = pings.receiveNow();
-        } catch (e) {
-          if (!(e instanceof FrameError)) throw e;
-          log.warning("{error}", { error: e.message });
-          continue;
-        }
-        if (frame === null) return;
-        void order(frame);
-      }
-    };
-    await stopped;
-  }
-  // EOF on dwtube<k> means the dispatcher went away: keep waiting for the next one.
-  while (!stopping) {
-    let frame: Uint8Array | null;
-    try {
-      frame = await pings.receive();
-    } catch (e) {
-      if (!(e instanceof FrameError)) throw e;
-      log.warning("{error}", { error: e.message });
-      continue;
-    }
-    if (frame !== null) await order(frame);
-  }
-  listener?.close();
-  await accepting.catch(() => {});
-  await Promise.all(serving);
-  await worker.finish();
-}
-
-if (import.meta.main) {
-  try {
-    const { context, extra } = parseRoleArgs(Deno.args, ["worker", "worker-port"]);
-    setupLogging(context.logLevel, roleTraceTarget(context, `worker ${extra.worker}`));
-    const k = Number(extra.worker);
-    if (!Number.isInteger(k) || k < 1) {
-      throw new RoleArgsError("--worker must be a worker number from 1");
-    }
-    const workerPort = extra["worker-port"] === undefined
-      ? undefined
-      : Number(extra["worker-port"]);
-    if (
-      workerPort !== undefined &&
-      !(Number.isInteger(workerPort) && workerPort >= 0 && workerPort <= 65535)
-    ) {
-      throw new RoleArgsError("--worker-port must be a TCP port");
-    }
-    await runWorker({ ...context, k, workerPort }, (port) => console.log(`ready ${port}`));
-  } catch (e) {
-    console.error(`worker: ${e instanceof Error ? e.message : e}`);
-    Deno.exit(e instanceof RoleArgsError ? 2 : e instanceof ParentGoneError ? EXIT_PARENT_GONE : 1);
   }
 }

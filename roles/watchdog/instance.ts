@@ -1,7 +1,7 @@
 /**
  * A system instance on the machine: where it lives (a private directory with its pipes and lock
  * file, a shared segment), how a watchdog takes it over (the lock; what a dead predecessor left),
- * and its one teardown. Two instances of one name never run at once, and one stopping never removes
+ * creates its segment and pipes, and its one teardown. Two instances of one name never run at once, and one stopping never removes
  * what one starting has created.
  *
  * @module
@@ -10,14 +10,17 @@
 import {
   InstanceLock,
   isRunning,
+  monotonicMs,
   readCommandLine,
+  ROLE_STATE,
   RuntimeDir,
   RuntimeDirError,
   sendSignal,
   SharedSegment,
   SysCallError,
-} from "../ipc/mod.ts";
-import { withTimeout } from "./spawn.ts";
+  WATCHDOG_SLOT,
+} from "../../ipc/mod.ts";
+import { sleep, withTimeout } from "../timers.ts";
 
 /** Where an instance lives. */
 export interface InstancePaths {
@@ -57,7 +60,7 @@ export async function clearLeftovers(paths: InstancePaths): Promise<string[]> {
         if (!readCommandLine(pid).includes(paths.segment)) continue;
         const left = await withTimeout(
           (async () => {
-            while (isRunning(pid)) await new Promise((r) => setTimeout(r, 20));
+            while (isRunning(pid)) await sleep(20);
             return true;
           })(),
           1500,
@@ -146,5 +149,47 @@ export function closeInstance(
         if (!(e instanceof Deno.errors.NotFound) && code !== "ENOTEMPTY") throw e;
       }
     });
+  }
+}
+
+/** A running instance's resources: its directory and lock, its segment. */
+export interface OpenInstance {
+  /** Its paths. */
+  paths: InstancePaths;
+  /** Its directory and lock. */
+  hold: InstanceHold;
+  /** Its segment, the watchdog's slot filled in. */
+  segment: SharedSegment;
+}
+
+/**
+ * Takes instance `paths` over and creates what it runs on: the lock and the directory
+ * ({@link openInstance}), what a dead predecessor left removed (each removal told to `warn`), the
+ * segment for `workers` workers labelled `label` (the stage), and the two pipes of each worker. If
+ * any step fails, what was done is undone before the error is thrown.
+ */
+export async function startInstance(
+  paths: InstancePaths,
+  options: { workers: number; label: string },
+  warn: (leftover: string) => void,
+): Promise<OpenInstance> {
+  const hold = openInstance(paths);
+  let segment: SharedSegment | null = null;
+  try {
+    for (const line of await clearLeftovers(paths)) warn(line);
+    segment = SharedSegment.create(paths.segment, options);
+    const own = segment.slot(WATCHDOG_SLOT);
+    own.set("pid", Deno.pid);
+    own.set("startedAt", Date.now());
+    own.set("heartbeat", monotonicMs());
+    own.set("state", ROLE_STATE.ready);
+    for (let k = 1; k <= options.workers; k++) {
+      hold.dir.fifo(`dwtube${k}`);
+      hold.dir.fifo(`wdtube${k}`);
+    }
+    return { paths, hold, segment };
+  } catch (e) {
+    closeInstance(paths, hold, segment);
+    throw e;
   }
 }

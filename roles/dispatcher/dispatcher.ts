@@ -1,0 +1,345 @@
+/**
+ * The dispatcher's core: the bounded queue of accepted requests, handing each to a free worker
+ * (its mailbox, then an order on its pipe, as the stage's flow says), the workers' answers, the
+ * one retry on another worker, and the graceful stop.
+ *
+ * @module
+ */
+
+import {
+  DISPATCHER_SLOT,
+  FifoReader,
+  FifoWriter,
+  FrameError,
+  MailboxCorruptError,
+  type SharedSegment,
+  workerSlot,
+} from "../../ipc/mod.ts";
+import { deadlineAfter } from "../deadline.ts";
+import { roleLogger, traceEvent } from "../logging.ts";
+import { errLine, type Request } from "../protocol.ts";
+import {
+  callLine,
+  orderLine,
+  parsePong,
+  redirectLine,
+  type StageFlow,
+  STAGES,
+  waitLine,
+} from "../stages.ts";
+import { acceptConnections } from "../tcp.ts";
+import { withTimeout } from "../timers.ts";
+import { type Client, Job, requestIdBase } from "./jobs.ts";
+import { WorkerLink } from "./links.ts";
+import { serveClient, type SessionHost } from "./sessions.ts";
+import type { DispatcherOptions } from "./options.ts";
+
+/** Attempts per request: the first, and one retry on another worker if the first one dies. */
+const MAX_ATTEMPTS = 2;
+
+const log = roleLogger("dispatcher");
+
+/** The dispatcher: connections, queue, workers. */
+export class Dispatcher implements SessionHost {
+  /** Its options. */
+  readonly options: DispatcherOptions;
+  /** The stage's flow. */
+  readonly flow: StageFlow;
+  /** The shared segment. */
+  readonly segment: SharedSegment;
+  /** One link per worker. */
+  readonly links: WorkerLink[];
+  /** The open client connections. */
+  readonly clients = new Set<Client>();
+  #queue: Job[] = [];
+  #nextId: number;
+  #stopping = false;
+  #connections = new Set<Promise<void>>();
+  #answerLoops: Promise<void>[] = [];
+  #connecting: Promise<void>[] = [];
+
+  /** A dispatcher with `options` on `segment`; opens its workers' answer pipes. */
+  constructor(options: DispatcherOptions, segment: SharedSegment) {
+    this.options = options;
+    this.flow = STAGES[options.stage];
+    this.segment = segment;
+    // Request ids are unique across dispatcher generations: a pong or a mailbox left by the
+    // dispatcher this one replaces can never be taken for one of this one's requests.
+    const generation = segment.slot(DISPATCHER_SLOT).get("generation");
+    this.#nextId = requestIdBase(generation) + 1;
+    this.links = Array.from({ length: options.workers }, (_, i) => {
+      const k = i + 1;
+      const pongs = FifoReader.open(`${options.runtimeDir}/wdtube${k}`);
+      // Answers left in the pipe were meant for the dispatcher this one replaces.
+      const stale = pongs.discardPending();
+      if (stale > 0) {
+        traceEvent({
+          event: "stale answers",
+          channel: "fifo",
+          peer: `worker ${k}`,
+          detail: `${stale} bytes dropped at start`,
+        });
+      }
+      return new WorkerLink(k, pongs, segment.mailbox(k), segment.slot(workerSlot(k)));
+    });
+  }
+
+  /**
+   * Opens each ping pipe as soon as its worker reads it, without waiting for all: a worker that
+   * cannot start must not keep the dispatcher from serving with the others.
+   */
+  connectWorkers(signal: AbortSignal): void {
+    for (const link of this.links) {
+      this.#connecting.push(
+        FifoWriter.open(`${this.options.runtimeDir}/dwtube${link.k}`, { signal }).then(
+          (writer) => {
+            link.pings = writer;
+            this.#answerLoops.push(
+              this.#answers(link).catch((e) =>
+                log.error("answers of {worker}: {e}", { worker: link.name, e: String(e) })
+              ),
+            );
+            this.pump();
+          },
+          () => {/* aborted by the stop */},
+        ),
+      );
+    }
+  }
+
+  /** The worker of `link` is gone (its pipe closed or refused an order): retry or answer. */
+  async #lose(link: WorkerLink, why: string): Promise<void> {
+    const job = link.lost();
+    traceEvent({
+      event: "worker lost",
+      channel: "fifo",
+      req: job?.id,
+      peer: link.name,
+      detail: why,
+    });
+    if (job !== null) await this.#retryOrFail(job, link, `${link.name} went away (${why})`);
+  }
+
+  /**
+   * A request whose attempt failed: once more on another worker, else `ERR unavailable`. Once a
+   * REDIRECT is sent it is the reply: the client retries through the dispatcher; before it (the
+   * order could not be written), the request is retried here.
+   */
+  async #retryOrFail(job: Job, link: WorkerLink, why: string): Promise<void> {
+    if (this.flow.redirectAfter && job.replied) return;
+    if (this.#stopping) {
+      await job.reply(errLine("shutting-down", `the dispatcher is stopping (${why})`));
+    } else if (job.attempts < MAX_ATTEMPTS) {
+      log.info("request {id} failed with {worker}; retrying on another worker", {
+        id: job.id,
+        worker: link.name,
+      });
+      this.#queue.unshift(job);
+      this.pump();
+    } else {
+      await job.reply(errLine("unavailable", why));
+    }
+  }
+
+  /** Reads worker `link`'s answers on `wdtube<k>` until the stop. */
+  async #answers(link: WorkerLink): Promise<void> {
+    while (true) {
+      let text: string | null;
+      try {
+        text = await link.pongs.receiveText();
+      } catch (e) {
+        if (!(e instanceof FrameError)) throw e;
+        log.warning("{error}", { error: e.message });
+        continue;
+      }
+      if (text === null) {
+        if (this.#stopping) return;
+        // Every writer of wdtube<k> closed: the worker process is gone.
+        await this.#lose(link, "its pipe closed");
+        continue;
+      }
+      traceEvent({ event: "pong", channel: "fifo", peer: link.name, detail: text });
+      const pong = parsePong(text);
+      const job = link.job;
+      if (pong === null || job === null || job.id !== pong.id) {
+        // Not the answer to the request in flight (a late one, a predecessor's, a forged one).
+        log.info("stale or unknown answer {text} from {worker}", { text, worker: link.name });
+        traceEvent({ event: "stale answer", channel: "fifo", peer: link.name, detail: text });
+        continue;
+      }
+      link.job = null;
+      if (pong.kind === "fail") {
+        // The worker could not use its mailbox (corrupt, overwritten): the worker is fine.
+        await this.#retryOrFail(job, link, `${link.name} could not read the request (${text})`);
+      } else if (pong.kind === "done") {
+        await this.#replyFromMailbox(job, link);
+      }
+      this.pump();
+    }
+  }
+
+  /** `done <id>`: the reply is in the worker's mailbox, if it is the reply to this very job. */
+  async #replyFromMailbox(job: Job, link: WorkerLink): Promise<void> {
+    let read;
+    try {
+      read = link.mailbox.readText();
+    } catch (e) {
+      if (!(e instanceof MailboxCorruptError)) throw e;
+      log.warning("{error}", { error: e.message });
+      await this.#retryOrFail(job, link, `the reply in ${link.name}'s mailbox is corrupt`);
+      return;
+    }
+    const { seq, text: reply } = read;
+    traceEvent({
+      event: "read mailbox",
+      channel: "shm",
+      req: job.id,
+      peer: link.name,
+      detail: reply,
+    });
+    if (seq === job.id && /^(OK|ERR )/.test(reply)) {
+      await job.reply(reply);
+    } else {
+      // Not the reply to this request (overwritten, or a forged "done"): never pass it on.
+      await this.#retryOrFail(
+        job,
+        link,
+        `${link.name}'s mailbox does not hold a reply to request ${job.id}`,
+      );
+    }
+  }
+
+  /** Gives queued jobs to available workers, oldest first; also publishes the queue length. */
+  pump(): void {
+    while (this.#queue.length > 0) {
+      const link = this.links.find((l) => l.available);
+      if (link === undefined) break;
+      const job = this.#queue.shift()!;
+      this.#assign(job, link).catch((e) =>
+        log.error("assigning {id}: {e}", { id: job.id, e: String(e) })
+      );
+    }
+    this.segment.slot(DISPATCHER_SLOT).set("queue", this.#queue.length);
+  }
+
+  /** Hands `job` to the worker of `link`, as the stage's flow says. */
+  async #assign(job: Job, link: WorkerLink): Promise<void> {
+    link.job = job;
+    job.attempts++;
+    let content = job.request.line;
+    if (this.flow.waitBefore) {
+      // Unique across dispatcher restarts: a worker may still call for a previous dispatcher's token.
+      const token = `p${Deno.pid}r${job.id}`;
+      content = callLine(token, job.client.host, job.client.listenPort ?? 0, job.request.line);
+      // The client learns its token before the worker is told to call it (once: a retry reuses it).
+      await job.reply(waitLine(token));
+    }
+    const order = orderLine(this.flow.order, job.id);
+    link.mailbox.write(content, { seq: job.id });
+    traceEvent({
+      event: "write mailbox",
+      channel: "shm",
+      req: job.id,
+      peer: link.name,
+      detail: content,
+    });
+    try {
+      link.pings!.send(order);
+    } catch (e) {
+      // No reader (the worker died: EPIPE) or a full pipe (it is frozen): not this request's fault.
+      log.warning("{worker} cannot take orders: {error}", { worker: link.name, error: String(e) });
+      await this.#lose(link, "it does not read its pipe");
+      return;
+    }
+    traceEvent({ event: "ping", channel: "fifo", req: job.id, peer: link.name, detail: order });
+    if (this.flow.redirectAfter) {
+      // The worker listens on the dispatcher's host: the address the client reached the
+      // dispatcher on reaches the worker too (the bound address may be 0.0.0.0, which no client
+      // can connect to), unless an address to advertise was given (NAT, containers).
+      const host = this.options.advertise || job.client.reachedOn;
+      await job.reply(redirectLine(host, link.slot.get("port")));
+    }
+  }
+
+  /** Accepts a request: queue it, or answer `ERR busy`; it gets `ERR timeout` if not served in time. */
+  submit(request: Request, client: Client): Job {
+    const job = new Job(this.#nextId++, request, client);
+    traceEvent({
+      event: "recv",
+      channel: "tcp",
+      req: job.id,
+      peer: client.name,
+      detail: request.line,
+    });
+    if (this.#stopping) {
+      job.reply(errLine("shutting-down", "the dispatcher is stopping"));
+    } else if (
+      this.#queue.length >= this.options.queueLimit && !this.links.some((l) => l.available)
+    ) {
+      job.reply(
+        errLine(
+          "busy",
+          `all ${this.links.length} workers busy and ${this.#queue.length} requests queued`,
+        ),
+      );
+    } else {
+      job.deadline = deadlineAfter(this.options.requestTimeoutMs, () => {
+        this.#queue = this.#queue.filter((j) => j !== job);
+        job.reply(errLine("timeout", `not served within ${this.options.requestTimeoutMs} ms`));
+      });
+      this.#queue.push(job);
+      this.pump();
+    }
+    return job;
+  }
+
+  /** The idle timeout of client connections, ms. */
+  get idleTimeoutMs(): number {
+    return this.options.idleTimeoutMs;
+  }
+
+  /** Accepts connections until the listener closes (see `acceptConnections`). */
+  acceptLoop(listener: Deno.TcpListener): Promise<void> {
+    return acceptConnections(listener, {
+      maxConnections: this.options.maxConnections,
+      serve: (conn) =>
+        serveClient(conn, this).catch((e) => log.error("connection: {e}", { e: String(e) })),
+      open: this.#connections,
+      warn: (message) => log.warning("{message}", { message }),
+    });
+  }
+
+  /** Graceful stop: no new requests; queued ones get `ERR shutting-down`; in-flight ones finish. */
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    for (const job of this.#queue.splice(0)) {
+      await job.reply(errLine("shutting-down", "the dispatcher is stopping"));
+    }
+    const inFlight = this.links.flatMap((l) => (l.job ? [l.job] : []));
+    await withTimeout(Promise.all(inFlight.map((j) => j.done)), this.options.graceMs);
+    // The grace is over: what is still in flight (its worker frozen or slow) gets its one reply.
+    for (const job of inFlight) {
+      await job.reply(
+        errLine(
+          "shutting-down",
+          `the dispatcher is stopping; not served within its ${this.options.graceMs} ms grace`,
+        ),
+      );
+    }
+    for (const client of this.clients) {
+      try {
+        client.conn.close();
+      } catch {
+        // Closed meanwhile.
+      }
+    }
+    await Promise.all(this.#connections);
+    await Promise.all(this.#connecting);
+    for (const link of this.links) {
+      link.pings?.close();
+      link.pongs.close();
+    }
+    // The loops end on the closed readers; none may touch the segment after this returns.
+    await Promise.all(this.#answerLoops);
+  }
+}

@@ -1,0 +1,81 @@
+/**
+ * The dispatcher's records: a client connection, and a job — one accepted request from the queue
+ * to its one reply line. Request ids are unique across dispatcher generations.
+ *
+ * @module
+ */
+
+import type { Deadline } from "../deadline.ts";
+import { traceEvent } from "../logging.ts";
+import type { Request } from "../protocol.ts";
+import { writeLine } from "../tcp.ts";
+
+/** A client connection. */
+export interface Client {
+  /** The connection. */
+  conn: Deno.Conn;
+  /** How traces name it: `client <host>:<port>`. */
+  name: string;
+  /** The client's address, as this connection comes from. */
+  host: string;
+  /** This machine's address the client reached the dispatcher on. */
+  reachedOn: string;
+  /** The port it announced with LISTEN (worker-calls-client), once it did. */
+  listenPort: number | null;
+}
+
+/**
+ * The first request id of dispatcher generation `generation` (1, 2, … as the watchdog counts its
+ * starts; 0 outside a watchdog): the generation in the high bits of a number below 2^53, so the
+ * first dispatcher's ids are 1, 2, 3…
+ */
+export function requestIdBase(generation: number): number {
+  return Math.max(0, generation - 1) * 2 ** 32;
+}
+
+/** One accepted request, from the queue to its one reply line. */
+export class Job {
+  /** Its request id. */
+  readonly id: number;
+  /** The request. */
+  readonly request: Request;
+  /** Whose request it is. */
+  readonly client: Client;
+  /** Workers it was handed to so far. */
+  attempts = 0;
+  #replied = false;
+  #done!: () => void;
+  /** Resolves once the reply line is written (or the client is gone). */
+  readonly done: Promise<void>;
+  /** Its request timeout, once queued. */
+  deadline: Deadline | undefined;
+
+  /** Request `id`, `request`, from `client`. */
+  constructor(id: number, request: Request, client: Client) {
+    this.id = id;
+    this.request = request;
+    this.client = client;
+    this.done = new Promise((resolve) => this.#done = resolve);
+  }
+
+  /** Whether its one reply line was written. */
+  get replied(): boolean {
+    return this.#replied;
+  }
+
+  /** Writes the one reply line of this request; later calls do nothing. */
+  async reply(line: string): Promise<void> {
+    if (this.#replied) return;
+    this.#replied = true;
+    this.deadline?.cancel();
+    traceEvent({
+      event: "reply",
+      channel: "tcp",
+      req: this.id,
+      peer: this.client.name,
+      detail: line,
+    });
+    await writeLine(this.client.conn, line);
+    this.#done();
+  }
+}

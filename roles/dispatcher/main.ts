@@ -1,0 +1,16 @@
+/**
+ * The dispatcher's program, as the watchdog starts it: the common role options and the
+ * dispatcher's own (`options.ts`); prints `ready <port>` once it listens.
+ *
+ * @module
+ */
+
+import { roleMain } from "../role_args.ts";
+import { runDispatcher } from "./mod.ts";
+import { DISPATCHER_FLAGS, dispatcherOptions } from "./options.ts";
+
+if (import.meta.main) {
+  await roleMain("dispatcher", DISPATCHER_FLAGS, () => "dispatcher", async (context, extra) => {
+    await runDispatcher(dispatcherOptions(context, extra), (port) => console.log(`ready ${port}`));
+  });
+}

@@ -1,0 +1,96 @@
+/**
+ * The dispatcher (main server). It accepts clients on TCP, validates each request line, queues it
+ * (bounded) until a worker is free, and hands it over through the worker's mailbox in the shared
+ * segment and an order on `dwtube<k>`; answers come back on `wdtube<k>`. What the client gets is
+ * the stage's flow (`stages.ts`): relay `OK <result>` (the worker's reply from the mailbox),
+ * client-calls-worker `REDIRECT <host> <port>`, worker-calls-client `WAIT <token>` (after
+ * `LISTEN <port>`).
+ *
+ * It knows its workers through the registry in the segment: a worker takes work only when its slot
+ * says `ready` and its heartbeat is fresh; a worker that dies under a request (its pipe closes)
+ * is skipped until the watchdog has started its next generation, and the request is retried once
+ * on another worker (relay, worker-calls-client). A restarted dispatcher rebuilds this view from
+ * the segment alone; the workers keep running.
+ *
+ * Run by the watchdog: `dispatcher/main.ts --workers N --stage S --segment /osps-… …`.
+ *
+ * @module
+ */
+
+import {
+  DISPATCHER_SLOT,
+  raiseOpenFileLimit,
+  ROLE_STATE,
+  setParentDeathSignal,
+  SharedSegment,
+  SignalQueue,
+} from "../../ipc/mod.ts";
+import { honourInjectedCrash, leaveOrphaned, parentAlive, startHeartbeat } from "../lifecycle.ts";
+import { traceEvent } from "../logging.ts";
+import { connectionCap, listenRetrying } from "../tcp.ts";
+import { Dispatcher } from "./dispatcher.ts";
+import type { DispatcherOptions } from "./options.ts";
+
+export { requestIdBase } from "./jobs.ts";
+export { dispatcherArgs, type DispatcherOptions } from "./options.ts";
+
+/** Runs the dispatcher until SIGTERM; `ready` gets the port it listens on. */
+export async function runDispatcher(
+  options: DispatcherOptions,
+  ready: (port: number) => void = () => {},
+): Promise<void> {
+  setParentDeathSignal("SIGTERM", options.parentPid);
+  honourInjectedCrash(options.runtimeDir, "dispatcher");
+  // A descriptor per client connection: all the process may have, but what its pipes, segment and
+  // runtime need.
+  const fileLimit = raiseOpenFileLimit();
+  if (options.maxConnections === 0) {
+    options = { ...options, maxConnections: connectionCap(fileLimit, 64 + 4 * options.workers) };
+  }
+  using signals = new SignalQueue(["SIGTERM", "SIGINT"]);
+  using segment = SharedSegment.open(options.segment, { workers: options.workers });
+  const slot = segment.slot(DISPATCHER_SLOT);
+  slot.set("pid", Deno.pid);
+  let own: { port: number; state: number } | null = null;
+  const dispatcher = new Dispatcher(options, segment);
+  using _heartbeat = startHeartbeat(slot, options.parentPid, () => {
+    slot.set("pid", Deno.pid);
+    if (own) {
+      slot.set("port", own.port);
+      slot.setHost(options.host);
+      slot.set("state", own.state);
+    }
+    // Workers becoming ready (or fresh again) are noticed at each beat as well as on events.
+    dispatcher.pump();
+  });
+  const stopped = new AbortController();
+  const stopRequested = (async () => {
+    for await (const s of signals) {
+      if (s !== "SIGTERM") continue;
+      // A SIGTERM that comes because the parent died (parent-death signal) means leave now.
+      if (!parentAlive(options.parentPid)) leaveOrphaned();
+      traceEvent({ event: "stop", channel: "signal", detail: s });
+      stopped.abort(new Error("stopped by SIGTERM"));
+      return;
+    }
+  })();
+  dispatcher.connectWorkers(stopped.signal);
+  const listener = await listenRetrying("the dispatcher", options.host, options.port);
+  slot.setHost(options.host);
+  slot.set("port", listener.addr.port);
+  slot.set("state", ROLE_STATE.ready);
+  own = { port: listener.addr.port, state: ROLE_STATE.ready };
+  traceEvent({
+    event: "ready",
+    channel: "process",
+    detail: `listening on ${options.host}:${listener.addr.port}`,
+  });
+  ready(listener.addr.port);
+  const accepting = dispatcher.acceptLoop(listener);
+  await stopRequested;
+  slot.set("state", ROLE_STATE.stopping);
+  own.state = ROLE_STATE.stopping;
+  listener.close();
+  await accepting.catch(() => {});
+  await dispatcher.stop();
+}

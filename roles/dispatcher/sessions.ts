@@ -1,0 +1,93 @@
+/**
+ * One client connection to the dispatcher, from accept to close: lines read (bounded, with an idle
+ * timeout), checked, answered with the specified `ERR` line when bad, LISTEN taken where the stage
+ * wants it, requests submitted one at a time in order.
+ *
+ * @module
+ */
+
+import { deadlineAfter } from "../deadline.ts";
+import { traceEvent } from "../logging.ts";
+import { decodeLine, errLine, okLine, parseLine, type Request } from "../protocol.ts";
+import type { StageFlow } from "../stages.ts";
+import { closeGracefully, TcpLineReader, writeLine } from "../tcp.ts";
+import type { Client, Job } from "./jobs.ts";
+
+/** What a connection needs of the dispatcher. */
+export interface SessionHost {
+  /** The stage's flow. */
+  readonly flow: StageFlow;
+  /** A connection that sends no whole line for this many ms is closed. */
+  readonly idleTimeoutMs: number;
+  /** The open connections. */
+  readonly clients: Set<Client>;
+  /** Accepts a request (queued, or answered at once). */
+  submit(request: Request, client: Client): Job;
+}
+
+/** Serves one client connection until QUIT, EOF, idle timeout or a too-long line. */
+export async function serveClient(conn: Deno.Conn, host: SessionHost): Promise<void> {
+  const addr = conn.remoteAddr as Deno.NetAddr;
+  const client: Client = {
+    conn,
+    name: `client ${addr.hostname}:${addr.port}`,
+    host: addr.hostname,
+    reachedOn: (conn.localAddr as Deno.NetAddr).hostname,
+    listenPort: null,
+  };
+  host.clients.add(client);
+  traceEvent({ event: "accept", channel: "tcp", peer: client.name });
+  const lines = new TcpLineReader(conn);
+  // The idle timeout runs while the connection owes a line: from each reply to the next line.
+  const idle = deadlineAfter(host.idleTimeoutMs, () => lines.interrupt());
+  try {
+    while (true) {
+      idle.restart(host.idleTimeoutMs);
+      const read = await lines.next();
+      idle.cancel();
+      if (read.kind === "eof") return;
+      if (read.kind === "timeout") {
+        await writeLine(
+          conn,
+          errLine("timeout", `no request for ${host.idleTimeoutMs} ms, closing`),
+        );
+        return;
+      }
+      if (read.kind === "too-long") {
+        await writeLine(
+          conn,
+          errLine("line-too-long", "a line is at most 4096 bytes with its terminator"),
+        );
+        return;
+      }
+      const line = decodeLine(read.bytes);
+      if (line === null) {
+        await writeLine(conn, errLine("bad-argument", "the line is not valid UTF-8"));
+        continue;
+      }
+      const parsed = parseLine(line);
+      if (parsed.kind === "quit") return;
+      if (parsed.kind === "error") {
+        await writeLine(conn, errLine(parsed.code, parsed.message));
+      } else if (parsed.kind === "listen") {
+        if (host.flow.clientListens) {
+          client.listenPort = parsed.port;
+          await writeLine(conn, okLine(""));
+        } else {
+          await writeLine(
+            conn,
+            errLine("unknown-request", `LISTEN is for the worker-calls-client stage only`),
+          );
+        }
+      } else if (host.flow.clientListens && client.listenPort === null) {
+        await writeLine(conn, errLine("bad-argument", "send LISTEN <port> first"));
+      } else {
+        await host.submit(parsed.request, client).done;
+      }
+    }
+  } finally {
+    idle.cancel();
+    host.clients.delete(client);
+    await closeGracefully(conn, 200);
+  }
+}

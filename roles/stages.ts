@@ -1,0 +1,167 @@
+/**
+ * The three stages of the system as one table: what the dispatcher orders a worker, whether the
+ * client hears WAIT before that order or REDIRECT after it, whether the dispatcher's reply is the
+ * final answer, and the pipe messages that carry it all. The dispatcher, the worker and the client
+ * read their flow here; a stage's flow is changed here and nowhere else.
+ *
+ * | stage               | order       | to the client            | final reply from          |
+ * | ------------------- | ----------- | ------------------------ | ------------------------- |
+ * | relay               | `job <id>`  | `OK …` after `done <id>` | the dispatcher (mailbox)  |
+ * | worker-calls-client | `call <id>` | `WAIT <token>` before    | the worker, on its call   |
+ * | client-calls-worker | `claim <id>`| `REDIRECT h p` after     | the worker, on its port   |
+ *
+ * @module
+ */
+
+/** The three stages of the system; `ideal` is an alias of `client-calls-worker`. */
+export type Stage = "relay" | "worker-calls-client" | "client-calls-worker";
+
+/** Every stage name accepted on the command line, aliases included. */
+export const STAGE_NAMES = [
+  "relay",
+  "worker-calls-client",
+  "client-calls-worker",
+  "ideal",
+] as const;
+
+/** The stage a name stands for, or null for an unknown name. */
+export function parseStage(name: string): Stage | null {
+  if (name === "ideal") return "client-calls-worker";
+  return (STAGE_NAMES as readonly string[]).includes(name) ? name as Stage : null;
+}
+
+/** The order the dispatcher writes on `dwtube<k>` for one request. */
+export type OrderKind = "job" | "call" | "claim";
+
+/** How one stage carries a request from the dispatcher to its answer. */
+export interface StageFlow {
+  /** The order the worker gets on its pipe. */
+  order: OrderKind;
+  /** The client announces a port with `LISTEN <port>` first, for workers to call. */
+  clientListens: boolean;
+  /** The client is told `WAIT <token>` before the worker is ordered (the worker calls it). */
+  waitBefore: boolean;
+  /** The client is told `REDIRECT <host> <port>` once the worker is ordered (it calls the worker). */
+  redirectAfter: boolean;
+  /** The dispatcher's reply is the answer itself, read from the mailbox after `done <id>`. */
+  finalReply: boolean;
+  /** The worker listens on its own TCP port for clients. */
+  workerListens: boolean;
+  /**
+   * The worker reads its orders when it needs them (a client's line, its heartbeat) rather than
+   * when they arrive: nothing is to be done for a claim before its client comes.
+   */
+  ordersOnDemand: boolean;
+}
+
+/** The flow of each stage. */
+export const STAGES: Readonly<Record<Stage, Readonly<StageFlow>>> = {
+  "relay": {
+    order: "job",
+    clientListens: false,
+    waitBefore: false,
+    redirectAfter: false,
+    finalReply: true,
+    workerListens: false,
+    ordersOnDemand: false,
+  },
+  "worker-calls-client": {
+    order: "call",
+    clientListens: true,
+    waitBefore: true,
+    redirectAfter: false,
+    finalReply: false,
+    workerListens: false,
+    ordersOnDemand: false,
+  },
+  "client-calls-worker": {
+    order: "claim",
+    clientListens: false,
+    waitBefore: false,
+    redirectAfter: true,
+    finalReply: false,
+    workerListens: true,
+    ordersOnDemand: true,
+  },
+};
+
+/** A request token (worker-calls-client): what WAIT and READY carry. */
+const TOKEN = "[A-Za-z0-9]{1,32}";
+const READY = new RegExp(`^READY (${TOKEN})$`);
+const WAIT = new RegExp(`^WAIT (${TOKEN})$`);
+const REDIRECT = /^REDIRECT (\S+) (\d+)$/;
+const CALL = new RegExp(`^(${TOKEN}) (\\S+) (\\d+) (.*)$`, "s");
+const ORDER = /^(job|claim|call) (\d+)$/;
+const PONG = /^(done|free|fail) (\d+)(?: |$)/;
+
+/** The order line for request `id`. */
+export function orderLine(kind: OrderKind, id: number): string {
+  return `${kind} ${id}`;
+}
+
+/** An order read from the pipe, or null for anything else. */
+export function parseOrder(text: string): { kind: OrderKind; id: number } | null {
+  const m = ORDER.exec(text);
+  return m ? { kind: m[1] as OrderKind, id: Number(m[2]) } : null;
+}
+
+/** What a worker answers on `wdtube<k>`: the reply is in the mailbox, the worker is free, or the
+ * order could not be carried out. */
+export type PongKind = "done" | "free" | "fail";
+
+/** The answer line to request `id`, with an optional detail (`served`, `timeout`, an error). */
+export function pongLine(kind: PongKind, id: number, detail = ""): string {
+  return detail === "" ? `${kind} ${id}` : `${kind} ${id} ${detail}`;
+}
+
+/** A worker's answer read from the pipe, or null for anything else. */
+export function parsePong(text: string): { kind: PongKind; id: number } | null {
+  const m = PONG.exec(text);
+  return m ? { kind: m[1] as PongKind, id: Number(m[2]) } : null;
+}
+
+/** How the dispatcher hands a request on to a worker, as the client reads it. */
+export type Handoff =
+  | { kind: "redirect"; host: string; port: number }
+  | { kind: "wait"; token: string };
+
+/** `REDIRECT <host> <port>`: the client is to send its request to that worker. */
+export function redirectLine(host: string, port: number): string {
+  return `REDIRECT ${host} ${port}`;
+}
+
+/** `WAIT <token>`: a worker will call the client's LISTEN port and announce `READY <token>`. */
+export function waitLine(token: string): string {
+  return `WAIT ${token}`;
+}
+
+/** `READY <token>`: the worker's first line on the connection it opened to the client. */
+export function readyLine(token: string): string {
+  return `READY ${token}`;
+}
+
+/** The token of a `READY <token>` line, or null. */
+export function parseReady(line: string): string | null {
+  return READY.exec(line)?.[1] ?? null;
+}
+
+/** The handoff a dispatcher's reply announces, or null if the reply is the answer itself. */
+export function parseHandoff(line: string): Handoff | null {
+  const redirect = REDIRECT.exec(line);
+  if (redirect) return { kind: "redirect", host: redirect[1], port: Number(redirect[2]) };
+  const wait = WAIT.exec(line);
+  return wait ? { kind: "wait", token: wait[1] } : null;
+}
+
+/** What the dispatcher puts in a worker's mailbox for a call: the token, whom to call, the line. */
+export function callLine(token: string, host: string, port: number, request: string): string {
+  return `${token} ${host} ${port} ${request}`;
+}
+
+/** A call read from a mailbox, or null if malformed. */
+export function parseCall(
+  text: string,
+): { token: string; host: string; port: number; request: string } | null {
+  const m = CALL.exec(text);
+  return m ? { token: m[1], host: m[2], port: Number(m[3]), request: m[4] } : null;
+}

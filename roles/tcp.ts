@@ -1,0 +1,324 @@
+/**
+ * Lines over TCP: a bounded line reader, writes that report a gone peer instead of throwing,
+ * graceful closes, an accept loop that survives floods and descriptor exhaustion, and listening
+ * or connecting with the errors a person can act on.
+ *
+ * @module
+ */
+
+import { type Deadline, deadlineAfter } from "./deadline.ts";
+import { errLine, MAX_LINE } from "./protocol.ts";
+
+/** What {@link TcpLineReader.next} returns. */
+export type LineResult =
+  | { kind: "line"; bytes: Uint8Array }
+  | { kind: "too-long" }
+  | { kind: "eof" }
+  | { kind: "timeout" };
+
+/**
+ * Read buffers, kept for the next read: a reader holds one only while its read is pending (a
+ * 4 KiB buffer per connection would be allocated and collected for every connection).
+ */
+const chunks: Uint8Array<ArrayBuffer>[] = [];
+
+function takeChunk(): Uint8Array<ArrayBuffer> {
+  return chunks.pop() ?? new Uint8Array(MAX_LINE);
+}
+
+/** What one read brought: bytes, the peer's EOF, or an interruption (timeout). */
+export type Fill = "data" | "eof" | "interrupted";
+
+/**
+ * Reads LF-terminated lines (CR before LF dropped) from a TCP connection, at most
+ * {@link MAX_LINE} bytes with the terminator. Lines that arrive early wait in the buffer, in order.
+ * Timeouts use the process's one coarse clock (`deadline.ts`), not a timer per line; once a
+ * timeout has fired (or {@link interrupt} was called), the reader only answers `timeout`: the
+ * connection is to be closed.
+ */
+export class TcpLineReader {
+  #conn: Deno.Conn;
+  #pending = new Uint8Array(0);
+  #filling: Promise<Fill> | null = null;
+  #wake: ((fill: Fill) => void) | null = null;
+  #eof = false;
+  #interrupted = false;
+
+  /** Wraps a connection. */
+  constructor(conn: Deno.Conn) {
+    this.#conn = conn;
+  }
+
+  #takeLine(): LineResult | null {
+    const p = this.#pending;
+    const lf = p.indexOf(0x0a);
+    if (lf < 0) return p.length >= MAX_LINE ? { kind: "too-long" } : null;
+    if (lf + 1 > MAX_LINE) return { kind: "too-long" };
+    const end = lf > 0 && p[lf - 1] === 0x0d ? lf - 1 : lf;
+    // The pending array is never written again (each read makes a new one): no copy needed.
+    const bytes = p.subarray(0, end);
+    this.#pending = p.subarray(lf + 1);
+    return { kind: "line", bytes };
+  }
+
+  /** One read into the pending bytes; shared by every waiter, so no byte is read twice or lost. */
+  #fill(): Promise<Fill> {
+    if (this.#eof) return Promise.resolve("eof");
+    if (this.#interrupted) return Promise.resolve("interrupted");
+    this.#filling ??= new Promise<Fill>((resolve) => {
+      this.#wake = resolve;
+      const chunk = takeChunk();
+      this.#conn.read(chunk).then((n) => this.#read(chunk, n), () => this.#read(chunk, null));
+    });
+    return this.#filling;
+  }
+
+  #read(chunk: Uint8Array<ArrayBuffer>, n: number | null): void {
+    this.#filling = null;
+    const wake = this.#wake;
+    this.#wake = null;
+    if (n === null) {
+      // EOF, or reset by the peer: the same.
+      chunks.push(chunk);
+      this.#eof = true;
+      wake?.("eof");
+      return;
+    }
+    const p = this.#pending;
+    const merged = new Uint8Array(p.length + n);
+    merged.set(p);
+    merged.set(chunk.subarray(0, n), p.length);
+    chunks.push(chunk);
+    this.#pending = merged;
+    wake?.("data");
+  }
+
+  /**
+   * The next line; `too-long` once a line passes the limit; `eof` when the peer closed (a partial
+   * last line is dropped); `timeout` if no whole line came within `timeoutMs` (none: no limit of
+   * its own) or the reader was interrupted.
+   */
+  async next(timeoutMs?: number): Promise<LineResult> {
+    let deadline: Deadline | undefined;
+    try {
+      while (true) {
+        const line = this.#takeLine();
+        if (line !== null) return line;
+        if (this.#eof) return { kind: "eof" };
+        if (this.#interrupted) return { kind: "timeout" };
+        if (timeoutMs !== undefined) deadline ??= deadlineAfter(timeoutMs, () => this.interrupt());
+        if (await this.#fill() === "interrupted") return { kind: "timeout" };
+      }
+    } finally {
+      deadline?.cancel();
+    }
+  }
+
+  /** Bytes received after the lines taken so far. */
+  get buffered(): number {
+    return this.#pending.length;
+  }
+
+  /** Ends a pending {@link next} (and every later one) with `timeout`: the connection is done. */
+  interrupt(): void {
+    this.#interrupted = true;
+    const wake = this.#wake;
+    this.#wake = null;
+    wake?.("interrupted");
+  }
+
+  /**
+   * Resolves `eof` when the peer closes, or `data` when bytes arrive (kept for {@link next}):
+   * for watching a connection that should stay quiet, without taking its lines.
+   */
+  watch(): Promise<Fill> {
+    return this.#fill();
+  }
+}
+
+const encoder = new TextEncoder();
+
+/** Writes one line (LF added); false if the peer is gone. */
+export async function writeLine(conn: Deno.Conn, line: string): Promise<boolean> {
+  const bytes = encoder.encode(`${line}\n`);
+  try {
+    for (let at = 0; at < bytes.length;) at += await conn.write(bytes.subarray(at));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Where drained bytes go: they are dropped, so every drain may share it. */
+const DISCARD = new Uint8Array(MAX_LINE);
+
+/**
+ * Closes after a last reply without a reset: shut down the write side (FIN after the reply), read
+ * and drop what the peer still sends until it closes, for up to `drainMs`, then close. Closing
+ * with unread input would send a RST, which can destroy the reply before the peer reads it.
+ */
+export async function closeGracefully(conn: Deno.Conn, drainMs = 1000): Promise<void> {
+  // Closing the connection ends the pending read: the drain's time limit.
+  const deadline = deadlineAfter(drainMs, () => closeQuietly(conn));
+  try {
+    await conn.closeWrite();
+    while (await conn.read(DISCARD) !== null) { /* dropped */ }
+  } catch {
+    // The peer is gone already, or the drain timed out.
+  } finally {
+    deadline.cancel();
+  }
+  closeQuietly(conn);
+}
+
+/**
+ * Closes a connection whose peer was to send one line and has had its reply: at once if nothing
+ * came after that line (the reply then ends with a FIN, and there is no unread input to turn the
+ * close into a reset), else gracefully ({@link closeGracefully}).
+ */
+export async function closeAfterReply(
+  conn: Deno.Conn,
+  lines: TcpLineReader,
+  drainMs: number,
+): Promise<void> {
+  if (lines.buffered === 0) closeQuietly(conn);
+  else await closeGracefully(conn, drainMs);
+}
+
+/** Closes a connection that may already be closed. */
+export function closeQuietly(conn: Deno.Conn): void {
+  try {
+    conn.close();
+  } catch {
+    // Already closed.
+  }
+}
+
+/** How {@link acceptConnections} takes a listener's connections. */
+export interface AcceptOptions {
+  /** Open connections allowed at once; one more gets `ERR busy too many connections`. */
+  maxConnections: number;
+  /** Serves one accepted connection (its errors are logged by the caller's `serve`). */
+  serve: (conn: Deno.Conn) => Promise<void>;
+  /** Every connection in progress, refused ones included, for the caller to wait on at stop. */
+  open: Set<Promise<void>>;
+  /** Told when accepting pauses (out of descriptors) or refuses a connection. */
+  warn: (message: string) => void;
+}
+
+/** How long accepting pauses when the process is out of descriptors, ms. */
+const ACCEPT_PAUSE_MS = 100;
+
+/**
+ * Accepts connections until the listener closes. Past `maxConnections` open at once, a connection
+ * gets `ERR busy too many connections` and is closed. Out of descriptors (EMFILE, ENFILE), accepting
+ * pauses for 100 ms and resumes; the connections waiting are taken then: a flood never crashes the
+ * role, and once it passes, the next connection is served at once.
+ */
+export async function acceptConnections(
+  listener: Deno.Listener,
+  options: AcceptOptions,
+): Promise<void> {
+  const track = (p: Promise<void>) => {
+    options.open.add(p);
+    p.finally(() => options.open.delete(p));
+  };
+  let served = 0;
+  let refused = 0;
+  while (true) {
+    let conn: Deno.Conn;
+    try {
+      conn = await listener.accept();
+    } catch (e) {
+      const code = (e as { code?: string }).code;
+      if (code === "EMFILE" || code === "ENFILE") {
+        options.warn(
+          `out of file descriptors (${code}) with ${served} connections open: ` +
+            `accepting again in ${ACCEPT_PAUSE_MS} ms`,
+        );
+        await new Promise((r) => setTimeout(r, ACCEPT_PAUSE_MS));
+        continue;
+      }
+      // The listener was closed: the role is stopping.
+      if (e instanceof Deno.errors.BadResource || e instanceof Deno.errors.Interrupted) return;
+      throw e;
+    }
+    if (served >= options.maxConnections) {
+      if (refused++ % 100 === 0) {
+        options.warn(`${served} connections open, the most allowed: refusing more (${refused})`);
+      }
+      track(refuseConnection(conn));
+      continue;
+    }
+    served++;
+    track(options.serve(conn).finally(() => served--));
+  }
+}
+
+/** Answers `ERR busy too many connections` and closes. */
+async function refuseConnection(conn: Deno.Conn): Promise<void> {
+  await writeLine(conn, errLine("busy", "too many connections"));
+  await closeGracefully(conn, 100);
+}
+
+/**
+ * The connections a role allows at once, from its open-file limit: all of them but `reserve`
+ * (its pipes, its segment, the runtime's own descriptors, the connections it opens itself).
+ */
+export function connectionCap(openFileLimit: number, reserve: number): number {
+  return Math.max(1, openFileLimit - reserve);
+}
+
+/**
+ * Deno.connect that gives up after `ms` (a late connection is closed when it comes): a deadline on
+ * the process's coarse clock, with no abort signal to wire into the operation.
+ */
+export function connectWithin(hostname: string, port: number, ms: number): Promise<Deno.Conn> {
+  const connecting = Deno.connect({ hostname, port });
+  return new Promise((resolve, reject) => {
+    const deadline = deadlineAfter(ms, () => {
+      reject(new Deno.errors.TimedOut(`connecting to ${hostname}:${port} took over ${ms} ms`));
+      connecting.then(closeQuietly, () => {});
+    });
+    connecting.then(
+      (conn) => deadline.fired ? undefined : (deadline.cancel(), resolve(conn)),
+      (e) => (deadline.cancel(), reject(e)),
+    );
+  });
+}
+
+/** A role cannot listen on its address: it is taken (by another program, or another instance). */
+export class ListenError extends Error {
+  /** Builds the error for role `who` and its address. */
+  constructor(who: string, hostname: string, port: number, cause: unknown) {
+    super(
+      `${who} cannot listen on ${hostname}:${port}: address in use` +
+        ` (another program holds it; choose another --port)`,
+      { cause },
+    );
+    this.name = "ListenError";
+  }
+}
+
+/**
+ * Deno.listen, retried while the address is in use (a restarted role rebinding the port of the
+ * process it replaces) for up to `timeoutMs`; then a {@link ListenError} naming `who` (`worker 2`)
+ * and the address.
+ */
+export async function listenRetrying(
+  who: string,
+  hostname: string,
+  port: number,
+  timeoutMs = 3000,
+): Promise<Deno.TcpListener> {
+  const deadline = performance.now() + timeoutMs;
+  while (true) {
+    try {
+      return Deno.listen({ hostname, port });
+    } catch (e) {
+      if (!(e instanceof Deno.errors.AddrInUse)) throw e;
+      if (performance.now() > deadline) throw new ListenError(who, hostname, port, e);
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  }
+}

@@ -1,0 +1,126 @@
+/**
+ * The watchdog: the root of a system instance (seed questions 3.a–3.c). It takes the instance over
+ * and creates its directory, segment and pipes (`instance.ts`), spawns the dispatcher and every
+ * worker itself and supervises them in one loop (`supervisor.ts`):
+ *
+ * - a role that exits is reaped and restarted in its slot (same port for a worker), as the restart
+ *   policy says (`policy.ts`): at once, then with a growing backoff; a crash loop marks the slot
+ *   failed and the system serves with the others;
+ * - a role whose heartbeat is older than the heartbeat timeout (SIGSTOP, a busy loop) is frozen:
+ *   SIGTERM, then SIGKILL after the kill grace, then restarted like a crash;
+ * - a role that fails while the instance boots, or exits with code 2 (bad configuration), stops
+ *   the whole instance with a clear message instead of looping;
+ * - SIGINT/SIGTERM stop the roles in phases (`stop.ts`); every child is reaped; pipes, segment,
+ *   lock and directory are removed.
+ *
+ * It never writes into the dispatcher↔worker pipes: its channels are the slots' heartbeats, child
+ * exits and signals. Children arm a parent-death signal and check their parent every beat, so they
+ * leave within a second if the watchdog is killed; the next start finds the dead instance's lock
+ * free, removes its leftovers, and starts.
+ *
+ * @module
+ */
+
+import { SegmentError, SignalQueue } from "../../ipc/mod.ts";
+import { roleLogger } from "../logging.ts";
+import { closeInstance, instancePaths, startInstance } from "./instance.ts";
+import { resolveOptions, type WatchdogOptions } from "./options.ts";
+import { stopRoles } from "./stop.ts";
+import { Supervisor, type WatchdogReady } from "./supervisor.ts";
+
+export {
+  clearLeftovers,
+  closeInstance,
+  type InstanceHold,
+  type InstancePaths,
+  instancePaths,
+  openInstance,
+} from "./instance.ts";
+export {
+  defaultInstance,
+  WATCHDOG_FLAGS,
+  watchdogArgs,
+  type WatchdogFlagValues,
+  type WatchdogOptions,
+  watchdogOptions,
+} from "./options.ts";
+export type { WatchdogReady } from "./supervisor.ts";
+
+const log = roleLogger("watchdog");
+
+/** The instance could not start; everything it had started was stopped and removed. */
+export class WatchdogStartError extends Error {
+  /** A start error saying `message`. */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "WatchdogStartError";
+  }
+}
+
+/** What a watchdog run ended with. */
+export interface WatchdogReport {
+  /** Exit status of each role's last process. */
+  statuses: Record<string, Deno.CommandStatus | null>;
+  /** Restarts per role. */
+  restarts: Record<string, number>;
+  /** Roles marked failed (crash loop). */
+  failed: string[];
+  /** Why it stopped: a signal name, or the fatal problem. */
+  reason: string;
+  /** Every pid it spawned, restarts included. */
+  pids: number[];
+}
+
+/**
+ * Runs an instance until SIGINT/SIGTERM (or a fatal problem), then stops it and removes
+ * everything. `onReady` is called once every role is up. Throws {@link WatchdogStartError} (or
+ * the lock's `InstanceLockedError`) if it cannot start; what it had started is then removed.
+ */
+export async function runWatchdog(
+  options: WatchdogOptions,
+  onReady: (ready: WatchdogReady) => void = () => {},
+): Promise<WatchdogReport> {
+  const o = resolveOptions(options);
+  const paths = instancePaths(o.instance, o.runtimeBase);
+  // Listen for the stop signals first: none may be missed while starting.
+  using signals = new SignalQueue(["SIGINT", "SIGTERM"]);
+  let instance;
+  try {
+    instance = await startInstance(
+      paths,
+      { workers: o.workers, label: o.stage },
+      (line) => log.warning("leftover of a dead instance: {line}", { line }),
+    );
+  } catch (e) {
+    if (!(e instanceof SegmentError)) throw e;
+    throw new WatchdogStartError(`cannot start instance ${paths.name}: ${e.message}`, { cause: e });
+  }
+  const supervisor = new Supervisor(o, paths, instance.segment);
+  let stopped = false;
+  try {
+    const reason = await supervisor.run(signals, onReady);
+    await stopRoles(supervisor);
+    stopped = true;
+    return {
+      statuses: Object.fromEntries(supervisor.roles.map((r) => [r.name, r.lastStatus])),
+      restarts: Object.fromEntries(
+        supervisor.roles.map((r) => [r.name, instance.segment.slot(r.slot).get("restarts")]),
+      ),
+      failed: supervisor.roles.filter((r) => r.state === "failed").map((r) => r.name),
+      reason,
+      pids: supervisor.spawned,
+    };
+  } finally {
+    if (!stopped) await stopRoles(supervisor);
+    closeInstance(paths, instance.hold, instance.segment);
+  }
+}
+
+/** The exit status of a role as `status` shows it. */
+export function describeExit(exitStatus: number): string {
+  if (exitStatus >= 0) return `code ${exitStatus}`;
+  const name = Object.entries({ SIGKILL: 9, SIGTERM: 15, SIGINT: 2, SIGSEGV: 11, SIGABRT: 6 }).find(
+    ([, n]) => n === -exitStatus,
+  );
+  return name ? name[0] : `signal ${-exitStatus}`;
+}

@@ -1,0 +1,67 @@
+/**
+ * The watchdog's restart policy, as pure code: what to do when a role's process exits.
+ *
+ * - A role that exits while the instance boots, or with code 2 (bad configuration), stops the
+ *   whole instance: restarting it would only loop.
+ * - Otherwise it is restarted in its slot: at once the first time, then after 100, 200, 400,
+ *   800 ms…
+ * - Past `maxRestarts` restarts within `windowMs`, the slot is marked failed and the system serves
+ *   without it.
+ * - A run that lasts `windowMs` clears the count.
+ *
+ * @module
+ */
+
+/** The limits of the policy. */
+export interface RestartLimits {
+  /** Restarts allowed within {@link windowMs} before the slot is marked failed. */
+  maxRestarts: number;
+  /** The crash-loop window, ms; a run this long clears the count. */
+  windowMs: number;
+}
+
+/** How a process ended, as the policy needs it. */
+export interface ExitFacts {
+  /** Its exit code (null if a signal killed it). */
+  code: number | null;
+  /** Whether the instance was still starting (not every role had been ready yet). */
+  booting: boolean;
+}
+
+/** What to do after an exit. */
+export type ExitDecision =
+  | { kind: "stop-instance"; why: string }
+  | { kind: "restart"; delayMs: number; restarts: number }
+  | { kind: "failed"; restarts: number };
+
+/** The first backoff after the immediate restart, ms; each next one doubles. */
+const BACKOFF_MS = 100;
+
+/** The restart history of one slot, and the decisions it leads to. */
+export class RestartPolicy {
+  readonly #limits: RestartLimits;
+  /** When each restart within the window happened (or will, after its delay), monotonic ms. */
+  #restarts: number[] = [];
+
+  /** A slot's policy under `limits`. */
+  constructor(limits: RestartLimits) {
+    this.#limits = limits;
+  }
+
+  /** Decides what follows an exit at `now` (monotonic ms), and records a restart if it is one. */
+  afterExit(exit: ExitFacts, now: number): ExitDecision {
+    if (exit.booting) return { kind: "stop-instance", why: "while the instance was starting" };
+    if (exit.code === 2) return { kind: "stop-instance", why: "(bad configuration)" };
+    this.#restarts = this.#restarts.filter((t) => now - t < this.#limits.windowMs);
+    const n = this.#restarts.length;
+    if (n >= this.#limits.maxRestarts) return { kind: "failed", restarts: n };
+    const delayMs = n === 0 ? 0 : BACKOFF_MS * 2 ** (n - 1);
+    this.#restarts.push(now + delayMs);
+    return { kind: "restart", delayMs, restarts: n + 1 };
+  }
+
+  /** A process that started at `startedAt` is still running at `now`: a long run clears the count. */
+  running(startedAt: number, now: number): void {
+    if (now - startedAt > this.#limits.windowMs) this.#restarts = [];
+  }
+}

@@ -1,0 +1,92 @@
+/**
+ * The graceful stop of an instance's roles, in explicit phases, bounded by the grace plus one
+ * second whatever happens:
+ *
+ * 1. frozen roles (stopped by a signal, or silent for half a second) are killed at once: they could
+ *    not act on SIGTERM;
+ * 2. the dispatcher gets SIGTERM and its grace to finish what is in flight (half a second more,
+ *    then SIGKILL);
+ * 3. the workers get SIGTERM, and SIGKILL at the end of the budget.
+ *
+ * A second SIGINT or SIGTERM meanwhile kills every role at once. Every child is reaped.
+ *
+ * @module
+ */
+
+import { monotonicMs, processInfo, ROLE_STATE, signalNumber } from "../../ipc/mod.ts";
+import { HEARTBEAT_INTERVAL_MS } from "../liveness.ts";
+import { roleLogger, traceEvent } from "../logging.ts";
+import { reapChild } from "../spawn.ts";
+import { signalRole, type Supervised, type Supervisor } from "./supervisor.ts";
+
+const log = roleLogger("watchdog");
+
+/** Stops every role of `supervisor`'s instance in phases (see the module); resolves once all are reaped. */
+export async function stopRoles(supervisor: Supervisor): Promise<void> {
+  const { roles, options } = supervisor;
+  const end = monotonicMs() + options.graceMs + 1000;
+  for (const role of roles) clearTimeout(role.restartTimer);
+  let stopped = false;
+  const killAll = (why: string) => {
+    for (const role of roles) {
+      if (role.child === null || role.state === "stopped") continue;
+      traceEvent({ event: "kill", channel: "signal", peer: role.name, detail: `SIGKILL: ${why}` });
+      signalRole(role, "SIGKILL");
+    }
+  };
+  // A second stop signal means now.
+  (async () => {
+    for (let e = await supervisor.events.next(); !stopped; e = await supervisor.events.next()) {
+      if (e.kind === "signal" && (e.signal === "SIGINT" || e.signal === "SIGTERM")) {
+        log.warning("second {signal} while stopping: killing every role now", { signal: e.signal });
+        killAll(`second ${e.signal}`);
+        return;
+      }
+    }
+  })().catch((e) => log.error("stop: {e}", { e: String(e) }));
+
+  for (const role of roles) {
+    const why = frozenAtStop(supervisor, role);
+    if (why === null) continue;
+    log.warning("{role} is frozen ({why}): SIGKILL, it could not act on SIGTERM", {
+      role: role.name,
+      why,
+    });
+    traceEvent({ event: "kill", channel: "signal", peer: role.name, detail: `SIGKILL: ${why}` });
+    signalRole(role, "SIGKILL");
+  }
+  const phase = (kind: Supervised["kind"], marginMs: number) =>
+    Promise.all(
+      roles.filter((r) => r.kind === kind).map(async (role) => {
+        const child = role.child;
+        if (child === null) return;
+        const slot = supervisor.segment.slot(role.slot);
+        slot.set("state", ROLE_STATE.stopping);
+        const termMs = Math.max(100, end - marginMs - monotonicMs());
+        const status = await reapChild(child, { graceMs: 0, termMs });
+        if (status.signal === "SIGKILL") {
+          log.warning("{role} stopped by SIGKILL", { role: role.name });
+        }
+        role.lastStatus = status;
+        role.state = "stopped";
+        slot.set("exitStatus", status.signal ? -signalNumber(status.signal) : status.code);
+        slot.set("state", ROLE_STATE.empty);
+      }),
+    );
+  await phase("dispatcher", 500);
+  await phase("worker", 100);
+  stopped = true;
+  // Wakes the second-signal watcher, whose loop then ends.
+  supervisor.events.push({ kind: "tick" });
+}
+
+/** Why a running role cannot stop by itself now (stopped, or silent for 500 ms), or null. */
+function frozenAtStop(supervisor: Supervisor, role: Supervised): string | null {
+  const child = role.child;
+  if (child === null || role.state !== "running") return null;
+  if (processInfo(child.pid)?.state === "T") return "stopped by a signal";
+  const now = monotonicMs();
+  role.beats.heard(supervisor.segment.slot(role.slot).get("heartbeat"), now);
+  const verdict = role.beats.judge(now, 5 * HEARTBEAT_INTERVAL_MS);
+  return verdict.alive ? null : `no heartbeat for ${verdict.ageMs?.toFixed(0)} ms`;
+}

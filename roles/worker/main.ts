@@ -1,0 +1,27 @@
+/**
+ * A worker's program, as the watchdog starts it: the common role options, `--worker K` and, for a
+ * restarted worker in client-calls-worker, `--worker-port P`; prints `ready <port>` once up.
+ *
+ * @module
+ */
+
+import { MAX_WORKERS } from "../../ipc/mod.ts";
+import { intOption, MAX_PORT } from "../options.ts";
+import { roleMain } from "../role_args.ts";
+import { runWorker } from "./mod.ts";
+
+if (import.meta.main) {
+  await roleMain(
+    "worker",
+    ["worker", "worker-port"],
+    (extra) => `worker ${extra.worker}`,
+    async (context, extra) => {
+      const k = intOption("worker", extra.worker, undefined, 1, MAX_WORKERS);
+      const port = extra["worker-port"];
+      const workerPort = port === undefined
+        ? undefined
+        : intOption("worker-port", port, 0, 0, MAX_PORT);
+      await runWorker({ ...context, k, workerPort }, (port) => console.log(`ready ${port}`));
+    },
+  );
+}
