@@ -18,7 +18,7 @@
  * @module
  */
 
-import { ROLE_STATE, workerSlot } from "../ipc/mod.ts";
+import { ROLE_STATE } from "../ipc/mod.ts";
 import { closeTrace, freshTraceFile, OspsClient, setupLogging, traceEvent } from "../roles/mod.ts";
 import {
   type RunningSystem,
@@ -26,6 +26,7 @@ import {
   type TracedEvent,
   waitForTrace,
 } from "../scenarios/mod.ts";
+import { sleep } from "../roles/timers.ts";
 
 /** Options of {@link runRecoveryBench}. */
 export interface RecoveryBenchOptions {
@@ -73,7 +74,6 @@ function spread(values: number[]): Spread {
 }
 
 const now = () => performance.timeOrigin + performance.now();
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Injects a fault on `role` and measures; returns [detect, servedAgain] in ms. */
 async function trial(
@@ -82,8 +82,7 @@ async function trial(
   signal: "SIGKILL" | "SIGSTOP",
   reaction: string,
 ): Promise<[number | null, number]> {
-  const slotIndex = role === "dispatcher" ? 1 : workerSlot(Number(role.split(" ")[1]));
-  const slot = system.segment.slot(slotIndex);
+  const slot = system.segment.slot(system.role(role).slot);
   const generation = slot.get("generation");
   const t0 = now();
   traceEvent({ event: `inject ${signal}`, channel: "signal", peer: role });

@@ -7,15 +7,13 @@
 
 import {
   defaultRuntimeBase,
-  DISPATCHER_SLOT,
   InstanceLock,
   isRunning,
   monotonicMs,
+  registryRoles,
   ROLE_STATE,
   SharedSegment,
   SignalQueue,
-  WATCHDOG_SLOT,
-  workerSlot,
 } from "../ipc/mod.ts";
 import { describeExit, instancePaths } from "../roles/mod.ts";
 import { type Command, intOption, parse, UsageError } from "./common.ts";
@@ -70,17 +68,9 @@ export function readStatus(segmentName: string): { stage: string; roles: RoleSta
   if (!SharedSegment.exists(segmentName)) return null;
   using seg = SharedSegment.open(segmentName, { readOnly: true });
   const now = monotonicMs();
-  const rows = [
-    { role: "watchdog", slot: WATCHDOG_SLOT },
-    { role: "dispatcher", slot: DISPATCHER_SLOT },
-    ...Array.from(
-      { length: seg.layout.workers },
-      (_, i) => ({ role: `worker ${i + 1}`, slot: workerSlot(i + 1) }),
-    ),
-  ];
   return {
     stage: seg.header().label,
-    roles: rows.map(({ role, slot: index }) => {
+    roles: registryRoles(seg.layout.workers).map(({ name: role, slot: index }) => {
       const slot = seg.slot(index);
       const pid = slot.get("pid");
       const generation = slot.get("generation");

@@ -15,7 +15,7 @@ export { FRAME_HEADER, MAX_FRAME_PAYLOAD, PIPE_BUF } from "./frame.ts";
 export class FifoError extends Error {
   /** The FIFO's path. */
   readonly path: string;
-  /** Builds the error for the FIFO at `path`. */
+  /** An error about the FIFO at `path`, saying `message`. */
   constructor(path: string, message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "FifoError";
@@ -25,7 +25,7 @@ export class FifoError extends Error {
 
 /** A payload too large for one frame; nothing was written. */
 export class FrameTooLargeError extends FifoError {
-  /** Builds the error. */
+  /** A payload of `length` bytes refused by the FIFO at `path`. */
   constructor(path: string, length: number) {
     super(
       path,
@@ -38,7 +38,7 @@ export class FrameTooLargeError extends FifoError {
 
 /** Bytes on the pipe that are not a valid frame (foreign writer or garbage); they were dropped up to the next frame. */
 export class FrameError extends FifoError {
-  /** Builds the error. */
+  /** Bad bytes on the FIFO at `path`, `detail` saying what was wrong. */
   constructor(path: string, detail: string) {
     super(path, `bad frame on ${path}: ${detail}; the unreadable bytes were dropped`);
     this.name = "FrameError";
@@ -47,7 +47,7 @@ export class FrameError extends FifoError {
 
 /** Writing to a FIFO whose readers are all gone (EPIPE). */
 export class BrokenPipeError extends FifoError {
-  /** Builds the error. */
+  /** A write to `path` failed with EPIPE (`cause`). */
   constructor(path: string, cause: unknown) {
     super(path, `no reader on ${path} any more (EPIPE): the other end has gone`, { cause });
     this.name = "BrokenPipeError";
@@ -56,7 +56,7 @@ export class BrokenPipeError extends FifoError {
 
 /** Opening a FIFO for writing without waiting, while no reader has it open (ENXIO). */
 export class NoReaderError extends FifoError {
-  /** Builds the error. */
+  /** An open of `path` for writing failed with ENXIO (`cause`). */
   constructor(path: string, cause: unknown) {
     super(path, `no reader has ${path} open yet (ENXIO)`, { cause });
     this.name = "NoReaderError";
@@ -65,7 +65,7 @@ export class NoReaderError extends FifoError {
 
 /** The pipe is full (the reader is slow or frozen): the frame was not written (EAGAIN). */
 export class PipeFullError extends FifoError {
-  /** Builds the error. */
+  /** A write to `path` failed with EAGAIN (`cause`). */
   constructor(path: string, cause: unknown) {
     super(
       path,
@@ -80,7 +80,7 @@ export class PipeFullError extends FifoError {
 
 /** The path exists but is not a named pipe. */
 export class NotAFifoError extends FifoError {
-  /** Builds the error. */
+  /** `path` exists but is no FIFO. */
   constructor(path: string) {
     super(path, `${path} is not a named pipe`);
     this.name = "NotAFifoError";

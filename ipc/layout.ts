@@ -129,6 +129,34 @@ export function workerSlot(k: number): number {
   return DISPATCHER_SLOT + k;
 }
 
+/** A role as the registry knows it: its name (`watchdog`, `dispatcher`, `worker k`) and slot. */
+export interface RegistryRole {
+  /** `watchdog`, `dispatcher` or `worker k`. */
+  readonly name: string;
+  /** Its slot index. */
+  readonly slot: number;
+}
+
+/** The registry's roles in slot order for `workers` workers: watchdog, dispatcher, worker 1… */
+export function registryRoles(workers: number): RegistryRole[] {
+  return [
+    { name: "watchdog", slot: WATCHDOG_SLOT },
+    { name: "dispatcher", slot: DISPATCHER_SLOT },
+    ...Array.from(
+      { length: workers },
+      (_, i) => ({ name: `worker ${i + 1}`, slot: workerSlot(i + 1) }),
+    ),
+  ];
+}
+
+/** The slot of the role named `name` (`dispatcher`, `worker 2`), or null for no such name. */
+export function slotOfRole(name: string): number | null {
+  if (name === "watchdog") return WATCHDOG_SLOT;
+  if (name === "dispatcher") return DISPATCHER_SLOT;
+  const m = /^worker ([1-9]\d*)$/.exec(name);
+  return m && Number(m[1]) <= MAX_WORKERS ? workerSlot(Number(m[1])) : null;
+}
+
 /** Default mailbox payload capacity: a 4096-byte request line plus room for a result. */
 export const DEFAULT_MAILBOX_PAYLOAD = 8192 - MAILBOX_HEADER.size;
 

@@ -8,51 +8,9 @@
  * @module
  */
 
-/** Linux errno numbers (x86_64 and aarch64 share these) mapped to their symbolic names. */
-const ERRNO_NAMES: Record<number, string> = {
-  1: "EPERM",
-  2: "ENOENT",
-  3: "ESRCH",
-  4: "EINTR",
-  5: "EIO",
-  6: "ENXIO",
-  7: "E2BIG",
-  9: "EBADF",
-  10: "ECHILD",
-  11: "EAGAIN",
-  12: "ENOMEM",
-  13: "EACCES",
-  14: "EFAULT",
-  16: "EBUSY",
-  17: "EEXIST",
-  19: "ENODEV",
-  20: "ENOTDIR",
-  21: "EISDIR",
-  22: "EINVAL",
-  23: "ENFILE",
-  24: "EMFILE",
-  27: "EFBIG",
-  28: "ENOSPC",
-  29: "ESPIPE",
-  30: "EROFS",
-  32: "EPIPE",
-  36: "ENAMETOOLONG",
-  38: "ENOSYS",
-  40: "ELOOP",
-  75: "EOVERFLOW",
-};
+import { Errno, SysCallError } from "./errno.ts";
 
-/** errno values the toolkit branches on. */
-export const Errno = {
-  ENOENT: 2,
-  ESRCH: 3,
-  EINTR: 4,
-  ENXIO: 6,
-  ECHILD: 10,
-  EAGAIN: 11,
-  EEXIST: 17,
-  EPIPE: 32,
-} as const;
+export { Errno, errnoName, SysCallError } from "./errno.ts";
 
 /** open(2) / shm_open(3) flags (Linux values). */
 export const O = {
@@ -131,37 +89,14 @@ const lib = Deno.dlopen("libc.so.6", {
   closedir: { parameters: ["pointer"], result: "i32" },
 });
 
-/** A failed libc call: which call, on what, and the errno it left. */
-export class SysCallError extends Error {
-  /** The libc function that failed, e.g. `shm_open`. */
-  readonly call: string;
-  /** The object the call acted on: a path, a segment name, a pid. */
-  readonly object: string;
-  /** The errno number. */
-  readonly errno: number;
-  /** The errno's symbolic name, e.g. `EEXIST`; `E<number>` when the toolkit has no name for it. */
-  readonly code: string;
-
-  /** Builds the error from the call, its object and the errno it left. */
-  constructor(call: string, object: string, errno: number) {
-    const code = errnoName(errno);
-    super(`${call}(${object}) failed: ${code} (${describeErrno(errno)})`);
-    this.name = "SysCallError";
-    this.call = call;
-    this.object = object;
-    this.errno = errno;
-    this.code = code;
-  }
-}
-
-/** The symbolic name of an errno value (`17` → `EEXIST`). */
-export function errnoName(errno: number): string {
-  return ERRNO_NAMES[errno] ?? `E${errno}`;
-}
-
 function describeErrno(errno: number): string {
   const p = lib.symbols.strerror(errno);
   return p === null ? "unknown error" : Deno.UnsafePointerView.getCString(p);
+}
+
+/** The error of a failed `call` on `object`, with the errno it left. */
+function sysCallError(call: string, object: string, errno: number): SysCallError {
+  return new SysCallError(call, object, errno, describeErrno(errno));
 }
 
 /** The calling thread's errno, read right after a failed synchronous call. */
@@ -177,7 +112,7 @@ function clearErrno(): void {
 }
 
 function fail(call: string, object: string): never {
-  throw new SysCallError(call, object, lastErrno());
+  throw sysCallError(call, object, lastErrno());
 }
 
 const encoder = new TextEncoder();
@@ -207,7 +142,7 @@ export async function openWaiting(path: string, flags: number, mode = 0): Promis
   if (fd >= 0) return fd;
   const probe = lib.symbols.open(cString(path), flags | O.NONBLOCK, mode);
   if (probe >= 0) lib.symbols.close(probe);
-  throw new SysCallError("open", path, probe < 0 ? lastErrno() : Errno.EINTR);
+  throw sysCallError("open", path, probe < 0 ? lastErrno() : Errno.EINTR);
 }
 
 /** close(2). */
@@ -232,7 +167,7 @@ export function readNonBlocking(
   if (n >= 0) return n;
   const errno = lastErrno();
   if (errno === Errno.EAGAIN) return null;
-  throw new SysCallError("read", object, errno);
+  throw sysCallError("read", object, errno);
 }
 
 /** write(2) of the whole buffer in one call; returns the byte count written. */
@@ -480,5 +415,5 @@ export function tryLockExclusive(fd: number, object: string): boolean {
   if (lib.symbols.flock(fd, LOCK_EX | LOCK_NB) === 0) return true;
   const errno = lastErrno();
   if (errno === Errno.EAGAIN) return false;
-  throw new SysCallError("flock", object, errno);
+  throw sysCallError("flock", object, errno);
 }

@@ -15,7 +15,7 @@ export class InstanceLockedError extends Error {
   readonly path: string;
   /** The holder's pid, as written in the file (0 if unreadable). */
   readonly pid: number;
-  /** Builds the error. */
+  /** The lock `path` is held by process `pid`. */
   constructor(path: string, pid: number) {
     super(
       `another osps instance is running (pid ${pid || "unknown"}, lock ${path}); ` +

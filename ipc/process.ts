@@ -17,7 +17,7 @@ function procText(path: string): string | null {
 export class NoSuchProcessError extends Error {
   /** The pid that was signalled. */
   readonly pid: number;
-  /** Builds the error. */
+  /** `signal` could not be sent to `pid`, which is gone; `cause` is the ESRCH. */
   constructor(pid: number, signal: string, cause: unknown) {
     super(`cannot send ${signal} to pid ${pid}: no such process (ESRCH)`, { cause });
     this.name = "NoSuchProcessError";
@@ -27,7 +27,7 @@ export class NoSuchProcessError extends Error {
 
 /** The parent this process was started by is already gone, so no parent-death signal will come. */
 export class ParentGoneError extends Error {
-  /** Builds the error. */
+  /** The parent is `actual`, not `expected` any more. */
   constructor(expected: number, actual: number) {
     super(`parent pid ${expected} is gone (parent is now ${actual}); exiting rather than orphaned`);
     this.name = "ParentGoneError";
@@ -227,11 +227,6 @@ export class SignalQueue implements Disposable, AsyncIterable<Deno.Signal> {
     if (queued !== undefined) return Promise.resolve(queued);
     if (this.#closed) return Promise.resolve(null);
     return new Promise((resolve) => this.#waiters.push(resolve));
-  }
-
-  /** Signals received and not yet taken, oldest first, without waiting. */
-  drain(): Deno.Signal[] {
-    return this.#queue.splice(0);
   }
 
   /** Iterates over received signals until closed. */

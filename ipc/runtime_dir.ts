@@ -12,7 +12,7 @@ import { makeFifo } from "./fifo.ts";
 export class RuntimeDirError extends Error {
   /** The directory's path. */
   readonly path: string;
-  /** Builds the error. */
+  /** The runtime directory `path` is refused, `detail` saying why. */
   constructor(path: string, detail: string) {
     super(`runtime directory ${path} is refused: ${detail}`);
     this.name = "RuntimeDirError";

@@ -10,7 +10,7 @@
 export class SegmentError extends Error {
   /** The segment's POSIX name, e.g. `/osps-1234`. */
   readonly segment: string;
-  /** Builds the error for segment `segment`. */
+  /** An error about `segment`, saying `message`. */
   constructor(segment: string, message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "SegmentError";
@@ -20,7 +20,7 @@ export class SegmentError extends Error {
 
 /** Creating a segment whose name is taken (EEXIST); the existing segment was left untouched. */
 export class SegmentExistsError extends SegmentError {
-  /** Builds the error. */
+  /** Creating `segment` failed with EEXIST (`cause`). */
   constructor(segment: string, cause: unknown) {
     super(
       segment,
@@ -34,7 +34,7 @@ export class SegmentExistsError extends SegmentError {
 
 /** Opening or unlinking a segment that does not exist (ENOENT). */
 export class SegmentNotFoundError extends SegmentError {
-  /** Builds the error. */
+  /** Opening or unlinking `segment` failed with ENOENT (`cause`). */
   constructor(segment: string, cause: unknown) {
     super(segment, `shared segment ${segment} does not exist (ENOENT); is the system running?`, {
       cause,
@@ -45,7 +45,7 @@ export class SegmentNotFoundError extends SegmentError {
 
 /** The segment's header is not ours (magic) or of another layout version: refused, not touched. */
 export class SegmentHeaderError extends SegmentError {
-  /** Builds the error. */
+  /** `segment`'s header is refused, `detail` saying why. */
   constructor(segment: string, detail: string) {
     super(segment, `shared segment ${segment} is refused: ${detail}; it was left untouched`);
     this.name = "SegmentHeaderError";
@@ -54,7 +54,7 @@ export class SegmentHeaderError extends SegmentError {
 
 /** The segment's real size, its header's size and the expected layout disagree. */
 export class SegmentSizeError extends SegmentError {
-  /** Builds the error. */
+  /** `segment`'s sizes disagree, `detail` saying how. */
   constructor(segment: string, detail: string) {
     super(
       segment,
@@ -66,7 +66,7 @@ export class SegmentSizeError extends SegmentError {
 
 /** A payload does not fit in its mailbox; nothing was written. */
 export class MailboxOverflowError extends SegmentError {
-  /** Builds the error. */
+  /** A payload of `length` bytes refused by mailbox `mailbox` of `segment` (`capacity` bytes). */
   constructor(segment: string, mailbox: number, length: number, capacity: number) {
     super(
       segment,
@@ -79,7 +79,7 @@ export class MailboxOverflowError extends SegmentError {
 
 /** A mailbox's header holds impossible values (a length beyond its capacity). */
 export class MailboxCorruptError extends SegmentError {
-  /** Builds the error. */
+  /** Mailbox `mailbox` of `segment` holds garbage, `detail` saying what. */
   constructor(segment: string, mailbox: number, detail: string) {
     super(segment, `mailbox ${mailbox} of ${segment} is corrupt: ${detail}`);
     this.name = "MailboxCorruptError";

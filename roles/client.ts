@@ -16,9 +16,10 @@
  * @module
  */
 
+import { CallListener } from "./client_calls.ts";
 import { traceEvent } from "./logging.ts";
 import { decodeLine, errLine, okLine, parseReply as readReply } from "./protocol.ts";
-import { parseHandoff, parseReady } from "./stages.ts";
+import { parseHandoff } from "./stages.ts";
 import { closeGracefully, closeQuietly, TcpLineReader, writeLine } from "./tcp.ts";
 import { sleep } from "./timers.ts";
 
@@ -87,10 +88,7 @@ interface Session {
 export class OspsClient implements AsyncDisposable {
   readonly #options: Required<ClientOptions>;
   #session: Session | null = null;
-  #listener: Deno.TcpListener | null = null;
-  #readyWaiters = new Map<string, (conn: Deno.Conn) => void>();
-  #readyArrived = new Map<string, Deno.Conn>();
-  #accepting: Promise<void> | null = null;
+  #calls: CallListener | null = null;
   #closed = false;
 
   private constructor(options: ClientOptions) {
@@ -124,14 +122,14 @@ export class OspsClient implements AsyncDisposable {
     });
     // Worker-calls-client needs a port for workers to call: announce one. Other stages answer
     // ERR unknown-request, and the listener is not needed.
-    this.#listener ??= Deno.listen({ hostname: "127.0.0.1", port: 0 });
-    await this.#send(session, `LISTEN ${this.#listener.addr.port}`);
+    this.#calls ??= new CallListener(this.#options.name, this.#options.readyTimeoutMs);
+    await this.#send(session, `LISTEN ${this.#calls.port}`);
     const reply = await this.#receive(session, this.#options.timeoutMs);
-    if (reply === "OK") {
-      this.#accepting ??= this.#acceptReady(this.#listener);
-    } else if (reply?.startsWith("ERR unknown-request")) {
-      this.#listener.close();
-      this.#listener = null;
+    if (reply?.startsWith("ERR unknown-request")) {
+      await this.#calls.close();
+      this.#calls = null;
+    } else if (reply === "OK") {
+      // Workers will call this client's port.
     } else if (reply?.startsWith("ERR busy")) {
       // At its connection limit (a flood): the connection was refused; tried again, later.
       conn.close();
@@ -188,70 +186,13 @@ export class OspsClient implements AsyncDisposable {
     return decodeLine(read.bytes) ?? "";
   }
 
-  async #acceptReady(listener: Deno.TcpListener): Promise<void> {
-    try {
-      for await (const conn of listener) this.#matchReady(conn);
-    } catch {
-      // Listener closed.
-    }
-  }
-
-  /** Reads a worker's `READY <token>` and hands the connection to the request waiting for it. */
-  async #matchReady(conn: Deno.Conn): Promise<void> {
-    const read = await new TcpLineReader(conn).next(this.#options.readyTimeoutMs);
-    const line = read.kind === "line" ? decodeLine(read.bytes) ?? "" : "";
-    const token = parseReady(line);
-    if (token === null) {
-      conn.close();
-      return;
-    }
-    traceEvent({
-      event: "accept",
-      channel: "tcp",
-      peer: "worker",
-      detail: line,
-      role: this.#options.name,
-    });
-    const waiter = this.#readyWaiters.get(token);
-    if (waiter) waiter(conn);
-    else this.#readyArrived.set(token, conn);
-  }
-
-  /** The worker's READY connection for `token`, or null after the READY timeout; cancellable. */
-  #waitReady(token: string): { conn: Promise<Deno.Conn | null>; cancel: () => void } {
-    const early = this.#readyArrived.get(token);
-    if (early) {
-      this.#readyArrived.delete(token);
-      return { conn: Promise.resolve(early), cancel: () => {} };
-    }
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const conn = new Promise<Deno.Conn | null>((resolve) => {
-      timer = setTimeout(() => {
-        this.#readyWaiters.delete(token);
-        resolve(null);
-      }, this.#options.readyTimeoutMs);
-      this.#readyWaiters.set(token, (c) => {
-        clearTimeout(timer);
-        this.#readyWaiters.delete(token);
-        resolve(c);
-      });
-    });
-    return {
-      conn,
-      cancel: () => {
-        clearTimeout(timer);
-        this.#readyWaiters.delete(token);
-      },
-    };
-  }
-
   /**
    * Waits for the worker's READY call for `token` while watching the dispatcher connection: if the
    * dispatcher goes away first, no worker may ever have been told to call (it answers WAIT before
    * it orders the call), so the caller sends the request again: `gone`.
    */
   async #readyOrGone(session: Session, token: string): Promise<Deno.Conn | null | "gone"> {
-    const ready = this.#waitReady(token);
+    const ready = this.#calls!.wait(token);
     while (true) {
       const first = await Promise.race([ready.conn, session.lines.watch()]);
       if (first === "eof" || first === "interrupted") {
@@ -393,9 +334,7 @@ export class OspsClient implements AsyncDisposable {
       await writeLine(session.conn, "QUIT");
       await closeGracefully(session.conn, 100);
     }
-    this.#listener?.close();
-    await this.#accepting;
-    for (const conn of this.#readyArrived.values()) conn.close();
+    await this.#calls?.close();
   }
 
   /** Same as {@link close}. */

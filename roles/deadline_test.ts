@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { DEADLINE_TICK_MS, deadlineAfter } from "./deadline.ts";
+import { sleep } from "./timers.ts";
 
 Deno.test("a deadline fires once, at most one tick late; a cancelled one never", async () => {
   const fired: string[] = [];
@@ -26,14 +27,14 @@ Deno.test("a restarted deadline fires from its new start", async () => {
   let count = 0;
   const d = deadlineAfter(20, () => count++);
   const keepAlive = setTimeout(() => {}, 1000);
-  await new Promise((r) => setTimeout(r, 10));
+  await sleep(10);
   d.restart(80);
-  await new Promise((r) => setTimeout(r, 50));
+  await sleep(50);
   assert.equal(count, 0, "moved forward: not fired at its first time");
-  await new Promise((r) => setTimeout(r, 100));
+  await sleep(100);
   assert.equal(count, 1);
   d.restart(10);
-  await new Promise((r) => setTimeout(r, 80));
+  await sleep(80);
   assert.equal(count, 2, "a fired deadline can be restarted");
   clearTimeout(keepAlive);
 });

@@ -25,6 +25,7 @@ export * from "./stages.ts";
 export * from "./tcp.ts";
 export * from "./options.ts";
 export * from "./liveness.ts";
+export { crashAtStartFile } from "./lifecycle.ts";
 export * from "./client.ts";
 export * from "./role_args.ts";
 export { type DispatcherOptions, requestIdBase, runDispatcher } from "./dispatcher/mod.ts";

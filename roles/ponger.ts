@@ -20,6 +20,8 @@ import {
   workerSlot,
 } from "../ipc/mod.ts";
 import { roleLogger, setupLogging, traceEvent } from "./logging.ts";
+import { intOption, UsageError } from "./options.ts";
+import { EXIT_PARENT_GONE } from "./lifecycle.ts";
 
 /** Exchanges traced, at most: a long run's first ones are enough to see the pattern. */
 export const TRACED_EXCHANGES = 1000;
@@ -38,7 +40,7 @@ export interface PongerOptions {
 
 /** A ping whose counter does not match the mailbox, or a frame that is not a ping. */
 export class PingProtocolError extends Error {
-  /** Builds the error. */
+  /** A protocol error about `detail`. */
   constructor(detail: string) {
     super(`ping-pong protocol violated: ${detail}`);
     this.name = "PingProtocolError";
@@ -122,10 +124,10 @@ if (import.meta.main) {
       segment: values.segment ?? "",
       ping: values.ping ?? "",
       pong: values.pong ?? "",
-      parentPid: Number(values["parent-pid"]),
+      parentPid: intOption("parent-pid", values["parent-pid"], undefined, 1, 2 ** 22),
     });
   } catch (e) {
     roleLogger("ponger").error("{error}", { error: String(e) });
-    Deno.exit(e instanceof ParentGoneError ? 3 : 1);
+    Deno.exit(e instanceof UsageError ? 2 : e instanceof ParentGoneError ? EXIT_PARENT_GONE : 1);
   }
 }

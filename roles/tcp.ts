@@ -8,6 +8,7 @@
 
 import { type Deadline, deadlineAfter } from "./deadline.ts";
 import { errLine, MAX_LINE } from "./protocol.ts";
+import { sleep } from "./timers.ts";
 
 /** What {@link TcpLineReader.next} returns. */
 export type LineResult =
@@ -236,7 +237,7 @@ export async function acceptConnections(
           `out of file descriptors (${code}) with ${served} connections open: ` +
             `accepting again in ${ACCEPT_PAUSE_MS} ms`,
         );
-        await new Promise((r) => setTimeout(r, ACCEPT_PAUSE_MS));
+        await sleep(ACCEPT_PAUSE_MS);
         continue;
       }
       // The listener was closed: the role is stopping.
@@ -289,7 +290,7 @@ export function connectWithin(hostname: string, port: number, ms: number): Promi
 
 /** A role cannot listen on its address: it is taken (by another program, or another instance). */
 export class ListenError extends Error {
-  /** Builds the error for role `who` and its address. */
+  /** `who` could not listen on `hostname`:`port`; `cause` is why. */
   constructor(who: string, hostname: string, port: number, cause: unknown) {
     super(
       `${who} cannot listen on ${hostname}:${port}: address in use` +
@@ -318,7 +319,7 @@ export async function listenRetrying(
     } catch (e) {
       if (!(e instanceof Deno.errors.AddrInUse)) throw e;
       if (performance.now() > deadline) throw new ListenError(who, hostname, port, e);
-      await new Promise((r) => setTimeout(r, 25));
+      await sleep(25);
     }
   }
 }

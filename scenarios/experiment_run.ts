@@ -16,12 +16,13 @@ import {
   SharedSegment,
 } from "../ipc/mod.ts";
 import { LineReader, ROLE_PERMISSIONS, roleCommand } from "../roles/mod.ts";
+import { sleep } from "../roles/timers.ts";
 
 const HELPER = new URL("./experiment_helper.ts", import.meta.url);
 
 /** An experiment passed its time bound; says at which step. */
 export class ExperimentTimeoutError extends Error {
-  /** Builds the error. */
+  /** The error for `step`, which did not end within `boundMs`. */
   constructor(step: string, boundMs: number) {
     super(`the experiment passed its ${boundMs} ms bound at step: ${step}`);
     this.name = "ExperimentTimeoutError";
@@ -164,7 +165,7 @@ export class ExperimentRun implements AsyncDisposable {
     for (const pid of this.#adopted) {
       for (const end = performance.now() + 2000; performance.now() < end;) {
         if (reapAdopted(pid)) break;
-        await new Promise((r) => setTimeout(r, 5));
+        await sleep(5);
       }
     }
     for (const cleanup of this.#cleanups.reverse()) {

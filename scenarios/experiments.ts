@@ -27,8 +27,10 @@ import {
 } from "../ipc/mod.ts";
 import { freshTraceFile, withTimeout } from "../roles/mod.ts";
 import { ExperimentRun, type ExperimentRunOptions } from "./experiment_run.ts";
-import { runClients, type RunningSystem, startSystem, type SystemOptions } from "./harness.ts";
+import { runClients } from "./clients.ts";
+import { type RunningSystem, startSystem, type SystemOptions } from "./harness.ts";
 import { type TracedEvent, waitForTrace } from "./timeline.ts";
+import { sleep } from "../roles/timers.ts";
 
 /** The experiments. */
 export const EXPERIMENTS = ["zombie", "pipe-buffering", "sigchld", "frozen-pipe"] as const;
@@ -223,7 +225,7 @@ async function readRuns(
     }
     got += n;
     // A slow reader lets the pipe fill.
-    if (runs.length % 7 === 0) await new Promise((r) => setTimeout(r, 1));
+    if (runs.length % 7 === 0) await sleep(1);
   }
   return runs;
 }

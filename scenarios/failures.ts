@@ -17,14 +17,16 @@
  * @module
  */
 
-import { becomeSubreaper, isRunning, reapAdopted, ROLE_STATE, workerSlot } from "../ipc/mod.ts";
+import { becomeSubreaper, isRunning, reapAdopted, ROLE_STATE } from "../ipc/mod.ts";
 import { closeTrace, freshTraceFile, setupLogging, type Stage, traceEvent } from "../roles/mod.ts";
-import { type RequestRecord, startSystem, type StopReport } from "./harness.ts";
+import type { RequestRecord } from "./clients.ts";
+import { startSystem, type StopReport } from "./harness.ts";
 import { isClean, processesMentioning } from "./proof.ts";
 import { LoadGenerator, ZombieWatch } from "./load.ts";
 import { expectedAnswer } from "./stages.ts";
-import { renderTrace } from "./diagram.ts";
+import { renderTrace } from "./diagram_render.ts";
 import { formatTimeline, readTrace, type TracedEvent, waitForTrace } from "./timeline.ts";
+import { sleep } from "../roles/timers.ts";
 
 /** The failure scenarios. */
 export const FAILURES = [
@@ -91,8 +93,6 @@ export interface FailureReport {
   /** Whether every check passed. */
   passed: boolean;
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * The time from `since` (ms) to the watchdog's first event about `role` whose event is in
@@ -208,7 +208,7 @@ export async function runFailureScenario(options: FailureOptions): Promise<Failu
       : name === "crash-loop"
       ? "worker 2"
       : "worker 1";
-    const slot = target === "dispatcher" ? 1 : workerSlot(Number(target.split(" ")[1]));
+    const { slot } = system.role(target);
     const generation = system.segment.slot(slot).get("generation");
     const workerPids = system.roles.filter((r) => r.name.startsWith("worker")).map((r) => r.pid);
     if (name === "crash-loop") system.crashAtStart(target, true);

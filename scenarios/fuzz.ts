@@ -14,6 +14,7 @@ import { OspsClient, type Stage, TcpLineReader } from "../roles/mod.ts";
 import { startSystem } from "./harness.ts";
 import { seeded } from "./load.ts";
 import { expectedAnswer } from "./stages.ts";
+import { sleep } from "../roles/timers.ts";
 
 /** Options of {@link runFuzz}. */
 export interface FuzzOptions {
@@ -179,7 +180,7 @@ async function slowloris(port: number, seconds: number): Promise<string[]> {
     const line = "requetetype1 slow";
     for (let i = 0; i < seconds && i < line.length; i++) {
       await conn.write(enc.encode(line[i]));
-      await new Promise((r) => setTimeout(r, 1000));
+      await sleep(1000);
     }
     await conn.write(enc.encode(`${line.slice(Math.min(seconds, line.length))}\n`));
     const r = await new TcpLineReader(conn).next(5000);
@@ -231,7 +232,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
         canary.failed.push(`${line} → ${e}`);
       }
       sample();
-      await new Promise((r) => setTimeout(r, 100));
+      await sleep(100);
     }
   })();
   const idle: Deno.Conn[] = [];

@@ -1,6 +1,7 @@
 /**
- * A small harness to run the system in experiments and tests: start a dispatcher and N workers in
- * a stage, wait until each reports ready, stop them in phases, and check what was left.
+ * A small harness to run the system in experiments and tests: start an instance's watchdog as a
+ * process (it starts the dispatcher and N workers in a stage), wait until every role is ready,
+ * watch and break the roles through the registry, stop the instance, and check what was left.
  *
  * @example
  * ```ts
@@ -14,12 +15,14 @@
  * @module
  */
 
-import { DISPATCHER_SLOT, ROLE_STATE, sendSignal, SharedSegment, workerSlot } from "../ipc/mod.ts";
+import { registryRoles, ROLE_STATE, sendSignal, SharedSegment } from "../ipc/mod.ts";
 import {
+  crashAtStartFile,
   NUMBER_OPTIONS,
   readReadyLine,
   reapChild,
   roleCommand,
+  sleep,
   type Stage,
   SYSTEM_ROLE_PERMISSIONS,
   watchdogArgs,
@@ -27,7 +30,6 @@ import {
 import { defaultRuntimeBase } from "../ipc/mod.ts";
 import { checkLeftovers, type LeftoverReport } from "./proof.ts";
 import { readTrace, type TracedEvent } from "./timeline.ts";
-import { answerLine, OspsClient } from "../roles/client.ts";
 
 const WATCHDOG = new URL("../roles/watchdog/main.ts", import.meta.url);
 
@@ -101,7 +103,7 @@ export interface StopReport {
 
 /** The instance did not start. Everything started was stopped and removed before this was thrown. */
 export class SystemStartError extends Error {
-  /** Builds the error. */
+  /** A start error saying `message` (with the watchdog's last words). */
   constructor(message: string) {
     super(message);
     this.name = "SystemStartError";
@@ -187,11 +189,8 @@ export class RunningSystem implements AsyncDisposable {
 
   /** The dispatcher and the workers as the registry shows them now (their pids are remembered). */
   get roles(): RoleView[] {
-    const views = [{ name: "dispatcher", slot: DISPATCHER_SLOT }];
-    for (let k = 1; k <= this.#segment.layout.workers; k++) {
-      views.push({ name: `worker ${k}`, slot: workerSlot(k) });
-    }
-    return views.map((v) => {
+    // The watchdog's slot is its own: the roles are the others.
+    return registryRoles(this.#segment.layout.workers).slice(1).map((v) => {
       const pid = this.#segment.slot(v.slot).get("pid");
       if (pid > 0) this.#seen.add(pid);
       return { ...v, pid };
@@ -232,7 +231,7 @@ export class RunningSystem implements AsyncDisposable {
 
   /** Makes role `name` crash right after each start (`on`), or stops doing so: a crash loop. */
   crashAtStart(name: string, on: boolean): void {
-    const path = `${this.runtimeDir}/crash-at-start.${name.replace(" ", "-")}`;
+    const path = crashAtStartFile(this.runtimeDir, this.role(name).name.replace(" ", "-"));
     if (on) Deno.writeTextFileSync(path, "", { mode: 0o600 });
     else Deno.removeSync(path);
   }
@@ -248,7 +247,7 @@ export class RunningSystem implements AsyncDisposable {
       if (performance.now() - start > timeoutMs) {
         throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
       }
-      await new Promise((r) => setTimeout(r, 5));
+      await sleep(5);
     }
     return performance.now() - start;
   }
@@ -363,55 +362,4 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
     watchdog,
     stderr,
   });
-}
-
-/** One request sent by {@link runClients} and what came back. */
-export interface RequestRecord {
-  /** Client number, from 1. */
-  client: number;
-  /** The request line. */
-  line: string;
-  /** What came back (`OK …` or `ERR <code> …`), or null if nothing did. */
-  got: string | null;
-  /** Why nothing came back. */
-  failure?: string;
-  /** From send to answer, ms. */
-  latencyMs: number;
-  /** Times the client had to send it again (lost connections, vanished workers). */
-  retries?: number;
-}
-
-/**
- * Runs `clients` concurrent clients against the system, client `c` sending `lines(c)` one after
- * the other over one dispatcher connection. Returns every request with its answer; a client that
- * loses its connection for good has its remaining requests recorded with `got: null`.
- */
-export async function runClients(
-  port: number,
-  clients: number,
-  lines: (c: number) => string[],
-): Promise<RequestRecord[]> {
-  const records: RequestRecord[] = [];
-  await Promise.all(Array.from({ length: clients }, async (_, i) => {
-    const c = i + 1;
-    const mine = lines(c);
-    let done = 0;
-    let client: OspsClient | null = null;
-    try {
-      client = await OspsClient.connect({ port, name: `client ${c}`, retries: 2 });
-      for (const line of mine) {
-        const t = performance.now();
-        const got = answerLine(await client.request(line));
-        records.push({ client: c, line, got, latencyMs: performance.now() - t });
-        done++;
-      }
-    } catch (e) {
-      for (const line of mine.slice(done)) {
-        records.push({ client: c, line, got: null, failure: String(e), latencyMs: 0 });
-      }
-    } finally {
-      await client?.close().catch(() => {});
-    }
-  }));
-  return records;
 }

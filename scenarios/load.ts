@@ -8,7 +8,7 @@
 import { zombieChildrenOf } from "../ipc/mod.ts";
 import { OspsClient } from "../roles/mod.ts";
 import { answerLine } from "../roles/client.ts";
-import type { RequestRecord } from "./harness.ts";
+import type { RequestRecord } from "./clients.ts";
 
 /** A small seeded generator (mulberry32) of numbers in [0, 1): the same seed, the same sequence. */
 export function seeded(seed: number): () => number {

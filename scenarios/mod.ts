@@ -6,7 +6,9 @@
  * @module
  */
 
+export * from "./clients.ts";
 export * from "./diagram.ts";
+export * from "./diagram_render.ts";
 export * from "./experiments.ts";
 export * from "./experiment_run.ts";
 export * from "./failures.ts";

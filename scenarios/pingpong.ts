@@ -26,7 +26,7 @@ import {
   TRACED_EXCHANGES,
   traceEvent,
 } from "../roles/mod.ts";
-import { renderTrace } from "./diagram.ts";
+import { renderTrace } from "./diagram_render.ts";
 import { checkLeftovers, type LeftoverReport } from "./proof.ts";
 
 const PONGER = new URL("../roles/ponger.ts", import.meta.url);

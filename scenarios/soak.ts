@@ -13,6 +13,7 @@ import { startSystem, type StopReport } from "./harness.ts";
 import { LoadGenerator, seeded, ZombieWatch } from "./load.ts";
 import { isClean, processesMentioning } from "./proof.ts";
 import { expectedAnswer } from "./stages.ts";
+import { sleep } from "../roles/timers.ts";
 
 /** Options of {@link runSoak}. */
 export interface SoakOptions {
@@ -115,11 +116,11 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
   let stop: StopReport;
   let records;
   try {
-    await new Promise((r) => setTimeout(r, seconds * 1000));
+    await sleep(seconds * 1000);
   } finally {
     for (const t of timers) clearInterval(t);
     // Give the last fault time to be detected and recovered before the load stops.
-    await new Promise((r) => setTimeout(r, 1500));
+    await sleep(1500);
     records = await load.stop();
     zombies.stop();
     stop = await system.stop();

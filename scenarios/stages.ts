@@ -10,10 +10,11 @@
 import { closeTrace, freshTraceFile, setupLogging } from "../roles/mod.ts";
 import { compute, parseLine } from "../roles/protocol.ts";
 import type { Stage } from "../roles/stages.ts";
-import { type RequestRecord, runClients, startSystem, type StopReport } from "./harness.ts";
+import { type RequestRecord, runClients } from "./clients.ts";
+import { startSystem, type StopReport } from "./harness.ts";
 import { isClean } from "./proof.ts";
 import { formatTimeline, readTrace, type TracedEvent } from "./timeline.ts";
-import { renderTrace } from "./diagram.ts";
+import { renderTrace } from "./diagram_render.ts";
 
 /** Options of {@link runStageScenario}. */
 export interface StageScenarioOptions {

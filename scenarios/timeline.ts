@@ -6,6 +6,7 @@
  */
 
 import { flushTrace, traceFiles } from "../roles/mod.ts";
+import { sleep } from "../roles/timers.ts";
 
 /** One trace event as read back from the file. */
 export interface TracedEvent {
@@ -65,7 +66,7 @@ export async function waitForTrace(
     const events = readTrace(path);
     if (found(events)) return events;
     if (performance.now() > deadline) return null;
-    await new Promise((r) => setTimeout(r, 20));
+    await sleep(20);
   }
 }
 

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { computeLayout, encodeFrame, ROLE_SLOT, workerSlot } from "../ipc/mod.ts";
 import { expectedAnswer, LoadGenerator, runClients, startSystem } from "../scenarios/mod.ts";
 import { RawShm } from "./helpers.ts";
+import { sleep } from "../roles/timers.ts";
 
 /**
  * A foreign writer's write. Scribbled every 20 ms, a worker's slot rarely shows a plausible
@@ -42,7 +43,7 @@ Deno.test("garbage in the mailboxes, the registry and the pipes: no crash, no wr
         scribble(pipe, encodeFrame("forged", order));
       }
       scribbles++;
-      await new Promise((r) => setTimeout(r, 20));
+      await sleep(20);
     }
     const during = await load.stop();
     const wrong = during.filter((r) =>
@@ -52,7 +53,7 @@ Deno.test("garbage in the mailboxes, the registry and the pipes: no crash, no wr
     assert.deepEqual(during.filter((r) => r.got === null), [], "every request answered");
     assert.ok(during.length > 50, `requests kept flowing: ${during.length}`);
     // The abuse stops: the roles rewrite their slots at their next beat, and all is served right.
-    await new Promise((r) => setTimeout(r, 300));
+    await sleep(300);
     const after = await runClients(
       system.port,
       2,

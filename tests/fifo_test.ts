@@ -14,6 +14,7 @@ import {
 } from "../ipc/mod.ts";
 import { expectedBody } from "./fixtures/fifo_message.ts";
 import { killAndReap, LineReader, spawnFixture } from "./helpers.ts";
+import { sleep } from "../roles/timers.ts";
 
 /** Runs `fn` in a fresh runtime directory, removed afterwards whatever happens. */
 async function inRuntimeDir(fn: (dir: RuntimeDir) => Promise<void> | void): Promise<void> {
@@ -203,7 +204,7 @@ for (const wait of ["socket", "poll"] as const) {
       // 3000 frames of 12-16 bytes: over the reader's read-ahead bound (1024 frames), within the
       // pipe's 64 KiB; the reader stops reading at its bound and takes the rest as it is drained.
       for (let i = 0; i < 3000; i++) writer.send(`frame ${i}`);
-      await new Promise((r) => setTimeout(r, 50));
+      await sleep(50);
       for (let i = 0; i < 3000; i++) assert.equal(await reader.receiveText(), `frame ${i}`);
     });
   });

@@ -7,6 +7,7 @@
 
 import * as libc from "../ipc/libc.ts";
 import { ROLE_PERMISSIONS, roleCommand, TcpLineReader } from "../roles/mod.ts";
+import { sleep } from "../roles/timers.ts";
 
 export { LineReader } from "../roles/mod.ts";
 
@@ -42,7 +43,7 @@ export async function waitUntil(
     if (performance.now() - start > timeoutMs) {
       throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     }
-    await new Promise((r) => setTimeout(r, 5));
+    await sleep(5);
   }
   return performance.now() - start;
 }

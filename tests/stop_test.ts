@@ -3,6 +3,7 @@ import { sendSignal } from "../ipc/mod.ts";
 import { OspsClient, TcpLineReader, writeLine } from "../roles/mod.ts";
 import { readTrace, startSystem } from "../scenarios/mod.ts";
 import { waitUntil } from "./helpers.ts";
+import { sleep } from "../roles/timers.ts";
 
 // A frozen worker holding a request must not hold the stop: the stop takes at most the grace plus
 // one second, the request gets its one reply (ERR shutting-down), the dispatcher exits 0, and the
@@ -20,7 +21,7 @@ Deno.test("stop within the grace + 1 s with a frozen worker and a request in fli
     // Frozen just before the request: its last beat is fresh, so the dispatcher hands it over.
     system.signal("worker 1", "SIGSTOP");
     const pending = client.request("requetetype1 held by a frozen worker");
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
     const t0 = performance.now();
     const report = await system.stop();
     stopped = true;
@@ -63,7 +64,7 @@ Deno.test("a second SIGTERM during the stop kills every role at once", async () 
     await waitUntil("the worker's call", () => held.length >= 2, 5000);
     const t0 = performance.now();
     sendSignal(system.watchdog.pid, "SIGTERM");
-    await new Promise((r) => setTimeout(r, 300));
+    await sleep(300);
     sendSignal(system.watchdog.pid, "SIGTERM");
     const status = await system.watchdog.status;
     const took = performance.now() - t0;

@@ -11,6 +11,7 @@ import {
 } from "../scenarios/mod.ts";
 import { childrenOf, DISPATCHER_SLOT, FifoWriter, ROLE_STATE, sendSignal } from "../ipc/mod.ts";
 import { CLI_PERMISSIONS, RawConn } from "./helpers.ts";
+import { sleep } from "../roles/timers.ts";
 
 const STAGES: Stage[] = ["relay", "worker-calls-client", "client-calls-worker"];
 
@@ -166,9 +167,9 @@ Deno.test("a frozen worker: the queue is bounded (ERR busy), waiting requests ti
         using b = await RawConn.open(system.port);
         using c = await RawConn.open(system.port);
         await a.send("requetetype1 a\n"); // handed to the frozen worker
-        await new Promise((r) => setTimeout(r, 50));
+        await sleep(50);
         await b.send("requetetype1 b\n"); // queued
-        await new Promise((r) => setTimeout(r, 50));
+        await sleep(50);
         assert.match(await c.ask("requetetype1 c") ?? "", /^ERR busy /);
         assert.match(await b.line(2000) ?? "", /^ERR timeout /);
         assert.match(await a.line(2000) ?? "", /^ERR timeout /);

@@ -12,12 +12,12 @@
 import {
   DISPATCHER_SLOT,
   monotonicMs,
+  registryRoles,
   ROLE_STATE,
   type SharedSegment,
   signalNumber,
   type SignalQueue,
   WATCHDOG_SLOT,
-  workerSlot,
 } from "../../ipc/mod.ts";
 import { dispatcherArgs } from "../dispatcher/options.ts";
 import { BeatRecord } from "../liveness.ts";
@@ -119,11 +119,12 @@ export class Supervisor {
     this.paths = paths;
     this.segment = segment;
     const limits = { maxRestarts: options.maxRestarts, windowMs: options.restartWindowMs };
-    const role = (kind: Supervised["kind"], k: number): Supervised => ({
-      name: kind === "dispatcher" ? "dispatcher" : `worker ${k}`,
-      slot: kind === "dispatcher" ? DISPATCHER_SLOT : workerSlot(k),
-      kind,
-      k,
+    // The registry's roles but its own (the watchdog's slot comes first).
+    this.roles = registryRoles(options.workers).slice(1).map(({ name, slot }, i) => ({
+      name,
+      slot,
+      kind: i === 0 ? "dispatcher" : "worker",
+      k: i,
       child: null,
       generation: 0,
       state: "starting",
@@ -135,11 +136,7 @@ export class Supervisor {
       restartTimer: undefined,
       lastStatus: null,
       restartCount: 0,
-    });
-    this.roles = [
-      role("dispatcher", 0),
-      ...Array.from({ length: options.workers }, (_, i) => role("worker", i + 1)),
-    ];
+    }));
   }
 
   /** The loop: one event at a time, until a stop signal or a fatal problem; returns why it ended. */

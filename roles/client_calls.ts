@@ -1,0 +1,103 @@
+/**
+ * The workers' calls to a client (worker-calls-client): the port the client announces with
+ * `LISTEN <port>`, and each connection that comes to it, matched by its `READY <token>` line to
+ * the request waiting for that token (or kept until that request waits for it).
+ *
+ * @module
+ */
+
+import { traceEvent } from "./logging.ts";
+import { decodeLine } from "./protocol.ts";
+import { parseReady } from "./stages.ts";
+import { TcpLineReader } from "./tcp.ts";
+
+/** A client's listening port for its workers' calls. */
+export class CallListener {
+  readonly #listener: Deno.TcpListener;
+  readonly #accepting: Promise<void>;
+  readonly #readyTimeoutMs: number;
+  readonly #name: string;
+  #readyWaiters = new Map<string, (conn: Deno.Conn) => void>();
+  #readyArrived = new Map<string, Deno.Conn>();
+
+  /**
+   * Listens on a free port of 127.0.0.1 for client `name`; a call whose READY line does not come
+   * within `readyTimeoutMs` is dropped, and so is a wait for a call.
+   */
+  constructor(name: string, readyTimeoutMs: number) {
+    this.#name = name;
+    this.#readyTimeoutMs = readyTimeoutMs;
+    this.#listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    this.#accepting = this.#acceptReady(this.#listener);
+  }
+
+  /** The port to announce with LISTEN. */
+  get port(): number {
+    return this.#listener.addr.port;
+  }
+
+  async #acceptReady(listener: Deno.TcpListener): Promise<void> {
+    try {
+      for await (const conn of listener) this.#matchReady(conn);
+    } catch {
+      // Listener closed.
+    }
+  }
+
+  /** Reads a worker's `READY <token>` and hands the connection to the request waiting for it. */
+  async #matchReady(conn: Deno.Conn): Promise<void> {
+    const read = await new TcpLineReader(conn).next(this.#readyTimeoutMs);
+    const line = read.kind === "line" ? decodeLine(read.bytes) ?? "" : "";
+    const token = parseReady(line);
+    if (token === null) {
+      conn.close();
+      return;
+    }
+    traceEvent({
+      event: "accept",
+      channel: "tcp",
+      peer: "worker",
+      detail: line,
+      role: this.#name,
+    });
+    const waiter = this.#readyWaiters.get(token);
+    if (waiter) waiter(conn);
+    else this.#readyArrived.set(token, conn);
+  }
+
+  /** The worker's READY connection for `token`, or null after the READY timeout; cancellable. */
+  wait(token: string): { conn: Promise<Deno.Conn | null>; cancel: () => void } {
+    const early = this.#readyArrived.get(token);
+    if (early) {
+      this.#readyArrived.delete(token);
+      return { conn: Promise.resolve(early), cancel: () => {} };
+    }
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const conn = new Promise<Deno.Conn | null>((resolve) => {
+      timer = setTimeout(() => {
+        this.#readyWaiters.delete(token);
+        resolve(null);
+      }, this.#readyTimeoutMs);
+      this.#readyWaiters.set(token, (c) => {
+        clearTimeout(timer);
+        this.#readyWaiters.delete(token);
+        resolve(c);
+      });
+    });
+    return {
+      conn,
+      cancel: () => {
+        clearTimeout(timer);
+        this.#readyWaiters.delete(token);
+      },
+    };
+  }
+
+  /** Stops listening; calls that came for no request are closed. */
+  async close(): Promise<void> {
+    this.#listener.close();
+    await this.#accepting;
+    for (const conn of this.#readyArrived.values()) conn.close();
+    this.#readyArrived.clear();
+  }
+}

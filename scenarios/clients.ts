@@ -1,0 +1,59 @@
+/**
+ * Clients against a running system: N concurrent clients, each sending its lines one after the
+ * other over one dispatcher connection, and every request recorded with its answer.
+ *
+ * @module
+ */
+
+import { answerLine, OspsClient } from "../roles/client.ts";
+
+/** One request sent by {@link runClients} and what came back. */
+export interface RequestRecord {
+  /** Client number, from 1. */
+  client: number;
+  /** The request line. */
+  line: string;
+  /** What came back (`OK …` or `ERR <code> …`), or null if nothing did. */
+  got: string | null;
+  /** Why nothing came back. */
+  failure?: string;
+  /** From send to answer, ms. */
+  latencyMs: number;
+  /** Times the client had to send it again (lost connections, vanished workers). */
+  retries?: number;
+}
+
+/**
+ * Runs `clients` concurrent clients against the system, client `c` sending `lines(c)` one after
+ * the other over one dispatcher connection. Returns every request with its answer; a client that
+ * loses its connection for good has its remaining requests recorded with `got: null`.
+ */
+export async function runClients(
+  port: number,
+  clients: number,
+  lines: (c: number) => string[],
+): Promise<RequestRecord[]> {
+  const records: RequestRecord[] = [];
+  await Promise.all(Array.from({ length: clients }, async (_, i) => {
+    const c = i + 1;
+    const mine = lines(c);
+    let done = 0;
+    let client: OspsClient | null = null;
+    try {
+      client = await OspsClient.connect({ port, name: `client ${c}`, retries: 2 });
+      for (const line of mine) {
+        const t = performance.now();
+        const got = answerLine(await client.request(line));
+        records.push({ client: c, line, got, latencyMs: performance.now() - t });
+        done++;
+      }
+    } catch (e) {
+      for (const line of mine.slice(done)) {
+        records.push({ client: c, line, got: null, failure: String(e), latencyMs: 0 });
+      }
+    } finally {
+      await client?.close().catch(() => {});
+    }
+  }));
+  return records;
+}
