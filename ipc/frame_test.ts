@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { seeded } from "./seeded.ts";
 import {
   encodeFramePayload,
   FRAME_HEADER,
@@ -8,17 +9,6 @@ import {
 } from "./frame.ts";
 
 const text = (t: Taken) => t !== null && "frame" in t ? new TextDecoder().decode(t.frame) : t;
-
-/** A small seeded generator (mulberry32): the same seed, the same bytes. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 Deno.test("a frame is its header and payload; over the limit it is refused", () => {
   const f = encodeFramePayload("ping 1")!;

@@ -8,7 +8,7 @@
  */
 
 import { getLogLevels, isLogLevel } from "@logtape/logtape";
-import { MAX_WORKERS } from "../ipc/mod.ts";
+import { MAX_WORKERS } from "../ipc/layout.ts";
 import { parseStage, type Stage } from "./stages.ts";
 import { DEFAULT_TRACE_MAX_BYTES, MIN_TRACE_MAX_BYTES } from "./trace_file.ts";
 

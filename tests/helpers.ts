@@ -162,15 +162,10 @@ export class RawConn implements Disposable {
   }
 }
 
-/** The permissions the deno tasks give main.ts (deno.json). */
-export const CLI_PERMISSIONS = [
-  "--allow-ffi",
-  "--allow-run",
-  "--allow-read",
-  "--allow-write",
-  "--allow-env",
-  "--allow-net=127.0.0.1,localhost",
-];
+/** The permissions the deno tasks give main.ts: the `--allow-*` flags of the `osps` task. */
+export const CLI_PERMISSIONS: string[] = (JSON.parse(
+  Deno.readTextFileSync(new URL("../deno.json", import.meta.url)),
+).tasks.osps as string).split(" ").filter((word) => word.startsWith("--allow-"));
 
 /** `main.ts <args>` as the tasks run it; stdout and stderr piped. */
 export function cliCommand(args: string[]): Deno.Command {
