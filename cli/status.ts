@@ -5,17 +5,8 @@
  * @module
  */
 
-import {
-  defaultRuntimeBase,
-  InstanceLock,
-  isRunning,
-  monotonicMs,
-  registryRoles,
-  ROLE_STATE,
-  SharedSegment,
-  SignalQueue,
-} from "../ipc/mod.ts";
-import { describeExit, instancePaths } from "../roles/mod.ts";
+import { defaultRuntimeBase, InstanceLock, SignalQueue } from "../ipc/mod.ts";
+import { instancePaths, instanceStatus, readStatus, type RoleStatus } from "../roles/mod.ts";
 import { type Command, intOption, parse, UsageError } from "./common.ts";
 
 const USAGE =
@@ -32,66 +23,6 @@ Options:
   --watch           refresh the view every --interval ms (default 500) until Ctrl-C, which
                     restores the terminal as it was
 Exit status: 0 when the instance runs, 1 when it does not (or only a dead one's leftovers exist).`;
-
-const STATE_NAMES = Object.fromEntries(
-  Object.entries(ROLE_STATE).map(([name, value]) => [value, name]),
-);
-
-/** One role's line of the status. */
-export interface RoleStatus {
-  /** `watchdog`, `dispatcher`, `worker k`. */
-  role: string;
-  /** Its pid in the registry. */
-  pid: number;
-  /** Whether that process runs. */
-  alive: boolean;
-  /** Its state. */
-  state: string;
-  /** Its TCP port (0 if none). */
-  port: number;
-  /** Age of its last heartbeat, ms. */
-  heartbeatAgeMs: number;
-  /** Restarts so far. */
-  restarts: number;
-  /** Requests served (workers). */
-  served: number;
-  /** Requests queued (dispatcher). */
-  queue: number;
-  /** Its last exit, if it ever exited. */
-  lastExit: string | null;
-  /** Its generation (starts so far). */
-  generation: number;
-}
-
-/** Reads an instance's status; null if there is no such segment. */
-export function readStatus(segmentName: string): { stage: string; roles: RoleStatus[] } | null {
-  if (!SharedSegment.exists(segmentName)) return null;
-  using seg = SharedSegment.open(segmentName, { readOnly: true });
-  const now = monotonicMs();
-  return {
-    stage: seg.header().label,
-    roles: registryRoles(seg.layout.workers).map(({ name: role, slot: index }) => {
-      const slot = seg.slot(index);
-      const pid = slot.get("pid");
-      const generation = slot.get("generation");
-      return {
-        role,
-        pid,
-        alive: pid > 0 && isRunning(pid),
-        state: STATE_NAMES[slot.get("state")] ?? `unknown (${slot.get("state")})`,
-        port: slot.get("port"),
-        heartbeatAgeMs: slot.get("heartbeat") ? now - slot.get("heartbeat") : -1,
-        restarts: slot.get("restarts"),
-        served: slot.get("served"),
-        queue: slot.get("queue"),
-        lastExit: generation > 1 || slot.get("restarts") > 0
-          ? describeExit(slot.get("exitStatus"))
-          : null,
-        generation,
-      };
-    }),
-  };
-}
 
 /** Formats a status as a table. */
 export function formatStatus(
@@ -194,7 +125,6 @@ export const statusCommand: Command = {
       return await watch(instance, paths, intOption("interval", values.interval, 500, 50, 60_000));
     }
     const status = readStatus(paths.segment);
-    const running = InstanceLock.isHeld(paths.lock);
     if (status === null) {
       const text =
         `no osps instance ${instance} is running (no shared segment ${paths.segment}); ` +
@@ -203,16 +133,9 @@ export const statusCommand: Command = {
       else console.error(text);
       return 1;
     }
+    const running = InstanceLock.isHeld(paths.lock);
     if (values.json) {
-      console.log(
-        JSON.stringify({
-          instance,
-          segment: paths.segment,
-          stage: status.stage,
-          running,
-          roles: status.roles,
-        }),
-      );
+      console.log(JSON.stringify(instanceStatus(paths)));
     } else {
       console.log(formatStatus(instance, status.stage, running, status.roles));
     }

@@ -52,6 +52,8 @@ export function socketWatch(path: string, sink: FifoSink, unsupported: () => voi
 class SocketWatch implements FifoWatch {
   #socket: net.Socket | null = null;
   #opening = false;
+  /** A write end opened by {@link close} to end a pending open, held until that open returns. */
+  #release = -1;
   #paused = false;
   #closed = false;
 
@@ -72,6 +74,9 @@ class SocketWatch implements FifoWatch {
       this.#opening = false;
       if (!this.#closed) this.sink.error(e as Error);
       return;
+    } finally {
+      if (this.#release >= 0) libc.close(this.#release, this.path);
+      this.#release = -1;
     }
     this.#opening = false;
     if (this.#closed) {
@@ -128,14 +133,15 @@ class SocketWatch implements FifoWatch {
     this.#socket?.resume();
   }
 
-  /** The caller must still hold a read end: the release below opens a writer. */
+  /** The caller must still hold a read end: the release below opens a writer (ENXIO without). */
   close(): void {
     this.#closed = true;
     this.#socket?.destroy();
     this.#socket = null;
-    // A pending open for a writer returns once a writer opens: open one and let it go.
-    if (this.#opening) {
-      libc.close(libc.open(this.path, libc.O.WRONLY | libc.O.NONBLOCK | libc.O.CLOEXEC));
+    // A pending open for a writer returns once a writer opens: open one, held until that open
+    // has returned (it may not have reached the kernel yet).
+    if (this.#opening && this.#release < 0) {
+      this.#release = libc.open(this.path, libc.O.WRONLY | libc.O.NONBLOCK | libc.O.CLOEXEC);
     }
   }
 }

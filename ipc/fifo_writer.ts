@@ -35,15 +35,20 @@ export class FifoWriter implements Disposable {
     checkFifo(path);
     const { signal } = options;
     signal?.throwIfAborted();
-    // An abort opens and closes a read end: the kernel then lets the waiting open(2) return.
-    const release = () =>
-      libc.close(libc.open(path, libc.O.RDONLY | libc.O.NONBLOCK | libc.O.CLOEXEC));
+    // An abort opens a read end and holds it until the waiting open(2) has returned: that open
+    // may not have reached the kernel yet, and one that starts after a read end came and went
+    // would wait for the next reader.
+    let held = -1;
+    const release = () => {
+      held = libc.open(path, libc.O.RDONLY | libc.O.NONBLOCK | libc.O.CLOEXEC);
+    };
     signal?.addEventListener("abort", release, { once: true });
     let fd: number;
     try {
       fd = await libc.openWaiting(path, libc.O.WRONLY | libc.O.CLOEXEC);
     } finally {
       signal?.removeEventListener("abort", release);
+      if (held >= 0) libc.close(held, path);
     }
     if (signal?.aborted) {
       libc.close(fd, path);

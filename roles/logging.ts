@@ -94,22 +94,54 @@ export interface TraceEvent {
   role?: string;
 }
 
+/** A trace event as recorded: with its time (ms since the epoch), pid and role. */
+export interface RecordedTraceEvent {
+  /** When, ms since the epoch (µs precision). */
+  ts: number;
+  /** The process. */
+  pid: number;
+  /** Its role. */
+  role: string;
+  /** What happened. */
+  event: string;
+  /** The channel. */
+  channel: Channel;
+  /** The request id, if any. */
+  req?: number;
+  /** The other side. */
+  peer?: string;
+  /** Free text. */
+  detail?: string;
+}
+
+const watchers = new Set<(e: RecordedTraceEvent) => void>();
+
+/**
+ * Calls `listener` with every trace event this process records from now on, whether or not a
+ * trace file is set up (the observer shows the watchdog's events live); dispose to stop.
+ */
+export function watchTraceEvents(listener: (e: RecordedTraceEvent) => void): Disposable {
+  watchers.add(listener);
+  return { [Symbol.dispose]: () => watchers.delete(listener) };
+}
+
 /**
  * Records a trace event: a line `{"ts":…,"pid":…,"role":…,"event":…,"channel":…,…}` with the
- * time in ms since the epoch (µs precision). A no-op when no trace file is set up.
+ * time in ms since the epoch (µs precision). A no-op when no trace file is set up and nothing
+ * watches.
  */
 export function traceEvent(e: TraceEvent): void {
-  if (traceFile === null) return;
-  traceFile.append(
-    JSON.stringify({
-      ts: performance.timeOrigin + performance.now(),
-      pid: Deno.pid,
-      role: e.role ?? defaultRole,
-      event: e.event,
-      channel: e.channel,
-      req: e.req,
-      peer: e.peer,
-      detail: e.detail,
-    }) + "\n",
-  );
+  if (traceFile === null && watchers.size === 0) return;
+  const recorded: RecordedTraceEvent = {
+    ts: performance.timeOrigin + performance.now(),
+    pid: Deno.pid,
+    role: e.role ?? defaultRole,
+    event: e.event,
+    channel: e.channel,
+    req: e.req,
+    peer: e.peer,
+    detail: e.detail,
+  };
+  traceFile?.append(JSON.stringify(recorded) + "\n");
+  for (const watcher of watchers) watcher(recorded);
 }

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { sendSignal } from "../ipc/mod.ts";
 import { traceFiles } from "../roles/mod.ts";
 import { readTrace, startSystem } from "../scenarios/mod.ts";
-import { cliCommand, killAndReap, LineReader, RawConn, waitUntil } from "./helpers.ts";
+import { cliCommand, killAndReap, LineReader, RawConn, stopUp, waitUntil } from "./helpers.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const cli = cliCommand;
@@ -137,8 +137,7 @@ Deno.test("up runs the system until SIGINT, client talks to it; both exit with t
       "every role traced the run",
     );
   } finally {
-    await killAndReap(up);
-    await up.stderr.cancel().catch(() => {});
+    await stopUp(up);
     Deno.removeSync(out, { recursive: true });
   }
 });
@@ -158,8 +157,7 @@ Deno.test("up traces only when asked; a traced run under load keeps its trace wi
         await lines.rest();
         assert.equal((await quiet.status).code, 0, args.join(" "));
       } finally {
-        await killAndReap(quiet);
-        await quiet.stderr.cancel().catch(() => {});
+        await stopUp(quiet);
       }
     }
     const bad = await run(["up", "--trace", trace, "--trace-max-bytes", "100"]);
@@ -188,8 +186,7 @@ Deno.test("up traces only when asked; a traced run under load keeps its trace wi
       await lines.rest();
       assert.equal((await up.status).code, 0);
     } finally {
-      await killAndReap(up);
-      await up.stderr.cancel().catch(() => {});
+      await stopUp(up);
     }
     const files = traceFiles(trace);
     assert.deepEqual(files, [`${trace}.1`, trace], "rotated");
@@ -306,8 +303,7 @@ Deno.test("a second up for a running instance refuses, naming its pid; status sh
     assert.equal(none.code, 1);
     assert.match(none.err, new RegExp(`no osps instance ${instance} is running`));
   } finally {
-    await killAndReap(first);
-    await first.stderr.cancel().catch(() => {});
+    await stopUp(first, instance);
     Deno.removeSync(out, { recursive: true });
   }
 });

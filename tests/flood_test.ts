@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { raiseOpenFileLimit, sendSignal, SharedSegment, workerSlot } from "../ipc/mod.ts";
 import { OspsClient, TcpLineReader } from "../roles/mod.ts";
-import { CLI_PERMISSIONS, killAndReap, LineReader } from "./helpers.ts";
+import { CLI_PERMISSIONS, LineReader, stopUp } from "./helpers.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 
@@ -87,7 +87,6 @@ Deno.test("1000 connections held against an open-file limit of 256: no role rest
     assert.equal((await up.status).code, 0);
   } finally {
     for (const conn of held) conn.close();
-    await killAndReap(up);
-    await up.stderr.cancel().catch(() => {});
+    await stopUp(up, instance);
   }
 });

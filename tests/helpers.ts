@@ -6,8 +6,9 @@
  */
 
 import * as libc from "../ipc/libc.ts";
+import { defaultRuntimeBase, SharedSegment } from "../ipc/mod.ts";
 import { ROLE_PERMISSIONS, roleCommand, TcpLineReader } from "../roles/mod.ts";
-import { sleep } from "../roles/timers.ts";
+import { sleep, withTimeout } from "../roles/timers.ts";
 
 export { LineReader } from "../roles/mod.ts";
 
@@ -48,7 +49,29 @@ export async function waitUntil(
   return performance.now() - start;
 }
 
-/** Kills a child if it still runs and reaps it; for test cleanup paths. */
+/**
+ * Stops a `main.ts up` child as a user would (SIGTERM: its graceful stop, at most 10 s), then
+ * SIGKILL; reaps it, and removes what a killed one left of its instance (`instance`, by default
+ * the name `up` gives a port-0 instance): its segment and its directory. For a test's `finally`.
+ */
+export async function stopUp(child: Deno.ChildProcess, instance = `p${child.pid}`): Promise<void> {
+  try {
+    child.kill("SIGTERM");
+  } catch {
+    // Already exited and reaped.
+  }
+  await withTimeout(child.status, 10_000);
+  await killAndReap(child);
+  await child.stderr.cancel().catch(() => {});
+  if (SharedSegment.exists(`/osps-${instance}`)) SharedSegment.unlink(`/osps-${instance}`);
+  try {
+    Deno.removeSync(`${defaultRuntimeBase()}/osps-${instance}`, { recursive: true });
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  }
+}
+
+/** SIGKILLs a child (if it still runs) and reaps it; its stdout is released. For cleanup paths. */
 export async function killAndReap(child: Deno.ChildProcess): Promise<void> {
   try {
     child.kill("SIGKILL");

@@ -45,6 +45,7 @@ export {
   watchdogOptions,
 } from "./options.ts";
 export type { WatchdogReady } from "./supervisor.ts";
+export * from "./status.ts";
 
 const log = roleLogger("watchdog");
 
@@ -114,13 +115,4 @@ export async function runWatchdog(
     if (!stopped) await stopRoles(supervisor);
     closeInstance(paths, instance.hold, instance.segment);
   }
-}
-
-/** The exit status of a role as `status` shows it. */
-export function describeExit(exitStatus: number): string {
-  if (exitStatus >= 0) return `code ${exitStatus}`;
-  const name = Object.entries({ SIGKILL: 9, SIGTERM: 15, SIGINT: 2, SIGSEGV: 11, SIGABRT: 6 }).find(
-    ([, n]) => n === -exitStatus,
-  );
-  return name ? name[0] : `signal ${-exitStatus}`;
 }

@@ -1,0 +1,114 @@
+/**
+ * An instance's status as its registry shows it: each role's pid, whether it runs, its state,
+ * port, heartbeat age, restarts, requests served, queue and last exit. Read through a read-only
+ * mapping of the shared segment, so reading it cannot disturb the system. `main.ts status` prints
+ * it; the observer serves it.
+ *
+ * @module
+ */
+
+import {
+  InstanceLock,
+  isRunning,
+  monotonicMs,
+  registryRoles,
+  ROLE_STATE,
+  SharedSegment,
+} from "../../ipc/mod.ts";
+import type { InstancePaths } from "./instance.ts";
+
+const STATE_NAMES = Object.fromEntries(
+  Object.entries(ROLE_STATE).map(([name, value]) => [value, name]),
+);
+
+/** One role's line of the status. */
+export interface RoleStatus {
+  /** `watchdog`, `dispatcher`, `worker k`. */
+  role: string;
+  /** Its pid in the registry. */
+  pid: number;
+  /** Whether that process runs. */
+  alive: boolean;
+  /** Its state. */
+  state: string;
+  /** Its TCP port (0 if none). */
+  port: number;
+  /** Age of its last heartbeat, ms. */
+  heartbeatAgeMs: number;
+  /** Restarts so far. */
+  restarts: number;
+  /** Requests served (workers). */
+  served: number;
+  /** Requests queued (dispatcher). */
+  queue: number;
+  /** Its last exit, if it ever exited. */
+  lastExit: string | null;
+  /** Its generation (starts so far). */
+  generation: number;
+}
+
+/** Reads an instance's status; null if there is no such segment. */
+export function readStatus(segmentName: string): { stage: string; roles: RoleStatus[] } | null {
+  if (!SharedSegment.exists(segmentName)) return null;
+  using seg = SharedSegment.open(segmentName, { readOnly: true });
+  const now = monotonicMs();
+  return {
+    stage: seg.header().label,
+    roles: registryRoles(seg.layout.workers).map(({ name: role, slot: index }) => {
+      const slot = seg.slot(index);
+      const pid = slot.get("pid");
+      const generation = slot.get("generation");
+      return {
+        role,
+        pid,
+        alive: pid > 0 && isRunning(pid),
+        state: STATE_NAMES[slot.get("state")] ?? `unknown (${slot.get("state")})`,
+        port: slot.get("port"),
+        heartbeatAgeMs: slot.get("heartbeat") ? now - slot.get("heartbeat") : -1,
+        restarts: slot.get("restarts"),
+        served: slot.get("served"),
+        queue: slot.get("queue"),
+        lastExit: generation > 1 || slot.get("restarts") > 0
+          ? describeExit(slot.get("exitStatus"))
+          : null,
+        generation,
+      };
+    }),
+  };
+}
+
+/** An instance's whole status, as `main.ts status --json` prints it. */
+export interface InstanceStatus {
+  /** The instance's name. */
+  instance: string;
+  /** Its segment's name. */
+  segment: string;
+  /** Its stage (the segment's label). */
+  stage: string;
+  /** Whether its watchdog holds its lock (false: a dead instance's leftovers). */
+  running: boolean;
+  /** Each role. */
+  roles: RoleStatus[];
+}
+
+/** The status of the instance at `paths`; null if it has no segment. */
+export function instanceStatus(paths: InstancePaths): InstanceStatus | null {
+  const status = readStatus(paths.segment);
+  if (status === null) return null;
+  return {
+    instance: paths.name,
+    segment: paths.segment,
+    stage: status.stage,
+    running: InstanceLock.isHeld(paths.lock),
+    roles: status.roles,
+  };
+}
+
+/** The exit status of a role as `status` shows it. */
+export function describeExit(exitStatus: number): string {
+  if (exitStatus >= 0) return `code ${exitStatus}`;
+  const name = Object.entries({ SIGKILL: 9, SIGTERM: 15, SIGINT: 2, SIGSEGV: 11, SIGABRT: 6 }).find(
+    ([, n]) => n === -exitStatus,
+  );
+  return name ? name[0] : `signal ${-exitStatus}`;
+}
