@@ -18,6 +18,7 @@ import {
   WatchdogStartError,
 } from "../roles/mod.ts";
 import { checkLeftovers, formatLeftovers, isClean } from "../scenarios/mod.ts";
+import { observeAddress, Observer } from "../observe/mod.ts";
 import { type Command, describeStatus, parse } from "./common.ts";
 
 const USAGE =
@@ -55,19 +56,24 @@ Options:
   --trace-max-bytes N     the trace's bound (default 67108864, 64 MiB): past it, FILE is renamed
                           FILE.1 (replacing the older one) and a new FILE begins; 'main.ts trace
                           FILE' reads both
-  --log-level LEVEL       stderr log level (default warning)`;
+  --log-level LEVEL       stderr log level (default warning)
+  --observe [HOST:]PORT   serve a live page of the instance on HOST (default 127.0.0.1): every
+                          role, the messages (with --trace), the watchdog's reactions, buttons
+                          to signal the roles and to run a load; the line 'observe: URL' gives
+                          its address with the token every action needs (docs/observe.md)`;
 
 /** `main.ts up`. */
 export const upCommand: Command = {
   summary: "run the system under its watchdog until Ctrl-C",
   usage: USAGE,
   run: async (args) => {
-    const { values } = parse(args, WATCHDOG_FLAGS);
+    const { values } = parse(args, { ...WATCHDOG_FLAGS, observe: { type: "string" } });
     if (values.help) {
       console.log(USAGE);
       return 0;
     }
     const given = watchdogOptions(values);
+    const observeAt = values.observe === undefined ? null : observeAddress(values.observe);
     const instance = given.instance ?? defaultInstance(given.port);
     const options = {
       ...given,
@@ -85,10 +91,35 @@ export const upCommand: Command = {
         role: "watchdog",
         maxBytes: options.traceMaxBytes,
       },
+      "watchdog",
     );
+    // The observer listens first: a port it cannot have stops the start before any role runs.
+    let dispatcherPort = options.port;
+    let observer: Observer | null = null;
+    if (observeAt !== null) {
+      try {
+        observer = Observer.start({
+          ...observeAt,
+          paths,
+          stage,
+          dispatcher: () => ({ host: connectableHost(options.host), port: dispatcherPort }),
+          trace: options.trace,
+          heartbeatTimeoutMs: options.heartbeatTimeoutMs!,
+        });
+      } catch (e) {
+        const hint = e instanceof Deno.errors.NotCapable
+          ? `; run main.ts with --allow-net=${observeAt.hostname} to serve there`
+          : "";
+        console.error(
+          `error: cannot serve the observer on ${values.observe}: ${(e as Error).message}${hint}`,
+        );
+        return 1;
+      }
+    }
     let report;
     try {
       report = await runWatchdog(options, (ready) => {
+        dispatcherPort = ready.port;
         console.log(
           `osps up: stage ${stage}, dispatcher ${options.host}:${ready.port} (pid ${ready.pids.dispatcher}), ` +
             `watchdog pid ${Deno.pid}, instance ${ready.paths.name}`,
@@ -104,6 +135,7 @@ export const upCommand: Command = {
         console.log(
           `  segment ${ready.paths.segment}, runtime directory ${ready.paths.dir}, ${trace}`,
         );
+        if (observer !== null) console.log(`observe: ${observer.url}`);
         console.log("Ctrl-C to stop; 'main.ts status' shows the roles.");
       });
     } catch (e) {
@@ -112,6 +144,8 @@ export const upCommand: Command = {
         return 1;
       }
       throw e;
+    } finally {
+      await observer?.close();
     }
     const signal = report.reason === "SIGINT" || report.reason === "SIGTERM";
     console.log(
@@ -136,3 +170,8 @@ export const upCommand: Command = {
     return signal && isClean(leftovers) ? 0 : 1;
   },
 };
+
+/** An address a client on this machine can connect to, for a server listening on `host`. */
+function connectableHost(host: string): string {
+  return host === "0.0.0.0" ? "127.0.0.1" : host === "::" ? "::1" : host;
+}

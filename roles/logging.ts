@@ -36,17 +36,18 @@ let traceFile: TraceFile | null = null;
 
 /**
  * Sends the `osps` log categories at `level` (trace, debug, info, warning, error, fatal) and above
- * to stderr, and trace events to `trace.path` if given. An unknown level throws a TypeError.
+ * to stderr, and trace events to `trace.path` if given. `role` names this process in its trace
+ * events (default: the trace target's). An unknown level throws a TypeError.
  */
-export function setupLogging(level: string, trace?: TraceTarget): void {
+export function setupLogging(level: string, trace?: TraceTarget, role = trace?.role): void {
   const format = getTextFormatter();
   const stderr: Sink = (record) => {
     Deno.stderr.writeSync(encoder.encode(format(record)));
   };
   traceFile?.close();
   traceFile = null;
+  if (role !== undefined) defaultRole = role;
   if (trace) {
-    defaultRole = trace.role;
     traceFile = new TraceFile(trace.path, { maxBytes: trace.maxBytes });
   }
   configureSync({

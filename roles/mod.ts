@@ -13,10 +13,12 @@ export {
   type Channel,
   closeTrace,
   flushTrace,
+  type RecordedTraceEvent,
   setupLogging,
   type TraceEvent,
   traceEvent,
   type TraceTarget,
+  watchTraceEvents,
 } from "./logging.ts";
 export * from "./trace_file.ts";
 export * from "./deadline.ts";

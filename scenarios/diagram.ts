@@ -93,29 +93,34 @@ export function clipLabel(s: string, n = 48): string {
   return s.length > n ? `${s.slice(0, n - 1)}…` : s;
 }
 
-/** Builds the diagram of `events`, drawing at most `maxSteps` steps. */
-export function buildDiagram(events: TracedEvent[], maxSteps = 300): Diagram {
-  const peers = new PeerResolver();
-  const resolve = (peer: string) => peers.resolve(peer);
-  const steps: Step[] = [];
-  for (const e of events) {
-    peers.learn(e);
+/**
+ * Turns trace events, in time order, into the steps they draw: one arrow per message (drawn from
+ * its sender's event; the receiver's is not drawn again), the watchdog's spawns, exits and kills,
+ * notes. Learns as it goes which client or worker stands behind an address. The observer draws a
+ * live run with it; {@link buildDiagram} a whole trace.
+ */
+export class StepBuilder {
+  readonly #peers = new PeerResolver();
+
+  /** The step event `e` draws, or null if it draws none. */
+  add(e: TracedEvent): Step | null {
+    this.#peers.learn(e);
+    const resolve = (peer: string) => this.#peers.resolve(peer);
     const base = { req: e.req, ts: e.ts };
     const detail = e.detail ? clipLabel(e.detail) : "";
     if (e.role === "scenario" || e.role === "bench") {
-      steps.push({
+      return {
         kind: "note",
         over: resolve(e.peer ?? "watchdog"),
         text: `${e.event}${detail ? ` ${detail}` : ""}`,
         style: "signal",
         ...base,
-      });
-      continue;
+      };
     }
     if (e.role === "watchdog" && e.peer) {
       const role = resolve(e.peer);
       if (e.event === "exit") {
-        steps.push({
+        return {
           kind: "arrow",
           from: role,
           to: "watchdog",
@@ -123,9 +128,10 @@ export function buildDiagram(events: TracedEvent[], maxSteps = 300): Diagram {
           channel: "signal",
           style: "signal",
           ...base,
-        });
-      } else if (e.event === "ready") {
-        steps.push({
+        };
+      }
+      if (e.event === "ready") {
+        return {
           kind: "arrow",
           from: role,
           to: "watchdog",
@@ -133,9 +139,10 @@ export function buildDiagram(events: TracedEvent[], maxSteps = 300): Diagram {
           channel: "process",
           style: "process",
           ...base,
-        });
-      } else if (e.event === "spawn" || e.event === "restart") {
-        steps.push({
+        };
+      }
+      if (e.event === "spawn" || e.event === "restart") {
+        return {
           kind: "arrow",
           from: "watchdog",
           to: role,
@@ -143,9 +150,10 @@ export function buildDiagram(events: TracedEvent[], maxSteps = 300): Diagram {
           channel: "process",
           style: "process",
           ...base,
-        });
-      } else if (e.event === "frozen" || e.event === "kill") {
-        steps.push({
+        };
+      }
+      if (e.event === "frozen" || e.event === "kill") {
+        return {
           kind: "arrow",
           from: "watchdog",
           to: role,
@@ -153,19 +161,19 @@ export function buildDiagram(events: TracedEvent[], maxSteps = 300): Diagram {
           channel: "signal",
           style: "signal",
           ...base,
-        });
-      } else {steps.push({
-          kind: "note",
-          over: role,
-          text: `${e.event} ${detail}`,
-          style: e.event === "failed" ? "signal" : "note",
-          ...base,
-        });}
-      continue;
+        };
+      }
+      return {
+        kind: "note",
+        over: role,
+        text: `${e.event} ${detail}`,
+        style: e.event === "failed" ? "signal" : "note",
+        ...base,
+      };
     }
     if (e.peer && !inbound(e)) {
       const to = resolve(e.peer);
-      steps.push({
+      return {
         kind: "arrow",
         from: e.role,
         to,
@@ -173,16 +181,28 @@ export function buildDiagram(events: TracedEvent[], maxSteps = 300): Diagram {
         channel: e.channel,
         style: "message",
         ...base,
-      });
-    } else if (!e.peer && e.event !== "ready") {
-      steps.push({
+      };
+    }
+    if (!e.peer && e.event !== "ready") {
+      return {
         kind: "note",
         over: e.role,
         text: `${e.event}${detail ? `: ${detail}` : ""}`,
         style: e.channel === "signal" ? "signal" : "note",
         ...base,
-      });
+      };
     }
+    return null;
+  }
+}
+
+/** Builds the diagram of `events`, drawing at most `maxSteps` steps. */
+export function buildDiagram(events: TracedEvent[], maxSteps = 300): Diagram {
+  const builder = new StepBuilder();
+  const steps: Step[] = [];
+  for (const e of events) {
+    const step = builder.add(e);
+    if (step !== null) steps.push(step);
   }
   const drawn = focus(steps, maxSteps);
   const names = new Set<string>();

@@ -8,7 +8,7 @@
  */
 
 import { closeTrace, freshTraceFile, setupLogging } from "../roles/mod.ts";
-import { compute, parseLine } from "../roles/protocol.ts";
+import { compute, okLine, parseLine } from "../roles/protocol.ts";
 import type { Stage } from "../roles/stages.ts";
 import { type RequestRecord, runClients } from "./clients.ts";
 import { startSystem, type StopReport } from "./harness.ts";
@@ -85,8 +85,7 @@ export function workload(c: number, requests: number): string[] {
 export function expectedAnswer(line: string): string {
   const parsed = parseLine(line);
   if (parsed.kind !== "request") throw new Error(`workload line is not a request: ${line}`);
-  const result = compute(parsed.request);
-  return result === "" ? "OK" : `OK ${result}`;
+  return okLine(compute(parsed.request));
 }
 
 /** The events from the first request a client sent (start-up and LISTEN probes left out). */

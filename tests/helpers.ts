@@ -7,7 +7,7 @@
 
 import * as libc from "../ipc/libc.ts";
 import { defaultRuntimeBase, SharedSegment } from "../ipc/mod.ts";
-import { ROLE_PERMISSIONS, roleCommand, TcpLineReader } from "../roles/mod.ts";
+import { LineReader, ROLE_PERMISSIONS, roleCommand, TcpLineReader } from "../roles/mod.ts";
 import { sleep, withTimeout } from "../roles/timers.ts";
 
 export { LineReader } from "../roles/mod.ts";
@@ -204,4 +204,46 @@ export function cliCommand(args: string[]): Deno.Command {
     stdout: "piped",
     stderr: "piped",
   });
+}
+
+/** A `main.ts up --observe` child: its observer's page address, token and origin. */
+export interface ObservedUp {
+  /** The `up` process. */
+  up: Deno.ChildProcess;
+  /** Its stdout, after the lines read so far. */
+  lines: LineReader;
+  /** The page's address, token included, as `up` printed it. */
+  url: string;
+  /** The token. */
+  token: string;
+  /** `http://host:port` of the observer. */
+  origin: string;
+  /** The dispatcher's port. */
+  port: number;
+}
+
+/**
+ * Starts `main.ts up --port 0 --observe 127.0.0.1:0` with `args`, and reads the lines it prints
+ * until the observer's address. Stop it with {@link stopUp}.
+ */
+export async function upObserved(args: string[]): Promise<ObservedUp> {
+  const up = cliCommand(["up", "--port", "0", "--observe", "127.0.0.1:0", ...args]).spawn();
+  const lines = new LineReader(up.stdout);
+  try {
+    const [, port] = await lines.until(/^osps up: .* dispatcher 127\.0\.0\.1:(\d+) /);
+    const [, url] = await lines.until(/^observe: (http:\/\/\S+)$/);
+    await lines.until(/^Ctrl-C to stop/);
+    const parsed = new URL(url);
+    return {
+      up,
+      lines,
+      url,
+      token: parsed.searchParams.get("token")!,
+      origin: parsed.origin,
+      port: Number(port),
+    };
+  } catch (e) {
+    await stopUp(up);
+    throw e;
+  }
 }

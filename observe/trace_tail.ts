@@ -1,0 +1,120 @@
+/**
+ * Follows a run's trace file as the processes of the run append to it: each `poll` returns the
+ * whole events written since the last one. A rotation (the file renamed `FILE.1`, a new `FILE`
+ * begun) is followed: the rest of the old file is read from `FILE.1`, then the new one from its
+ * start. A reader that falls far behind skips ahead rather than read megabytes at once, and says
+ * how many bytes it skipped.
+ *
+ * @module
+ */
+
+import type { RecordedTraceEvent } from "../roles/mod.ts";
+
+/** Past this many unread bytes, the tail skips to the last {@link KEEP_BYTES}. */
+const MAX_LAG_BYTES = 4 << 20;
+const KEEP_BYTES = 256 << 10;
+
+/** What one poll brought. */
+export interface TailRead {
+  /** The events written since the last poll, in file order. */
+  events: RecordedTraceEvent[];
+  /** Bytes skipped because the tail was too far behind. */
+  skippedBytes: number;
+}
+
+/** A trace file followed from its current end. */
+export class TraceTail {
+  readonly #path: string;
+  #inode: number | null = null;
+  #offset = 0;
+  #partial = "";
+  readonly #decoder = new TextDecoder();
+
+  /** Follows `path` from its end now (what was written before is not read). */
+  constructor(path: string) {
+    this.#path = path;
+    const info = statOrNull(path);
+    if (info !== null) {
+      this.#inode = info.ino;
+      this.#offset = info.size;
+    }
+  }
+
+  /** The events appended since the last poll (whole lines only; a torn line waits for its end). */
+  poll(): TailRead {
+    const read: TailRead = { events: [], skippedBytes: 0 };
+    const info = statOrNull(this.#path);
+    if (info === null) return read;
+    if (this.#inode !== null && info.ino !== this.#inode) {
+      // Rotated: the old file is FILE.1 now; read its rest, then start the new one.
+      const old = statOrNull(`${this.#path}.1`);
+      if (old !== null && old.ino === this.#inode) this.#read(`${this.#path}.1`, old.size, read);
+      this.#offset = 0;
+      this.#partial = "";
+    }
+    this.#inode = info.ino;
+    if (info.size < this.#offset) {
+      // Emptied (a fresh trace at the same path): start again from its beginning.
+      this.#offset = 0;
+      this.#partial = "";
+    }
+    this.#read(this.#path, info.size, read);
+    return read;
+  }
+
+  #read(path: string, size: number, into: TailRead): void {
+    if (size - this.#offset > MAX_LAG_BYTES) {
+      into.skippedBytes += size - KEEP_BYTES - this.#offset;
+      this.#offset = size - KEEP_BYTES;
+      this.#partial = "";
+      // The first line after the jump is torn: dropped below, as no event parses from it.
+    }
+    if (size <= this.#offset) return;
+    let file: Deno.FsFile;
+    try {
+      file = Deno.openSync(path, { read: true });
+    } catch {
+      return;
+    }
+    try {
+      const bytes = new Uint8Array(size - this.#offset);
+      file.seekSync(this.#offset, Deno.SeekMode.Start);
+      let n = 0;
+      while (n < bytes.length) {
+        const got = file.readSync(bytes.subarray(n));
+        if (got === null) break;
+        n += got;
+      }
+      this.#offset += n;
+      const text = this.#partial + this.#decoder.decode(bytes.subarray(0, n));
+      const end = text.lastIndexOf("\n");
+      this.#partial = text.slice(end + 1);
+      for (const line of text.slice(0, end + 1).split("\n")) {
+        const event = parseEvent(line);
+        if (event !== null) into.events.push(event);
+      }
+    } finally {
+      file.close();
+    }
+  }
+}
+
+function statOrNull(path: string): { ino: number; size: number } | null {
+  try {
+    const info = Deno.statSync(path);
+    return { ino: info.ino ?? 0, size: info.size };
+  } catch {
+    return null;
+  }
+}
+
+/** A trace line as an event; null for a blank, torn or foreign line. */
+function parseEvent(line: string): RecordedTraceEvent | null {
+  if (line === "") return null;
+  try {
+    const o = JSON.parse(line);
+    return typeof o?.ts === "number" && typeof o.event === "string" ? o : null;
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,208 @@
+// The observer's API (`up --observe`), on a real instance: the page, the status, the event stream,
+// and who may act — a token, the page's own origin, the observer's own host.
+import assert from "node:assert/strict";
+import { sendSignal } from "../ipc/mod.ts";
+import { cliCommand, RawConn, stopUp, upObserved } from "./helpers.ts";
+
+/** Reads Server-Sent Events from `url` until `done` holds of those read, at most `timeoutMs`. */
+async function readEvents(
+  url: string,
+  done: (events: { event: string; data: unknown }[]) => boolean,
+  timeoutMs = 5000,
+): Promise<{ event: string; data: unknown }[]> {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), timeoutMs);
+  const events: { event: string; data: unknown }[] = [];
+  try {
+    const response = await fetch(url, { signal: controller.signal });
+    assert.equal(response.headers.get("content-type"), "text/event-stream");
+    const decoder = new TextDecoder();
+    let text = "";
+    for await (const chunk of response.body!) {
+      text += decoder.decode(chunk, { stream: true });
+      for (let end = text.indexOf("\n\n"); end >= 0; end = text.indexOf("\n\n")) {
+        const block = text.slice(0, end);
+        text = text.slice(end + 2);
+        const event = /^event: (.*)$/m.exec(block)?.[1] ?? "message";
+        const data = /^data: (.*)$/m.exec(block)?.[1];
+        events.push({ event, data: data === undefined ? null : JSON.parse(data) });
+      }
+      if (done(events)) return events;
+    }
+  } catch (e) {
+    if (!controller.signal.aborted) throw e;
+  } finally {
+    clearTimeout(timer);
+    controller.abort();
+  }
+  throw new Error(
+    `the events never held (${controller.signal.aborted ? "timed out" : "stream ended"}): ${
+      events.map((e) => e.event).join(", ")
+    }`,
+  );
+}
+
+type Status = { running: boolean; roles: { role: string; pid: number; alive: boolean }[] };
+
+Deno.test("up --observe: the page, status and events; actions need the token, the page's origin and its host", async () => {
+  const trace = Deno.makeTempFileSync({ prefix: "osps-test-observe-", suffix: ".jsonl" });
+  const o = await upObserved(["--stage", "relay", "--workers", "3", "--trace", trace]);
+  const post = (path: string, body: unknown, headers: Record<string, string> = {}) =>
+    fetch(`${o.origin}${path}`, {
+      method: "POST",
+      headers: {
+        authorization: `Bearer ${o.token}`,
+        "content-type": "application/json",
+        ...headers,
+      },
+      body: JSON.stringify(body),
+    }).then(async (r) => ({ status: r.status, body: await r.json() }));
+  try {
+    assert.match(o.token, /^[0-9a-f]{64}$/);
+    const page = await fetch(o.url);
+    const html = await page.text();
+    assert.equal(page.status, 200);
+    assert.match(html, /<title>osps observe<\/title>/);
+    assert.doesNotMatch(
+      html,
+      /<script [^>]*src=|<link |https?:\/\/(?!www\.w3\.org)/,
+      "self-contained",
+    );
+    assert.match(page.headers.get("content-security-policy")!, /default-src 'none'/);
+
+    const status: Status = await (await fetch(`${o.origin}/api/status`)).json();
+    assert.equal(status.running, true);
+    assert.deepEqual(status.roles.map((r) => r.role), [
+      "watchdog",
+      "dispatcher",
+      "worker 1",
+      "worker 2",
+      "worker 3",
+    ]);
+    assert.ok(status.roles.every((r) => r.alive && r.pid > 0));
+    assert.equal(status.roles[0].pid, o.up.pid, "the watchdog is the up process");
+
+    const stream = readEvents(
+      `${o.origin}/api/events`,
+      (events) =>
+        events.some((e) => e.event === "hello") &&
+        events.filter((e) => e.event === "status").length >= 3 &&
+        events.some((e) => e.event === "log" && (e.data as { event: string }).event === "restart"),
+    );
+    // Awaited below; a failure before then must not be hidden by this one.
+    stream.catch(() => {});
+
+    const worker1 = status.roles[2].pid;
+    const signal = { signal: "SIGKILL" };
+    assert.equal(
+      (await post("/api/roles/worker%201/signal", signal, { authorization: "" })).status,
+      403,
+    );
+    assert.equal(
+      (await post("/api/roles/worker%201/signal", signal, { authorization: "Bearer nope" })).status,
+      403,
+    );
+    assert.equal(
+      (await post("/api/roles/worker%201/signal", signal, { origin: "http://evil.example" }))
+        .status,
+      403,
+    );
+    // fetch sets Host itself: a raw request, as a DNS-rebinding page's browser would send it.
+    {
+      using raw = await RawConn.open(Number(new URL(o.origin).port));
+      await raw.send(
+        "GET /api/status HTTP/1.1\r\nHost: evil.example:80\r\nConnection: close\r\n\r\n",
+      );
+      assert.match(
+        (await raw.line())!,
+        /^HTTP\/1\.1 421 /,
+        "another Host (DNS rebinding) is refused",
+      );
+    }
+    assert.equal((await post("/api/roles/worker%209/signal", signal)).status, 404);
+    assert.equal((await post("/api/roles/watchdog/signal", signal)).status, 400);
+    assert.equal((await post("/api/roles/worker%201/signal", { signal: "SIGUSR1" })).status, 400);
+    assert.equal(worker1, status.roles[2].pid, "nothing refused was sent");
+
+    const sent = await post("/api/roles/worker%201/signal", signal, { origin: o.origin });
+    assert.deepEqual(sent, {
+      status: 202,
+      body: { role: "worker 1", signal: "SIGKILL", pid: worker1 },
+    });
+    const events = await stream;
+    const hello = events.find((e) => e.event === "hello")!.data as { tracing: boolean };
+    assert.equal(hello.tracing, true);
+    const log = events.filter((e) => e.event === "log").map((e) =>
+      e.data as { event: string; peer: string }
+    );
+    assert.ok(
+      log.some((e) => e.event === "inject SIGKILL" && e.peer === "worker 1"),
+      "the injection",
+    );
+    assert.ok(log.some((e) => e.event === "exit" && e.peer === "worker 1"), "the crash");
+    assert.ok(log.some((e) => e.event === "restart" && e.peer === "worker 1"), "the restart");
+    const after: Status = await (await fetch(`${o.origin}/api/status`)).json();
+    assert.notEqual(after.roles[2].pid, worker1, "worker 1 runs in a new process");
+
+    // The built-in load: started, seen in the stats, stopped.
+    assert.deepEqual(await post("/api/load", { clients: 2, mix: "echo" }), {
+      status: 202,
+      body: { clients: 2, mix: "echo" },
+    });
+    assert.equal((await post("/api/load", { clients: 1000 })).status, 400);
+    assert.equal((await post("/api/load", { clients: 1, mix: "nope" })).status, 400);
+    const stats = await readEvents(
+      `${o.origin}/api/events`,
+      (events) =>
+        events.some((e) =>
+          e.event === "stats" &&
+          ((e.data as { load: { answered: number } | null }).load?.answered ?? 0) > 0
+        ),
+    );
+    const second = stats.findLast((e) => e.event === "stats")!.data as {
+      load: { wrong: number; failed: number };
+    };
+    assert.deepEqual([second.load.wrong, second.load.failed], [0, 0]);
+    const trace = await readEvents(
+      `${o.origin}/api/events`,
+      (events) => events.some((e) => e.event === "trace"),
+    );
+    const steps = trace.filter((e) => e.event === "trace").flatMap((e) =>
+      (e.data as { steps: { kind: string; channel?: string }[] }).steps
+    );
+    assert.ok(steps.some((s) => s.kind === "arrow" && s.channel === "fifo"), "the pipes' messages");
+    assert.deepEqual(await post("/api/load", { clients: 0 }), {
+      status: 202,
+      body: { clients: 0, mix: "echo" },
+    });
+
+    sendSignal(o.up.pid, "SIGINT");
+    const rest = await o.lines.rest();
+    assert.match(rest, /shared segments left: none/);
+    assert.equal((await o.up.status).code, 0);
+  } finally {
+    await stopUp(o.up);
+    Deno.removeSync(trace);
+  }
+});
+
+Deno.test("up --observe on a port another program holds: a clear error, and no role was started", async () => {
+  using squatter = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const taken = await cliCommand([
+    "up",
+    "--port",
+    "0",
+    "--observe",
+    `127.0.0.1:${squatter.addr.port}`,
+  ]).output();
+  const err = new TextDecoder().decode(taken.stderr);
+  assert.equal(taken.code, 1, err);
+  assert.match(
+    err,
+    new RegExp(`cannot serve the observer on 127\\.0\\.0\\.1:${squatter.addr.port}`),
+  );
+  assert.doesNotMatch(new TextDecoder().decode(taken.stdout), /osps up:/, "nothing started");
+  const bad = await cliCommand(["up", "--observe", "http://x:80"]).output();
+  assert.equal(bad.code, 2);
+  assert.match(new TextDecoder().decode(bad.stderr), /--observe wants \[HOST:\]PORT/);
+});
