@@ -206,3 +206,30 @@ Deno.test("up --observe on a port another program holds: a clear error, and no r
   assert.equal(bad.code, 2);
   assert.match(new TextDecoder().decode(bad.stderr), /--observe wants \[HOST:\]PORT/);
 });
+
+Deno.test("up --observe without a trace: roles and counters stream, and the page is told there are no arrows", async () => {
+  const o = await upObserved(["--stage", "worker-calls-client", "--workers", "2"]);
+  try {
+    const events = await readEvents(
+      `${o.origin}/api/events`,
+      (events) => events.filter((e) => e.event === "stats").length >= 1,
+    );
+    const hello = events.find((e) => e.event === "hello")!.data as {
+      tracing: boolean;
+      stage: string;
+    };
+    assert.deepEqual([hello.tracing, hello.stage], [false, "worker-calls-client"]);
+    const status = events.findLast((e) => e.event === "status")!.data as Status;
+    assert.deepEqual(status.roles.map((r) => r.role), [
+      "watchdog",
+      "dispatcher",
+      "worker 1",
+      "worker 2",
+    ]);
+    assert.ok(!events.some((e) => e.event === "trace"), "no trace, no messages");
+    const html = await (await fetch(o.url)).text();
+    assert.match(html, /Arrows need a trace: start up with --trace FILE/);
+  } finally {
+    await stopUp(o.up);
+  }
+});
