@@ -12,12 +12,27 @@
  * Either way, a watch reads ahead as data comes and hands the bytes to its {@link FifoSink}; when
  * every writer has gone it reports an EOF and waits for the next writer.
  *
+ * `node:net` is loaded by the first socket watch of a process, while it waits for a writer: its
+ * evaluation (node:stream and the rest, ~11 ms of CPU) would otherwise delay the start of every
+ * process that imports this toolkit, the watchdog and the CLI included, which never watch a pipe.
+ *
  * @module
  */
 
-import net from "node:net";
-import { Buffer } from "node:buffer";
+import type net from "node:net";
 import * as libc from "./libc.ts";
+
+let netModule: Promise<typeof net> | null = null;
+
+/** `node:net`, loaded once per process on first use. */
+function loadNet(): Promise<typeof net> {
+  if (netModule === null) {
+    netModule = import("node:net").then((m) => m.default);
+    // A failure is seen by the watch that awaits it, not as an unhandled rejection meanwhile.
+    netModule.catch(() => {});
+  }
+  return netModule;
+}
 
 /** Where a watch hands what it reads. */
 export interface FifoSink {
@@ -67,6 +82,7 @@ class SocketWatch implements FifoWatch {
 
   async #attach(): Promise<void> {
     this.#opening = true;
+    const loading = loadNet();
     let fd: number;
     try {
       fd = await libc.openWaiting(this.path, libc.O.RDONLY | libc.O.CLOEXEC);
@@ -79,18 +95,19 @@ class SocketWatch implements FifoWatch {
       this.#release = -1;
     }
     this.#opening = false;
-    if (this.#closed) {
-      libc.close(fd, this.path);
-      return;
-    }
     let socket: net.Socket;
     try {
-      socket = new net.Socket({
+      const { Socket } = await loading;
+      if (this.#closed) {
+        libc.close(fd, this.path);
+        return;
+      }
+      socket = new Socket({
         fd,
         readable: true,
         writable: false,
         onread: {
-          buffer: Buffer.alloc(65536),
+          buffer: new Uint8Array(65536),
           callback: (n: number, buf: Uint8Array) => {
             this.sink.bytes(buf.subarray(0, n));
             return true;
