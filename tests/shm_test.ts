@@ -66,6 +66,39 @@ Deno.test("a child process writes into the segment and the parent reads it", asy
   });
 });
 
+// A worker re-asserts its host at every beat while other processes read it: a reader must never
+// see the field empty (a REDIRECT once named host "" because the field was zeroed, then written).
+Deno.test("a host rewritten by another process is never read empty", async () => {
+  await withSegmentName("host", async (name) => {
+    using seg = SharedSegment.create(name, { workers: 2 });
+    const child = spawnFixture("host_rewriter.ts", [name]);
+    try {
+      assert.equal(await new LineReader(child.stdout).next(), "go");
+      const slot = seg.slot(workerSlot(1));
+      const seen = new Set<string>();
+      // Read until the child has rewritten it 20,000 times meanwhile (at most 20 s).
+      const before = slot.get("generation");
+      const until = performance.now() + 20_000;
+      let rewrites = 0;
+      for (let reads = 1;; reads++) {
+        seen.add(slot.host());
+        if (reads % 1024 !== 0) continue;
+        rewrites = slot.get("generation") - before;
+        if ((rewrites >= 20_000 && reads >= 100_000) || performance.now() > until) break;
+      }
+      assert.ok(
+        rewrites >= 20_000,
+        `the child rewrote the host ${rewrites} times while it was read`,
+      );
+      assert.ok(!seen.has(""), `read empty among ${seen.size} values`);
+      assert.ok(seen.has("127.0.0.1") && seen.has("192.168.100.200"), [...seen].join(", "));
+    } finally {
+      await killAndReap(child);
+    }
+    SharedSegment.unlink(name);
+  });
+});
+
 Deno.test("a created segment is mode 0600 and its header describes it", async () => {
   await withSegmentName("mode", (name) => {
     using seg = SharedSegment.create(name, { workers: 3 });
