@@ -10,3 +10,4 @@ export { LOAD_MIXES, type LoadMix, type LoadSecond, type LoadState } from "./loa
 export { type Hello, MAX_TRACE_RATE, type StatsSecond } from "./feed.ts";
 export { MAX_LOAD_CLIENTS, Observer, type ObserverOptions, PAGE_SIGNALS } from "./server.ts";
 export { observeAddress } from "./address.ts";
+export { type TailRead, type TailSample, TraceTail } from "./trace_tail.ts";

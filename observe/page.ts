@@ -172,7 +172,7 @@ function drawSequence() {
       svg.append(el("text", { x: x(s.over) + 4, y: y, class: "note" }, "✱ " + s.text));
     }
   });
-  $("dropped").textContent = dropped ? dropped + " messages not drawn since this page opened (at most 200 a second are)" : "";
+  $("dropped").textContent = dropped ? dropped + " trace events left out since this page opened (at most 200 arrows a second are drawn)" : "";
   const box = $("sequence"); box.scrollTop = box.scrollHeight;
 }
 

@@ -3,7 +3,9 @@
  * whole events written since the last one. A rotation (the file renamed `FILE.1`, a new `FILE`
  * begun) is followed: the rest of the old file is read from `FILE.1`, then the new one from its
  * start. A reader that falls far behind skips ahead rather than read megabytes at once, and says
- * how many bytes it skipped.
+ * how many bytes it skipped. A poll may parse only some of the lines it reads (a sample, evenly
+ * spread, plus those a predicate must see): a run traces far more than a page can draw, and
+ * parsing every line cost the watchdog a fifth of a core under load.
  *
  * @module
  */
@@ -20,6 +22,16 @@ export interface TailRead {
   events: RecordedTraceEvent[];
   /** Bytes skipped because the tail was too far behind. */
   skippedBytes: number;
+  /** Whole lines read but not parsed (left out of the sample). */
+  unparsed: number;
+}
+
+/** What a poll parses: at most `limit` lines, evenly spread, and every line `keep` accepts. */
+export interface TailSample {
+  /** Lines to parse at most, besides those `keep` accepts. */
+  limit: number;
+  /** Lines that are parsed whatever the limit. */
+  keep?: (line: string) => boolean;
 }
 
 /** A trace file followed from its current end. */
@@ -40,15 +52,43 @@ export class TraceTail {
     }
   }
 
-  /** The events appended since the last poll (whole lines only; a torn line waits for its end). */
-  poll(): TailRead {
-    const read: TailRead = { events: [], skippedBytes: 0 };
+  /**
+   * The events appended since the last poll (whole lines only; a torn line waits for its end):
+   * every one, or, with `sample`, the lines it selects.
+   */
+  poll(sample?: TailSample): TailRead {
+    const read: TailRead = { events: [], skippedBytes: 0, unparsed: 0 };
+    const lines: string[] = [];
+    this.#poll(lines, read);
+    const limit = sample?.limit ?? Infinity;
+    if (lines.length <= limit) {
+      for (const line of lines) pushEvent(line, read.events);
+      return read;
+    }
+    const stride = lines.length / limit;
+    let next = 0;
+    for (let i = 0; i < lines.length; i++) {
+      if (next < limit && i === Math.floor(next * stride)) {
+        next++;
+        pushEvent(lines[i], read.events);
+      } else if (sample?.keep?.(lines[i])) {
+        pushEvent(lines[i], read.events);
+      } else {
+        read.unparsed++;
+      }
+    }
+    return read;
+  }
+
+  #poll(lines: string[], read: TailRead): void {
     const info = statOrNull(this.#path);
-    if (info === null) return read;
+    if (info === null) return;
     if (this.#inode !== null && info.ino !== this.#inode) {
       // Rotated: the old file is FILE.1 now; read its rest, then start the new one.
       const old = statOrNull(`${this.#path}.1`);
-      if (old !== null && old.ino === this.#inode) this.#read(`${this.#path}.1`, old.size, read);
+      if (old !== null && old.ino === this.#inode) {
+        this.#read(`${this.#path}.1`, old.size, lines, read);
+      }
       this.#offset = 0;
       this.#partial = "";
     }
@@ -58,11 +98,11 @@ export class TraceTail {
       this.#offset = 0;
       this.#partial = "";
     }
-    this.#read(this.#path, info.size, read);
-    return read;
+    this.#read(this.#path, info.size, lines, read);
   }
 
-  #read(path: string, size: number, into: TailRead): void {
+  /** Reads `path` from the offset to `size`: its whole lines into `lines`. */
+  #read(path: string, size: number, lines: string[], into: TailRead): void {
     if (size - this.#offset > MAX_LAG_BYTES) {
       into.skippedBytes += size - KEEP_BYTES - this.#offset;
       this.#offset = size - KEEP_BYTES;
@@ -89,10 +129,7 @@ export class TraceTail {
       const text = this.#partial + this.#decoder.decode(bytes.subarray(0, n));
       const end = text.lastIndexOf("\n");
       this.#partial = text.slice(end + 1);
-      for (const line of text.slice(0, end + 1).split("\n")) {
-        const event = parseEvent(line);
-        if (event !== null) into.events.push(event);
-      }
+      if (end >= 0) { for (const line of text.slice(0, end).split("\n")) lines.push(line); }
     } finally {
       file.close();
     }
@@ -108,13 +145,13 @@ function statOrNull(path: string): { ino: number; size: number } | null {
   }
 }
 
-/** A trace line as an event; null for a blank, torn or foreign line. */
-function parseEvent(line: string): RecordedTraceEvent | null {
-  if (line === "") return null;
+/** A trace line's event onto `events`; nothing for a blank, torn or foreign line. */
+function pushEvent(line: string, events: RecordedTraceEvent[]): void {
+  if (line === "") return;
   try {
     const o = JSON.parse(line);
-    return typeof o?.ts === "number" && typeof o.event === "string" ? o : null;
+    if (typeof o?.ts === "number" && typeof o.event === "string") events.push(o);
   } catch {
-    return null;
+    // Torn (the first line after a skip) or not a trace line.
   }
 }

@@ -56,6 +56,9 @@ const ROLE_ORDER = (name: string): [number, number] => {
  * Learns, in time order, which client or worker stands behind the addresses and tokens the others
  * saw. Ports are reused over a long run, so a peer resolves to whoever held its port last.
  */
+/** The raw form of the lines {@link PeerResolver.learn} looks at: the events it learns from. */
+const TEACHING_LINE = /"event":"(?:connect|ready)"|"detail":"(?:LISTEN|READY) /;
+
 class PeerResolver {
   #byPort = new Map<string, string>();
   #byToken = new Map<string, string>();
@@ -101,6 +104,14 @@ export function clipLabel(s: string, n = 48): string {
  */
 export class StepBuilder {
   readonly #peers = new PeerResolver();
+
+  /**
+   * Whether a raw trace line may teach who stands behind an address: a reader that skips lines
+   * for speed parses these all the same, so that the steps it draws name their peers.
+   */
+  static teaches(line: string): boolean {
+    return TEACHING_LINE.test(line);
+  }
 
   /** The step event `e` draws, or null if it draws none. */
   add(e: TracedEvent): Step | null {
