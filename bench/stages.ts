@@ -5,7 +5,9 @@
  * dispatcher connection, half `requetetype1 <text>` and half `requetetype2 20000`, first a warm-up,
  * then the measured requests. The CPU time of every process of the instance (utime + stime of
  * /proc/<pid>/stat, every thread) over the measured requests gives µs per request for each role
- * and for the whole instance; once with tracing off, once with it on. Then one client, echo only,
+ * and for the whole instance, with tracing off and on: two systems, one of each, driven in turn
+ * in three rounds, so that what moves the machine's speed meanwhile moves both alike (and the
+ * measured windows are long enough for /proc's 10 ms ticks). Then one client, echo only,
  * for the latency of a lone request; in the relay stage that run alternates in rounds with a
  * reference measured in the same run: one kept-open TCP round trip plus one named-pipe round trip.
  * Every answer must be exactly right.
@@ -26,6 +28,9 @@ import { isClean, type RunningSystem, startSystem } from "../scenarios/mod.ts";
 import { kernelRelease } from "../ipc/mod.ts";
 import { cpuMs, latencyStats, runIpcBench } from "./ipc.ts";
 import type { LoadGenReport } from "./load_gen.ts";
+
+/** Rounds in which the systems with tracing off and on are driven in turn. */
+const OFF_ON_ROUNDS = 3;
 
 /** The stages, in the order they are measured. */
 export const BENCH_STAGES: readonly Stage[] = [
@@ -68,9 +73,9 @@ export interface StagesBenchOptions {
   workers?: number;
   /** Concurrent clients of the load (default 8). */
   clients?: number;
-  /** Measured requests per client (default 2000). */
+  /** Measured requests per client, over the three rounds (default 6000). */
   requests?: number;
-  /** Warm-up requests per client, not measured (default 250). */
+  /** Warm-up requests per client before each round, not measured (default 1000). */
   warmup?: number;
   /** Echo requests of the single client (default 2000). */
   single?: number;
@@ -288,8 +293,8 @@ export async function runStagesBench(options: StagesBenchOptions = {}): Promise<
   const workers = options.workers ?? 4;
   const load = {
     clients: options.clients ?? 8,
-    requests: options.requests ?? 2000,
-    warmup: options.warmup ?? 250,
+    requests: options.requests ?? 6000,
+    warmup: options.warmup ?? 1000,
     mix: "mixed" as const,
   };
   const single = options.single ?? 2000;
@@ -308,10 +313,22 @@ export async function runStagesBench(options: StagesBenchOptions = {}): Promise<
         clean &&= isClean((await system.stop()).leftovers);
       }
     };
-    const untraced = await run(undefined, (s) => measureLoad(s, load));
     Deno.mkdirSync(traceDir, { recursive: true });
     const tracePath = `${traceDir}/trace-${stage}.jsonl`;
-    const traced = await run(tracePath, (s) => measureLoad(s, load));
+    // Tracing off and on in turn, each on a system of its own.
+    const [untraced, traced] = await run(undefined, (off) =>
+      run(tracePath, async (on) => {
+        const parts: [LoadPart[], LoadPart[]] = [[], []];
+        for (let r = 0; r < OFF_ON_ROUNDS; r++) {
+          // The rounds' shares of the requests add up to them exactly.
+          const upTo = (round: number) => Math.floor((round * load.requests) / OFF_ON_ROUNDS);
+          const round = { ...load, requests: upTo(r + 1) - upTo(r) };
+          if (round.requests === 0) continue;
+          parts[0].push(await runLoadGen(off, round));
+          parts[1].push(await runLoadGen(on, round));
+        }
+        return [loadResult(parts[0]), loadResult(parts[1])];
+      }));
     const lone = await run(undefined, async (s) => {
       const echo = { clients: 1, requests: single, warmup: 100, mix: "echo" as const };
       if (stage !== "relay") return await measureLoad(s, echo);

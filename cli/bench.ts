@@ -34,15 +34,16 @@ median and p99 in µs, the CPU of both processes per round trip, and the ratio d
 
 stages: for each stage, a fresh system of 4 workers with the default options, driven by a
 load-generator process of its own: 8 clients, each on one connection, half echo and half
-requetetype2 20000, a warm-up, then N measured requests each; once with tracing off, once on.
+requetetype2 20000, a warm-up, then N measured requests each; tracing off and on, on two systems
+driven in turn in three rounds.
 Prints requests/s, p50/p99, and the CPU per request of each role and of the whole instance (every
 process, all threads, from /proc/<pid>/stat), each held to its target: instance CPU (relay <= 80
 µs, the others <= 170), requests/s against the figure before the cost work (relay >= 3×, the
 others >= 2×), tracing on <= 1.3 × off. Then one client, echo only, for a lone request's latency
 (relay: against a same-run TCP + pipe reference). Every answer must be right; exit 1 otherwise.
 
-  --requests N      measured requests per client (default 2000)
-  --warmup N        warm-up requests per client, not measured (default 250)
+  --requests N      measured requests per client (default 6000)
+  --warmup N        warm-up requests per client before each round, not measured (default 1000)
   --single N        echo requests of the single client (default 2000)
   --json FILE       where the JSON goes (default bench/out/stages.json)
 
@@ -58,8 +59,8 @@ async function stages(
   values: { requests?: string; warmup?: string; single?: string; json: string },
 ): Promise<number> {
   const result = await runStagesBench({
-    requests: intOption("requests", values.requests, 2000, 1, 1_000_000),
-    warmup: intOption("warmup", values.warmup, 250, 0, 1_000_000),
+    requests: intOption("requests", values.requests, 6000, 1, 1_000_000),
+    warmup: intOption("warmup", values.warmup, 1000, 0, 1_000_000),
     single: intOption("single", values.single, 2000, 1, 1_000_000),
   });
   console.log(formatStagesBench(result));
