@@ -6,6 +6,9 @@
  */
 
 import * as libc from "./libc.ts";
+import { isReapableZombie, parseProcStat, type ProcessInfo } from "./proc_stat.ts";
+
+export { isReapableZombie, parseProcStat, type ProcessInfo } from "./proc_stat.ts";
 
 /** A /proc file as text, through libc (Deno's file API wants --allow-all there); null if gone. */
 function procText(path: string): string | null {
@@ -65,27 +68,10 @@ export function processExists(pid: number): boolean {
   }
 }
 
-/** One line of /proc/<pid>/stat, the fields the toolkit uses. */
-export interface ProcessInfo {
-  /** Process id. */
-  pid: number;
-  /** Parent's pid. */
-  ppid: number;
-  /** State letter: R running, S sleeping, D disk, T stopped, Z zombie, X dead… */
-  state: string;
-  /** Command name (at most 15 characters, as the kernel keeps it). */
-  comm: string;
-}
-
 /** Reads /proc/<pid>/stat; `null` if the process is gone. */
 export function processInfo(pid: number): ProcessInfo | null {
   const text = procText(`/proc/${pid}/stat`);
-  if (text === null) return null;
-  // "pid (comm) S ppid …": comm may itself hold spaces and parentheses.
-  const open = text.indexOf("(");
-  const close = text.lastIndexOf(")");
-  const rest = text.slice(close + 2).split(" ");
-  return { pid, comm: text.slice(open + 1, close), state: rest[0], ppid: Number(rest[1]) };
+  return text === null ? null : parseProcStat(pid, text);
 }
 
 /**
@@ -149,9 +135,12 @@ export function childrenOf(ppid: number): ProcessInfo[] {
   return listProcesses().filter((p) => p.ppid === ppid);
 }
 
-/** The children of `ppid` that are zombies (exited, not yet reaped). */
+/**
+ * The children of `ppid` that are zombies: exited, every thread gone, not yet reaped (see
+ * {@link isReapableZombie}; a child still dying is not one).
+ */
 export function zombieChildrenOf(ppid: number): ProcessInfo[] {
-  return childrenOf(ppid).filter((p) => p.state === "Z");
+  return childrenOf(ppid).filter(isReapableZombie);
 }
 
 const PR_SET_PDEATHSIG = 1;

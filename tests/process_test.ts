@@ -11,7 +11,7 @@ import {
   SignalQueue,
   zombieChildrenOf,
 } from "../ipc/mod.ts";
-import { withTimeout } from "../roles/mod.ts";
+import { ROLE_PERMISSIONS, roleCommand, withTimeout } from "../roles/mod.ts";
 import { killAndReap, LineReader, spawnFixture, waitUntil } from "./helpers.ts";
 
 Deno.test("parent-death signal: SIGKILL the parent, the child exits within 1 s", async () => {
@@ -87,4 +87,31 @@ Deno.test("liveness, children and zombies are read from /proc", async () => {
     await killAndReap(sleeper);
   }
   assert.deepEqual(zombieChildrenOf(Deno.pid), []);
+});
+
+// The experiments' helper parent spawns a child that exits at once, then blocks its event loop
+// for 1.5 s: the child stays unreaped meanwhile, and is reaped after.
+Deno.test("an exited child not yet reaped is a zombie with one thread left; Deno runs several", async () => {
+  const parent = roleCommand(
+    new URL("../scenarios/experiment_helper.ts", import.meta.url),
+    ["zombie-parent", "1500"],
+    { stdin: "null", stdout: "piped", stderr: "inherit" },
+    [...ROLE_PERMISSIONS, "--allow-run"],
+  ).spawn();
+  try {
+    const lines = new LineReader(parent.stdout);
+    const child = Number((await lines.until(/^child \d+$/))[0].split(" ")[1]);
+    await waitUntil(
+      "the child a zombie",
+      () => zombieChildrenOf(parent.pid).some((p) => p.pid === child),
+      1000,
+    );
+    const zombie = zombieChildrenOf(parent.pid).find((p) => p.pid === child)!;
+    assert.deepEqual([zombie.state, zombie.threads], ["Z", 1]);
+    assert.ok(processInfo(Deno.pid)!.threads > 1, "a Deno process runs several threads");
+    await lines.until(/^reaped$/, 5000);
+    assert.equal(processInfo(child), null, "reaped by its parent");
+  } finally {
+    await killAndReap(parent);
+  }
 });
