@@ -21,13 +21,24 @@ const FLAGS = [
   "--hide-scrollbars",
 ];
 
-/** Chromium's DOM of `html` after its scripts ran, and a screenshot of it. */
+/**
+ * Chromium's DOM of `html` after its scripts ran, and a screenshot of it. Chromium keeps its
+ * profile and its shared-memory files (`--disable-dev-shm-usage`: in TMPDIR, not /dev/shm, where
+ * an exit that skips their unlinking leaves them) in a directory removed after.
+ */
 async function render(html: string, dir: string): Promise<{ dom: string; png: Uint8Array }> {
   const profile = Deno.makeTempDirSync({ prefix: "osps-chromium-" });
   try {
     const run = (extra: string[]) =>
       new Deno.Command(CHROMIUM, {
-        args: [...FLAGS, `--user-data-dir=${profile}`, ...extra, `file://${html}`],
+        args: [
+          ...FLAGS,
+          "--disable-dev-shm-usage",
+          `--user-data-dir=${profile}`,
+          ...extra,
+          `file://${html}`,
+        ],
+        env: { TMPDIR: profile },
         stdout: "piped",
         stderr: "null",
       }).output();

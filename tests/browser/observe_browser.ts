@@ -11,10 +11,19 @@ const SCREENSHOT = new URL("../../out/observe.png", import.meta.url).pathname;
 Deno.test("the observer's page: every role, the load, a SIGKILL click and the restart within 2 s; a screenshot", async () => {
   const trace = Deno.makeTempFileSync({ prefix: "osps-test-observe-", suffix: ".jsonl" });
   const o = await upObserved(["--stage", "ideal", "--workers", "3", "--trace", trace]);
+  // Chromium's shared-memory files go to this directory, not /dev/shm (see diagram_browser.ts).
+  const shm = Deno.makeTempDirSync({ prefix: "osps-chromium-" });
   const browser = await puppeteer.launch({
     executablePath: CHROMIUM,
     headless: true,
-    args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"],
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-dev-shm-usage",
+    ],
+    env: { ...Deno.env.toObject(), TMPDIR: shm },
   });
   try {
     const page = await browser.newPage();
@@ -78,5 +87,6 @@ Deno.test("the observer's page: every role, the load, a SIGKILL click and the re
     await browser.close();
     await stopUp(o.up);
     Deno.removeSync(trace);
+    Deno.removeSync(shm, { recursive: true });
   }
 });
