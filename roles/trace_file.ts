@@ -66,6 +66,16 @@ export function freshTraceFile(path: string): string {
   return path;
 }
 
+/** What is at `path` now, or null if nothing is. */
+function fileAt(path: string): Deno.FileInfo | null {
+  try {
+    return Deno.statSync(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return null;
+    throw e;
+  }
+}
+
 /** One process's appender to a shared, bounded trace file. */
 export class TraceFile implements Disposable {
   /** The trace file's path. */
@@ -76,8 +86,8 @@ export class TraceFile implements Disposable {
   readonly #intervalMs: number;
   #lastWrite = -Infinity;
   #dropped = 0;
-  #file: Deno.FsFile | null;
-  #ino: number | null;
+  #file: Deno.FsFile | null = null;
+  #ino: number | null = null;
   #buffer = "";
   #timer: ReturnType<typeof setInterval>;
   #flushOnExit = () => this.flush();
@@ -97,22 +107,28 @@ export class TraceFile implements Disposable {
     this.#maxBytes = maxBytes;
     this.#batchBytes = Math.min(options.batchBytes ?? 64 * 1024, maxBytes);
     this.#intervalMs = options.flushIntervalMs ?? 100;
-    [this.#file, this.#ino] = this.#open();
+    this.#open();
     this.#timer = setInterval(() => this.flush(), this.#intervalMs);
     Deno.unrefTimer(this.#timer);
     globalThis.addEventListener("unload", this.#flushOnExit);
   }
 
-  #open(): [Deno.FsFile, number | null] {
-    const file = Deno.openSync(this.path, { append: true, create: true, mode: 0o600 });
-    return [file, file.statSync().ino];
+  /** Opens the path for appending (created 0600 if missing); returns the file's size. */
+  #open(): number {
+    this.#file = Deno.openSync(this.path, { append: true, create: true, mode: 0o600 });
+    const info = this.#file.statSync();
+    this.#ino = info.ino;
+    return info.size;
   }
 
-  /** Closes the current descriptor and opens the path again (it stays closed if that fails). */
-  #reopen(): void {
+  /**
+   * Closes the current descriptor and opens the path again (it stays closed if that fails);
+   * returns the new file's size.
+   */
+  #reopen(): number {
     this.#file?.close();
     this.#file = null;
-    [this.#file, this.#ino] = this.#open();
+    return this.#open();
   }
 
   /** Bytes dropped because they could not be written. */
@@ -138,9 +154,7 @@ export class TraceFile implements Disposable {
     this.#buffer = "";
     this.#lastWrite = performance.now();
     try {
-      this.#follow();
-      const file = this.#file!;
-      if (file.statSync().size + bytes.length > this.#maxBytes) this.#rotate(bytes.length);
+      if (this.#follow() + bytes.length > this.#maxBytes) this.#rotate(bytes.length);
       for (let at = 0; at < bytes.length;) at += this.#file!.writeSync(bytes.subarray(at));
     } catch (e) {
       if (this.#dropped === 0) {
@@ -152,16 +166,15 @@ export class TraceFile implements Disposable {
     }
   }
 
-  /** Opens the path again if it no longer names this descriptor's file (rotated or removed). */
-  #follow(): void {
-    let ino: number | null = null;
-    try {
-      ino = Deno.statSync(this.path).ino;
-    } catch (e) {
-      if (!(e instanceof Deno.errors.NotFound)) throw e;
-    }
-    if (ino !== null && ino === this.#ino) return;
-    this.#reopen();
+  /**
+   * Opens the path again if it no longer names this descriptor's file (rotated or removed);
+   * returns the size of the file the descriptor now writes to.
+   */
+  #follow(): number {
+    const info = fileAt(this.path);
+    return info !== null && info.ino !== null && info.ino === this.#ino
+      ? info.size
+      : this.#reopen();
   }
 
   /**
@@ -173,7 +186,7 @@ export class TraceFile implements Disposable {
     using dir = Deno.openSync(this.#dir, { read: true });
     dir.lockSync(true);
     try {
-      const current = traceFiles(this.path).includes(this.path) ? Deno.statSync(this.path) : null;
+      const current = fileAt(this.path);
       if (current?.ino === this.#ino && current.size + incoming > this.#maxBytes) {
         Deno.renameSync(this.path, `${this.path}.1`);
       }
