@@ -17,12 +17,17 @@ export interface ProcessInfo {
   comm: string;
   /** Threads not yet gone: 1 for a zombie that can be reaped, more while its threads exit. */
   threads: number;
+  /** CPU time in user mode so far, every thread included, in clock ticks. */
+  userTicks: number;
+  /** CPU time in the kernel on its behalf so far, every thread included, in clock ticks. */
+  systemTicks: number;
 }
 
 /** The fields of a /proc/<pid>/stat line the toolkit uses. */
 export function parseProcStat(pid: number, text: string): ProcessInfo {
   // "pid (comm) S ppid …": comm may itself hold spaces and parentheses. After it, field 3 (the
-  // state) is rest[0]; field 20 (num_threads) is rest[17].
+  // state) is rest[0]; fields 14 and 15 (utime, stime) are rest[11] and rest[12]; field 20
+  // (num_threads) is rest[17].
   const open = text.indexOf("(");
   const close = text.lastIndexOf(")");
   const rest = text.slice(close + 2).split(" ");
@@ -32,6 +37,8 @@ export function parseProcStat(pid: number, text: string): ProcessInfo {
     state: rest[0],
     ppid: Number(rest[1]),
     threads: Number(rest[17]),
+    userTicks: Number(rest[11]),
+    systemTicks: Number(rest[12]),
   };
 }
 

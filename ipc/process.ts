@@ -104,13 +104,11 @@ export interface CpuTime {
  * /proc/<pid>/stat, at the clock-tick resolution: 10 ms); `null` if the process is gone.
  */
 export function cpuTime(pid: number): CpuTime | null {
-  const text = procText(`/proc/${pid}/stat`);
-  if (text === null) return null;
+  const info = processInfo(pid);
+  if (info === null) return null;
   ticksPerSecond ||= libc.clockTicksPerSecond();
-  // After "pid (comm) ": state is field 3; utime and stime are fields 14 and 15.
-  const rest = text.slice(text.lastIndexOf(")") + 2).split(" ");
-  const ms = (ticks: string) => (Number(ticks) * 1000) / ticksPerSecond;
-  return { userMs: ms(rest[11]), systemMs: ms(rest[12]) };
+  const ms = (ticks: number) => (ticks * 1000) / ticksPerSecond;
+  return { userMs: ms(info.userTicks), systemMs: ms(info.systemTicks) };
 }
 
 /** Whether `pid` runs: it exists and is neither a zombie nor dead. */
