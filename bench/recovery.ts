@@ -3,10 +3,11 @@
  * trials per fault kind, and how long a cold start takes until the first answered request.
  *
  * - worker crash (SIGKILL): detection = the watchdog's exit event; served again = the restarted
- *   worker's slot is ready (it takes requests again);
+ *   worker's slot is ready (it takes requests again); with the standby (the default, the fault
+ *   injected once it has loaded) and with `--no-standby` (a new process);
  * - worker freeze (SIGSTOP): detection = the watchdog's "frozen" event; served again = the same;
  * - dispatcher crash (SIGKILL): detection = the exit event; served again = a new client's request
- *   is answered;
+ *   is answered; with and without the standby;
  * - cold start: from spawning the watchdog to the first answered request.
  *
  * Each trial runs on a fresh system of 4 workers, so every fault is a first one: repeated faults
@@ -124,42 +125,47 @@ export async function runRecoveryBench(
   const tracePath = options.tracePath ?? "bench/out/recovery-trace.jsonl";
   setupLogging("error", { path: freshTraceFile(tracePath), role: "bench" });
   const rows: RecoveryRow[] = [];
+  const crash = {
+    signal: "SIGKILL",
+    reaction: "exit",
+    targets: { detect: 50, servedAgain: 300 },
+  } as const;
   const faults = [
-    {
-      fault: "worker crash (SIGKILL)",
-      role: "worker",
-      signal: "SIGKILL",
-      reaction: "exit",
-      targets: { detect: 50, servedAgain: 300 },
-    },
+    { fault: "worker crash (SIGKILL)", role: "worker", standby: true, ...crash },
+    { fault: "worker crash, --no-standby", role: "worker", standby: false, ...crash },
     {
       fault: "worker freeze (SIGSTOP)",
       role: "worker",
+      standby: true,
       signal: "SIGSTOP",
       reaction: "frozen",
       targets: { detect: hb + 200, servedAgain: null },
     },
-    {
-      fault: "dispatcher crash (SIGKILL)",
-      role: "dispatcher",
-      signal: "SIGKILL",
-      reaction: "exit",
-      targets: { detect: 50, servedAgain: 300 },
-    },
+    { fault: "dispatcher crash (SIGKILL)", role: "dispatcher", standby: true, ...crash },
+    { fault: "dispatcher crash, --no-standby", role: "dispatcher", standby: false, ...crash },
   ] as const;
   for (const f of faults) {
     const detect: number[] = [];
     const served: number[] = [];
     for (let i = 0; i < trials; i++) {
       // A fresh system per trial: each fault is a first one, not slowed by the crash-loop backoff.
+      const t0 = now();
       const system = await startSystem({
         stage: "relay",
         workers: 4,
         heartbeatTimeoutMs: hb,
         tracePath,
         logLevel: "fatal",
+        standby: f.standby,
       });
       try {
+        // The fault comes once the system is all up, its standby included.
+        if (f.standby) {
+          const loaded = (e: TracedEvent) => e.ts >= t0 && e.event === "standby loaded";
+          if (await waitForTrace(tracePath, (all) => all.some(loaded), 10_000) === null) {
+            throw new Error("the standby did not load within 10 s");
+          }
+        }
         const [d, s] = await trial(
           system,
           f.role === "dispatcher" ? "dispatcher" : "worker 1",

@@ -21,7 +21,10 @@ export interface Command {
   run: (args: string[]) => Promise<number>;
 }
 
-/** parseArgs with `--help`/`-h` added; its errors become {@link UsageError}s. */
+/**
+ * parseArgs with `--help`/`-h` added and `--no-X` for a boolean `--X`; its errors become
+ * {@link UsageError}s.
+ */
 export function parse<const O extends ParseArgsOptionsConfig>(
   args: string[],
   options: O,
@@ -32,6 +35,7 @@ export function parse<const O extends ParseArgsOptionsConfig>(
       args,
       options: { ...options, help: { type: "boolean", short: "h" } } as const,
       strict: true,
+      allowNegative: true,
       allowPositionals,
     });
   } catch (e) {

@@ -57,6 +57,10 @@ Options:
                           FILE.1 (replacing the older one) and a new FILE begins; 'main.ts trace
                           FILE' reads both
   --log-level LEVEL       stderr log level (default warning)
+  --no-standby            no standby process: each restart spawns a new process, which takes
+                          ~40 ms to load before it is ready. By default one process waits with
+                          everything loaded, takes the place of the next role that must restart
+                          (ready in a few ms), and a new one is started after it
   --observe [HOST:]PORT   serve a live page of the instance on HOST (default 127.0.0.1): every
                           role, the messages (with --trace), the watchdog's reactions, buttons
                           to signal the roles and to run a load; the line 'observe: URL' gives
@@ -135,6 +139,11 @@ export const upCommand: Command = {
         console.log(
           `  segment ${ready.paths.segment}, runtime directory ${ready.paths.dir}, ${trace}`,
         );
+        if (ready.standby !== null) {
+          console.log(
+            `  standby: pid ${ready.standby}, takes the place of the next role to restart`,
+          );
+        }
         if (observer !== null) console.log(`observe: ${observer.url}`);
         console.log("Ctrl-C to stop; 'main.ts status' shows the roles.");
       });

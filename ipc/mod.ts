@@ -29,6 +29,7 @@ export * from "./mailboxes.ts";
 export * from "./fifo.ts";
 export * from "./fifo_writer.ts";
 export * from "./fifo_reader.ts";
+export { preloadSocketWatch } from "./fifo_watch.ts";
 export * from "./runtime_dir.ts";
 export * from "./process.ts";
 export * from "./lock.ts";

@@ -33,4 +33,5 @@ export * from "./role_args.ts";
 export { type DispatcherOptions, requestIdBase, runDispatcher } from "./dispatcher/mod.ts";
 export { answer, runWorker, type WorkerOptions } from "./worker/mod.ts";
 export * from "./watchdog/mod.ts";
+export * from "./standby/order.ts";
 export { PingProtocolError, type PongerOptions, runPonger, TRACED_EXCHANGES } from "./ponger.ts";

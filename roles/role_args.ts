@@ -104,18 +104,19 @@ export function roleArgs(context: RoleContext): string[] {
 }
 
 /**
- * The body of a role's program: parses its command line (the common options and `extra`), sets
- * up its logging and trace as `name` says, and runs it. Exits 2 on a bad command line, 3 if its
- * parent was already gone, 1 on any other error, with one line on stderr.
+ * The body of a role's program: parses its command line `args` (the common options and `extra`),
+ * sets up its logging and trace as `name` says, and runs it. Exits 2 on a bad command line, 3 if
+ * its parent was already gone, 1 on any other error, with one line on stderr.
  */
 export async function roleMain<E extends string>(
   program: string,
   extra: readonly E[],
   name: (extra: Record<E, string | undefined>) => string,
   run: (context: RoleContext, extra: Record<E, string | undefined>) => Promise<void>,
+  args: string[],
 ): Promise<void> {
   try {
-    const parsed = parseRoleArgs(Deno.args, extra);
+    const parsed = parseRoleArgs(args, extra);
     const { context } = parsed;
     setupLogging(
       context.logLevel,

@@ -61,15 +61,15 @@ export const SYSTEM_ROLE_PERMISSIONS: readonly string[] = [...ROLE_PERMISSIONS, 
 export type ReadyOutcome = { port: number } | "closed" | "late";
 
 /**
- * Reads a role's first stdout line, `ready <port> [more]`, then lets go of its stdout (roles print
- * nothing else there). `closed` if stdout ended (or said something else) first: the role exited or
- * is exiting; `late` if nothing came within `timeoutMs`.
+ * Reads a role's first stdout line (the next one of `lines`), `ready <port> [more]`, then lets go
+ * of its stdout (roles print nothing else there). `closed` if stdout ended (or said something else)
+ * first: the role exited or is exiting; `late` if nothing came within `timeoutMs`.
  */
 export async function readReadyLine(
   child: Deno.ChildProcess,
   timeoutMs: number,
+  lines: LineReader = new LineReader(child.stdout),
 ): Promise<ReadyOutcome> {
-  const lines = new LineReader(child.stdout);
   const read = async (): Promise<ReadyOutcome> => {
     const m = /^ready (\d+)\b/.exec(await lines.next() ?? "");
     return m ? { port: Number(m[1]) } : "closed";
@@ -103,10 +103,11 @@ export class EventQueue<T> {
   }
 }
 
-/** Reads a byte stream (a child's stdout) line by line. */
+/** Reads a byte stream (a child's stdout) line by line; calls to {@link next} are served in turn. */
 export class LineReader {
   #reader: ReadableStreamDefaultReader<string>;
   #buffer = "";
+  #turn: Promise<unknown> = Promise.resolve();
 
   /** Wraps a byte stream. */
   constructor(stream: ReadableStream<Uint8Array>) {
@@ -114,7 +115,13 @@ export class LineReader {
   }
 
   /** The next line (without its newline), or null at end of stream. */
-  async next(): Promise<string | null> {
+  next(): Promise<string | null> {
+    const line = this.#turn.then(() => this.#next());
+    this.#turn = line.catch(() => {});
+    return line;
+  }
+
+  async #next(): Promise<string | null> {
     while (!this.#buffer.includes("\n")) {
       const { value, done } = await this.#reader.read();
       if (done) {

@@ -28,7 +28,7 @@ import {
   watchdogArgs,
 } from "../roles/mod.ts";
 import { defaultRuntimeBase } from "../ipc/mod.ts";
-import { checkLeftovers, type LeftoverReport } from "./proof.ts";
+import { checkLeftovers, type LeftoverReport, processesMentioning } from "./proof.ts";
 import { readTrace, type TracedEvent } from "./timeline.ts";
 
 const WATCHDOG = new URL("../roles/watchdog/main.ts", import.meta.url);
@@ -69,6 +69,8 @@ export interface SystemOptions {
   traceMaxBytes?: number;
   /** How long the instance may take to be ready, in ms (default 15000). */
   readyTimeoutMs?: number;
+  /** Whether a standby process takes the place of the next restarted role (default true). */
+  standby?: boolean;
 }
 
 /** A role of the running system, as its slot in the registry shows it now. */
@@ -270,6 +272,8 @@ export class RunningSystem implements AsyncDisposable {
 
   async #stop(graceMs: number): Promise<StopReport> {
     const failed = new Set(this.unexpectedExits.filter((e) => e.failed).map((e) => e.name));
+    // Every process of the instance names its segment on its command line: the standby too.
+    const processes = processesMentioning(this.segmentName).map((p) => p.pid);
     const status = await reapChild(this.watchdog, { graceMs: 0, termMs: graceMs + 10_000 });
     await this.#stderr.done;
     // The mapping outlives the unlinked segment: the watchdog's last words are still there.
@@ -286,7 +290,7 @@ export class RunningSystem implements AsyncDisposable {
       watchdog: status,
       roles,
       leftovers: checkLeftovers({
-        pids: [this.watchdog.pid, ...this.#seen],
+        pids: [this.watchdog.pid, ...this.#seen, ...processes],
         paths: [this.runtimeDir],
         segments: [this.segmentName],
       }),
@@ -320,6 +324,7 @@ function systemArgs(options: SystemOptions, instance: string, base: string): str
       logLevel: options.logLevel ?? "warning",
       trace: options.tracePath ?? "",
       traceMaxBytes: options.traceMaxBytes,
+      standby: options.standby,
     }),
     // If this process dies, the instance stops rather than run on as an orphan.
     "--parent-pid",

@@ -79,14 +79,15 @@ Deno.test("bench recovery (short): every fault is detected and recovered, the ta
       heartbeatTimeoutMs: 400,
       tracePath: `${dir}/trace.jsonl`,
     });
-    assert.equal(result.rows.length, 4);
-    for (const row of result.rows.slice(0, 3)) {
+    assert.equal(result.rows.length, 6);
+    for (const row of result.rows.slice(0, 5)) {
       assert.ok(row.detect !== null && row.detect.n === 1, row.fault);
     }
     for (const row of result.rows) {
       assert.ok(row.servedAgain.n === 1 && row.servedAgain.median > 0, row.fault);
     }
     assert.match(formatRecoveryBench(result), /\| worker freeze \(SIGSTOP\)/);
+    assert.match(formatRecoveryBench(result), /\| dispatcher crash, --no-standby/);
   } finally {
     Deno.removeSync(dir, { recursive: true });
   }

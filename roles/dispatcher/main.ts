@@ -9,8 +9,20 @@ import { roleMain } from "../role_args.ts";
 import { runDispatcher } from "./mod.ts";
 import { DISPATCHER_FLAGS, dispatcherOptions } from "./options.ts";
 
-if (import.meta.main) {
-  await roleMain("dispatcher", DISPATCHER_FLAGS, () => "dispatcher", async (context, extra) => {
-    await runDispatcher(dispatcherOptions(context, extra), (port) => console.log(`ready ${port}`));
-  });
+/** Runs the dispatcher from its command line `args` (this program's, or one a standby was handed). */
+export async function dispatcherProgram(args: string[]): Promise<void> {
+  await roleMain(
+    "dispatcher",
+    DISPATCHER_FLAGS,
+    () => "dispatcher",
+    async (context, extra) => {
+      await runDispatcher(
+        dispatcherOptions(context, extra),
+        (port) => console.log(`ready ${port}`),
+      );
+    },
+    args,
+  );
 }
+
+if (import.meta.main) await dispatcherProgram(Deno.args);

@@ -26,6 +26,7 @@ if (import.meta.main) {
           "parent-pid": { type: "string" },
         },
         strict: true,
+        allowNegative: true,
       }).values;
     } catch (e) {
       throw new UsageError((e as Error).message);

@@ -62,6 +62,11 @@ export interface WatchdogOptions {
   trace: string;
   /** The trace file's bound, bytes (default 64 MiB): past it, it is rotated to `<trace>.1`. */
   traceMaxBytes?: number;
+  /**
+   * Whether a standby process waits to take the place of the next role that must start again
+   * (default true); without it, every restart spawns a new process.
+   */
+  standby?: boolean;
 }
 
 /** The instance's name when none is given: the port, or one unique to this process for port 0. */
@@ -83,6 +88,7 @@ export function resolveOptions(options: WatchdogOptions): Required<WatchdogOptio
     traceMaxBytes: NUMBER_OPTIONS["trace-max-bytes"].fallback,
     maxConnections: NUMBER_OPTIONS["max-connections"].fallback,
     advertise: "",
+    standby: true,
     ...given,
   } as Required<WatchdogOptions>;
 }
@@ -105,12 +111,14 @@ export const WATCHDOG_FLAGS = {
   trace: { type: "string", default: "" },
   "trace-max-bytes": { type: "string" },
   "log-level": { type: "string", default: "warning" },
+  /** `--no-standby` turns it off (parsed with `allowNegative`). */
+  standby: { type: "boolean", default: true },
 } as const;
 
 /** The values parsed with {@link WATCHDOG_FLAGS}. */
 export type WatchdogFlagValues =
-  & { [K in keyof typeof WATCHDOG_FLAGS]?: string }
-  & { stage: string; host: string; trace: string; "log-level": string };
+  & { [K in Exclude<keyof typeof WATCHDOG_FLAGS, "standby">]?: string }
+  & { stage: string; host: string; trace: string; "log-level": string; standby?: boolean };
 
 /** An instance's options from its flags' values, each checked (`UsageError`). */
 export function watchdogOptions(values: WatchdogFlagValues): WatchdogOptions {
@@ -131,6 +139,7 @@ export function watchdogOptions(values: WatchdogFlagValues): WatchdogOptions {
     logLevel: logLevelOption(values["log-level"]),
     trace: values.trace,
     traceMaxBytes: numberOption("trace-max-bytes", values["trace-max-bytes"]),
+    standby: values.standby ?? true,
   };
 }
 
@@ -154,5 +163,5 @@ export function watchdogArgs(options: WatchdogOptions): string[] {
     "log-level": options.logLevel,
     trace: options.trace,
     "trace-max-bytes": options.traceMaxBytes,
-  });
+  }).concat(options.standby === false ? ["--no-standby"] : []);
 }

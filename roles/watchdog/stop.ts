@@ -8,6 +8,8 @@
  *    then SIGKILL);
  * 3. the workers get SIGTERM, and SIGKILL at the end of the budget.
  *
+ * The standby, which holds nothing in flight, is ended meanwhile (its stdin closes).
+ *
  * A second SIGINT or SIGTERM meanwhile kills every role at once. Every child is reaped.
  *
  * @module
@@ -26,6 +28,7 @@ export async function stopRoles(supervisor: Supervisor): Promise<void> {
   const { roles, options } = supervisor;
   const end = monotonicMs() + options.graceMs + 1000;
   for (const role of roles) clearTimeout(role.restartTimer);
+  const standby = supervisor.standby?.stop();
   let stopped = false;
   const killAll = (why: string) => {
     for (const role of roles) {
@@ -75,6 +78,7 @@ export async function stopRoles(supervisor: Supervisor): Promise<void> {
     );
   await phase("dispatcher", 500);
   await phase("worker", 100);
+  await standby;
   stopped = true;
   // Wakes the second-signal watcher, whose loop then ends.
   supervisor.events.push({ kind: "tick" });

@@ -4,7 +4,8 @@
  * ready line, a 50 ms tick, a stop signal, a restart timer — and each step is named for what it
  * does: spawn, reap, judge liveness, escalate, restart. What an exit leads to is the restart
  * policy's decision (`policy.ts`); whether a role is alive, the one liveness judgement
- * (`liveness.ts`).
+ * (`liveness.ts`). A restart hands the role to the standby process when one is waiting
+ * (`standby.ts`), and spawns it otherwise.
  *
  * @module
  */
@@ -33,6 +34,7 @@ import {
 import type { InstancePaths } from "./instance.ts";
 import type { WatchdogOptions } from "./options.ts";
 import { RestartPolicy } from "./policy.ts";
+import { Standby } from "./standby.ts";
 
 const DISPATCHER = new URL("../dispatcher/main.ts", import.meta.url);
 const WORKER = new URL("../worker/main.ts", import.meta.url);
@@ -83,7 +85,8 @@ export type WatchdogEvent =
   | { kind: "tick" }
   | { kind: "signal"; signal: Deno.Signal }
   | { kind: "fatal"; why: string }
-  | { kind: "restart"; role: Supervised };
+  | { kind: "restart"; role: Supervised }
+  | { kind: "standby"; pid: number; how: string | null };
 
 /** What the watchdog tells its caller once the instance is up. */
 export interface WatchdogReady {
@@ -95,6 +98,8 @@ export interface WatchdogReady {
   pids: Record<string, number>;
   /** Ports by role name (0 for a worker that does not listen). */
   ports: Record<string, number>;
+  /** The standby's pid (null with `standby: false`). */
+  standby: number | null;
 }
 
 /** The supervisor of one instance's roles. */
@@ -109,8 +114,10 @@ export class Supervisor {
   readonly roles: Supervised[];
   /** The loop's events. */
   readonly events: EventQueue<WatchdogEvent> = new EventQueue<WatchdogEvent>();
-  /** Every pid spawned, restarts included. */
+  /** Every pid spawned, restarts and standbys included. */
   readonly spawned: number[] = [];
+  /** The process that takes the next restarted role's place (null with `standby: false`). */
+  readonly standby: Standby | null;
   #fatal: string | null = null;
 
   /** The supervisor of the instance at `paths`, whose segment is `segment`. */
@@ -118,6 +125,16 @@ export class Supervisor {
     this.options = options;
     this.paths = paths;
     this.segment = segment;
+    this.standby = options.standby
+      ? new Standby(paths.segment, {
+        spawned: (pid) => {
+          this.spawned.push(pid);
+          traceEvent({ event: "standby", channel: "process", detail: `pid ${pid}` });
+        },
+        loaded: (pid) => this.events.push({ kind: "standby", pid, how: null }),
+        exited: (pid, how) => this.events.push({ kind: "standby", pid, how }),
+      })
+      : null;
     const limits = { maxRestarts: options.maxRestarts, windowMs: options.restartWindowMs };
     // The registry's roles but its own (the watchdog's slot comes first).
     this.roles = registryRoles(options.workers).slice(1).map(({ name, slot }, i) => ({
@@ -158,6 +175,8 @@ export class Supervisor {
           this.#tick();
         } else if (event.kind === "restart") {
           if (event.role.state === "backoff") this.#spawn(event.role);
+        } else if (event.kind === "standby") {
+          this.#standbyEvent(event.pid, event.how);
         } else if (event.role.generation === event.generation) {
           if (event.kind === "ready") this.#ready(event.role, event.outcome);
           else this.#reap(event.role, event.status, booting);
@@ -165,11 +184,13 @@ export class Supervisor {
         if (this.#fatal !== null) return this.#fatal;
         if (booting && this.roles.every((r) => r.state === "running")) {
           booting = false;
+          this.standby?.ensure();
           onReady({
             paths: this.paths,
             port: this.segment.slot(DISPATCHER_SLOT).get("port"),
             pids: Object.fromEntries(this.roles.map((r) => [r.name, r.child!.pid])),
             ports: Object.fromEntries(this.roles.map((r) => [r.name, r.port])),
+            standby: this.standby?.pid ?? null,
           });
         }
       }
@@ -203,16 +224,23 @@ export class Supervisor {
     ];
   }
 
-  /** Spawn: starts (or restarts) a role's process in its slot. */
+  /**
+   * Spawn: starts (or restarts) a role's process in its slot; a restart hands the role to the
+   * waiting standby if there is one, and then has a new standby started for the next.
+   */
   #spawn(role: Supervised): void {
-    const child = roleCommand(
+    const args = this.#args(role);
+    const standby = role.generation > 0
+      ? this.standby?.take({ program: role.kind, args }) ?? null
+      : null;
+    const child = standby?.child ?? roleCommand(
       role.kind === "dispatcher" ? DISPATCHER : WORKER,
-      this.#args(role),
+      args,
       { stdin: "null", stdout: "piped", stderr: "inherit" },
       SYSTEM_ROLE_PERMISSIONS,
     ).spawn();
+    if (standby === null) this.spawned.push(child.pid);
     role.child = child;
-    this.spawned.push(child.pid);
     role.generation++;
     role.state = "starting";
     role.startedAt = monotonicMs();
@@ -228,18 +256,30 @@ export class Supervisor {
       event: role.generation > 1 ? "restart" : "spawn",
       channel: "process",
       peer: role.name,
-      detail: `pid ${child.pid}`,
+      detail: `pid ${child.pid}${standby === null ? "" : " (the standby)"}`,
     });
+    // The standby is gone or was never there: one waits for the next restart.
+    if (role.generation > 1) this.standby?.ensure();
     const generation = role.generation;
     // Every chain ends in the loop: a failure becomes a fatal event, never an unhandled rejection.
     child.status.then(
       (status) => this.events.push({ kind: "exit", role, generation, status }),
       (error) => this.events.push({ kind: "fatal", why: `${role.name}'s exit status: ${error}` }),
     );
-    readReadyLine(child, this.options.startTimeoutMs).then(
+    readReadyLine(child, this.options.startTimeoutMs, standby?.lines).then(
       (outcome) => this.events.push({ kind: "ready", role, generation, outcome }),
       (error) => this.events.push({ kind: "fatal", why: `${role.name}'s ready line: ${error}` }),
     );
+  }
+
+  /** The waiting standby has loaded (`how` null), or it exited before it was handed a role. */
+  #standbyEvent(pid: number, how: string | null): void {
+    if (how === null) {
+      traceEvent({ event: "standby loaded", channel: "process", detail: `pid ${pid}` });
+      return;
+    }
+    log.warning("the standby (pid {pid}) {how}; the next restart starts a new one", { pid, how });
+    traceEvent({ event: "standby exit", channel: "process", detail: `pid ${pid} ${how}` });
   }
 
   /** A role's ready line came (its port), never came in time (kill it), or its stdout closed. */
@@ -306,7 +346,9 @@ export class Supervisor {
     slot.set("restarts", role.restartCount);
     role.state = "backoff";
     slot.set("state", ROLE_STATE.starting);
-    role.restartTimer = setTimeout(() => this.events.push({ kind: "restart", role }), delayMs);
+    // At once means the loop's next event, not a timer (Deno's shortest timer takes ~2 ms).
+    if (delayMs === 0) this.events.push({ kind: "restart", role });
+    else role.restartTimer = setTimeout(() => this.events.push({ kind: "restart", role }), delayMs);
   }
 
   /** Begins killing a role: SIGTERM now, SIGKILL after the kill grace (see {@link #escalate}). */

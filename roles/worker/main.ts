@@ -10,7 +10,8 @@ import { intOption, MAX_PORT } from "../options.ts";
 import { roleMain } from "../role_args.ts";
 import { runWorker } from "./mod.ts";
 
-if (import.meta.main) {
+/** Runs a worker from its command line `args` (this program's, or one a standby was handed). */
+export async function workerProgram(args: string[]): Promise<void> {
   await roleMain(
     "worker",
     ["worker", "worker-port"],
@@ -23,5 +24,8 @@ if (import.meta.main) {
         : intOption("worker-port", port, 0, 0, MAX_PORT);
       await runWorker({ ...context, k, workerPort }, (port) => console.log(`ready ${port}`));
     },
+    args,
   );
 }
+
+if (import.meta.main) await workerProgram(Deno.args);

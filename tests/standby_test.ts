@@ -1,0 +1,174 @@
+import assert from "node:assert/strict";
+import { childrenOf, sendSignal } from "../ipc/mod.ts";
+import {
+  OspsClient,
+  roleCommand,
+  standbyOrderLine,
+  SYSTEM_ROLE_PERMISSIONS,
+} from "../roles/mod.ts";
+import { isClean, type RunningSystem, startSystem, type TracedEvent } from "../scenarios/mod.ts";
+import { LineReader } from "./helpers.ts";
+
+const STANDBY = new URL("../roles/standby/main.ts", import.meta.url);
+
+/** The pids the watchdog's trace gives for `event` (its detail starts `pid N`). */
+function pidsOf(system: RunningSystem, event: string, peer?: string): number[] {
+  return system.trace()
+    .filter((e: TracedEvent) => e.role === "watchdog" && e.event === event && e.peer === peer)
+    .map((e) => Number(/^pid (\d+)/.exec(e.detail ?? "")?.[1]));
+}
+
+/** Waits (bounded) until the standby `pid` has loaded everything. */
+async function loaded(system: RunningSystem, pid: number): Promise<void> {
+  await system.waitFor(
+    `standby ${pid} to load`,
+    () => pidsOf(system, "standby loaded").includes(pid),
+    10_000,
+  );
+}
+
+/** Answers `n` echo requests through the dispatcher, each checked. */
+async function served(system: RunningSystem, n: number): Promise<void> {
+  await using client = await OspsClient.connect({ port: system.port });
+  for (let i = 0; i < n; i++) {
+    const r = await client.request(`requetetype1 after ${i}`);
+    assert.deepEqual(r.ok && r.result, `after ${i}`);
+  }
+}
+
+Deno.test("a crashed worker's place is taken by the standby, and a new standby waits", async () => {
+  const out = Deno.makeTempDirSync({ prefix: "osps-test-out-" });
+  const system = await startSystem({ stage: "relay", workers: 2, tracePath: `${out}/t.jsonl` });
+  try {
+    await system.waitFor("a standby", () => pidsOf(system, "standby").length === 1, 5000);
+    const [standby] = pidsOf(system, "standby");
+    assert.ok(
+      childrenOf(system.watchdog.pid).some((c) => c.pid === standby),
+      "the standby is the watchdog's child",
+    );
+    await loaded(system, standby);
+    const old = system.role("worker 1").pid;
+    sendSignal(old, "SIGKILL");
+    await system.waitFor(
+      "worker 1 in the standby",
+      () => system.role("worker 1").pid === standby,
+      5000,
+    );
+    // The trace is written in batches: the restart's event comes shortly.
+    await system.waitFor(
+      "the restart's event",
+      () => pidsOf(system, "restart", "worker 1").length === 1,
+      5000,
+    );
+    assert.deepEqual(pidsOf(system, "restart", "worker 1"), [standby]);
+    await system.waitFor("a second standby", () => pidsOf(system, "standby").length === 2, 5000);
+    const [, next] = pidsOf(system, "standby");
+    assert.ok(![old, standby].includes(next), "the next standby is a new process");
+    await served(system, 20);
+    await loaded(system, next);
+    // The dispatcher's turn: it too becomes the standby's.
+    sendSignal(system.role("dispatcher").pid, "SIGKILL");
+    await system.waitFor(
+      "the dispatcher in the standby",
+      () => system.role("dispatcher").pid === next,
+      5000,
+    );
+    await served(system, 20);
+  } finally {
+    const report = await system.stop();
+    Deno.removeSync(out, { recursive: true });
+    assert.ok(isClean(report.leftovers), JSON.stringify(report.leftovers));
+  }
+});
+
+Deno.test("a standby that died is not handed a role: the restart spawns, then a new standby waits", async () => {
+  const out = Deno.makeTempDirSync({ prefix: "osps-test-out-" });
+  const system = await startSystem({ stage: "relay", workers: 1, tracePath: `${out}/t.jsonl` });
+  try {
+    await system.waitFor("a standby", () => pidsOf(system, "standby").length === 1, 5000);
+    const [standby] = pidsOf(system, "standby");
+    sendSignal(standby, "SIGKILL");
+    await system.waitFor(
+      "the standby's exit",
+      () => pidsOf(system, "standby exit").includes(standby),
+      5000,
+    );
+    sendSignal(system.role("worker 1").pid, "SIGKILL");
+    await system.waitFor(
+      "worker 1 restarted",
+      () => pidsOf(system, "restart", "worker 1").length === 1,
+      5000,
+    );
+    const [restarted] = pidsOf(system, "restart", "worker 1");
+    assert.notEqual(restarted, standby);
+    await system.waitFor("a new standby", () => pidsOf(system, "standby").length === 2, 5000);
+    await served(system, 10);
+  } finally {
+    const report = await system.stop();
+    Deno.removeSync(out, { recursive: true });
+    assert.ok(isClean(report.leftovers), JSON.stringify(report.leftovers));
+  }
+});
+
+Deno.test("--no-standby: no standby process, a restart spawns a new one", async () => {
+  const out = Deno.makeTempDirSync({ prefix: "osps-test-out-" });
+  const system = await startSystem({
+    stage: "relay",
+    workers: 2,
+    tracePath: `${out}/t.jsonl`,
+    standby: false,
+  });
+  try {
+    const roles = system.roles.map((r) => r.pid).sort();
+    assert.deepEqual(childrenOf(system.watchdog.pid).map((c) => c.pid).sort(), roles);
+    sendSignal(system.role("worker 2").pid, "SIGKILL");
+    await system.waitFor(
+      "worker 2 restarted",
+      () => pidsOf(system, "restart", "worker 2").length === 1,
+      5000,
+    );
+    await served(system, 10);
+    assert.deepEqual(pidsOf(system, "standby"), []);
+    assert.ok(!system.trace().some((e) => /standby/.test(e.detail ?? "")));
+  } finally {
+    const report = await system.stop();
+    Deno.removeSync(out, { recursive: true });
+    assert.ok(isClean(report.leftovers), JSON.stringify(report.leftovers));
+  }
+});
+
+/** Runs the standby program by hand; `input` goes to its stdin. */
+async function standbyWith(
+  input: string,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const child = roleCommand(
+    STANDBY,
+    ["--segment", "/osps-none", "--parent-pid", String(Deno.pid)],
+    { stdin: "piped", stdout: "piped", stderr: "piped" },
+    SYSTEM_ROLE_PERMISSIONS,
+  ).spawn();
+  const lines = new LineReader(child.stdout);
+  assert.equal(await lines.next(), "standby loaded");
+  const writer = child.stdin.getWriter();
+  await writer.write(new TextEncoder().encode(input));
+  await writer.close();
+  const [status, stdout, stderr] = await Promise.all([
+    child.status,
+    lines.rest(),
+    new Response(child.stderr).text(),
+  ]);
+  return { code: status.code, stdout, stderr };
+}
+
+Deno.test("the standby program: leaves at end of stdin, refuses a line that is not an order", async () => {
+  assert.deepEqual(await standbyWith(""), { code: 0, stdout: "", stderr: "" });
+  const bad = await standbyWith("requetetype1 hello\n");
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /^standby: not an order: "requetetype1 hello"/);
+  // An order whose role cannot start says so as that role would, with its exit code.
+  const role = await standbyWith(
+    standbyOrderLine({ program: "worker", args: ["--stage", "relay"] }),
+  );
+  assert.equal(role.code, 2);
+  assert.match(role.stderr, /^worker: --segment is required/);
+});
