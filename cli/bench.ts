@@ -5,6 +5,7 @@
  */
 
 import {
+  COLD_REQUESTS,
   formatIpcBench,
   formatRecoveryBench,
   formatStagesBench,
@@ -18,7 +19,7 @@ import {
 import { type Command, intOption, parse, UsageError } from "./common.ts";
 
 const USAGE = `Usage: main.ts bench ipc [--round-trips N] [--rounds R]
-       main.ts bench stages [--requests N] [--warmup N] [--single N] [--json FILE]
+       main.ts bench stages [--requests N] [--warmup N] [--cold N] [--single N] [--json FILE]
        main.ts bench recovery [--trials N]
        main.ts bench all          (deno task bench: all three, one report in bench/)
 
@@ -35,7 +36,8 @@ median and p99 in µs, the CPU of both processes per round trip, and the ratio d
 stages: for each stage, a fresh system of 4 workers with the default options, driven by a
 load-generator process of its own: 8 clients, each on one connection, half echo and half
 requetetype2 20000, a warm-up, then N measured requests each; tracing off and on, on two systems
-driven in turn in three rounds.
+driven in turn in three rounds. Before them, the untraced system's first requests, cold (no
+warm-up, V8 still compiling): --cold N per client, the cost issue's own load.
 Prints requests/s, p50/p99, and the CPU per request of each role and of the whole instance (every
 process, all threads, from /proc/<pid>/stat), each held to its target: instance CPU (relay <= 80
 µs, the others <= 170), requests/s against the figure before the cost work (relay >= 3×, the
@@ -44,6 +46,7 @@ others >= 2×), tracing on <= 1.3 × off. Then one client, echo only, for a lone
 
   --requests N      measured requests per client (default 6000)
   --warmup N        warm-up requests per client before each round, not measured (default 1000)
+  --cold N          requests per client of the cold measure (default 400)
   --single N        echo requests of the single client (default 2000)
   --json FILE       where the JSON goes (default bench/out/stages.json)
 
@@ -56,11 +59,12 @@ cold start <= 500 ms.
   --trials N        trials per fault (default 10)`;
 
 async function stages(
-  values: { requests?: string; warmup?: string; single?: string; json: string },
+  values: { requests?: string; warmup?: string; cold?: string; single?: string; json: string },
 ): Promise<number> {
   const result = await runStagesBench({
     requests: intOption("requests", values.requests, 6000, 1, 1_000_000),
     warmup: intOption("warmup", values.warmup, 1000, 0, 1_000_000),
+    cold: intOption("cold", values.cold, COLD_REQUESTS, 1, 1_000_000),
     single: intOption("single", values.single, 2000, 1, 1_000_000),
   });
   console.log(formatStagesBench(result));
@@ -83,6 +87,7 @@ export const benchCommand: Command = {
       single: { type: "string" },
       requests: { type: "string" },
       warmup: { type: "string" },
+      cold: { type: "string" },
       json: { type: "string", default: "bench/out/stages.json" },
       trials: { type: "string" },
     });

@@ -40,6 +40,7 @@ Deno.test("bench stages (short): every stage answers every request right, CPU pe
       clients: 3,
       requests: 100,
       warmup: 5,
+      cold: 20,
       single: 40,
       referenceTrips: 100,
       traceDir,
@@ -54,6 +55,7 @@ Deno.test("bench stages (short): every stage answers every request right, CPU pe
         const { dispatcher, workers, watchdog, total } = l.cpuUs;
         assert.ok(Math.abs(dispatcher + workers + watchdog - total) < 1e-6, s.stage);
       }
+      assert.equal(s.cold.right, 60, `${s.stage} cold: ${s.cold.wrong.join("; ")}`);
       assert.equal(s.single.right, 40, s.stage);
       assert.ok(s.clean, s.stage);
       assert.ok(stageVerdicts(s).lossless, s.stage);
@@ -65,6 +67,7 @@ Deno.test("bench stages (short): every stage answers every request right, CPU pe
     const table = formatStagesBench(result);
     assert.match(table, /\| relay \| \d+ \(before 313; untraced 141\), ≤ 80: (met|NOT met) \|/);
     assert.match(table, /no answer lost, wrong or duplicated, nothing left behind: yes/);
+    assert.match(table, /\| relay \| off, cold \| \d+ \|/);
   } finally {
     Deno.removeSync(traceDir, { recursive: true });
   }
