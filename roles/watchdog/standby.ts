@@ -22,8 +22,8 @@ export interface StandbyEvents {
   spawned(pid: number): void;
   /** The waiting standby has loaded everything: a hand-over now takes a few ms. */
   loaded(pid: number): void;
-  /** A standby exited before it was handed anything; `how` says how. */
-  exited(pid: number, how: string): void;
+  /** A standby exited before it was handed anything (pid null: never started); `how` says how. */
+  exited(pid: number | null, how: string): void;
 }
 
 /** A standby handed a role: its process, and its stdout's lines (its loaded line already read). */
@@ -48,15 +48,24 @@ export class Standby {
     return this.#child?.pid ?? null;
   }
 
-  /** Starts a standby unless one is waiting. */
+  /**
+   * Starts a standby unless one is waiting. One that cannot be spawned is reported as exited:
+   * the instance goes on without it, its restarts spawning processes.
+   */
   ensure(): void {
     if (this.#child !== null) return;
-    const child = roleCommand(
-      PROGRAM,
-      ["--segment", this.segment, "--parent-pid", String(Deno.pid)],
-      { stdin: "piped", stdout: "piped", stderr: "inherit" },
-      SYSTEM_ROLE_PERMISSIONS,
-    ).spawn();
+    let child: Deno.ChildProcess;
+    try {
+      child = roleCommand(
+        PROGRAM,
+        ["--segment", this.segment, "--parent-pid", String(Deno.pid)],
+        { stdin: "piped", stdout: "piped", stderr: "inherit" },
+        SYSTEM_ROLE_PERMISSIONS,
+      ).spawn();
+    } catch (e) {
+      this.events.exited(null, `could not be started: ${(e as Error).message}`);
+      return;
+    }
     this.#child = child;
     this.#stdin = child.stdin.getWriter();
     this.#lines = new LineReader(child.stdout);

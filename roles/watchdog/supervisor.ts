@@ -86,7 +86,7 @@ export type WatchdogEvent =
   | { kind: "signal"; signal: Deno.Signal }
   | { kind: "fatal"; why: string }
   | { kind: "restart"; role: Supervised }
-  | { kind: "standby"; pid: number; how: string | null };
+  | { kind: "standby"; pid: number | null; how: string | null };
 
 /** What the watchdog tells its caller once the instance is up. */
 export interface WatchdogReady {
@@ -273,13 +273,18 @@ export class Supervisor {
   }
 
   /** The waiting standby has loaded (`how` null), or it exited before it was handed a role. */
-  #standbyEvent(pid: number, how: string | null): void {
+  #standbyEvent(pid: number | null, how: string | null): void {
     if (how === null) {
       traceEvent({ event: "standby loaded", channel: "process", detail: `pid ${pid}` });
       return;
     }
-    log.warning("the standby (pid {pid}) {how}; the next restart starts a new one", { pid, how });
-    traceEvent({ event: "standby exit", channel: "process", detail: `pid ${pid} ${how}` });
+    const which = pid === null ? "the standby" : `the standby (pid ${pid})`;
+    log.warning("{which} {how}; the next restart starts a new one", { which, how });
+    traceEvent({
+      event: "standby exit",
+      channel: "process",
+      detail: pid === null ? how : `pid ${pid} ${how}`,
+    });
   }
 
   /** A role's ready line came (its port), never came in time (kill it), or its stdout closed. */
