@@ -6,7 +6,13 @@ import {
   standbyOrderLine,
   SYSTEM_ROLE_PERMISSIONS,
 } from "../roles/mod.ts";
-import { isClean, type RunningSystem, startSystem, type TracedEvent } from "../scenarios/mod.ts";
+import {
+  isClean,
+  type RunningSystem,
+  startSystem,
+  type SystemOptions,
+  type TracedEvent,
+} from "../scenarios/mod.ts";
 import { LineReader } from "./helpers.ts";
 
 const STANDBY = new URL("../roles/standby/main.ts", import.meta.url);
@@ -36,10 +42,27 @@ async function served(system: RunningSystem, n: number): Promise<void> {
   }
 }
 
-Deno.test("a crashed worker's place is taken by the standby, and a new standby waits", async () => {
+/**
+ * Runs `body` on a traced system started with `options`; stops it, checks it left nothing and
+ * removes its trace, whatever happens.
+ */
+async function withSystem(
+  options: Omit<SystemOptions, "tracePath">,
+  body: (system: RunningSystem) => Promise<void>,
+): Promise<void> {
   const out = Deno.makeTempDirSync({ prefix: "osps-test-out-" });
-  const system = await startSystem({ stage: "relay", workers: 2, tracePath: `${out}/t.jsonl` });
+  const system = await startSystem({ ...options, tracePath: `${out}/t.jsonl` });
   try {
+    await body(system);
+  } finally {
+    const report = await system.stop();
+    Deno.removeSync(out, { recursive: true });
+    assert.ok(isClean(report.leftovers), JSON.stringify(report.leftovers));
+  }
+}
+
+Deno.test("a crashed worker's place is taken by the standby, and a new standby waits", async () => {
+  await withSystem({ stage: "relay", workers: 2 }, async (system) => {
     await system.waitFor("a standby", () => pidsOf(system, "standby").length === 1, 5000);
     const [standby] = pidsOf(system, "standby");
     assert.ok(
@@ -74,17 +97,11 @@ Deno.test("a crashed worker's place is taken by the standby, and a new standby w
       5000,
     );
     await served(system, 20);
-  } finally {
-    const report = await system.stop();
-    Deno.removeSync(out, { recursive: true });
-    assert.ok(isClean(report.leftovers), JSON.stringify(report.leftovers));
-  }
+  });
 });
 
 Deno.test("a standby that died is not handed a role: the restart spawns, then a new standby waits", async () => {
-  const out = Deno.makeTempDirSync({ prefix: "osps-test-out-" });
-  const system = await startSystem({ stage: "relay", workers: 1, tracePath: `${out}/t.jsonl` });
-  try {
+  await withSystem({ stage: "relay", workers: 1 }, async (system) => {
     await system.waitFor("a standby", () => pidsOf(system, "standby").length === 1, 5000);
     const [standby] = pidsOf(system, "standby");
     sendSignal(standby, "SIGKILL");
@@ -103,22 +120,11 @@ Deno.test("a standby that died is not handed a role: the restart spawns, then a 
     assert.notEqual(restarted, standby);
     await system.waitFor("a new standby", () => pidsOf(system, "standby").length === 2, 5000);
     await served(system, 10);
-  } finally {
-    const report = await system.stop();
-    Deno.removeSync(out, { recursive: true });
-    assert.ok(isClean(report.leftovers), JSON.stringify(report.leftovers));
-  }
+  });
 });
 
 Deno.test("--no-standby: no standby process, a restart spawns a new one", async () => {
-  const out = Deno.makeTempDirSync({ prefix: "osps-test-out-" });
-  const system = await startSystem({
-    stage: "relay",
-    workers: 2,
-    tracePath: `${out}/t.jsonl`,
-    standby: false,
-  });
-  try {
+  await withSystem({ stage: "relay", workers: 2, standby: false }, async (system) => {
     const roles = system.roles.map((r) => r.pid).sort();
     assert.deepEqual(childrenOf(system.watchdog.pid).map((c) => c.pid).sort(), roles);
     sendSignal(system.role("worker 2").pid, "SIGKILL");
@@ -130,11 +136,7 @@ Deno.test("--no-standby: no standby process, a restart spawns a new one", async 
     await served(system, 10);
     assert.deepEqual(pidsOf(system, "standby"), []);
     assert.ok(!system.trace().some((e) => /standby/.test(e.detail ?? "")));
-  } finally {
-    const report = await system.stop();
-    Deno.removeSync(out, { recursive: true });
-    assert.ok(isClean(report.leftovers), JSON.stringify(report.leftovers));
-  }
+  });
 });
 
 /** Runs the standby program by hand; `input` goes to its stdin. */
