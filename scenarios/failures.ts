@@ -306,13 +306,8 @@ async function watchdogCrash(
   const load = new LoadGenerator(first.port, clients);
   await sleep(300);
   const before = await load.stop();
-  // Its roles and its standby: every process of the instance names its segment.
-  const pids = [
-    ...new Set([
-      ...first.roles.map((r) => r.pid),
-      ...processesMentioning(first.segmentName).map((p) => p.pid),
-    ]),
-  ].filter((pid) => pid !== first.watchdog.pid);
+  // Its roles and its standby.
+  const pids = first.processes();
   const t0 = performance.timeOrigin + performance.now();
   traceEvent({ event: "inject SIGKILL", channel: "signal", peer: "watchdog" });
   const start = performance.now();

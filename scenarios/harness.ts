@@ -238,6 +238,17 @@ export class RunningSystem implements AsyncDisposable {
     else Deno.removeSync(path);
   }
 
+  /**
+   * The pids of every process of the instance but the watchdog: its roles (as the registry shows
+   * them) and its standby, which, like every role, names the segment on its command line.
+   */
+  processes(): number[] {
+    const mentioning = processesMentioning(this.segmentName).map((p) => p.pid);
+    return [...new Set([...this.roles.map((r) => r.pid), ...mentioning])].filter((pid) =>
+      pid !== this.watchdog.pid
+    );
+  }
+
   /** Waits (bounded) until `condition` holds on the registry; returns the ms it took. */
   async waitFor(
     what: string,
@@ -272,8 +283,7 @@ export class RunningSystem implements AsyncDisposable {
 
   async #stop(graceMs: number): Promise<StopReport> {
     const failed = new Set(this.unexpectedExits.filter((e) => e.failed).map((e) => e.name));
-    // Every process of the instance names its segment on its command line: the standby too.
-    const processes = processesMentioning(this.segmentName).map((p) => p.pid);
+    const processes = this.processes();
     const status = await reapChild(this.watchdog, { graceMs: 0, termMs: graceMs + 10_000 });
     await this.#stderr.done;
     // The mapping outlives the unlinked segment: the watchdog's last words are still there.

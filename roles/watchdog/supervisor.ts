@@ -230,9 +230,8 @@ export class Supervisor {
    */
   #spawn(role: Supervised): void {
     const args = this.#args(role);
-    const standby = role.generation > 0
-      ? this.standby?.take({ program: role.kind, args }) ?? null
-      : null;
+    const restart = role.generation > 0;
+    const standby = restart ? this.standby?.take({ program: role.kind, args }) ?? null : null;
     const child = standby?.child ?? roleCommand(
       role.kind === "dispatcher" ? DISPATCHER : WORKER,
       args,
@@ -253,13 +252,13 @@ export class Supervisor {
     slot.set("heartbeat", role.startedAt);
     slot.set("state", ROLE_STATE.starting);
     traceEvent({
-      event: role.generation > 1 ? "restart" : "spawn",
+      event: restart ? "restart" : "spawn",
       channel: "process",
       peer: role.name,
       detail: `pid ${child.pid}${standby === null ? "" : " (the standby)"}`,
     });
     // The standby is gone or was never there: one waits for the next restart.
-    if (role.generation > 1) this.standby?.ensure();
+    if (restart) this.standby?.ensure();
     const generation = role.generation;
     // Every chain ends in the loop: a failure becomes a fatal event, never an unhandled rejection.
     child.status.then(
