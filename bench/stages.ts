@@ -217,8 +217,12 @@ async function runLoadGen(
     const report: LoadGenReport = JSON.parse((await lines.until(/^\{.*\}$/, 300_000))[0]);
     const after = cpuByRole(pids);
     const now = instancePids(system);
-    if (now.some((p, i) => p.pid !== pids[i].pid)) {
-      throw new Error(`a role was restarted during the measured load: ${JSON.stringify(now)}`);
+    if (now.length !== pids.length || now.some((p, i) => p.pid !== pids[i].pid)) {
+      throw new Error(
+        `a role was restarted during the measured load: ${JSON.stringify(pids)} then ${
+          JSON.stringify(now)
+        }`,
+      );
     }
     const cpu = { ...after };
     for (const k of Object.keys(cpu) as (keyof CpuPerRequest)[]) cpu[k] -= before[k];
