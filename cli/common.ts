@@ -6,7 +6,7 @@
  */
 
 import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
-import { SignalQueue } from "../ipc/mod.ts";
+import { describeExit, type ProcessExit, SignalQueue } from "../ipc/mod.ts";
 import { type Stage, stageOption, UsageError } from "../roles/mod.ts";
 
 export { intOption, logLevelOption, stageOption, UsageError } from "../roles/mod.ts";
@@ -74,6 +74,6 @@ export async function overStages<R extends { passed: boolean }>(
 }
 
 /** A reaped process's end, as a line. */
-export function describeStatus(s: Deno.CommandStatus): string {
-  return `exited with code ${s.code}${s.signal ? ` (signal ${s.signal})` : ""}, reaped`;
+export function describeStatus(s: ProcessExit): string {
+  return `${describeExit(s)}, reaped`;
 }

@@ -4,6 +4,7 @@
  * @module
  */
 
+import { describeExitField } from "../ipc/mod.ts";
 import {
   expectedAnswer,
   type FailureName,
@@ -19,6 +20,7 @@ import {
   stageScenarioPassed,
   type StageScenarioReport,
 } from "../scenarios/mod.ts";
+import { count } from "../roles/mod.ts";
 import {
   type Command,
   describeStatus,
@@ -71,11 +73,7 @@ function printPingPong(report: PingPongReport): boolean {
   console.log("proof:");
   console.log(
     `  child pid ${report.childPid}: ` +
-      (status === null
-        ? "no exit status (never reaped)"
-        : `exited with code ${status.code}${
-          status.signal ? ` (signal ${status.signal})` : ""
-        }, reaped`),
+      (status === null ? "no exit status (never reaped)" : describeStatus(status)),
   );
   for (const line of formatLeftovers(report.leftovers)) console.log(`  ${line}`);
   const complete = report.aborted || report.exchanges.length === report.count;
@@ -155,8 +153,7 @@ export function printFailureReport(r: FailureReport): boolean {
 
 /** A role's end as its watchdog recorded it, as a line. */
 export function describeOutcome(o: RoleOutcome): string {
-  const exit = o.exit >= 0 ? `exited with code ${o.exit}` : `killed by signal ${-o.exit}`;
-  return `${exit}, reaped by the watchdog; ${o.restarts} restarts${
+  return `${describeExitField(o.exit)}, reaped by the watchdog; ${count(o.restarts, "restart")}${
     o.failed ? ", marked failed" : ""
   }`;
 }

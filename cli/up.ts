@@ -8,6 +8,7 @@
 
 import { defaultRuntimeBase, InstanceLockedError } from "../ipc/mod.ts";
 import {
+  count,
   defaultInstance,
   freshTraceFile,
   instancePaths,
@@ -146,6 +147,12 @@ export const upCommand: Command = {
         }
         if (observer !== null) console.log(`observe: ${observer.url}`);
         console.log("Ctrl-C to stop; 'main.ts status' shows the roles.");
+      }, (reason) => {
+        if (reason !== "SIGINT" && reason !== "SIGTERM") return;
+        console.log(
+          `\n${reason}: stopping — the dispatcher first (in-flight requests get up to ` +
+            `${options.graceMs} ms), then the workers; Ctrl-C again to kill every role at once`,
+        );
       });
     } catch (e) {
       if (e instanceof InstanceLockedError || e instanceof WatchdogStartError) {
@@ -157,26 +164,31 @@ export const upCommand: Command = {
       await observer?.close();
     }
     const signal = report.reason === "SIGINT" || report.reason === "SIGTERM";
+    const escalated = report.escalated;
     console.log(
-      signal
-        ? `\n${report.reason}: stopped (dispatcher first, then workers)`
-        : `\nstopped the instance: ${report.reason}`,
+      !signal
+        ? `\nstopped the instance: ${report.reason}`
+        : escalated === null
+        ? `${report.reason}: stopped in order (dispatcher first, then workers)`
+        : `${report.reason}: the stop was cut short by a second ${escalated.signal} after ` +
+          `${(escalated.afterMs / 1000).toFixed(1)} s: every role still running was killed`,
     );
     for (const [name, s] of Object.entries(report.statuses)) {
       const end = s === null ? "never ran" : describeStatus(s);
       console.log(
-        `  ${name}: ${end}; ${report.restarts[name]} restarts${
+        `  ${name}: ${end}; ${count(report.restarts[name], "restart")}${
           report.failed.includes(name) ? ", marked failed" : ""
         }`,
       );
     }
+    if (report.standby !== null) console.log(`  standby: ${describeStatus(report.standby)}`);
     const leftovers = checkLeftovers({
       pids: report.pids,
       paths: [paths.dir],
       segments: [paths.segment],
     });
     for (const line of formatLeftovers(leftovers)) console.log(`  ${line}`);
-    return signal && isClean(leftovers) ? 0 : 1;
+    return signal && escalated === null && isClean(leftovers) ? 0 : 1;
   },
 };
 

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { constants } from "node:os";
 import * as libc from "./libc.ts";
 import { isReapableZombie, parseProcStat, type ProcessInfo } from "./proc_stat.ts";
 
@@ -37,11 +38,81 @@ export class ParentGoneError extends Error {
   }
 }
 
+/** The signals this system knows, by name (`node:os`'s table for the running platform). */
+const SIGNALS: Readonly<Record<string, number>> = constants.signals;
+
+/** Signal names by number; where two names share a number (SIGIOT, SIGABRT) the later wins. */
+const SIGNAL_NAMES: Readonly<Record<number, string>> = Object.fromEntries(
+  Object.entries(SIGNALS).map(([name, n]) => [n, name]),
+);
+
 /** The number of a signal, by Deno's name for it. */
 export function signalNumber(signal: Deno.Signal): number {
-  const n = libc.SIGNAL_NUMBERS[signal];
+  const n = SIGNALS[signal];
   if (n === undefined) throw new TypeError(`the toolkit does not know the number of ${signal}`);
   return n;
+}
+
+/** The name of signal number `n` (`6` → `SIGABRT`), or null for a number without one (40). */
+export function signalName(n: number): string | null {
+  return SIGNAL_NAMES[n] ?? null;
+}
+
+/**
+ * How a child process ended, whatever the signal: Deno's own status names only the signals it
+ * knows, and rejects for the others (real-time signals), which this keeps as a number.
+ */
+export interface ProcessExit {
+  /** Exit code 0. */
+  success: boolean;
+  /** The exit code; 128 + n for a process killed by signal n, as a shell shows it. */
+  code: number;
+  /** The killing signal's name (`SIGABRT`), null if it exited or its signal has no name. */
+  signal: string | null;
+  /** The killing signal's number, null if it exited. */
+  signalNumber: number | null;
+}
+
+/** A process's end from Deno's status. */
+export function processExit(status: Deno.CommandStatus): ProcessExit {
+  const n = status.signal === null ? null : SIGNALS[status.signal] ?? status.code - 128;
+  return { success: status.success, code: status.code, signal: status.signal, signalNumber: n };
+}
+
+/**
+ * Waits for `child`'s end. Deno rejects a child's status with `Invalid signal: N` when a signal
+ * it has no name for killed it (the child is reaped all the same): that becomes an end by signal
+ * N. Any other failure of the wait rejects.
+ */
+export async function waitExit(child: Deno.ChildProcess): Promise<ProcessExit> {
+  try {
+    return processExit(await child.status);
+  } catch (e) {
+    const m = /^Invalid signal: (\d+)$/.exec((e as Error)?.message ?? "");
+    if (m === null) throw e;
+    const n = Number(m[1]);
+    return { success: false, code: 128 + n, signal: signalName(n), signalNumber: n };
+  }
+}
+
+/** How a process ended, in words: `exited with code 1`, `killed by SIGABRT (6)`, `signal 40`. */
+export function describeExit(exit: ProcessExit): string {
+  if (exit.signalNumber === null) return `exited with code ${exit.code}`;
+  return exit.signal === null
+    ? `killed by signal ${exit.signalNumber}`
+    : `killed by ${exit.signal} (${exit.signalNumber})`;
+}
+
+/** The i32 a registry slot records for an end: the exit code, or minus the signal number. */
+export function exitStatusField(exit: ProcessExit): number {
+  return exit.signalNumber === null ? exit.code : -exit.signalNumber;
+}
+
+/** An end recorded in a registry slot ({@link exitStatusField}), in words. */
+export function describeExitField(field: number): string {
+  if (field >= 0) return `exited with code ${field}`;
+  const name = signalName(-field);
+  return name === null ? `killed by signal ${-field}` : `killed by ${name} (${-field})`;
 }
 
 /** Sends `signal` to `pid` (kill(2)); {@link NoSuchProcessError} if the process is gone. */

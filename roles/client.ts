@@ -22,6 +22,7 @@ import { decodeLine, errLine, okLine, parseReply as readReply } from "./protocol
 import { parseHandoff } from "./stages.ts";
 import { closeGracefully, closeQuietly, TcpLineReader, writeLine } from "./tcp.ts";
 import { sleep } from "./timers.ts";
+import { count } from "./words.ts";
 
 /** Options of {@link OspsClient.connect}. */
 export interface ClientOptions {
@@ -158,7 +159,7 @@ export class OspsClient implements AsyncDisposable {
         if (attempt >= this.#options.retries || e instanceof ClientError) {
           throw new ClientError(
             `cannot reach the dispatcher at ${this.#options.host}:${this.#options.port} ` +
-              `after ${attempt + 1} attempts: ${(e as Error).message}`,
+              `after ${count(attempt + 1, "attempt")}: ${(e as Error).message}`,
             { cause: e },
           );
         }
@@ -278,7 +279,7 @@ export class OspsClient implements AsyncDisposable {
         // The dispatcher connection was lost before the answer: reconnect and send again.
         this.#drop(session);
         if (retries >= this.#options.retries) {
-          throw new ClientError(`connection lost ${retries + 1} times`);
+          throw new ClientError(`connection lost ${count(retries + 1, "time")}`);
         }
         await sleep(this.#options.backoffMs * 2 ** retries);
         continue;

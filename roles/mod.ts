@@ -9,6 +9,7 @@
 
 export * from "./spawn.ts";
 export * from "./timers.ts";
+export * from "./words.ts";
 export {
   type Channel,
   closeTrace,

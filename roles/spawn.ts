@@ -5,6 +5,7 @@
  * @module
  */
 
+import { type ProcessExit, waitExit } from "../ipc/mod.ts";
 import { withTimeout } from "./timers.ts";
 
 /** Permissions every role process gets: libc through FFI, its runtime files, its environment. */
@@ -17,7 +18,12 @@ export const ROLE_PERMISSIONS: readonly string[] = [
 
 const CONFIG = new URL("../deno.json", import.meta.url).pathname;
 
-/** A `Deno.Command` that runs the module `script` with `args` and `permissions`. */
+/**
+ * A `Deno.Command` that runs the module `script` with `args` and `permissions`, in a session of
+ * its own (setsid) unless `options.detached` says otherwise: the signals a terminal sends to its
+ * foreground process group (Ctrl-C) reach only the process the user started, which stops its
+ * children in its own order, never the children directly.
+ */
 export function roleCommand(
   script: URL,
   args: string[],
@@ -25,6 +31,7 @@ export function roleCommand(
   permissions: readonly string[] = ROLE_PERMISSIONS,
 ): Deno.Command {
   return new Deno.Command(Deno.execPath(), {
+    detached: true,
     ...options,
     args: ["run", "--quiet", "--config", CONFIG, ...permissions, script.pathname, ...args],
   });
@@ -32,13 +39,14 @@ export function roleCommand(
 
 /**
  * Stops a child in phases and reaps it: wait `graceMs` for it to exit on its own, then SIGTERM
- * and wait `termMs`, then SIGKILL. Returns its exit status once reaped: no zombie is left.
+ * and wait `termMs`, then SIGKILL. Returns how it ended once reaped: no zombie is left.
  */
 export async function reapChild(
   child: Deno.ChildProcess,
   options: { graceMs?: number; termMs?: number } = {},
-): Promise<Deno.CommandStatus> {
-  const exited = await withTimeout(child.status, options.graceMs ?? 2000);
+): Promise<ProcessExit> {
+  const ended = waitExit(child);
+  const exited = await withTimeout(ended, options.graceMs ?? 2000);
   if (exited !== null) return exited;
   for (
     const [signal, wait] of [["SIGTERM", options.termMs ?? 2000], ["SIGKILL", 10_000]] as const
@@ -48,7 +56,7 @@ export async function reapChild(
     } catch {
       // Exited (and reaped by Deno) between the wait and the signal: its status is ready.
     }
-    const status = await withTimeout(child.status, wait);
+    const status = await withTimeout(ended, wait);
     if (status !== null) return status;
   }
   throw new Error(`child ${child.pid} survived SIGKILL for 10 s (stuck in the kernel?)`);

@@ -18,7 +18,14 @@
  */
 
 import { becomeSubreaper, isRunning, reapAdopted, ROLE_STATE } from "../ipc/mod.ts";
-import { closeTrace, freshTraceFile, setupLogging, type Stage, traceEvent } from "../roles/mod.ts";
+import {
+  closeTrace,
+  count,
+  freshTraceFile,
+  setupLogging,
+  type Stage,
+  traceEvent,
+} from "../roles/mod.ts";
 import type { RequestRecord } from "./clients.ts";
 import { startSystem, type StopReport } from "./harness.ts";
 import { isClean, processesMentioning } from "./proof.ts";
@@ -234,7 +241,7 @@ export async function runFailureScenario(options: FailureOptions): Promise<Failu
         {
           what: `${target} restarted with growing delays, then marked failed`,
           ok: took !== null,
-          detail: `${took?.toFixed(0)} ms, ${restarts} restarts`,
+          detail: `${took?.toFixed(0)} ms, ${count(restarts, "restart")}`,
         },
         { what: "5 restarts before giving up", ok: restarts === 5, detail: String(restarts) },
       );

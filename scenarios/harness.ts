@@ -15,7 +15,13 @@
  * @module
  */
 
-import { registryRoles, ROLE_STATE, sendSignal, SharedSegment } from "../ipc/mod.ts";
+import {
+  type ProcessExit,
+  registryRoles,
+  ROLE_STATE,
+  sendSignal,
+  SharedSegment,
+} from "../ipc/mod.ts";
 import {
   crashAtStartFile,
   NUMBER_OPTIONS,
@@ -95,8 +101,8 @@ export interface RoleOutcome {
 
 /** How the instance ended. */
 export interface StopReport {
-  /** The watchdog's exit status. */
-  watchdog: Deno.CommandStatus;
+  /** How the watchdog ended. */
+  watchdog: ProcessExit;
   /** Each role's outcome, by name. */
   roles: Record<string, RoleOutcome>;
   /** What the run left behind: every list empty when it cleaned up. */

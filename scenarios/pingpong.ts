@@ -14,6 +14,7 @@ import {
   FifoReader,
   FifoWriter,
   monotonicMs,
+  type ProcessExit,
   RuntimeDir,
   SharedSegment,
 } from "../ipc/mod.ts";
@@ -70,7 +71,7 @@ export interface PingPongReport {
   /** The child's pid (0 if it never started). */
   childPid: number;
   /** How the child ended, as reaped by the parent. */
-  childStatus: Deno.CommandStatus | null;
+  childStatus: ProcessExit | null;
   /** Whether the run was interrupted through `signal` (it still stopped in order). */
   aborted: boolean;
   /** What went wrong, if anything did. */

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { closeTrace, freshTraceFile, setupLogging } from "../roles/mod.ts";
+import { closeTrace, count, freshTraceFile, setupLogging } from "../roles/mod.ts";
 import { compute, okLine, parseLine } from "../roles/protocol.ts";
 import type { Stage } from "../roles/stages.ts";
 import { type RequestRecord, runClients } from "./clients.ts";
@@ -154,7 +154,7 @@ export async function runStageScenario(
     stop,
     unexpectedExits: Object.entries(stop.roles).filter(([, o]) => o.restarts > 0 || o.failed).map((
       [name, o],
-    ) => `${name} (${o.restarts} restarts${o.failed ? ", failed" : ""})`),
+    ) => `${name} (${count(o.restarts, "restart")}${o.failed ? ", failed" : ""})`),
   };
 }
 

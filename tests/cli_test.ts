@@ -123,7 +123,7 @@ Deno.test("up runs the system until SIGINT, client talks to it; both exit with t
     sendSignal(up.pid, "SIGINT");
     const rest = await lines.rest();
     assert.equal((await up.status).code, 0, rest);
-    assert.match(rest, /SIGINT: stopped \(dispatcher first, then workers\)/);
+    assert.match(rest, /SIGINT: stopped in order \(dispatcher first, then workers\)/);
     assert.match(rest, /dispatcher: exited with code 0, reaped/);
     assert.match(rest, /worker 2: exited with code 0, reaped/);
     assert.match(rest, /shared segments left: none/);

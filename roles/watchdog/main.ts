@@ -53,8 +53,15 @@ if (import.meta.main) {
       options,
       (ready) => console.log(`ready ${ready.port} ${ready.paths.name}`),
     );
-    const clean = report.reason === "SIGINT" || report.reason === "SIGTERM";
-    if (!clean) console.error(`watchdog: stopped the instance: ${report.reason}`);
+    const signalled = report.reason === "SIGINT" || report.reason === "SIGTERM";
+    if (!signalled) console.error(`watchdog: stopped the instance: ${report.reason}`);
+    if (report.escalated !== null) {
+      console.error(
+        `watchdog: the stop was cut short by a second ${report.escalated.signal}: ` +
+          `every role still running was killed`,
+      );
+    }
+    const clean = signalled && report.escalated === null;
     Deno.exit(clean ? 0 : 1);
   } catch (e) {
     console.error(`watchdog: ${e instanceof Error ? e.message : e}`);

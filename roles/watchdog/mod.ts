@@ -21,11 +21,11 @@
  * @module
  */
 
-import { SegmentError, SignalQueue } from "../../ipc/mod.ts";
+import { type ProcessExit, SegmentError, SignalQueue } from "../../ipc/mod.ts";
 import { roleLogger } from "../logging.ts";
 import { closeInstance, instancePaths, startInstance } from "./instance.ts";
 import { resolveOptions, type WatchdogOptions } from "./options.ts";
-import { stopRoles } from "./stop.ts";
+import { type StopOutcome, stopRoles } from "./stop.ts";
 import { Supervisor, type WatchdogReady } from "./supervisor.ts";
 
 export {
@@ -61,13 +61,17 @@ export class WatchdogStartError extends Error {
 /** What a watchdog run ended with. */
 export interface WatchdogReport {
   /** Exit status of each role's last process. */
-  statuses: Record<string, Deno.CommandStatus | null>;
+  statuses: Record<string, ProcessExit | null>;
   /** Restarts per role. */
   restarts: Record<string, number>;
   /** Roles marked failed (crash loop). */
   failed: string[];
   /** Why it stopped: a signal name, or the fatal problem. */
   reason: string;
+  /** The second stop signal that cut the phased stop short, killing every role; null if none. */
+  escalated: StopOutcome["escalated"];
+  /** How the standby that was waiting at the stop ended; null if none was. */
+  standby: ProcessExit | null;
   /** Every pid it spawned, restarts included. */
   pids: number[];
 }
@@ -80,6 +84,7 @@ export interface WatchdogReport {
 export async function runWatchdog(
   options: WatchdogOptions,
   onReady: (ready: WatchdogReady) => void = () => {},
+  onStopping: (reason: string) => void = () => {},
 ): Promise<WatchdogReport> {
   const o = resolveOptions(options);
   const paths = instancePaths(o.instance, o.runtimeBase);
@@ -100,7 +105,8 @@ export async function runWatchdog(
   let stopped = false;
   try {
     const reason = await supervisor.run(signals, onReady);
-    await stopRoles(supervisor);
+    onStopping(reason);
+    const { escalated, standby } = await stopRoles(supervisor);
     stopped = true;
     return {
       statuses: Object.fromEntries(supervisor.roles.map((r) => [r.name, r.lastStatus])),
@@ -109,6 +115,8 @@ export async function runWatchdog(
       ),
       failed: supervisor.roles.filter((r) => r.state === "failed").map((r) => r.name),
       reason,
+      escalated,
+      standby,
       pids: supervisor.spawned,
     };
   } finally {

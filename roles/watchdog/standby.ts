@@ -11,6 +11,7 @@
  * @module
  */
 
+import { describeExit, type ProcessExit, waitExit } from "../../ipc/mod.ts";
 import { LineReader, reapChild, roleCommand, SYSTEM_ROLE_PERMISSIONS } from "../spawn.ts";
 import { STANDBY_LOADED, type StandbyOrder, standbyOrderLine } from "../standby/order.ts";
 
@@ -82,8 +83,8 @@ export class Standby {
       this.#forget();
       this.events.exited(child.pid, how);
     };
-    child.status.then(
-      (s) => exited(s.signal ? `was killed by ${s.signal}` : `exited with code ${s.code}`),
+    waitExit(child).then(
+      (s) => exited(describeExit(s)),
       (error) => exited(`could not be waited for: ${error}`),
     );
   }
@@ -105,16 +106,19 @@ export class Standby {
     return { child, lines };
   }
 
-  /** Ends the waiting standby (its stdin closes; signals if it does not leave) and reaps it. */
-  async stop(): Promise<void> {
+  /**
+   * Ends the waiting standby (its stdin closes; signals if it does not leave) and reaps it;
+   * returns how it ended, null if none was waiting.
+   */
+  async stop(): Promise<ProcessExit | null> {
     const child = this.#child;
     const stdin = this.#stdin;
     const lines = this.#lines;
-    if (child === null || stdin === null) return;
+    if (child === null || stdin === null) return null;
     this.#forget();
     await stdin.close().catch(() => {});
     await lines?.release();
-    await reapChild(child, { graceMs: 300, termMs: 300 });
+    return await reapChild(child, { graceMs: 300, termMs: 300 });
   }
 
   #forget(): void {

@@ -8,6 +8,7 @@
  */
 
 import {
+  describeExitField,
   InstanceLock,
   isRunning,
   monotonicMs,
@@ -69,7 +70,7 @@ export function readStatus(segmentName: string): { stage: string; roles: RoleSta
         served: slot.get("served"),
         queue: slot.get("queue"),
         lastExit: generation > 1 || slot.get("restarts") > 0
-          ? describeExit(slot.get("exitStatus"))
+          ? describeExitField(slot.get("exitStatus"))
           : null,
         generation,
       };
@@ -102,13 +103,4 @@ export function instanceStatus(paths: InstancePaths): InstanceStatus | null {
     running: InstanceLock.isHeld(paths.lock),
     roles: status.roles,
   };
-}
-
-/** The exit status of a role as `status` shows it. */
-export function describeExit(exitStatus: number): string {
-  if (exitStatus >= 0) return `code ${exitStatus}`;
-  const name = Object.entries({ SIGKILL: 9, SIGTERM: 15, SIGINT: 2, SIGSEGV: 11, SIGABRT: 6 }).find(
-    ([, n]) => n === -exitStatus,
-  );
-  return name ? name[0] : `signal ${-exitStatus}`;
 }

@@ -10,12 +10,21 @@
  *
  * The standby, which holds nothing in flight, is ended meanwhile (its stdin closes).
  *
- * A second SIGINT or SIGTERM meanwhile kills every role at once. Every child is reaped.
+ * A second SIGINT or SIGTERM meanwhile kills every role at once — unless it comes within a second
+ * of the first: that is the same request delivered twice (a terminal signals its whole foreground
+ * group, and `deno task`, `npx` and `timeout` forward the signal again), not a person asking
+ * again. Every child is reaped.
  *
  * @module
  */
 
-import { monotonicMs, processInfo, ROLE_STATE, signalNumber } from "../../ipc/mod.ts";
+import {
+  exitStatusField,
+  monotonicMs,
+  type ProcessExit,
+  processInfo,
+  ROLE_STATE,
+} from "../../ipc/mod.ts";
 import { HEARTBEAT_INTERVAL_MS } from "../liveness.ts";
 import { roleLogger, traceEvent } from "../logging.ts";
 import { reapChild } from "../spawn.ts";
@@ -23,10 +32,32 @@ import { signalRole, type Supervised, type Supervisor } from "./supervisor.ts";
 
 const log = roleLogger("watchdog");
 
+/** Within this many ms of the first stop signal, another one is the same request (see the module). */
+export const SAME_STOP_REQUEST_MS = 1000;
+
+/** How a stop went: in its phases, or cut short by a second stop signal. */
+export interface StopOutcome {
+  /** The second stop signal that killed every role still running, and when (ms into the stop). */
+  escalated: { signal: Deno.Signal; afterMs: number } | null;
+  /** How the waiting standby ended; null if none was waiting. */
+  standby: ProcessExit | null;
+}
+
+/**
+ * Whether a stop signal that came `sinceFirstMs` after the first one asks again (escalate), or
+ * is the first one delivered once more.
+ */
+export function asksAgain(sinceFirstMs: number): boolean {
+  return sinceFirstMs >= SAME_STOP_REQUEST_MS;
+}
+
 /** Stops every role of `supervisor`'s instance in phases (see the module); resolves once all are reaped. */
-export async function stopRoles(supervisor: Supervisor): Promise<void> {
+export async function stopRoles(supervisor: Supervisor): Promise<StopOutcome> {
   const { roles, options } = supervisor;
-  const end = monotonicMs() + options.graceMs + 1000;
+  const start = monotonicMs();
+  const first = supervisor.stopSignal?.at ?? start;
+  const end = start + options.graceMs + 1000;
+  const outcome: StopOutcome = { escalated: null, standby: null };
   for (const role of roles) clearTimeout(role.restartTimer);
   const standby = supervisor.standby?.stop();
   let stopped = false;
@@ -41,7 +72,10 @@ export async function stopRoles(supervisor: Supervisor): Promise<void> {
   (async () => {
     for (let e = await supervisor.events.next(); !stopped; e = await supervisor.events.next()) {
       if (e.kind === "signal" && (e.signal === "SIGINT" || e.signal === "SIGTERM")) {
+        const now = monotonicMs();
+        if (!asksAgain(now - first)) continue;
         log.warning("second {signal} while stopping: killing every role now", { signal: e.signal });
+        outcome.escalated = { signal: e.signal, afterMs: now - start };
         killAll(`second ${e.signal}`);
         return;
       }
@@ -72,16 +106,17 @@ export async function stopRoles(supervisor: Supervisor): Promise<void> {
         }
         role.lastStatus = status;
         role.state = "stopped";
-        slot.set("exitStatus", status.signal ? -signalNumber(status.signal) : status.code);
+        slot.set("exitStatus", exitStatusField(status));
         slot.set("state", ROLE_STATE.empty);
       }),
     );
   await phase("dispatcher", 500);
   await phase("worker", 100);
-  await standby;
+  outcome.standby = await standby ?? null;
   stopped = true;
   // Wakes the second-signal watcher, whose loop then ends.
   supervisor.events.push({ kind: "tick" });
+  return outcome;
 }
 
 /** Why a running role cannot stop by itself now (stopped, or silent for 500 ms), or null. */

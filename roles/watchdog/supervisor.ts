@@ -11,13 +11,16 @@
  */
 
 import {
+  describeExit,
   DISPATCHER_SLOT,
+  exitStatusField,
   monotonicMs,
+  type ProcessExit,
   registryRoles,
   ROLE_STATE,
   type SharedSegment,
-  signalNumber,
   type SignalQueue,
+  waitExit,
   WATCHDOG_SLOT,
 } from "../../ipc/mod.ts";
 import { dispatcherArgs } from "../dispatcher/options.ts";
@@ -34,6 +37,7 @@ import {
 import type { InstancePaths } from "./instance.ts";
 import type { WatchdogOptions } from "./options.ts";
 import { RestartPolicy } from "./policy.ts";
+import { count } from "../words.ts";
 import { Standby } from "./standby.ts";
 
 const DISPATCHER = new URL("../dispatcher/main.ts", import.meta.url);
@@ -73,14 +77,14 @@ export interface Supervised {
   /** The timer of a restart after a backoff. */
   restartTimer: ReturnType<typeof setTimeout> | undefined;
   /** Its last process's exit status. */
-  lastStatus: Deno.CommandStatus | null;
+  lastStatus: ProcessExit | null;
   /** Restarts so far; the slot shows it, and is rewritten from here at every tick. */
   restartCount: number;
 }
 
 /** What the loop handles. */
 export type WatchdogEvent =
-  | { kind: "exit"; role: Supervised; generation: number; status: Deno.CommandStatus }
+  | { kind: "exit"; role: Supervised; generation: number; status: ProcessExit }
   | { kind: "ready"; role: Supervised; generation: number; outcome: ReadyOutcome }
   | { kind: "tick" }
   | { kind: "signal"; signal: Deno.Signal }
@@ -119,6 +123,8 @@ export class Supervisor {
   /** The process that takes the next restarted role's place (null with `standby: false`). */
   readonly standby: Standby | null;
   #fatal: string | null = null;
+  /** The stop signal that ended the loop, and when it came (monotonic ms); null otherwise. */
+  stopSignal: { signal: Deno.Signal; at: number } | null = null;
 
   /** The supervisor of the instance at `paths`, whose segment is `segment`. */
   constructor(options: Required<WatchdogOptions>, paths: InstancePaths, segment: SharedSegment) {
@@ -168,7 +174,10 @@ export class Supervisor {
       while (true) {
         const event = await this.events.next();
         if (event.kind === "signal") {
-          if (event.signal === "SIGINT" || event.signal === "SIGTERM") return event.signal;
+          if (event.signal === "SIGINT" || event.signal === "SIGTERM") {
+            this.stopSignal = { signal: event.signal, at: monotonicMs() };
+            return event.signal;
+          }
         } else if (event.kind === "fatal") {
           return `unexpected error: ${event.why}`;
         } else if (event.kind === "tick") {
@@ -261,7 +270,7 @@ export class Supervisor {
     if (restart) this.standby?.ensure();
     const generation = role.generation;
     // Every chain ends in the loop: a failure becomes a fatal event, never an unhandled rejection.
-    child.status.then(
+    waitExit(child).then(
       (status) => this.events.push({ kind: "exit", role, generation, status }),
       (error) => this.events.push({ kind: "fatal", why: `${role.name}'s exit status: ${error}` }),
     );
@@ -305,12 +314,12 @@ export class Supervisor {
   }
 
   /** Reap: a role's process exited (Deno reaped it); the policy says what follows. */
-  #reap(role: Supervised, status: Deno.CommandStatus, booting: boolean): void {
+  #reap(role: Supervised, status: ProcessExit, booting: boolean): void {
     role.lastStatus = status;
     role.killing = null;
     const slot = this.segment.slot(role.slot);
-    slot.set("exitStatus", status.signal ? -signalNumber(status.signal) : status.code);
-    const how = status.signal ? `killed by ${status.signal}` : `exited with code ${status.code}`;
+    slot.set("exitStatus", exitStatusField(status));
+    const how = describeExit(status);
     traceEvent({
       event: "exit",
       channel: "signal",
@@ -318,7 +327,7 @@ export class Supervisor {
       detail: `pid ${role.child!.pid} ${how}`,
     });
     const decision = role.policy.afterExit(
-      { code: status.signal ? null : status.code, booting },
+      { code: status.signalNumber === null ? status.code : null, booting },
       monotonicMs(),
     );
     if (decision.kind === "stop-instance") {
@@ -335,7 +344,7 @@ export class Supervisor {
         event: "failed",
         channel: "process",
         peer: role.name,
-        detail: `${decision.restarts} restarts`,
+        detail: count(decision.restarts, "restart"),
       });
     } else {
       log.warning("{role} {how}; restarting", { role: role.name, how });
