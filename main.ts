@@ -10,7 +10,7 @@ import { benchCommand } from "./cli/bench.ts";
 import { clientCommand } from "./cli/client.ts";
 import { experimentCommand } from "./cli/experiment.ts";
 import { fuzzCommand } from "./cli/fuzz.ts";
-import { type Command, UsageError } from "./cli/common.ts";
+import { type Command, CommandError, typed, UsageError } from "./cli/common.ts";
 import { scenarioCommand } from "./cli/scenario.ts";
 import { soakCommand } from "./cli/soak.ts";
 import { statusCommand } from "./cli/status.ts";
@@ -31,13 +31,13 @@ const COMMANDS: Record<string, Command> = {
 
 const MAIN_USAGE = `osps: run, watch, break and measure a multi-process server system
 
-Usage: main.ts <command> [options]     (or a deno task, see deno.json)
+Usage: deno task <command> [options]     (or: deno run <permissions> main.ts <command> …)
 
 Commands:
 ${Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`).join("\n")}
   help [cmd]  this text, or a command's
 
-Every command takes --help.`;
+Every command takes --help (deno task <command> --help).`;
 
 /** Runs the command line `args`; resolves with the exit code. */
 export async function main(args: string[]): Promise<number> {
@@ -52,8 +52,12 @@ export async function main(args: string[]): Promise<number> {
     if (cmd === undefined) throw new UsageError(`unknown command ${JSON.stringify(command)}`);
     return await cmd.run(rest);
   } catch (e) {
+    if (e instanceof CommandError) {
+      console.error(`error: ${e.message}`);
+      return 1;
+    }
     if (!(e instanceof UsageError)) throw e;
-    const help = cmd ? `main.ts ${command} --help` : "main.ts --help";
+    const help = cmd ? `${typed(command)} --help` : typed("--help");
     console.error(`error: ${e.message}\n(${help} shows every option)`);
     return 2;
   }

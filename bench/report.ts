@@ -69,11 +69,14 @@ ${rows}
 `;
 }
 
-/** Runs every benchmark. */
-export async function runAllBenches(): Promise<BenchReport> {
+/** Runs every benchmark; the traces of their runs go into `traceDir`. */
+export async function runAllBenches(traceDir = "bench/out"): Promise<BenchReport> {
   const ipc = await runIpcBench({ roundTrips: 10_000, rounds: 10 });
-  const stages = await runStagesBench();
-  const recovery = await runRecoveryBench({ trials: 10 });
+  const stages = await runStagesBench({ traceDir });
+  const recovery = await runRecoveryBench({
+    trials: 10,
+    tracePath: `${traceDir}/recovery-trace.jsonl`,
+  });
   return {
     machine: {
       date: new Date().toISOString(),

@@ -17,11 +17,15 @@ import {
   writeReport,
 } from "../bench/mod.ts";
 import { type Command, intOption, parse, UsageError } from "./common.ts";
+import { REPOSITORY, shown, userPath, writableDir } from "./paths.ts";
 
-const USAGE = `Usage: main.ts bench ipc [--round-trips N] [--rounds R]
-       main.ts bench stages [--requests N] [--warmup N] [--cold N] [--single N] [--json FILE]
-       main.ts bench recovery [--trials N]
-       main.ts bench all          (deno task bench: all three, one report in bench/)
+const USAGE = `Usage: deno task bench ipc [--round-trips N] [--rounds R]
+       deno task bench stages [--requests N] [--warmup N] [--cold N] [--single N] [--out DIR]
+       deno task bench recovery [--trials N] [--out DIR]
+       deno task bench all [--out DIR]   (deno task bench: all three, one report)
+
+--out DIR: where the report (all: report.md, report.json and its charts), the JSON (stages:
+stages.json) and the runs' traces (in DIR/out) go; default: the repository's bench/ folder.
 
 ipc: named-pipe round trips between this process and an echo child, for three ways of waiting for
 the answer: the toolkit's default (FifoReader: the descriptor watched by the event loop through a
@@ -48,7 +52,6 @@ others >= 2×), tracing on <= 1.3 × off. Then one client, echo only, for a lone
   --warmup N        warm-up requests per client before each round, not measured (default 1000)
   --cold N          requests per client of the cold measure (default 400)
   --single N        echo requests of the single client (default 2000)
-  --json FILE       where the JSON goes (default bench/out/stages.json)
 
 recovery: over N trials each (default 10), the time for the watchdog to detect and for the
 system to serve again after a worker crash (SIGKILL), a worker freeze (SIGSTOP) and a dispatcher
@@ -59,19 +62,20 @@ cold start <= 500 ms.
   --trials N        trials per fault (default 10)`;
 
 async function stages(
-  values: { requests?: string; warmup?: string; cold?: string; single?: string; json: string },
+  values: { requests?: string; warmup?: string; cold?: string; single?: string },
+  out: string,
 ): Promise<number> {
   const result = await runStagesBench({
     requests: intOption("requests", values.requests, 6000, 1, 1_000_000),
     warmup: intOption("warmup", values.warmup, 1000, 0, 1_000_000),
     cold: intOption("cold", values.cold, COLD_REQUESTS, 1, 1_000_000),
     single: intOption("single", values.single, 2000, 1, 1_000_000),
+    traceDir: `${out}/out`,
   });
   console.log(formatStagesBench(result));
-  const slash = values.json.lastIndexOf("/");
-  if (slash > 0) Deno.mkdirSync(values.json.slice(0, slash), { recursive: true });
-  Deno.writeTextFileSync(values.json, JSON.stringify(result, null, 2) + "\n");
-  console.log(`JSON: ${values.json}`);
+  const json = `${out}/stages.json`;
+  Deno.writeTextFileSync(json, JSON.stringify(result, null, 2) + "\n");
+  console.log(`JSON: ${shown(json)}`);
   return result.stages.every((s) => stageVerdicts(s).lossless) ? 0 : 1;
 }
 
@@ -88,30 +92,36 @@ export const benchCommand: Command = {
       requests: { type: "string" },
       warmup: { type: "string" },
       cold: { type: "string" },
-      json: { type: "string", default: "bench/out/stages.json" },
+      out: { type: "string" },
       trials: { type: "string" },
     });
     if (values.help || name === "--help" || name === "-h") {
       console.log(USAGE);
       return 0;
     }
-    if (name === "stages") return await stages(values);
+    if (!["ipc", "stages", "recovery", "all"].includes(name ?? "")) {
+      throw new UsageError(`unknown benchmark ${JSON.stringify(name ?? "")}`);
+    }
+    const out = writableDir(
+      values.out === undefined ? `${REPOSITORY}/bench` : userPath(values.out),
+    );
+    if (name === "stages") return await stages(values, out);
     if (name === "all") {
-      const report = await runAllBenches();
-      const files = writeReport(report, "bench");
+      const report = await runAllBenches(`${out}/out`);
+      const files = writeReport(report, out);
       console.log(Deno.readTextFileSync(files[0]));
-      console.log(`written: ${files.join(", ")}`);
+      console.log(`written: ${files.map(shown).join(", ")}`);
       // A benchmark whose requests were not all answered right measured a broken system.
       return report.stages.stages.every((s) => stageVerdicts(s).lossless) ? 0 : 1;
     }
     if (name === "recovery") {
       const result = await runRecoveryBench({
         trials: intOption("trials", values.trials, 10, 1, 1000),
+        tracePath: `${out}/out/recovery-trace.jsonl`,
       });
       console.log(formatRecoveryBench(result));
       return 0;
     }
-    if (name !== "ipc") throw new UsageError(`unknown benchmark ${JSON.stringify(name ?? "")}`);
     const result = await runIpcBench({
       roundTrips: intOption("round-trips", values["round-trips"], 10_000, 1, 10_000_000),
       rounds: intOption("rounds", values.rounds, 10, 1, 1000),

@@ -7,15 +7,15 @@
 import { ClientError, type ClientResult, OspsClient } from "../roles/client.ts";
 import { type Command, intOption, parse, UsageError } from "./common.ts";
 
-const USAGE = `Usage: main.ts client <type> [payload...] [options]
+const USAGE = `Usage: deno task client <type> [payload...] [options]
 
 Sends the request "<type> <payload>" to the dispatcher and prints the answer: the result for OK,
 the error line for ERR. Works with every stage (follows REDIRECT; announces LISTEN and accepts the
 worker's READY call in worker-calls-client). A lost connection is retried with growing delays.
 
 Examples:
-  main.ts client requetetype1 hello world
-  main.ts client requetetype2 1000000 --repeat 100 --concurrency 4
+  deno task client requetetype1 hello world
+  deno task client requetetype2 1000000 --repeat 100 --concurrency 4
 
 Options:
   --host H           dispatcher address (default 127.0.0.1)

@@ -11,6 +11,26 @@ import { type Stage, stageOption, UsageError } from "../roles/mod.ts";
 
 export { intOption, logLevelOption, stageOption, UsageError } from "../roles/mod.ts";
 
+/**
+ * A command that cannot do what it was asked, for a reason the user can act on (a folder it
+ * cannot write, a file that is not a trace): one line, exit code 1, nothing left behind.
+ */
+export class CommandError extends Error {
+  /** A command error saying `message`. */
+  constructor(message: string) {
+    super(message);
+    this.name = "CommandError";
+  }
+}
+
+/**
+ * What the user types to run `main.ts <args>`: `deno task <args>` when started through a deno
+ * task (which sets INIT_CWD), else `main.ts <args>` with Deno's permissions before it.
+ */
+export function typed(args: string): string {
+  return Deno.env.get("INIT_CWD") ? `deno task ${args}` : `main.ts ${args}`;
+}
+
 /** A command of the CLI. */
 export interface Command {
   /** One line for the main help. */

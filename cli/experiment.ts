@@ -12,10 +12,13 @@ import {
   newTraces,
   runExperiment,
 } from "../scenarios/mod.ts";
+import { count } from "../roles/mod.ts";
 import { type Command, interruptible, intOption, parse, UsageError } from "./common.ts";
+import { defaultOut, shown, userPath, writableDir } from "./paths.ts";
 
-const USAGE = `Usage: main.ts experiment <name> [--timeout MS]
-       main.ts experiment all [--repeat N] [--timeout MS]
+const USAGE = `Usage: deno task experiment <name> [--timeout MS] [--out DIR]
+       deno task experiment all [--repeat N] [--timeout MS] [--out DIR]
+       (deno task experiment:<name> is the same; deno task experiment:repeat runs all 30 times)
 
 Experiments that back the answers to the course project's questions (docs/questions.md). Each
 observes real processes, pipes and signals, prints what it saw, and exits 1 if an observation
@@ -33,7 +36,9 @@ does not hold.
 
 Every run has a time bound (--timeout, default 30000 ms) and says at which step it passed it;
 on every exit — done, failed, past its bound, SIGINT, SIGTERM — its processes are killed and
-reaped and what it created is removed.`;
+reaped and what it created is removed. Each run's observations are written, as JSON, to
+DIR/<name>.json (--out DIR; default: the repository's out/experiments/).
+Exit status: 0 when every observation held, 1 otherwise, 130 when interrupted.`;
 
 function print(report: ExperimentReport): void {
   console.log(`experiment ${report.name} (question ${report.question})`);
@@ -48,7 +53,11 @@ export const experimentCommand: Command = {
   usage: USAGE,
   run: async (args) => {
     const [name, ...rest] = args;
-    const { values } = parse(rest, { repeat: { type: "string" }, timeout: { type: "string" } });
+    const { values } = parse(rest, {
+      repeat: { type: "string" },
+      timeout: { type: "string" },
+      out: { type: "string" },
+    });
     if (values.help || name === "--help" || name === "-h") {
       console.log(USAGE);
       return 0;
@@ -59,12 +68,16 @@ export const experimentCommand: Command = {
     }
     const repeat = intOption("repeat", values.repeat, 1, 1, 10_000);
     const timeoutMs = intOption("timeout", values.timeout, 30_000, 100, 3_600_000);
+    const out = writableDir(
+      values.out === undefined ? defaultOut("experiments") : userPath(values.out),
+    );
     return await interruptible(async (signal) => {
       let failures = 0;
       for (let round = 1; round <= repeat && !signal.aborted; round++) {
         for (const n of names) {
           const before = experimentTraces();
           const report = await runExperiment(n, { timeoutMs, signal });
+          Deno.writeTextFileSync(`${out}/${n}.json`, JSON.stringify(report, null, 2) + "\n");
           const left = newTraces(before, experimentTraces());
           if (repeat === 1 || !report.passed || left.length > 0) print(report);
           if (left.length > 0) console.log(`  FAIL it left: ${left.join(", ")}`);
@@ -78,10 +91,10 @@ export const experimentCommand: Command = {
         signal.aborted
           ? `result: interrupted (${signal.reason?.message ?? signal.reason}); cleaned up`
           : ok
-          ? "result: the observations hold"
-          : `result: FAILED (${failures} runs)`,
+          ? `result: the observations hold (${shown(out)}/)`
+          : `result: FAILED (${count(failures, "run")})`,
       );
-      return ok ? 0 : 1;
+      return signal.aborted ? 130 : ok ? 0 : 1;
     });
   },
 };

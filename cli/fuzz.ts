@@ -7,7 +7,7 @@
 import { formatFuzz, runFuzz } from "../scenarios/mod.ts";
 import { type Command, intOption, overStages, parse } from "./common.ts";
 
-const USAGE = `Usage: main.ts fuzz [--inputs N] [--stage S] [--idle N] [--slowloris S] [--seed N]
+const USAGE = `Usage: deno task fuzz [--inputs N] [--stage S] [--idle N] [--slowloris S] [--seed N]
 
 Against a running system of each stage (or the one given): at least N generated inputs (default
 10000) — random bytes, invalid UTF-8, NUL bytes, lines of 4096 and 4097 bytes, endless lines,

@@ -7,12 +7,14 @@
 import { describeExitField } from "../ipc/mod.ts";
 import {
   expectedAnswer,
+  FAILURE_SUMMARIES,
   type FailureName,
   type FailureReport,
   FAILURES,
   formatLeftovers,
   isClean,
   type PingPongReport,
+  type RequestRecord,
   type RoleOutcome,
   runFailureScenario,
   runPingPong,
@@ -20,7 +22,7 @@ import {
   stageScenarioPassed,
   type StageScenarioReport,
 } from "../scenarios/mod.ts";
-import { count } from "../roles/mod.ts";
+import { count, numberOption } from "../roles/mod.ts";
 import {
   type Command,
   describeStatus,
@@ -31,38 +33,71 @@ import {
   stageOption,
   UsageError,
 } from "./common.ts";
+import { defaultOut, shown, userPath, writableDir } from "./paths.ts";
 
-const USAGE = `Usage: main.ts scenario <name> [options]
+const STAGE_SCENARIOS: Record<string, string> = {
+  relay: "the dispatcher relays through the shared segment: OK <result>",
+  "worker-calls-client": "the worker calls the client back: LISTEN, WAIT, READY",
+  ideal: "client-calls-worker, the ideal stage: REDIRECT, the client calls the worker",
+  "client-calls-worker": "the same as ideal",
+};
 
-Scenarios:
-  pingpong [--count N]   the ping-pong exercise (seed questions 2.a/2.b): this process creates a
-                         private runtime directory (0700), a shared segment and two named pipes
-                         (dwtube1, wdtube1), spawns a child, and they exchange N ping/pong messages
-                         (default 10), each with a counter and timestamp in the segment. Then the
-                         child stops first and is reaped; pipes, segment and directory are removed;
-                         the run prints its proof: the child's exit status, no zombie in /proc,
-                         nothing left. Ctrl-C stops early, in the same order.
-  worker-crash           failures under load (--stage, default ideal): SIGKILL a worker;
-  worker-freeze          SIGSTOP a worker (caught by its heartbeat); SIGKILL the dispatcher;
-  dispatcher-crash       SIGKILL the watchdog (no orphan; the next start cleans up); a worker
-  watchdog-crash         that dies at every start (backoff, then marked failed). Each prints the
-  crash-loop             watchdog's timeline, detection time, time until served again, and its
-                         checks: every request answered right, no zombie, orphan or leftover.
-  relay                  the system in one stage: a dispatcher and 3 workers; 4 concurrent clients
-  worker-calls-client    send 5 requests each over one dispatcher connection; prints a timeline of
-  ideal                  the first messages (who → whom, over TCP, pipe or shared memory), a
-  (client-calls-worker)  summary (requests, OK, ERR by code, p50/p99 latency) and the leftover
-                         check. The trace is written to out/<stage>/trace.jsonl.
+const USAGE =
+  `Usage: deno task scenario <name> [options]      (deno task scenario:<name> is the same)
+
+The ping-pong exercise:
+  pingpong               (seed questions 2.a/2.b) this process creates a private runtime directory
+                         (0700), a shared segment and two named pipes (dwtube1, wdtube1), spawns a
+                         child, and they exchange --count ping/pong messages, each with a counter
+                         and timestamp in the segment. Then the child stops first and is reaped;
+                         pipes, segment and directory are removed; it prints its proof: the child's
+                         exit status, no zombie in /proc, nothing left.
+
+The system in one stage — a dispatcher and --workers workers; --clients concurrent clients send
+--requests requests each over one dispatcher connection; prints a timeline of the first messages
+(who → whom, over TCP, pipe or shared memory), a summary (requests, OK, ERR by code, p50/p99) and
+the proof that nothing was left:
+${Object.entries(STAGE_SCENARIOS).map(([n, d]) => `  ${n.padEnd(22)} ${d}`).join("\n")}
+
+Failures under load (--stage, default ideal) — each prints the watchdog's timeline around the
+fault, the detection time, the time until served again, and its checks: every request answered
+right, no zombie, orphan or leftover:
+${FAILURES.map((n) => `  ${n.padEnd(22)} ${FAILURE_SUMMARIES[n]}`).join("\n")}
+
+Each run writes its trace (trace.jsonl) and its sequence diagram (trace.sequence.md, Mermaid, and
+trace.sequence.html) into --out, by default the repository's out/<name>/.
 
 Options:
-  --count N          pingpong: exchanges, 1 to 1000000 (default 10)
-  --stage S          failures: the stage (default ideal)
-  --workers N        stages: workers, 1 to 64 (default 3)
-  --clients N        stages: concurrent clients (default 4)
-  --requests N       stages: requests per client (default 5)
-  --log-level LEVEL  the roles' stderr log level (default warning)
+  --out DIR              where the trace and diagrams go (default: out/<name> in the repository)
+  --count N              pingpong: exchanges, 1 to 1000000 (default 10)
+  --stage S              failures: relay, worker-calls-client, client-calls-worker or ideal
+                         (default ideal)
+  --workers N            workers, 1 to 64 (default 3)
+  --clients N            concurrent clients (default 4)
+  --requests N           stages: requests per client (default 5)
+  --queue-limit N        the dispatcher's queue bound (default 64): past it, ERR busy, the
+                         specified back-pressure, counted as such (not as a wrong answer)
+  --claim-timeout MS     how long a reserved worker waits for its client (default 5000)
+  --log-level LEVEL      the roles' stderr log level (default warning)
 Exit status: 0 when every answer was right and nothing was left behind, 1 otherwise,
-130 when interrupted.`;
+130 when interrupted (Ctrl-C): the run stops where it is, everything is stopped and removed.`;
+
+/** At most this many examples of one kind of failure are printed; the rest are counted. */
+const SAMPLES = 5;
+
+/** Prints the first {@link SAMPLES} of `items` with `line`, then how many more there were. */
+function printSamples<T>(items: T[], line: (item: T) => string): void {
+  for (const item of items.slice(0, SAMPLES)) console.log(`  ${line(item)}`);
+  if (items.length > SAMPLES) console.log(`  … and ${items.length - SAMPLES} more`);
+}
+
+function printFiles(files: { trace: string; markdown: string; html: string }): void {
+  console.log(
+    `files: trace ${shown(files.trace)}, diagram ${shown(files.markdown)}, page ${
+      shown(files.html)
+    }`,
+  );
+}
 
 function printPingPong(report: PingPongReport): boolean {
   const status = report.childStatus;
@@ -86,23 +121,24 @@ function printPingPong(report: PingPongReport): boolean {
   if (report.aborted) {
     console.log(`  interrupted after ${report.exchanges.length} of ${report.count} exchanges`);
   }
-  if (report.files) {
-    console.log(
-      `files: trace ${report.files.trace}, diagram ${report.files.markdown}, page ${report.files.html}`,
-    );
-  }
-  console.log(ok ? "result: OK" : `result: FAILED${clean ? "" : " (leftovers above)"}`);
+  if (report.files) printFiles(report.files);
+  console.log(
+    report.aborted && clean
+      ? "result: interrupted; everything was stopped and removed"
+      : ok
+      ? "result: OK"
+      : `result: FAILED${clean ? "" : " (leftovers above)"}`,
+  );
   return ok;
 }
 
-async function pingpong(values: { count?: string; "log-level": string }): Promise<number> {
-  const count = intOption("count", values.count, 10, 1, 1_000_000);
-  const logLevel = logLevelOption(values["log-level"]);
+async function pingpong(count: number, logLevel: string, outDir: string): Promise<number> {
   const report = await interruptible((signal) =>
     runPingPong({
       count,
       signal,
       logLevel,
+      outDir,
       onStart: (s) =>
         console.log(
           `ping-pong: ${count} exchanges; parent pid ${Deno.pid}, child pid ${s.childPid}\n` +
@@ -121,33 +157,51 @@ async function pingpong(values: { count?: string; "log-level": string }): Promis
   return report.aborted ? 130 : ok ? 0 : 1;
 }
 
-/** Prints a failure scenario's report; returns whether it passed. */
-export function printFailureReport(r: FailureReport): boolean {
-  console.log(`\ntimeline around the fault (trace: ${r.tracePath}):`);
-  for (const line of r.timeline) console.log(`  ${line}`);
+/** ERR answers by code, and the requests that got no answer, as a line. */
+function answersByCode(records: RequestRecord[]): string {
   const errs: Record<string, number> = {};
-  for (const rec of r.records) {
+  for (const rec of records) {
     const code = rec.got === null ? "no answer" : /^ERR (\S+)/.exec(rec.got)?.[1];
     if (code) errs[code] = (errs[code] ?? 0) + 1;
   }
+  return Object.entries(errs).map(([c, n]) => `${c} ${n}`).join(", ") || "none";
+}
+
+/** Prints a failure scenario's report; returns whether it passed. */
+export function printFailureReport(r: FailureReport): boolean {
+  console.log(`\ntimeline around the fault (trace: ${shown(r.tracePath)}):`);
+  for (const line of r.timeline) console.log(`  ${line}`);
   const latencies = r.records.map((x) => x.latencyMs).sort((a, b) => a - b);
   console.log("\nsummary:");
+  if (r.interrupted) {
+    console.log("  interrupted before the checks of the fault; what it left is checked below");
+  } else {
+    const recovery = r.markedFailedMs !== null
+      ? `marked failed ${r.markedFailedMs.toFixed(0)} ms after the fault`
+      : `served again ${
+        r.servedAgainMs === null ? "never" : `${r.servedAgainMs.toFixed(0)} ms after the fault`
+      }`;
+    console.log(
+      `  detection ${
+        r.detectionMs === null ? "never" : `${r.detectionMs.toFixed(1)} ms`
+      }, ${recovery}`,
+    );
+  }
   console.log(
-    `  detection ${r.detectionMs === null ? "never" : `${r.detectionMs.toFixed(1)} ms`}, ` +
-      `served again ${
-        r.servedAgainMs === null ? "never" : `${r.servedAgainMs.toFixed(0)} ms`
-      } after the fault`,
-  );
-  console.log(
-    `  requests ${r.records.length}, ERR or missing: ${
-      Object.entries(errs).map(([c, n]) => `${c} ${n}`).join(", ") || "none"
-    }, ` +
+    `  requests ${r.records.length}, ERR or missing: ${answersByCode(r.records)}, ` +
       `max latency ${(latencies.at(-1) ?? 0).toFixed(0)} ms`,
   );
   console.log("checks:");
   for (const c of r.checks) console.log(`  ${c.ok ? "ok  " : "FAIL"} ${c.what}: ${c.detail}`);
-  console.log(`files: trace ${r.tracePath}, diagram ${r.diagram.markdown}, page ${r.diagram.html}`);
-  console.log(r.passed ? "result: OK" : "result: FAILED");
+  printFiles({ trace: r.tracePath, ...r.diagram });
+  const clean = r.checks.every((c) => c.ok);
+  console.log(
+    r.interrupted
+      ? `result: interrupted${clean ? "; everything was stopped and removed" : " (see above)"}`
+      : r.passed
+      ? "result: OK"
+      : "result: FAILED",
+  );
   return r.passed;
 }
 
@@ -159,24 +213,31 @@ export function describeOutcome(o: RoleOutcome): string {
 }
 
 /** Prints a stage scenario's report; returns whether it passed. */
-export function printStageReport(r: StageScenarioReport): boolean {
-  console.log(`\ntimeline of the first messages (trace: ${r.tracePath}):`);
+export function printStageReport(r: StageScenarioReport, queueLimit: number): boolean {
+  console.log(`\ntimeline of the first messages (trace: ${shown(r.tracePath)}):`);
   for (const line of r.timeline) console.log(`  ${line}`);
   console.log("\nsummary:");
   const errs = Object.entries(r.errors).map(([code, n]) => `${code} ${n}`).join(", ") || "none";
   console.log(`  requests ${r.sent}, OK ${r.ok}, ERR by code: ${errs}, no answer ${r.missing}`);
-  console.log(`  latency p50 ${r.p50Ms.toFixed(2)} ms, p99 ${r.p99Ms.toFixed(2)} ms`);
-  for (const w of r.wrong) {
+  if (r.busy > 0) {
     console.log(
-      `  WRONG: client ${w.client} ${JSON.stringify(w.line)} → ${w.got}, expected ${
-        expectedAnswer(w.line)
-      }`,
+      `  ERR busy ${r.busy}: back-pressure, the specified answer when every worker is busy and ` +
+        `${queueLimit} requests are queued (--queue-limit, or fewer --clients); not a failure`,
     );
   }
-  for (const m of r.records.filter((x) => x.got === null)) {
-    console.log(`  NO ANSWER: client ${m.client} ${JSON.stringify(m.line)}: ${m.failure}`);
-  }
-  for (const e of r.unexpectedExits) console.log(`  ROLE DIED: ${e}`);
+  console.log(`  latency p50 ${r.p50Ms.toFixed(2)} ms, p99 ${r.p99Ms.toFixed(2)} ms`);
+  printSamples(
+    r.wrong,
+    (w) =>
+      `WRONG: client ${w.client} ${JSON.stringify(w.line)} → ${w.got}, expected ${
+        expectedAnswer(w.line)
+      }`,
+  );
+  printSamples(
+    r.records.filter((x) => x.got === null),
+    (m) => `NO ANSWER: client ${m.client} ${JSON.stringify(m.line)}: ${m.failure}`,
+  );
+  printSamples(r.unexpectedExits, (e) => `ROLE DIED: ${e}`);
   console.log("stop:");
   console.log(`  watchdog: ${describeStatus(r.stop.watchdog)}`);
   for (const [name, o] of Object.entries(r.stop.roles)) {
@@ -184,76 +245,99 @@ export function printStageReport(r: StageScenarioReport): boolean {
   }
   for (const line of formatLeftovers(r.stop.leftovers)) console.log(`  ${line}`);
   const ok = stageScenarioPassed(r);
-  console.log(`files: trace ${r.tracePath}, diagram ${r.diagram.markdown}, page ${r.diagram.html}`);
-  console.log(ok ? "result: OK" : "result: FAILED");
+  printFiles({ trace: r.tracePath, ...r.diagram });
+  console.log(
+    r.interrupted
+      ? `result: interrupted after ${count(r.sent, "request")}${
+        isClean(r.stop.leftovers) ? "; everything was stopped and removed" : " (see above)"
+      }`
+      : ok
+      ? "result: OK"
+      : "result: FAILED",
+  );
   return ok;
 }
 
 /** `main.ts scenario`. */
 export const scenarioCommand: Command = {
-  summary: "run a scripted scenario: pingpong, relay, worker-calls-client, ideal",
+  summary: "run a scripted scenario: pingpong, a stage (relay, worker-calls-client, ideal), " +
+    "or a failure (worker-crash, worker-freeze, dispatcher-crash, watchdog-crash, crash-loop)",
   usage: USAGE,
   run: async (args) => {
     const [name, ...rest] = args;
     const { values } = parse(rest, {
+      out: { type: "string" },
       count: { type: "string" },
       stage: { type: "string" },
       workers: { type: "string" },
       clients: { type: "string" },
       requests: { type: "string" },
+      "queue-limit": { type: "string" },
+      "claim-timeout": { type: "string" },
       "log-level": { type: "string", default: "warning" },
     });
     if (values.help || name === "--help" || name === "-h") {
       console.log(USAGE);
       return 0;
     }
-    if (name === "pingpong") return await pingpong(values);
-    if ((FAILURES as readonly string[]).includes(name ?? "")) {
-      const stage = stageOption(values.stage ?? "ideal");
-      const workers = intOption("workers", values.workers, 3, 1, 64);
+    if (name === undefined) {
+      throw new UsageError(
+        `which scenario? pingpong, ${Object.keys(STAGE_SCENARIOS).join(", ")}, ${
+          FAILURES.join(", ")
+        }`,
+      );
+    }
+    const known = name === "pingpong" || name in STAGE_SCENARIOS ||
+      (FAILURES as readonly string[]).includes(name);
+    if (!known) throw new UsageError(`unknown scenario ${JSON.stringify(name)}`);
+    const logLevel = logLevelOption(values["log-level"]);
+    const count = intOption("count", values.count, 10, 1, 1_000_000);
+    const workers = numberOption("workers", values.workers);
+    const clients = intOption("clients", values.clients, 4, 1, 1000);
+    const requests = intOption("requests", values.requests, 5, 1, 100_000);
+    const queueLimit = numberOption("queue-limit", values["queue-limit"]);
+    const claimTimeoutMs = numberOption("claim-timeout", values["claim-timeout"]);
+    const stage = stageOption(values.stage ?? "ideal");
+    // Where it writes is checked before anything starts: a read-only checkout gets one line.
+    const outDir = writableDir(values.out === undefined ? defaultOut(name) : userPath(values.out));
+    if (name === "pingpong") return await pingpong(count, logLevel, outDir);
+    if (!(name in STAGE_SCENARIOS)) {
       console.log(`scenario ${name}: stage ${stage}, ${workers} workers under load`);
-      const clients = intOption("clients", values.clients, 4, 1, 1000);
-      const logLevel = values["log-level"] === "warning"
-        ? undefined
-        : logLevelOption(values["log-level"]);
-      let aborted = false;
-      const report = await interruptible((signal) => {
-        signal.addEventListener("abort", () => aborted = true);
-        return runFailureScenario({
+      const report = await interruptible((signal) =>
+        runFailureScenario({
           name: name as FailureName,
           stage,
           workers,
           clients,
-          logLevel,
+          queueLimit,
+          claimTimeoutMs,
+          outDir,
+          logLevel: values["log-level"] === "warning" ? undefined : logLevel,
           signal,
-        });
-      });
-      if (aborted) {
-        printFailureReport(report);
-        return 130;
-      }
-      return printFailureReport(report) ? 0 : 1;
+        })
+      );
+      const passed = printFailureReport(report);
+      return report.interrupted ? 130 : passed ? 0 : 1;
     }
-    if (name === undefined) throw new UsageError("which scenario?");
-    let stage;
-    try {
-      stage = stageOption(name);
-    } catch {
-      throw new UsageError(`unknown scenario ${JSON.stringify(name)}`);
-    }
-    const workers = intOption("workers", values.workers, 3, 1, 64);
-    const clients = intOption("clients", values.clients, 4, 1, 1000);
-    const requests = intOption("requests", values.requests, 5, 1, 100_000);
-    const logLevel = logLevelOption(values["log-level"]);
+    const scenarioStage = stageOption(name);
     console.log(
-      `scenario ${name}: stage ${stage}, ${workers} workers, ${clients} clients × ${requests} requests`,
+      `scenario ${name}: stage ${scenarioStage}, ${workers} workers, ` +
+        `${clients} clients × ${requests} requests`,
     );
-    let aborted = false;
-    const report = await interruptible((signal) => {
-      signal.addEventListener("abort", () => aborted = true);
-      return runStageScenario({ stage, workers, clients, requests, logLevel, signal });
-    });
-    const ok = printStageReport(report);
-    return aborted ? 130 : ok ? 0 : 1;
+    const report = await interruptible((signal) =>
+      runStageScenario({
+        stage: scenarioStage,
+        workers,
+        clients,
+        requests,
+        queueLimit,
+        claimTimeoutMs,
+        outDir,
+        logLevel,
+        signal,
+      })
+    );
+    const ok = printStageReport(report, queueLimit);
+    return report.interrupted ? 130 : ok ? 0 : 1;
   },
 };

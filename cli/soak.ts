@@ -7,7 +7,7 @@
 import { formatSoak, runSoak } from "../scenarios/mod.ts";
 import { type Command, intOption, overStages, parse } from "./common.ts";
 
-const USAGE = `Usage: main.ts soak [--seconds S] [--stage S] [--seed N] [--clients N]
+const USAGE = `Usage: deno task soak [--seconds S] [--stage S] [--seed N] [--clients N]
 
 For each stage (or the one given), 8 clients send a continuous mix of requests while a fault
 injector, on a seeded schedule, SIGKILLs a random worker every 2 s, SIGSTOPs one every 5 s, and

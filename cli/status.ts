@@ -10,7 +10,7 @@ import { instancePaths, instanceStatus, readStatus, type RoleStatus } from "../r
 import { type Command, intOption, parse, UsageError } from "./common.ts";
 
 const USAGE =
-  `Usage: main.ts status [--port 2222 | --instance NAME] [--json | --watch [--interval MS]]
+  `Usage: deno task status [--port 2222 | --instance NAME] [--json | --watch [--interval MS]]
 
 Prints each role of a running instance as its registry (the shared segment) shows it: pid,
 whether that process is alive, state, port, heartbeat age, restarts, requests served, and the

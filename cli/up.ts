@@ -23,7 +23,7 @@ import { observeAddress, Observer } from "../observe/mod.ts";
 import { type Command, describeStatus, parse } from "./common.ts";
 
 const USAGE =
-  `Usage: main.ts up [--stage S] [--workers N] [--port 2222] [--host 127.0.0.1] [options]
+  `Usage: deno task up [--stage S] [--workers N] [--port 2222] [--host 127.0.0.1] [options]
 
 Runs the system in the foreground, this process being its watchdog, until Ctrl-C or SIGTERM. The
 watchdog takes the instance's lock, creates the runtime directory, the shared segment and the
@@ -55,7 +55,7 @@ Options:
                           (emptied at start; default: no trace, "" also means none). Tracing
                           costs CPU on every message: leave it off for long runs under load
   --trace-max-bytes N     the trace's bound (default 67108864, 64 MiB): past it, FILE is renamed
-                          FILE.1 (replacing the older one) and a new FILE begins; 'main.ts trace
+                          FILE.1 (replacing the older one) and a new FILE begins; 'deno task trace
                           FILE' reads both
   --log-level LEVEL       stderr log level (default warning)
   --no-standby            no standby process: each restart spawns a new process, which takes

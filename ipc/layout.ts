@@ -129,23 +129,32 @@ export function workerSlot(k: number): number {
   return DISPATCHER_SLOT + k;
 }
 
+/** The kinds of role the registry has a slot for. */
+export type RoleKind = "watchdog" | "dispatcher" | "worker";
+
 /** A role as the registry knows it: its name (`watchdog`, `dispatcher`, `worker k`) and slot. */
 export interface RegistryRole {
   /** `watchdog`, `dispatcher` or `worker k`. */
   readonly name: string;
   /** Its slot index. */
   readonly slot: number;
+  /** Which program it is. */
+  readonly kind: RoleKind;
+  /** The worker's number, from 1 (0 for the watchdog and the dispatcher). */
+  readonly k: number;
 }
 
 /** The registry's roles in slot order for `workers` workers: watchdog, dispatcher, worker 1… */
 export function registryRoles(workers: number): RegistryRole[] {
   return [
-    { name: "watchdog", slot: WATCHDOG_SLOT },
-    { name: "dispatcher", slot: DISPATCHER_SLOT },
-    ...Array.from(
-      { length: workers },
-      (_, i) => ({ name: `worker ${i + 1}`, slot: workerSlot(i + 1) }),
-    ),
+    { name: "watchdog", slot: WATCHDOG_SLOT, kind: "watchdog", k: 0 },
+    { name: "dispatcher", slot: DISPATCHER_SLOT, kind: "dispatcher", k: 0 },
+    ...Array.from({ length: workers }, (_, i) => ({
+      name: `worker ${i + 1}`,
+      slot: workerSlot(i + 1),
+      kind: "worker" as const,
+      k: i + 1,
+    })),
   ];
 }
 

@@ -3,8 +3,10 @@
  * one dispatcher connection carrying requests one after the other (seed step 6). It speaks every
  * stage: a plain `OK`/`ERR` reply (relay); `REDIRECT <host> <port>`, then the request again to
  * that worker (client-calls-worker); `WAIT <token>`, then the worker's `READY <token>` connection
- * on the port it announced with `LISTEN` (worker-calls-client). A lost dispatcher connection is
- * reconnected with growing delays and the request sent again (requests are idempotent).
+ * on the port it announced with `LISTEN` (worker-calls-client). It announces LISTEN only in that
+ * stage: told the stage, at once; otherwise when the dispatcher answers a request with
+ * "send LISTEN <port> first". A lost dispatcher connection is reconnected with growing delays and
+ * the request sent again (requests are idempotent).
  *
  * @example
  * ```ts
@@ -19,7 +21,7 @@
 import { CallListener } from "./client_calls.ts";
 import { traceEvent } from "./logging.ts";
 import { decodeLine, errLine, okLine, parseReply as readReply } from "./protocol.ts";
-import { parseHandoff } from "./stages.ts";
+import { LISTEN_FIRST, parseHandoff, type Stage, STAGES } from "./stages.ts";
 import { closeGracefully, closeQuietly, TcpLineReader, writeLine } from "./tcp.ts";
 import { sleep } from "./timers.ts";
 import { count } from "./words.ts";
@@ -40,6 +42,11 @@ export interface ClientOptions {
   readyTimeoutMs?: number;
   /** The role name in trace events (default `client`). */
   name?: string;
+  /**
+   * The system's stage, if known: worker-calls-client announces LISTEN on every connection;
+   * unknown (the default), the client learns it from the first reply that asks for LISTEN.
+   */
+  stage?: Stage;
 }
 
 /** The answer to one request. */
@@ -64,8 +71,11 @@ export class ClientError extends Error {
 
 /** The result of a reply line; anything but `OK`/`ERR` is a `protocol` error. */
 function parseReply(line: string, via: string, retries: number): ClientResult {
-  const reply = readReply(line) ??
-    { ok: false, code: "protocol", message: `unexpected reply ${JSON.stringify(line)}` };
+  const reply = readReply(line) ?? {
+    ok: false,
+    code: "protocol",
+    message: `not an osps reply (OK, ERR, REDIRECT or WAIT): ${JSON.stringify(line.slice(0, 80))}`,
+  };
   return { ...reply, via, retries };
 }
 
@@ -87,7 +97,9 @@ interface Session {
 
 /** A client of the system: one dispatcher connection, requests one at a time. */
 export class OspsClient implements AsyncDisposable {
-  readonly #options: Required<ClientOptions>;
+  readonly #options: Required<Omit<ClientOptions, "stage">>;
+  /** Whether the stage wants a LISTEN port (null: not known yet). */
+  #listens: boolean | null;
   #session: Session | null = null;
   #calls: CallListener | null = null;
   #closed = false;
@@ -102,6 +114,12 @@ export class OspsClient implements AsyncDisposable {
       readyTimeoutMs: options.readyTimeoutMs ?? 15_000,
       name: options.name ?? "client",
     };
+    this.#listens = options.stage === undefined ? null : STAGES[options.stage].clientListens;
+  }
+
+  /** The dispatcher's address, as messages name it. */
+  get #address(): string {
+    return `${this.#options.host}:${this.#options.port}`;
   }
 
   /** Connects to the dispatcher (with the same retries as requests). */
@@ -121,30 +139,36 @@ export class OspsClient implements AsyncDisposable {
       detail: `from ${addressOf(conn)}`,
       role: this.#options.name,
     });
-    // Worker-calls-client needs a port for workers to call: announce one. Other stages answer
-    // ERR unknown-request, and the listener is not needed.
+    if (this.#listens) {
+      try {
+        await this.#listen(session);
+      } catch (e) {
+        conn.close();
+        throw e;
+      }
+    }
+    return session;
+  }
+
+  /** Announces the port workers call this client on (worker-calls-client). */
+  async #listen(session: Session): Promise<void> {
     this.#calls ??= new CallListener(this.#options.name, this.#options.readyTimeoutMs);
     await this.#send(session, `LISTEN ${this.#calls.port}`);
     const reply = await this.#receive(session, this.#options.timeoutMs);
-    if (reply?.startsWith("ERR unknown-request")) {
-      await this.#calls.close();
-      this.#calls = null;
-    } else if (reply === "OK") {
-      // Workers will call this client's port.
-    } else if (reply?.startsWith("ERR busy")) {
+    if (reply === "OK") return;
+    if (reply?.startsWith("ERR busy")) {
       // At its connection limit (a flood): the connection was refused; tried again, later.
-      conn.close();
       throw new Deno.errors.ConnectionRefused(`the dispatcher is busy: ${reply}`);
-    } else if (reply === null) {
+    }
+    if (reply === null) {
       // Lost before it answered (a dispatcher that died with the connection in its backlog):
       // like any lost connection, tried again.
-      conn.close();
       throw new Deno.errors.ConnectionReset("the connection closed before LISTEN was answered");
-    } else {
-      conn.close();
-      throw new ClientError(`the dispatcher answered LISTEN with ${JSON.stringify(reply)}`);
     }
-    return session;
+    throw new ClientError(
+      `${this.#address} does not take LISTEN as an osps dispatcher in the worker-calls-client ` +
+        `stage does: it answered ${JSON.stringify(reply.slice(0, 80))}`,
+    );
   }
 
   async #ensureSession(): Promise<Session> {
@@ -291,6 +315,14 @@ export class OspsClient implements AsyncDisposable {
         detail: reply,
         role: this.#options.name,
       });
+      if (reply === LISTEN_FIRST && this.#listens === null) {
+        // The stage is worker-calls-client: the next connection announces a port first. Not a
+        // retry: the request has not been taken yet.
+        this.#listens = true;
+        this.#drop(session);
+        retries--;
+        continue;
+      }
       // The dispatcher answered, or handed the request on as its stage does (`stages.ts`).
       const handoff = parseHandoff(reply);
       if (handoff?.kind === "redirect") {

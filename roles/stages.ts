@@ -30,6 +30,12 @@ export function parseStage(name: string): Stage | null {
   return (STAGE_NAMES as readonly string[]).includes(name) ? name as Stage : null;
 }
 
+/**
+ * The dispatcher's reply, in worker-calls-client, to a request sent before `LISTEN <port>`: a
+ * client that did not know the stage learns it from this line.
+ */
+export const LISTEN_FIRST = "ERR bad-argument send LISTEN <port> first";
+
 /** The order the dispatcher writes on `dwtube<k>` for one request. */
 export type OrderKind = "job" | "call" | "claim";
 

@@ -6,6 +6,7 @@
  */
 
 import { answerLine, OspsClient } from "../roles/client.ts";
+import type { Stage } from "../roles/stages.ts";
 
 /** One request sent by {@link runClients} and what came back. */
 export interface RequestRecord {
@@ -23,15 +24,24 @@ export interface RequestRecord {
   retries?: number;
 }
 
+/** How {@link runClients} runs its clients. */
+export interface RunClientsOptions {
+  /** The system's stage, if known: the clients then announce LISTEN only where it is needed. */
+  stage?: Stage;
+  /** Aborting it stops sending: each client ends after its request in flight. */
+  signal?: AbortSignal;
+}
+
 /**
  * Runs `clients` concurrent clients against the system, client `c` sending `lines(c)` one after
- * the other over one dispatcher connection. Returns every request with its answer; a client that
- * loses its connection for good has its remaining requests recorded with `got: null`.
+ * the other over one dispatcher connection. Returns every request sent with its answer; a client
+ * that loses its connection for good has its remaining requests recorded with `got: null`.
  */
 export async function runClients(
   port: number,
   clients: number,
   lines: (c: number) => string[],
+  options: RunClientsOptions = {},
 ): Promise<RequestRecord[]> {
   const records: RequestRecord[] = [];
   await Promise.all(Array.from({ length: clients }, async (_, i) => {
@@ -40,8 +50,14 @@ export async function runClients(
     let done = 0;
     let client: OspsClient | null = null;
     try {
-      client = await OspsClient.connect({ port, name: `client ${c}`, retries: 2 });
+      client = await OspsClient.connect({
+        port,
+        name: `client ${c}`,
+        retries: 2,
+        stage: options.stage,
+      });
       for (const line of mine) {
+        if (options.signal?.aborted) break;
         const t = performance.now();
         const got = answerLine(await client.request(line));
         records.push({ client: c, line, got, latencyMs: performance.now() - t });

@@ -7,7 +7,7 @@
  */
 
 import { buildDiagram, clipLabel, type Diagram } from "./diagram.ts";
-import { readTrace } from "./timeline.ts";
+import { readTrace, type TracedEvent } from "./timeline.ts";
 
 const mermaidId = (name: string) => name.replace(/[^A-Za-z0-9]/g, "_");
 const mermaidText = (s: string) => s.replace(/[;#<>]/g, " ").replace(/\s+/g, " ").trim() || " ";
@@ -165,17 +165,33 @@ document.getElementById("req").addEventListener("input", (e) => {
 `;
 }
 
-/** Renders a trace file into `outDir` as `sequence.md` and `sequence.html`; returns their paths. */
+/**
+ * Where the diagram of trace `tracePath` goes in `outDir`: named after the trace (`X.jsonl` gives
+ * `X.sequence.md` and `X.sequence.html`), so that two traces in one folder never write the same
+ * page, and no output is ever one of the trace's own files.
+ */
+export function diagramPaths(
+  tracePath: string,
+  outDir: string,
+): { markdown: string; html: string } {
+  const name = tracePath.slice(tracePath.lastIndexOf("/") + 1).replace(/\.jsonl$/, "");
+  return { markdown: `${outDir}/${name}.sequence.md`, html: `${outDir}/${name}.sequence.html` };
+}
+
+/**
+ * Renders a trace file into `outDir` ({@link diagramPaths}); returns the files' paths. `events`:
+ * the trace already read, if it was.
+ */
 export function renderTrace(
   tracePath: string,
   outDir: string,
   title = "osps run",
+  events: TracedEvent[] = readTrace(tracePath),
 ): { markdown: string; html: string } {
-  const diagram = buildDiagram(readTrace(tracePath));
+  const diagram = buildDiagram(events);
   Deno.mkdirSync(outDir, { recursive: true });
-  const markdown = `${outDir}/sequence.md`;
-  const html = `${outDir}/sequence.html`;
-  Deno.writeTextFileSync(markdown, toMermaid(diagram, title));
-  Deno.writeTextFileSync(html, toHtml(diagram, title));
-  return { markdown, html };
+  const paths = diagramPaths(tracePath, outDir);
+  Deno.writeTextFileSync(paths.markdown, toMermaid(diagram, title));
+  Deno.writeTextFileSync(paths.html, toHtml(diagram, title));
+  return paths;
 }

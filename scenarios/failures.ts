@@ -17,7 +17,7 @@
  * @module
  */
 
-import { becomeSubreaper, isRunning, reapAdopted, ROLE_STATE } from "../ipc/mod.ts";
+import { becomeSubreaper, isRunning, reapAdopted, ROLE_STATE, waitExit } from "../ipc/mod.ts";
 import {
   closeTrace,
   count,
@@ -27,7 +27,7 @@ import {
   traceEvent,
 } from "../roles/mod.ts";
 import type { RequestRecord } from "./clients.ts";
-import { startSystem, type StopReport } from "./harness.ts";
+import { type RunningSystem, startSystem, type StopReport, type SystemOptions } from "./harness.ts";
 import { isClean, processesMentioning } from "./proof.ts";
 import { LoadGenerator, ZombieWatch } from "./load.ts";
 import { expectedAnswer } from "./stages.ts";
@@ -35,7 +35,71 @@ import { renderTrace } from "./diagram_render.ts";
 import { formatTimeline, readTrace, type TracedEvent, waitForTrace } from "./timeline.ts";
 import { sleep } from "../roles/timers.ts";
 
-/** The failure scenarios. */
+/** How one failure scenario breaks the system, and what it expects the watchdog to do. */
+interface FailureCase {
+  /** What it does, in a line (for --help and the docs). */
+  summary: string;
+  /** The role it breaks. */
+  target: string;
+  /** The signal it sends. */
+  fault: "SIGKILL" | "SIGSTOP";
+  /** The role also crashes at every start from then on (a crash loop). */
+  crashesAtStart: boolean;
+  /** The watchdog's trace events that count as seeing the fault. */
+  seenBy: string[];
+  /** The bound on seeing it, ms, for a heartbeat timeout of `heartbeatMs`. */
+  seenWithinMs: (heartbeatMs: number) => number;
+  /** What the watchdog must do: restart the role (served again), or give up on it. */
+  expect: "restarted" | "marked failed";
+  /** The workers must keep their processes (a dispatcher crash). */
+  workersUntouched: boolean;
+}
+
+/** The failure scenarios but the watchdog's own crash (its own function), as data. */
+const CASES = {
+  "worker-crash": {
+    summary: "SIGKILL a worker under load: seen at once, restarted",
+    target: "worker 1",
+    fault: "SIGKILL",
+    crashesAtStart: false,
+    seenBy: ["exit"],
+    seenWithinMs: () => 500,
+    expect: "restarted",
+    workersUntouched: false,
+  },
+  "worker-freeze": {
+    summary: "SIGSTOP a worker under load: caught by its heartbeat, killed, restarted",
+    target: "worker 1",
+    fault: "SIGSTOP",
+    crashesAtStart: false,
+    seenBy: ["frozen"],
+    seenWithinMs: (heartbeatMs) => heartbeatMs + 1000,
+    expect: "restarted",
+    workersUntouched: false,
+  },
+  "dispatcher-crash": {
+    summary: "SIGKILL the dispatcher: restarted, the workers keep running, clients reconnect",
+    target: "dispatcher",
+    fault: "SIGKILL",
+    crashesAtStart: false,
+    seenBy: ["exit"],
+    seenWithinMs: () => 500,
+    expect: "restarted",
+    workersUntouched: true,
+  },
+  "crash-loop": {
+    summary: "a worker that dies at every start: restarted with growing delays, then marked failed",
+    target: "worker 2",
+    fault: "SIGKILL",
+    crashesAtStart: true,
+    seenBy: ["exit"],
+    seenWithinMs: () => 500,
+    expect: "marked failed",
+    workersUntouched: false,
+  },
+} as const satisfies Record<string, FailureCase>;
+
+/** The failure scenarios, in the order they are listed. */
 export const FAILURES = [
   "worker-crash",
   "worker-freeze",
@@ -46,6 +110,12 @@ export const FAILURES = [
 
 /** One failure scenario's name. */
 export type FailureName = typeof FAILURES[number];
+
+/** What each failure scenario does, in a line. */
+export const FAILURE_SUMMARIES: Readonly<Record<FailureName, string>> = {
+  ...Object.fromEntries(Object.entries(CASES).map(([name, c]) => [name, c.summary])),
+  "watchdog-crash": "SIGKILL the watchdog: no orphan within 1 s; the next start cleans up, serves",
+} as Record<FailureName, string>;
 
 /** Options of {@link runFailureScenario}. */
 export interface FailureOptions {
@@ -59,11 +129,18 @@ export interface FailureOptions {
   clients?: number;
   /** Heartbeat timeout of the watchdog, ms (default 1000). */
   heartbeatTimeoutMs?: number;
+  /** The dispatcher's queue bound (default 64). */
+  queueLimit?: number;
+  /** How long a reserved worker waits for its client, ms (default 5000). */
+  claimTimeoutMs?: number;
   /** Where the trace goes (default `out/<name>`). */
   outDir?: string;
   /** Roles' stderr log level (default error: the scenario's faults are expected). */
   logLevel?: string;
-  /** Aborting it (SIGINT, SIGTERM) stops the system at once; the scenario then reports. */
+  /**
+   * Aborting it (SIGINT, SIGTERM) ends the scenario where it is: the load stops, the system is
+   * stopped and checked, and the report says it was interrupted.
+   */
   signal?: AbortSignal;
 }
 
@@ -85,11 +162,13 @@ export interface FailureReport {
   stage: Stage;
   /** From the fault to the watchdog's reaction, ms (null if it never came). */
   detectionMs: number | null;
-  /** From the fault to the system serving again as before, ms. */
+  /** From the fault to the system serving again as before, ms (null: never, or not expected). */
   servedAgainMs: number | null;
+  /** From the fault to the slot marked failed, ms (crash-loop; null otherwise). */
+  markedFailedMs: number | null;
   /** Every request of the load, with its answer. */
   records: RequestRecord[];
-  /** The checks, in order. */
+  /** The checks, in order (with `interrupted`, only what was left behind). */
   checks: Check[];
   /** What the watchdog did around the fault, rendered. */
   timeline: string[];
@@ -97,7 +176,9 @@ export interface FailureReport {
   tracePath: string;
   /** The run as a sequence diagram: Markdown (Mermaid) and HTML. */
   diagram: { markdown: string; html: string };
-  /** Whether every check passed. */
+  /** Whether the run was interrupted (its signal aborted) before its checks. */
+  interrupted: boolean;
+  /** Whether every check passed (false when interrupted). */
   passed: boolean;
 }
 
@@ -135,7 +216,15 @@ function answersCheck(records: RequestRecord[]): Check[] {
   ];
 }
 
-function leftoverChecks(stop: StopReport, segmentName: string, zombies: ZombieWatch): Check[] {
+/** What the checks of what a run left are called: an interrupted run reports only these. */
+const LEFTOVER_CHECKS = [
+  "watchdog stopped cleanly",
+  "no lasting zombie (sampled every 100 ms)",
+  "no orphan role process",
+  "nothing left behind",
+];
+
+function leftoverChecks(stop: StopReport, segmentName: string, zombies: Set<number>): Check[] {
   const orphans = processesMentioning(segmentName);
   return [
     {
@@ -145,8 +234,8 @@ function leftoverChecks(stop: StopReport, segmentName: string, zombies: ZombieWa
     },
     {
       what: "no lasting zombie (sampled every 100 ms)",
-      ok: zombies.lasting.size === 0,
-      detail: [...zombies.lasting].join(", ") || "none",
+      ok: zombies.size === 0,
+      detail: [...zombies].join(", ") || "none",
     },
     {
       what: "no orphan role process",
@@ -161,9 +250,11 @@ function leftoverChecks(stop: StopReport, segmentName: string, zombies: ZombieWa
   ];
 }
 
+/** An interrupted run's report keeps only the checks of what it left. */
 function finish(
-  base: Omit<FailureReport, "passed" | "timeline" | "diagram">,
+  base: Omit<FailureReport, "passed" | "timeline" | "diagram" | "interrupted">,
   since: number,
+  signal: AbortSignal | undefined,
 ): FailureReport {
   // The run is over: this process's own events are written, and its tracing ends.
   closeTrace();
@@ -173,12 +264,27 @@ function finish(
       ["ready", "worker lost", "parent gone"].includes(e.event))
   );
   const outDir = base.tracePath.slice(0, base.tracePath.lastIndexOf("/"));
+  const interrupted = signal?.aborted ?? false;
+  const checks = interrupted
+    ? base.checks.filter((c) => LEFTOVER_CHECKS.includes(c.what))
+    : base.checks;
   return {
     ...base,
+    checks,
     timeline: formatTimeline(events.slice(0, 30)),
     diagram: renderTrace(base.tracePath, outDir, `scenario ${base.name} (${base.stage})`),
-    passed: base.checks.every((c) => c.ok),
+    interrupted,
+    passed: !interrupted && checks.every((c) => c.ok),
   };
+}
+
+/** Runs `steps`; an interruption (`signal` aborted) ends them where they are, any other error throws. */
+async function interruptibly(signal: AbortSignal | undefined, steps: () => Promise<void>) {
+  try {
+    await steps();
+  } catch (e) {
+    if (!signal?.aborted) throw e;
+  }
 }
 
 /** Runs one failure scenario; it always stops the system and checks what was left. */
@@ -188,118 +294,121 @@ export async function runFailureScenario(options: FailureOptions): Promise<Failu
   const outDir = options.outDir ?? `out/${name}`;
   const tracePath = freshTraceFile(`${outDir}/trace.jsonl`);
   setupLogging(options.logLevel ?? "error", { path: tracePath, role: "scenario" });
-  const systemOptions = {
+  const systemOptions: SystemOptions = {
     stage,
     workers: options.workers ?? 3,
     heartbeatTimeoutMs: options.heartbeatTimeoutMs ?? 1000,
+    queueLimit: options.queueLimit,
+    claimTimeoutMs: options.claimTimeoutMs,
     tracePath,
     logLevel: options.logLevel ?? "error",
   };
+  const clients = options.clients ?? 4;
   if (name === "watchdog-crash") {
-    return await watchdogCrash(systemOptions, tracePath, options.clients ?? 4, options.signal);
+    return await watchdogCrash(systemOptions, tracePath, clients, options.signal);
   }
+  const c: FailureCase = CASES[name];
+  const signal = options.signal;
   const system = await startSystem(systemOptions);
-  options.signal?.addEventListener("abort", () => void system.stop(), { once: true });
   const zombies = new ZombieWatch(() => [system.watchdog.pid]);
-  const load = new LoadGenerator(system.port, options.clients ?? 4);
+  const load = new LoadGenerator(system.port, clients);
   let detectionMs: number | null = null;
   let servedAgainMs: number | null = null;
+  let markedFailedMs: number | null = null;
   const checks: Check[] = [];
-  let t0 = 0;
+  let t0 = performance.timeOrigin + performance.now();
   let records: RequestRecord[];
   let stop: StopReport;
   try {
-    await sleep(300);
-    const target = name === "dispatcher-crash"
-      ? "dispatcher"
-      : name === "crash-loop"
-      ? "worker 2"
-      : "worker 1";
-    const { slot } = system.role(target);
-    const generation = system.segment.slot(slot).get("generation");
-    const workerPids = system.roles.filter((r) => r.name.startsWith("worker")).map((r) => r.pid);
-    if (name === "crash-loop") system.crashAtStart(target, true);
-    const signal = name === "worker-freeze" ? "SIGSTOP" : "SIGKILL";
-    t0 = performance.timeOrigin + performance.now();
-    traceEvent({ event: `inject ${signal}`, channel: "signal", peer: target });
-    const pid = system.signal(target, signal);
-    if (name === "crash-loop") {
+    await interruptibly(signal, async () => {
+      await sleep(300, signal);
+      const { slot } = system.role(c.target);
+      const registry = system.segment.slot(slot);
+      const generation = registry.get("generation");
+      const workerPids = system.roles.filter((r) => r.kind === "worker").map((r) => r.pid);
+      if (c.crashesAtStart) system.crashAtStart(c.target, true);
+      t0 = performance.timeOrigin + performance.now();
+      traceEvent({ event: `inject ${c.fault}`, channel: "signal", peer: c.target });
+      const pid = system.signal(c.target, c.fault);
+      const heartbeatMs = systemOptions.heartbeatTimeoutMs!;
+      const bound = c.seenWithinMs(heartbeatMs);
+      const recovered = c.expect === "restarted"
+        ? (s: RunningSystem) =>
+          s.segment.slot(slot).get("generation") > generation &&
+          s.segment.slot(slot).get("state") === ROLE_STATE.ready
+        : (s: RunningSystem) => s.segment.slot(slot).get("state") === ROLE_STATE.failed;
       const took = await system.waitFor(
-        `${target} marked failed`,
-        (s) => s.segment.slot(slot).get("state") === ROLE_STATE.failed,
-        20_000,
-      ).catch(() => null);
-      detectionMs = await firstReaction(tracePath, target, t0, ["exit"]);
-      servedAgainMs = took;
-      const restarts = system.segment.slot(slot).get("restarts");
-      checks.push(
-        {
-          what: "crash detected",
-          ok: detectionMs !== null && detectionMs < 500,
-          detail: `${detectionMs?.toFixed(1)} ms`,
-        },
-        {
-          what: `${target} restarted with growing delays, then marked failed`,
-          ok: took !== null,
-          detail: `${took?.toFixed(0)} ms, ${count(restarts, "restart")}`,
-        },
-        { what: "5 restarts before giving up", ok: restarts === 5, detail: String(restarts) },
-      );
-      await sleep(300);
-    } else {
-      const took = await system.waitFor(
-        `${target} restarted and ready`,
-        (s) => {
-          const sl = s.segment.slot(slot);
-          return sl.get("generation") > generation && sl.get("state") === ROLE_STATE.ready;
-        },
-        name === "worker-freeze" ? 10_000 : 5000,
-      ).catch(() => null);
-      servedAgainMs = took;
-      detectionMs = await firstReaction(
-        tracePath,
-        target,
-        t0,
-        name === "worker-freeze" ? ["frozen"] : ["exit"],
-      );
-      const hb = options.heartbeatTimeoutMs ?? 1000;
-      const limit = name === "worker-freeze" ? hb + 1000 : 500;
-      checks.push(
-        {
-          what: name === "worker-freeze" ? "freeze detected (heartbeat timeout)" : "crash detected",
-          ok: detectionMs !== null && detectionMs < limit,
-          detail: `${detectionMs?.toFixed(1)} ms (bound ${limit} ms)`,
-        },
-        {
-          what: `${target} restarted and ready again`,
-          ok: took !== null,
-          detail: `${took?.toFixed(0)} ms after the fault`,
-        },
-        { what: `old ${target} process gone`, ok: !isRunning(pid), detail: `pid ${pid}` },
-      );
-      if (name === "dispatcher-crash") {
-        const same = system.roles.filter((r) => r.name.startsWith("worker")).map((r) => r.pid);
+        `${c.target} ${c.expect}`,
+        recovered,
+        c.expect === "restarted" ? heartbeatMs + 9000 : 20_000,
+        signal,
+      ).catch((e) => {
+        if (signal?.aborted) throw e;
+        return null;
+      });
+      detectionMs = await firstReaction(tracePath, c.target, t0, c.seenBy);
+      checks.push({
+        what: c.fault === "SIGSTOP" ? "freeze detected (heartbeat timeout)" : "crash detected",
+        ok: detectionMs !== null && detectionMs < bound,
+        detail: `${
+          detectionMs === null ? "never" : `${detectionMs.toFixed(1)} ms`
+        } (bound ${bound} ms)`,
+      });
+      if (c.expect === "restarted") {
+        servedAgainMs = took;
+        checks.push(
+          {
+            what: `${c.target} restarted and ready again`,
+            ok: took !== null,
+            detail: took === null ? "never" : `${took.toFixed(0)} ms after the fault`,
+          },
+          { what: `old ${c.target} process gone`, ok: !isRunning(pid), detail: `pid ${pid}` },
+        );
+      } else {
+        markedFailedMs = took;
+        const restarts = registry.get("restarts");
+        checks.push(
+          {
+            what: `${c.target} restarted with growing delays, then marked failed`,
+            ok: took !== null,
+            detail: `${took === null ? "never" : `${took.toFixed(0)} ms`}, ${
+              count(restarts, "restart")
+            }`,
+          },
+          { what: "5 restarts before giving up", ok: restarts === 5, detail: String(restarts) },
+        );
+      }
+      if (c.workersUntouched) {
+        const same = system.roles.filter((r) => r.kind === "worker").map((r) => r.pid);
         checks.push({
           what: "workers kept running (not restarted)",
           ok: same.join() === workerPids.join(),
           detail: `${workerPids.join(",")} → ${same.join(",")}`,
         });
       }
-      await sleep(500);
-    }
+      // The load goes on a while after the recovery: requests served by the new process.
+      await sleep(c.expect === "restarted" ? 500 : 300, signal);
+    });
   } finally {
     records = await load.stop();
-    if (name === "crash-loop") system.crashAtStart("worker 2", false);
+    if (c.crashesAtStart) system.crashAtStart(c.target, false);
     zombies.stop();
     stop = await system.stop();
   }
-  checks.push(...answersCheck(records), ...leftoverChecks(stop, system.segmentName, zombies));
-  return finish({ name, stage, detectionMs, servedAgainMs, records, checks, tracePath }, t0);
+  checks.push(
+    ...answersCheck(records),
+    ...leftoverChecks(stop, system.segmentName, zombies.lasting),
+  );
+  return finish(
+    { name, stage, detectionMs, servedAgainMs, markedFailedMs, records, checks, tracePath },
+    t0,
+    signal,
+  );
 }
 
 /** SIGKILL the watchdog: no orphan within 1 s; the next start cleans up and serves. */
 async function watchdogCrash(
-  systemOptions: Parameters<typeof startSystem>[0],
+  systemOptions: SystemOptions,
   tracePath: string,
   clients: number,
   signal?: AbortSignal,
@@ -307,66 +416,92 @@ async function watchdogCrash(
   // Orphaned roles are re-parented here, not to init: this process reaps them (and sees them).
   becomeSubreaper();
   const instance = `wd${Deno.pid}-${crypto.randomUUID().slice(0, 6)}`;
-  const first = await startSystem({ ...systemOptions, instance });
-  signal?.addEventListener("abort", () => void first.stop(), { once: true });
   const checks: Check[] = [];
-  const load = new LoadGenerator(first.port, clients);
-  await sleep(300);
-  const before = await load.stop();
-  // Its roles and its standby.
-  const pids = first.processes();
-  const t0 = performance.timeOrigin + performance.now();
-  traceEvent({ event: "inject SIGKILL", channel: "signal", peer: "watchdog" });
-  const start = performance.now();
-  first.watchdog.kill("SIGKILL");
-  await first.watchdog.status;
-  while (pids.some(isRunning) && performance.now() - start < 3000) await sleep(5);
-  const goneMs = performance.now() - start;
-  for (const pid of pids) {
-    const deadline = performance.now() + 2000;
-    while (!reapAdopted(pid) && performance.now() < deadline) await sleep(5);
-  }
-  checks.push({
-    what: "every role left within 1 s of the watchdog's death",
-    ok: goneMs < 1000 && !pids.some(isRunning),
-    detail: `${goneMs.toFixed(0)} ms, roles ${pids.join(", ")}`,
-  });
-  checks.push({
-    what: "leftovers are there for the next start (pipes, segment, lock)",
-    ok: (() => {
-      try {
-        return Deno.statSync(first.runtimeDir).isDirectory;
-      } catch {
-        return false;
+  const records: RequestRecord[] = [];
+  let t0 = performance.timeOrigin + performance.now();
+  let detectionMs: number | null = null;
+  let servedAgainMs: number | null = null;
+  const first = await startSystem({ ...systemOptions, instance });
+  // What the steps started, for the end to stop: they may be cut short anywhere.
+  const started: { second: RunningSystem | null; zombies: ZombieWatch | null } = {
+    second: null,
+    zombies: null,
+  };
+  let stop: StopReport;
+  try {
+    await interruptibly(signal, async () => {
+      const load = new LoadGenerator(first.port, clients);
+      await sleep(300, signal).finally(async () => records.push(...await load.stop()));
+      // Its roles and its standby.
+      const pids = first.processes();
+      t0 = performance.timeOrigin + performance.now();
+      traceEvent({ event: "inject SIGKILL", channel: "signal", peer: "watchdog" });
+      const start = performance.now();
+      first.watchdog.kill("SIGKILL");
+      await waitExit(first.watchdog);
+      while (pids.some(isRunning) && performance.now() - start < 3000) await sleep(5);
+      const goneMs = performance.now() - start;
+      detectionMs = goneMs;
+      for (const pid of pids) {
+        const deadline = performance.now() + 2000;
+        while (!reapAdopted(pid) && performance.now() < deadline) await sleep(5);
       }
-    })(),
-    detail: first.runtimeDir,
-  });
-  const second = await startSystem({ ...systemOptions, instance });
-  signal?.addEventListener("abort", () => void second.stop(), { once: true });
-  const servedAgainMs = performance.timeOrigin + performance.now() - t0;
-  const zombies = new ZombieWatch(() => [second.watchdog.pid]);
-  const after = new LoadGenerator(second.port, clients);
-  await sleep(500);
-  const records = [...before, ...await after.stop()];
-  zombies.stop();
-  const stop = await second.stop();
+      checks.push({
+        what: "every role left within 1 s of the watchdog's death",
+        ok: goneMs < 1000 && !pids.some(isRunning),
+        detail: `${goneMs.toFixed(0)} ms, roles ${pids.join(", ")}`,
+      });
+      checks.push({
+        what: "leftovers are there for the next start (pipes, segment, lock)",
+        ok: isDirectory(first.runtimeDir),
+        detail: first.runtimeDir,
+      });
+      const second = started.second = await startSystem({ ...systemOptions, instance });
+      servedAgainMs = performance.timeOrigin + performance.now() - t0;
+      started.zombies = new ZombieWatch(() => [second.watchdog.pid]);
+      const before = records.length;
+      const after = new LoadGenerator(second.port, clients);
+      await sleep(500, signal).finally(async () => records.push(...await after.stop()));
+      checks.push({
+        what: "the next start cleaned up and served",
+        ok: records.length > before,
+        detail: `${servedAgainMs.toFixed(0)} ms after the kill`,
+      });
+    });
+  } finally {
+    started.zombies?.stop();
+    // Interrupted before the kill, the first instance is still running: it is stopped instead.
+    stop = await (started.second ?? first).stop();
+  }
   checks.push(
-    {
-      what: "the next start cleaned up and served",
-      ok: records.length > before.length,
-      detail: `${servedAgainMs.toFixed(0)} ms after the kill`,
-    },
     ...answersCheck(records),
-    ...leftoverChecks(stop, second.segmentName, zombies),
+    ...leftoverChecks(
+      stop,
+      (started.second ?? first).segmentName,
+      started.zombies?.lasting ?? new Set(),
+    ),
   );
-  return finish({
-    name: "watchdog-crash",
-    stage: systemOptions.stage,
-    detectionMs: goneMs,
-    servedAgainMs,
-    records,
-    checks,
-    tracePath,
-  }, t0);
+  return finish(
+    {
+      name: "watchdog-crash",
+      stage: systemOptions.stage,
+      detectionMs,
+      servedAgainMs,
+      markedFailedMs: null,
+      records,
+      checks,
+      tracePath,
+    },
+    t0,
+    signal,
+  );
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return Deno.statSync(path).isDirectory;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return false;
+    throw e;
+  }
 }

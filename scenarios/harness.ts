@@ -19,6 +19,7 @@ import {
   type ProcessExit,
   registryRoles,
   ROLE_STATE,
+  type RoleKind,
   sendSignal,
   SharedSegment,
 } from "../ipc/mod.ts";
@@ -83,6 +84,8 @@ export interface SystemOptions {
 export interface RoleView {
   /** `dispatcher` or `worker k`. */
   name: string;
+  /** Which program it is. */
+  kind: RoleKind;
   /** Its current pid. */
   pid: number;
   /** Its slot index. */
@@ -201,7 +204,7 @@ export class RunningSystem implements AsyncDisposable {
     return registryRoles(this.#segment.layout.workers).slice(1).map((v) => {
       const pid = this.#segment.slot(v.slot).get("pid");
       if (pid > 0) this.#seen.add(pid);
-      return { ...v, pid };
+      return { name: v.name, kind: v.kind, pid, slot: v.slot };
     });
   }
 
@@ -255,18 +258,22 @@ export class RunningSystem implements AsyncDisposable {
     );
   }
 
-  /** Waits (bounded) until `condition` holds on the registry; returns the ms it took. */
+  /**
+   * Waits (bounded) until `condition` holds on the registry; returns the ms it took. Aborting
+   * `signal` ends the wait at once with its reason.
+   */
   async waitFor(
     what: string,
     condition: (system: RunningSystem) => boolean,
     timeoutMs: number,
+    signal?: AbortSignal,
   ): Promise<number> {
     const start = performance.now();
     while (!condition(this)) {
       if (performance.now() - start > timeoutMs) {
         throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
       }
-      await sleep(5);
+      await sleep(5, signal);
     }
     return performance.now() - start;
   }

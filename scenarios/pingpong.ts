@@ -91,6 +91,10 @@ export async function runPingPong(options: PingPongOptions = {}): Promise<PingPo
   if (!Number.isInteger(count) || count < 1 || count > 1_000_000) {
     throw new RangeError(`count must be an integer from 1 to 1000000, got ${count}`);
   }
+  // The trace first: an output folder that cannot be written stops the run before it creates
+  // anything.
+  const outDir = options.outDir ?? "out/pingpong";
+  const trace = freshTraceFile(`${outDir}/trace.jsonl`);
   const runtime = RuntimeDir.create({ prefix: "osps-pingpong-" });
   const segmentName = `/osps-pingpong-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
   const report: PingPongReport = {
@@ -105,8 +109,6 @@ export async function runPingPong(options: PingPongOptions = {}): Promise<PingPo
     leftovers: { zombies: [], survivors: [], paths: [], segments: [] },
     files: null,
   };
-  const outDir = options.outDir ?? "out/pingpong";
-  const trace = freshTraceFile(`${outDir}/trace.jsonl`);
   setupLogging("error", { path: trace, role: "parent" });
   try {
     await exchange(runtime, report, options, trace);

@@ -26,13 +26,20 @@ export interface StageScenarioOptions {
   clients?: number;
   /** Requests per client, over one connection (default 5). */
   requests?: number;
+  /** The dispatcher's queue bound (default 64): past it, `ERR busy`. */
+  queueLimit?: number;
+  /** How long a reserved worker waits for its client, ms (default 5000). */
+  claimTimeoutMs?: number;
   /** Where the trace goes (default `out/<stage>`). */
   outDir?: string;
   /** Roles' stderr log level (default warning). */
   logLevel?: string;
   /** How many trace events the timeline shows (default 40). */
   timelineEvents?: number;
-  /** Aborting stops the system early; the report says what was answered. */
+  /**
+   * Aborting ends the run early: no new request is sent, the system is stopped and checked, and
+   * the report says it was interrupted.
+   */
   signal?: AbortSignal;
 }
 
@@ -48,7 +55,12 @@ export interface StageScenarioReport {
   sent: number;
   /** Right `OK` answers. */
   ok: number;
-  /** Answers that were not the expected ones (including ERR answers). */
+  /**
+   * `ERR busy` answers: back-pressure, the specified answer when every worker is busy and the
+   * queue is full (not wrong, not a failure).
+   */
+  busy: number;
+  /** Answers that were neither the expected one nor `ERR busy`. */
   wrong: RequestRecord[];
   /** ERR answers by code. */
   errors: Record<string, number>;
@@ -68,6 +80,8 @@ export interface StageScenarioReport {
   stop: StopReport;
   /** Roles that died during the run. */
   unexpectedExits: string[];
+  /** Whether the run was interrupted (its signal aborted) before every request was sent. */
+  interrupted: boolean;
 }
 
 /** The request lines client `c` sends: echoes and prime counts, alternating. */
@@ -107,11 +121,11 @@ export async function runStageScenario(
   const system = await startSystem({
     stage: options.stage,
     workers: options.workers ?? 3,
+    queueLimit: options.queueLimit,
+    claimTimeoutMs: options.claimTimeoutMs,
     tracePath,
     logLevel: options.logLevel,
   });
-  const onAbort = () => void system.stop();
-  options.signal?.addEventListener("abort", onAbort, { once: true });
   let records: RequestRecord[];
   let stop: StopReport;
   try {
@@ -119,9 +133,9 @@ export async function runStageScenario(
       system.port,
       options.clients ?? 4,
       (c) => workload(c, options.requests ?? 5),
+      { stage: options.stage, signal: options.signal },
     );
   } finally {
-    options.signal?.removeEventListener("abort", onAbort);
     stop = await system.stop();
     // The run is over: this process's own events are written, and its tracing ends.
     closeTrace();
@@ -143,7 +157,8 @@ export async function runStageScenario(
     records,
     sent: records.length,
     ok: answered.filter((r) => r.got === expectedAnswer(r.line)).length,
-    wrong: answered.filter((r) => r.got !== expectedAnswer(r.line)),
+    busy: answered.filter((r) => isBusy(r.got!)).length,
+    wrong: answered.filter((r) => r.got !== expectedAnswer(r.line) && !isBusy(r.got!)),
     errors,
     missing: records.length - answered.length,
     p50Ms: pct(0.5),
@@ -155,12 +170,21 @@ export async function runStageScenario(
     unexpectedExits: Object.entries(stop.roles).filter(([, o]) => o.restarts > 0 || o.failed).map((
       [name, o],
     ) => `${name} (${count(o.restarts, "restart")}${o.failed ? ", failed" : ""})`),
+    interrupted: options.signal?.aborted ?? false,
   };
 }
 
-/** Whether the run passed: every answer right, none missing, no role died, nothing left. */
+/** Whether a reply is `ERR busy …`: back-pressure, not a wrong answer. */
+function isBusy(reply: string): boolean {
+  return reply === "ERR busy" || reply.startsWith("ERR busy ");
+}
+
+/**
+ * Whether the run passed: every answer right (or `ERR busy`, the specified back-pressure), none
+ * missing, no role died, nothing left; an interrupted run did not pass.
+ */
 export function stageScenarioPassed(r: StageScenarioReport): boolean {
-  return r.wrong.length === 0 && r.missing === 0 && r.ok === r.sent &&
+  return !r.interrupted && r.wrong.length === 0 && r.missing === 0 && r.ok + r.busy === r.sent &&
     r.unexpectedExits.length === 0 &&
     isClean(r.stop.leftovers) && r.stop.watchdog.success &&
     Object.values(r.stop.roles).every((o) => o.exit === 0);

@@ -28,28 +28,68 @@ export interface TracedEvent {
   detail?: string;
 }
 
+/** The event a trace line holds, or null if it holds none (a torn line, or not a trace's). */
+export function parseTraceLine(line: string): TracedEvent | null {
+  let o: unknown;
+  try {
+    o = JSON.parse(line);
+  } catch (e) {
+    if (e instanceof SyntaxError) return null;
+    throw e;
+  }
+  const e = o as Partial<TracedEvent> | null;
+  return typeof e?.ts === "number" && typeof e.event === "string" && typeof e.role === "string" &&
+      typeof e.channel === "string"
+    ? e as TracedEvent
+    : null;
+}
+
 /**
  * Reads a trace, in time order: the file and, when it was rotated, the older `FILE.1` before it.
- * Lines that are not trace events are skipped. This process's own buffered events are written
- * first; other processes write theirs within 100 ms (see {@link waitForTrace}).
+ * Lines that are not trace events (a killed process's torn last line) are skipped. This process's
+ * own buffered events are written first; other processes write theirs within 100 ms (see
+ * {@link waitForTrace}).
  */
 export function readTrace(path: string): TracedEvent[] {
   flushTrace();
   const events: TracedEvent[] = [];
   for (const file of traceFiles(path)) {
     for (const line of Deno.readTextFileSync(file).split("\n")) {
-      if (line.trim() === "") continue;
-      try {
-        // A flat event; traces of earlier versions nested it in LogTape's `properties`.
-        const o = JSON.parse(line);
-        const p = o?.properties ?? o;
-        if (typeof p?.ts === "number" && typeof p.event === "string") events.push(p as TracedEvent);
-      } catch {
-        // A torn last line of a killed process: skip it.
-      }
+      const e = line.trim() === "" ? null : parseTraceLine(line);
+      if (e !== null) events.push(e);
     }
   }
   return events.sort((a, b) => a.ts - b.ts);
+}
+
+/** A file given as a trace is none: empty, or its lines are not trace events. */
+export class NotATraceError extends Error {
+  /** `path` is not a trace, `why` says how. */
+  constructor(path: string, why: string) {
+    super(`${path} is not a trace: ${why}`);
+    this.name = "NotATraceError";
+  }
+}
+
+/**
+ * Reads a file the user says is a trace, checked: one that holds no event, or whose first line is
+ * not one (a diagram, random bytes), is refused with a {@link NotATraceError}.
+ */
+export function readTraceChecked(path: string, shownAs = path): TracedEvent[] {
+  for (const file of traceFiles(path)) {
+    const first = Deno.readTextFileSync(file).split("\n").find((l) => l.trim() !== "");
+    if (first === undefined) continue;
+    if (parseTraceLine(first) === null) {
+      throw new NotATraceError(
+        shownAs,
+        `its first line is not a trace event (one JSON object with ts, pid, role, event and ` +
+          `channel, as the roles write with --trace): ${JSON.stringify(first.slice(0, 40))}`,
+      );
+    }
+  }
+  const events = readTrace(path);
+  if (events.length === 0) throw new NotATraceError(shownAs, "it holds no trace event");
+  return events;
 }
 
 /**

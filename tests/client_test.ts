@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { OspsClient } from "../roles/mod.ts";
+import { LISTEN_FIRST, OspsClient } from "../roles/mod.ts";
 import { RawConn } from "./helpers.ts";
 
 /**
@@ -22,6 +22,11 @@ function fakeDispatcher(
 
 Deno.test("worker-calls-client: a dispatcher that dies after WAIT, before any worker calls, gets the request again", async () => {
   const fake = fakeDispatcher([
+    async (c) => {
+      // A client that does not know the stage learns it from the dispatcher's answer.
+      assert.equal(await c.line(), "requetetype1 once");
+      await c.send(`${LISTEN_FIRST}\n`);
+    },
     async (c) => {
       assert.match(await c.line() ?? "", /^LISTEN \d+$/);
       await c.send("OK\n");
@@ -64,8 +69,7 @@ Deno.test("client-calls-worker: a REDIRECT to a worker that is gone is asked aga
   gone.close();
   const fake = fakeDispatcher([
     async (c) => {
-      assert.match(await c.line() ?? "", /^LISTEN \d+$/);
-      await c.send("ERR unknown-request not this stage\n");
+      // No LISTEN outside worker-calls-client: the first line is the request.
       assert.equal(await c.line(), "requetetype2 10");
       await c.send(`REDIRECT 127.0.0.1 ${deadPort}\n`);
       assert.equal(await c.line(), "requetetype2 10", "asked again after the worker refused");
@@ -81,5 +85,29 @@ Deno.test("client-calls-worker: a REDIRECT to a worker that is gone is asked aga
     retries: 1,
   });
   await client.close();
+  await fake.done;
+});
+
+Deno.test("a client told the stage announces LISTEN at once; a server of another protocol is named", async () => {
+  const fake = fakeDispatcher([
+    async (c) => {
+      assert.match(await c.line() ?? "", /^LISTEN \d+$/);
+      await c.send("OK\n");
+      assert.equal(await c.line(), "requetetype1 x");
+      await c.send("ERR busy try later\n");
+      assert.equal(await c.line(), "QUIT");
+    },
+    async (c) => {
+      assert.equal(await c.line(), "requetetype1 y");
+      await c.send("<!DOCTYPE HTML>\n");
+    },
+  ]);
+  const wcc = await OspsClient.connect({ port: fake.port, stage: "worker-calls-client" });
+  assert.equal((await wcc.request("requetetype1 x")).ok, false);
+  await wcc.close();
+  await using other = await OspsClient.connect({ port: fake.port, retries: 0 });
+  const r = await other.request("requetetype1 y");
+  assert.ok(!r.ok && r.code === "protocol", JSON.stringify(r));
+  assert.match(r.message, /not an osps reply .*DOCTYPE/);
   await fake.done;
 });

@@ -41,7 +41,7 @@ Deno.test("an experiment stopped by SIGTERM half-way kills, reaps and removes wh
     );
     sendSignal(cli.pid, "SIGTERM");
     const out = await cli.output();
-    assert.equal(out.code, 1);
+    assert.equal(out.code, 130, "an interrupted run exits 130");
     assert.match(
       new TextDecoder().decode(out.stdout),
       /result: interrupted \(interrupted by SIGTERM\); cleaned up/,

@@ -1,5 +1,12 @@
 import assert from "node:assert/strict";
-import { type FailureOptions, type FailureReport, runFailureScenario } from "../scenarios/mod.ts";
+import { sendSignal } from "../ipc/mod.ts";
+import {
+  type FailureOptions,
+  type FailureReport,
+  processesMentioning,
+  runFailureScenario,
+} from "../scenarios/mod.ts";
+import { cliCommand, killAndReap, waitUntil } from "./helpers.ts";
 
 /** Runs a failure scenario with its trace in a temporary folder; asserts every check passed. */
 async function scenario(options: Omit<FailureOptions, "outDir">): Promise<FailureReport> {
@@ -50,4 +57,47 @@ Deno.test("crash-loop (relay): growing delays, 5 restarts, then failed; the othe
   const restarts = r.timeline.filter((l) => /watchdog\s+restart\s+→ worker 2/.test(l)).length;
   assert.equal(restarts, 5);
   assert.ok(r.timeline.some((l) => /watchdog\s+failed\s+→ worker 2/.test(l)));
+});
+
+Deno.test("scenario CLI: Ctrl-C during a failure scenario says interrupted, exits 130, leaves nothing", async () => {
+  const out = Deno.makeTempDirSync({ prefix: "osps-test-out-" });
+  const cli = cliCommand(["scenario", "worker-freeze", "--stage", "relay", "--out", out]).spawn();
+  try {
+    // Interrupted while the watchdog has not seen the freeze yet (it takes the 1 s timeout).
+    await waitUntil("the injected freeze", () => {
+      try {
+        return Deno.readTextFileSync(`${out}/trace.jsonl`).includes('"inject SIGSTOP"');
+      } catch {
+        return false;
+      }
+    }, 15_000);
+    sendSignal(cli.pid, "SIGINT");
+    const o = await cli.output();
+    const text = new TextDecoder().decode(o.stdout);
+    assert.equal(o.code, 130, text);
+    assert.match(text, /^result: interrupted; everything was stopped and removed$/m);
+    assert.doesNotMatch(text, /FAIL|undefined/);
+    assert.deepEqual(processesMentioning(`/osps-t${cli.pid}-`), []);
+  } finally {
+    await killAndReap(cli);
+    Deno.removeSync(out, { recursive: true });
+  }
+});
+
+Deno.test("scenario CLI: ERR busy is back-pressure, counted as such, not a wrong answer", async () => {
+  const out = Deno.makeTempDirSync({ prefix: "osps-test-out-" });
+  try {
+    const o = await cliCommand(
+      ["scenario", "relay", "--clients", "12", "--requests", "4", "--workers", "1"]
+        .concat(["--queue-limit", "0", "--out", out]),
+    ).output();
+    const text = new TextDecoder().decode(o.stdout);
+    assert.equal(o.code, 0, text);
+    const busy = /^ {2}ERR busy (\d+): back-pressure/m.exec(text);
+    assert.ok(busy !== null && Number(busy[1]) > 0, text);
+    assert.doesNotMatch(text, /WRONG/);
+    assert.match(text, /^result: OK$/m);
+  } finally {
+    Deno.removeSync(out, { recursive: true });
+  }
 });

@@ -9,7 +9,7 @@
 import { deadlineAfter } from "../deadline.ts";
 import { traceEvent } from "../logging.ts";
 import { decodeLine, errLine, okLine, parseLine, type Request } from "../protocol.ts";
-import type { StageFlow } from "../stages.ts";
+import { LISTEN_FIRST, type StageFlow } from "../stages.ts";
 import { closeGracefully, TcpLineReader, writeLine } from "../tcp.ts";
 import type { Client, Job } from "./jobs.ts";
 
@@ -80,7 +80,7 @@ export async function serveClient(conn: Deno.Conn, host: SessionHost): Promise<v
           );
         }
       } else if (host.flow.clientListens && client.listenPort === null) {
-        await writeLine(conn, errLine("bad-argument", "send LISTEN <port> first"));
+        await writeLine(conn, LISTEN_FIRST);
       } else {
         await host.submit(parsed.request, client).done;
       }

@@ -25,7 +25,7 @@ import { type ProcessExit, SegmentError, SignalQueue } from "../../ipc/mod.ts";
 import { roleLogger } from "../logging.ts";
 import { closeInstance, instancePaths, startInstance } from "./instance.ts";
 import { resolveOptions, type WatchdogOptions } from "./options.ts";
-import { type StopOutcome, stopRoles } from "./stop.ts";
+import { stopRoles } from "./stop.ts";
 import { Supervisor, type WatchdogReady } from "./supervisor.ts";
 
 export {
@@ -69,7 +69,7 @@ export interface WatchdogReport {
   /** Why it stopped: a signal name, or the fatal problem. */
   reason: string;
   /** The second stop signal that cut the phased stop short, killing every role; null if none. */
-  escalated: StopOutcome["escalated"];
+  escalated: { signal: Deno.Signal; afterMs: number } | null;
   /** How the standby that was waiting at the stop ended; null if none was. */
   standby: ProcessExit | null;
   /** Every pid it spawned, restarts included. */

@@ -143,11 +143,11 @@ export class Supervisor {
       : null;
     const limits = { maxRestarts: options.maxRestarts, windowMs: options.restartWindowMs };
     // The registry's roles but its own (the watchdog's slot comes first).
-    this.roles = registryRoles(options.workers).slice(1).map(({ name, slot }, i) => ({
+    this.roles = registryRoles(options.workers).slice(1).map(({ name, slot, kind, k }) => ({
       name,
       slot,
-      kind: i === 0 ? "dispatcher" : "worker",
-      k: i,
+      kind: kind as Supervised["kind"],
+      k,
       child: null,
       generation: 0,
       state: "starting",
