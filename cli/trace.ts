@@ -64,7 +64,10 @@ export const traceCommand: Command = {
       throw new CommandError(`writing the diagram would overwrite the trace; give --out DIR`);
     }
     writableDir(dir);
-    const { markdown, html } = renderTrace(path, dir, values.title ?? shown(path), events);
+    const { markdown, html } = renderTrace(path, dir, {
+      title: values.title ?? shown(path),
+      events,
+    });
     console.log(`sequence diagram: ${shown(markdown)}\nHTML page: ${shown(html)}`);
     return Promise.resolve(0);
   },

@@ -109,6 +109,7 @@ export const upCommand: Command = {
           stage,
           dispatcher: () => ({ host: connectableHost(options.host), port: dispatcherPort }),
           trace: options.trace,
+          traceMaxBytes: options.traceMaxBytes,
           heartbeatTimeoutMs: options.heartbeatTimeoutMs!,
         });
       } catch (e) {

@@ -48,15 +48,24 @@ const CHILD = new URL("./load_child.ts", import.meta.url);
 export class LoadControl {
   readonly #dispatcher: () => { host: string; port: number };
   readonly #onSecond: (second: LoadSecond) => void;
+  readonly #trace: string[];
   #child: Deno.ChildProcess | null = null;
   #state: LoadState = { clients: 0, mix: "mixed" };
   #busy: Promise<void> = Promise.resolve();
 
-  /** A control for the dispatcher `dispatcher()` says; `onSecond` gets each second's report. */
+  /**
+   * A control for the dispatcher `dispatcher()` says; `onSecond` gets each second's report. With
+   * the run's `trace` ("" for none), the load's clients trace into it like every role, so that
+   * the diagrams name them.
+   */
   constructor(
     dispatcher: () => { host: string; port: number },
     onSecond: (second: LoadSecond) => void,
+    trace: { path: string; maxBytes: number } | null = null,
   ) {
+    this.#trace = trace === null
+      ? []
+      : ["--trace", trace.path, "--trace-max-bytes", String(trace.maxBytes)];
     this.#dispatcher = dispatcher;
     this.#onSecond = onSecond;
   }
@@ -88,6 +97,7 @@ export class LoadControl {
         String(clients),
         "--mix",
         mix,
+        ...this.#trace,
       ],
       { stdin: "piped", stdout: "piped", stderr: "inherit" },
       SYSTEM_ROLE_PERMISSIONS,

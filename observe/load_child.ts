@@ -5,13 +5,21 @@
  * that loses its connection (a role killed under it) connects again. Every second it prints one
  * JSON line, a {@link LoadSecond}; it stops on SIGTERM or when its stdin closes.
  *
- * Usage: `load_child.ts --port P [--host H] --clients N [--mix mixed|echo|primes]`
+ * Usage: `load_child.ts --port P [--host H] --clients N [--mix mixed|echo|primes]
+ * [--trace FILE --trace-max-bytes N]`: with a trace, its clients (`client 1`…) trace into it.
  *
  * @module
  */
 
 import { parseArgs } from "node:util";
-import { answerLine, intOption, OspsClient, UsageError } from "../roles/mod.ts";
+import {
+  answerLine,
+  intOption,
+  numberOption,
+  OspsClient,
+  setupLogging,
+  UsageError,
+} from "../roles/mod.ts";
 import { expectedAnswer } from "../scenarios/mod.ts";
 import { LOAD_MIXES, type LoadMix, loadRequest, type LoadSecond } from "./load.ts";
 
@@ -22,8 +30,17 @@ async function main(): Promise<void> {
       port: { type: "string" },
       clients: { type: "string" },
       mix: { type: "string", default: "mixed" },
+      trace: { type: "string" },
+      "trace-max-bytes": { type: "string" },
     },
   });
+  if (values.trace !== undefined) {
+    setupLogging("error", {
+      path: values.trace,
+      role: "load",
+      maxBytes: numberOption("trace-max-bytes", values["trace-max-bytes"]),
+    });
+  }
   const port = intOption("port", values.port, undefined, 1, 65535);
   const clients = intOption("clients", values.clients, undefined, 1, 256);
   if (!(LOAD_MIXES as readonly string[]).includes(values.mix)) {
@@ -43,7 +60,7 @@ async function main(): Promise<void> {
         session ??= await OspsClient.connect({
           host: values.host,
           port,
-          name: `load ${c}`,
+          name: `client ${c}`,
           retries: 8,
           backoffMs: 25,
         });

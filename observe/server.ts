@@ -50,6 +50,8 @@ export interface ObserverOptions {
   dispatcher: () => { host: string; port: number };
   /** The run's trace file ("" for none). */
   trace: string;
+  /** The trace file's bound, bytes. */
+  traceMaxBytes: number;
   /** The watchdog's heartbeat timeout, ms. */
   heartbeatTimeoutMs: number;
 }
@@ -104,7 +106,11 @@ export class Observer implements AsyncDisposable {
       options.trace,
       () => load.state,
     );
-    const load = new LoadControl(options.dispatcher, (second) => feed.loadSecond(second));
+    const load = new LoadControl(
+      options.dispatcher,
+      (second) => feed.loadSecond(second),
+      options.trace === "" ? null : { path: options.trace, maxBytes: options.traceMaxBytes },
+    );
     const unwatch = watchTraceEvents((e) => feed.event(e));
     let server: Deno.HttpServer<Deno.NetAddr>;
     try {

@@ -17,7 +17,7 @@ import {
   parseLogLevel,
   type Sink,
 } from "@logtape/logtape";
-import { TraceFile } from "./trace_file.ts";
+import { lifecycleFile, TraceFile } from "./trace_file.ts";
 
 const encoder = new TextEncoder();
 
@@ -33,6 +33,9 @@ export interface TraceTarget {
 
 let defaultRole = "unknown";
 let traceFile: TraceFile | null = null;
+/** The trace's lifecycle file (see {@link isLifecycleEvent}), opened at its first event. */
+let lifecycle: TraceFile | null = null;
+let lifecycleTarget: { path: string; maxBytes?: number } | null = null;
 
 /**
  * Sends the `osps` log categories at `level` (trace, debug, info, warning, error, fatal) and above
@@ -44,11 +47,11 @@ export function setupLogging(level: string, trace?: TraceTarget, role = trace?.r
   const stderr: Sink = (record) => {
     Deno.stderr.writeSync(encoder.encode(format(record)));
   };
-  traceFile?.close();
-  traceFile = null;
+  closeTrace();
   if (role !== undefined) defaultRole = role;
   if (trace) {
     traceFile = new TraceFile(trace.path, { maxBytes: trace.maxBytes });
+    lifecycleTarget = { path: lifecycleFile(trace.path), maxBytes: trace.maxBytes };
   }
   configureSync({
     reset: true,
@@ -63,12 +66,16 @@ export function setupLogging(level: string, trace?: TraceTarget, role = trace?.r
 /** Writes this process's buffered trace events now (readers of the trace call it first). */
 export function flushTrace(): void {
   traceFile?.flush();
+  lifecycle?.flush();
 }
 
 /** Writes this process's buffered trace events and stops tracing (a scenario's end). */
 export function closeTrace(): void {
   traceFile?.close();
   traceFile = null;
+  lifecycle?.close();
+  lifecycle = null;
+  lifecycleTarget = null;
 }
 
 /** The logger of one role (`ponger`, `dispatcher`, `worker`…). */
@@ -115,6 +122,24 @@ export interface RecordedTraceEvent {
   detail?: string;
 }
 
+/** Roles whose every event is part of the run's lifecycle: the supervisor, the fault injectors. */
+const LIFECYCLE_ROLES = new Set(["watchdog", "scenario", "bench", "chaos", "check"]);
+
+/** Events of any role that are part of its lifecycle: its start, its stop, its end. */
+const LIFECYCLE_EVENTS = new Set(["ready", "stop", "parent gone", "stale answers"]);
+
+/**
+ * Whether an event is one of the run's lifecycle (kept in the lifecycle file, see
+ * `lifecycleFile`): everything the watchdog, a scenario or a fault injector records, a role's
+ * readiness and stop, and what names a peer for the whole run — a client's connection to the
+ * dispatcher, its LISTEN port.
+ */
+export function isLifecycleEvent(e: RecordedTraceEvent): boolean {
+  return LIFECYCLE_ROLES.has(e.role) || LIFECYCLE_EVENTS.has(e.event) ||
+    (e.event === "connect" && e.peer === "dispatcher") ||
+    (e.event === "send" && e.detail?.startsWith("LISTEN ") === true);
+}
+
 const watchers = new Set<(e: RecordedTraceEvent) => void>();
 
 /**
@@ -143,6 +168,13 @@ export function traceEvent(e: TraceEvent): void {
     peer: e.peer,
     detail: e.detail,
   };
-  traceFile?.append(JSON.stringify(recorded) + "\n");
+  if (traceFile !== null) {
+    const line = JSON.stringify(recorded) + "\n";
+    traceFile.append(line);
+    if (lifecycleTarget !== null && isLifecycleEvent(recorded)) {
+      lifecycle ??= new TraceFile(lifecycleTarget.path, { maxBytes: lifecycleTarget.maxBytes });
+      lifecycle.append(line);
+    }
+  }
   for (const watcher of watchers) watcher(recorded);
 }

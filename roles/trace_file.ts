@@ -39,28 +39,36 @@ export interface TraceFileOptions {
 
 const encoder = new TextEncoder();
 
-/** The files holding a trace, oldest first: `path.1` (if a rotation left one) and `path`. */
-export function traceFiles(path: string): string[] {
-  return [`${path}.1`, path].filter((p) => {
-    try {
-      return Deno.statSync(p).isFile;
-    } catch {
-      return false;
-    }
-  });
+/**
+ * The file beside a trace that keeps its lifecycle events (`path.lifecycle`): every process's
+ * start and end, the watchdog's every step, the faults injected, and the events that name the
+ * peers (a client's dispatcher connection, its LISTEN port). They are written there as well as
+ * into the trace, so that a bounded trace, rotated many times over a long run, still shows its
+ * start, its faults and who its clients were. It is bounded and rotated like the trace, and
+ * being a few lines per process, in practice never is.
+ */
+export function lifecycleFile(path: string): string {
+  return `${path}.lifecycle`;
 }
 
 /**
- * Makes `path` an empty trace file (mode 0600), creating its folder and removing a rotated
- * `path.1`: one trace per run. Returns `path`.
+ * The files holding a trace, oldest first, those that exist: its lifecycle file (and that file's
+ * own rotated `.1`), the trace's rotated `path.1`, and `path`.
+ */
+export function traceFiles(path: string): string[] {
+  const life = lifecycleFile(path);
+  return [`${life}.1`, life, `${path}.1`, path].filter((p) => fileAt(p)?.isFile === true);
+}
+
+/**
+ * Makes `path` an empty trace file (mode 0600), creating its folder and removing what an earlier
+ * run left beside it (its rotated file, its lifecycle file): one trace per run. Returns `path`.
  */
 export function freshTraceFile(path: string): string {
   const slash = path.lastIndexOf("/");
   if (slash > 0) Deno.mkdirSync(path.slice(0, slash), { recursive: true });
-  try {
-    Deno.removeSync(`${path}.1`);
-  } catch (e) {
-    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  for (const old of traceFiles(path)) {
+    if (old !== path) Deno.removeSync(old);
   }
   Deno.writeTextFileSync(path, "", { mode: 0o600 });
   return path;

@@ -40,8 +40,16 @@ export interface Diagram {
   steps: Step[];
   /** Steps left out: collapsed in the middle or cut at the end (the diagram says so). */
   omitted: number;
-  /** Latency of each request, from the dispatcher's receipt to its last event, ms. */
-  latencies: { req: number; ms: number }[];
+  /**
+   * What is drawn of the run: all of it; its first steps (a long run without a fault); or its
+   * start, then its first fault and what followed (a long run with one).
+   */
+  shown: "all" | "first" | "fault";
+  /**
+   * Latency of each request, from the dispatcher's receipt (`ts`, ms since the epoch) to the
+   * request's last event, ms; in the order they were received.
+   */
+  latencies: { req: number; ts: number; ms: number }[];
 }
 
 const ROLE_ORDER = (name: string): [number, number] => {
@@ -152,7 +160,7 @@ export class StepBuilder {
           ...base,
         };
       }
-      if (e.event === "spawn" || e.event === "restart") {
+      if (e.event === "spawn" || e.event === "restart" || e.event === "stop") {
         return {
           kind: "arrow",
           from: "watchdog",
@@ -199,7 +207,8 @@ export class StepBuilder {
         kind: "note",
         over: e.role,
         text: `${e.event}${detail ? `: ${detail}` : ""}`,
-        style: e.channel === "signal" ? "signal" : "note",
+        // A role stopping as asked is no fault: only other signals are drawn as such.
+        style: e.channel === "signal" && e.event !== "stop" ? "signal" : "note",
         ...base,
       };
     }
@@ -215,7 +224,7 @@ export function buildDiagram(events: TracedEvent[], maxSteps = 300): Diagram {
     const step = builder.add(e);
     if (step !== null) steps.push(step);
   }
-  const drawn = focus(steps, maxSteps);
+  const { drawn, shown } = focus(steps, maxSteps);
   const names = new Set<string>();
   for (const s of drawn) {
     if (s.kind === "arrow") names.add(s.from).add(s.to);
@@ -231,12 +240,10 @@ export function buildDiagram(events: TracedEvent[], maxSteps = 300): Diagram {
     if (e.role === "dispatcher" && e.event === "recv" && !first.has(e.req)) first.set(e.req, e.ts);
     last.set(e.req, e.ts);
   }
-  const latencies = [...first].map(([req, t]) => ({ req, ms: (last.get(req) ?? t) - t })).sort((
-    a,
-    b,
-  ) => a.req - b.req);
-  const shown = drawn.filter((s) => s.kind !== "gap").length;
-  return { lifelines, steps: drawn, omitted: steps.length - shown, latencies };
+  const latencies = [...first].map(([req, ts]) => ({ req, ts, ms: (last.get(req) ?? ts) - ts }))
+    .sort((a, b) => a.ts - b.ts);
+  const count = drawn.filter((s) => s.kind !== "gap").length;
+  return { lifelines, steps: drawn, omitted: steps.length - count, shown, latencies };
 }
 
 /**
@@ -245,11 +252,11 @@ export function buildDiagram(events: TracedEvent[], maxSteps = 300): Diagram {
  * step after it (its restarts, readiness, kills: under load hundreds of messages may come between
  * a crash and its restart) while room is left. Each run of steps left out becomes one gap.
  */
-function focus(steps: Step[], maxSteps: number): Step[] {
-  if (steps.length <= maxSteps) return steps;
+function focus(steps: Step[], maxSteps: number): { drawn: Step[]; shown: Diagram["shown"] } {
+  if (steps.length <= maxSteps) return { drawn: steps, shown: "all" };
   const head = Math.floor(maxSteps / 4);
-  const fault = steps.findIndex((s, i) => i >= head && s.kind !== "gap" && s.style === "signal");
-  if (fault < 0) return steps.slice(0, maxSteps);
+  const fault = steps.findIndex((s) => s.kind !== "gap" && s.style === "signal");
+  if (fault < 0) return { drawn: steps.slice(0, maxSteps), shown: "first" };
   const keep = new Set<number>();
   const take = (from: number, to: number) => {
     for (let i = Math.max(0, from); i < Math.min(steps.length, to) && keep.size < maxSteps; i++) {
@@ -274,5 +281,5 @@ function focus(steps: Step[], maxSteps: number): Step[] {
     skipped = 0;
     drawn.push(steps[i]);
   }
-  return drawn;
+  return { drawn, shown: "fault" };
 }

@@ -271,8 +271,11 @@ function finish(
   return {
     ...base,
     checks,
-    timeline: formatTimeline(events.slice(0, 30)),
-    diagram: renderTrace(base.tracePath, outDir, `scenario ${base.name} (${base.stage})`),
+    timeline: formatTimeline(events.slice(0, 30), since),
+    diagram: renderTrace(base.tracePath, outDir, {
+      title: `scenario ${base.name} (${base.stage})`,
+      origin: { ts: since, label: "the injected fault, as in the printed timeline" },
+    }),
     interrupted,
     passed: !interrupted && checks.every((c) => c.ok),
   };

@@ -116,7 +116,10 @@ export async function runPingPong(options: PingPongOptions = {}): Promise<PingPo
     report.error = String(e);
   }
   closeTrace();
-  report.files = { trace, ...renderTrace(trace, outDir, `ping-pong, ${count} exchanges`) };
+  report.files = {
+    trace,
+    ...renderTrace(trace, outDir, { title: `ping-pong, ${count} exchanges` }),
+  };
   report.leftovers = checkLeftovers({
     pids: report.childPid ? [report.childPid] : [],
     paths: [runtime.file("dwtube1"), runtime.file("wdtube1"), runtime.path],

@@ -140,6 +140,8 @@ export async function runStageScenario(
     // The run is over: this process's own events are written, and its tracing ends.
     closeTrace();
   }
+  const events = readTrace(tracePath);
+  const first = firstRequests(events, options.timelineEvents ?? 40);
   const answered = records.filter((r) => r.got !== null);
   const latencies = answered.map((r) => r.latencyMs).sort((a, b) => a - b);
   const pct = (q: number) =>
@@ -163,9 +165,16 @@ export async function runStageScenario(
     missing: records.length - answered.length,
     p50Ms: pct(0.5),
     p99Ms: pct(0.99),
-    timeline: formatTimeline(firstRequests(readTrace(tracePath), options.timelineEvents ?? 40)),
+    timeline: formatTimeline(first),
     tracePath,
-    diagram: renderTrace(tracePath, outDir, `scenario ${options.stage}`),
+    diagram: renderTrace(tracePath, outDir, {
+      title: `scenario ${options.stage}`,
+      events,
+      origin: {
+        ts: first[0]?.ts ?? 0,
+        label: "the first request sent, as in the printed timeline",
+      },
+    }),
     stop,
     unexpectedExits: Object.entries(stop.roles).filter(([, o]) => o.restarts > 0 || o.failed).map((
       [name, o],

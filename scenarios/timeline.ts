@@ -5,7 +5,7 @@
  * @module
  */
 
-import { flushTrace, traceFiles } from "../roles/mod.ts";
+import { flushTrace, lifecycleFile, traceFiles } from "../roles/mod.ts";
 import { sleep } from "../roles/timers.ts";
 
 /** One trace event as read back from the file. */
@@ -53,9 +53,16 @@ export function parseTraceLine(line: string): TracedEvent | null {
 export function readTrace(path: string): TracedEvent[] {
   flushTrace();
   const events: TracedEvent[] = [];
+  // A lifecycle event is in the trace too, unless rotated out: each is taken once, by its line.
+  const seen = new Set<string>();
+  const life = lifecycleFile(path);
   for (const file of traceFiles(path)) {
+    const lifecycle = file.startsWith(life);
     for (const line of Deno.readTextFileSync(file).split("\n")) {
-      const e = line.trim() === "" ? null : parseTraceLine(line);
+      if (line.trim() === "") continue;
+      if (lifecycle) seen.add(line);
+      else if (seen.has(line)) continue;
+      const e = parseTraceLine(line);
       if (e !== null) events.push(e);
     }
   }
@@ -119,10 +126,13 @@ export function inbound(e: TracedEvent): boolean {
   return false;
 }
 
-/** Renders events as lines: time since the first, actor, arrow, peer, channel, request, detail. */
-export function formatTimeline(events: TracedEvent[]): string[] {
+/**
+ * Renders events as lines: time since `origin` (ms since the epoch; default: the first event),
+ * actor, arrow, peer, channel, request, detail.
+ */
+export function formatTimeline(events: TracedEvent[], origin?: number): string[] {
   if (events.length === 0) return [];
-  const t0 = events[0].ts;
+  const t0 = origin ?? events[0].ts;
   return events.map((e) => {
     const arrow = e.peer ? `${inbound(e) ? "←" : "→"} ${e.peer}` : "";
     const detail = e.detail

@@ -98,24 +98,54 @@ Deno.test("long runs are cut and say so; main.ts trace renders a trace file", as
   assert.equal(d.omitted, 200);
   assert.match(
     toHtml(d, "t"),
-    /the diagram shows 300 steps \(the start, then the first fault and what followed\); 200 more are left out/,
+    /the diagram shows 300 steps \(its first steps; no fault came in them\); 200 more are left out/,
   );
   assert.match(toMermaid(d, "t"), /150 steps \(the first ones; 350 more are left out\)/);
   const dir = Deno.makeTempDirSync({ prefix: "osps-test-out-" });
   try {
-    Deno.writeTextFileSync(
-      `${dir}/trace.jsonl`,
-      events.map((p) => JSON.stringify({ properties: p })).join("\n"),
-    );
+    Deno.writeTextFileSync(`${dir}/trace.jsonl`, events.map((p) => JSON.stringify(p)).join("\n"));
+    Deno.writeTextFileSync(`${dir}/other.jsonl`, JSON.stringify(events[0]));
+    const text = (b: Uint8Array) => new TextDecoder().decode(b);
     const out = await cliCommand(["trace", `${dir}/trace.jsonl`]).output();
-    assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+    assert.equal(out.code, 0, text(out.stderr));
     assert.match(
-      new TextDecoder().decode(out.stdout),
-      /sequence diagram: .*sequence\.md\nHTML page: .*sequence\.html/,
+      text(out.stdout),
+      /sequence diagram: .*trace\.sequence\.md\nHTML page: .*trace\.sequence\.html/,
     );
-    assert.ok(Deno.statSync(`${dir}/sequence.html`).size > 1000);
+    assert.ok(Deno.statSync(`${dir}/trace.sequence.html`).size > 1000);
+    // A second trace in the same folder has pages of its own.
+    assert.equal((await cliCommand(["trace", `${dir}/other.jsonl`]).output()).code, 0);
+    assert.ok(
+      Deno.statSync(`${dir}/trace.sequence.html`).size >
+        Deno.statSync(`${dir}/other.sequence.html`).size,
+    );
+    // What is not a trace is refused, and nothing is written.
+    Deno.writeTextFileSync(`${dir}/empty.jsonl`, "");
+    Deno.writeFileSync(`${dir}/noise.bin`, crypto.getRandomValues(new Uint8Array(4096)));
+    const md = Deno.readTextFileSync(`${dir}/trace.sequence.md`);
+    for (
+      const [file, why] of [
+        ["trace.sequence.md", /is not a trace: its first line is not a trace event/],
+        ["empty.jsonl", /is not a trace: it holds no trace event/],
+        ["noise.bin", /is not a trace: /],
+      ] as const
+    ) {
+      const refused = await cliCommand(["trace", `${dir}/${file}`]).output();
+      assert.equal(refused.code, 1, file);
+      assert.match(text(refused.stderr), new RegExp(`^error: .*${file} ${why.source}[^\n]*\n$`));
+      assert.equal(text(refused.stdout), "");
+    }
+    assert.equal(
+      Deno.readTextFileSync(`${dir}/trace.sequence.md`),
+      md,
+      "the input was not written",
+    );
+    assert.ok(
+      !Deno.readDirSync(dir).some((e) => e.name.startsWith("empty.") && e.name !== "empty.jsonl"),
+    );
     const missing = await cliCommand(["trace", `${dir}/nope.jsonl`]).output();
-    assert.equal(missing.code, 2);
+    assert.equal(missing.code, 1);
+    assert.match(text(missing.stderr), /^error: no file .*nope\.jsonl\n$/);
   } finally {
     Deno.removeSync(dir, { recursive: true });
   }

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { readTrace } from "../scenarios/mod.ts";
-import { TraceFile, traceFiles } from "../roles/mod.ts";
-import { killAndReap, spawnFixture } from "./helpers.ts";
+import { buildDiagram, LoadGenerator, readTrace, startSystem } from "../scenarios/mod.ts";
+import { closeTrace, setupLogging, TraceFile, traceFiles } from "../roles/mod.ts";
+import { killAndReap, spawnFixture, waitUntil } from "./helpers.ts";
 
 // Several processes append to one bounded trace: it is rotated once per bound, never torn, and
 // readers get both files.
@@ -44,6 +44,53 @@ Deno.test("4 processes x 5000 events into a trace bounded at 256 KiB: rotated, b
     assert.equal(readTrace(path).at(-1)?.role, "last");
   } finally {
     await Promise.all(writers.map(killAndReap));
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+// A bounded trace under load is rotated many times over: the faults, the starts and who the
+// clients are must still be there for the diagram (they are kept in the lifecycle file).
+Deno.test("a bounded trace rotated many times over still shows the start, the fault and the clients", async () => {
+  const dir = Deno.makeTempDirSync({ prefix: "osps-test-trace-" });
+  const path = `${dir}/trace.jsonl`;
+  const system = await startSystem({
+    stage: "relay",
+    workers: 2,
+    tracePath: path,
+    traceMaxBytes: 64 * 1024,
+  });
+  // This process's clients trace into the run's trace, as a scenario's do.
+  setupLogging("error", { path, role: "test", maxBytes: 64 * 1024 });
+  let load: LoadGenerator | null = null;
+  try {
+    load = new LoadGenerator(system.port, 2);
+    await waitUntil("the first answers", () => load!.records.length > 20, 5000);
+    const fault = performance.timeOrigin + performance.now();
+    system.signal("worker 1", "SIGKILL");
+    // The load goes on until the older file starts after the fault: the fault is rotated out.
+    await waitUntil("two rotations after the fault", () => {
+      const older = traceFiles(path).find((f) => f === `${path}.1`);
+      const first = older && Deno.readTextFileSync(older).split("\n", 1)[0];
+      return first !== undefined && first !== "" && JSON.parse(first).ts > fault + 50;
+    }, 20_000);
+    const records = await load.stop();
+    load = null;
+    assert.ok(records.every((r) => r.got !== null), "every request answered");
+    await system.stop();
+    const d = buildDiagram(readTrace(path));
+    const has = (p: (s: (typeof d.steps)[number]) => boolean) => d.steps.some(p);
+    assert.ok(has((s) => s.kind === "arrow" && s.label.startsWith("spawn")), "the start");
+    assert.ok(
+      has((s) => s.kind === "arrow" && s.from === "worker 1" && /killed by SIGKILL/.test(s.label)),
+      "the fault",
+    );
+    assert.ok(has((s) => s.kind === "arrow" && s.label.startsWith("restart")), "the restart");
+    assert.deepEqual(d.lifelines.filter((l) => l.startsWith("client")), ["client 1", "client 2"]);
+    assert.equal(d.shown, "fault");
+  } finally {
+    await load?.stop();
+    await system.stop();
+    closeTrace();
     Deno.removeSync(dir, { recursive: true });
   }
 });

@@ -19,6 +19,7 @@
  */
 
 import {
+  describeExit,
   exitStatusField,
   monotonicMs,
   type ProcessExit,
@@ -100,7 +101,14 @@ export async function stopRoles(supervisor: Supervisor): Promise<StopOutcome> {
         const slot = supervisor.segment.slot(role.slot);
         slot.set("state", ROLE_STATE.stopping);
         const termMs = Math.max(100, end - marginMs - monotonicMs());
+        traceEvent({ event: "stop", channel: "signal", peer: role.name, detail: "SIGTERM" });
         const status = await reapChild(child, { graceMs: 0, termMs });
+        traceEvent({
+          event: "stopped",
+          channel: "process",
+          peer: role.name,
+          detail: `pid ${child.pid} ${describeExit(status)}`,
+        });
         if (status.signal === "SIGKILL") {
           log.warning("{role} stopped by SIGKILL", { role: role.name });
         }

@@ -75,7 +75,13 @@ Deno.test("the HTML of scenario ideal: one lifeline per role, every request's ar
       d.steps.filter((s) => s.kind === "arrow").length,
     );
     assert.match(dom, /REDIRECT 127\.0\.0\.1 \d+ \[tcp\]/, "the ideal flow: REDIRECT drawn");
-    assert.equal(dom.match(/<rect class="bar"/g)?.length, 20, "a latency bar per request");
+    assert.equal(dom.match(/<circle class="point"/g)?.length, 20, "a latency point per request");
+    assert.match(dom, /times in ms from the first request sent, as in the printed timeline/);
+    assert.doesNotMatch(
+      dom,
+      /class="note signal"|class="arrow signal"/,
+      "the normal stop is no fault",
+    );
     assert.deepEqual([...png.subarray(1, 4)], [0x50, 0x4e, 0x47], "a PNG screenshot");
     assert.ok(png.length > 20_000, "the screenshot shows something");
   } finally {
@@ -96,6 +102,12 @@ Deno.test("the HTML of scenario worker-crash shows the restart as such", async (
       "the crash, in red",
     );
     assert.match(dom, /<g class="arrow process"[^>]*>.*restart pid \d+/s, "the restart");
+    assert.match(dom, /<a id="jump" href="#fault">jump to the first fault \(-?\d/);
+    assert.match(
+      dom,
+      /<g class="(note|arrow) signal" id="fault"/,
+      "the link's target is the fault",
+    );
   } finally {
     Deno.removeSync(dir, { recursive: true });
   }
