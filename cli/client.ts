@@ -5,12 +5,14 @@
  */
 
 import { ClientError, type ClientResult, OspsClient } from "../roles/client.ts";
+import { closeQuietly, TcpLineReader, writeLine } from "../roles/mod.ts";
 import { type Command, intOption, parse, UsageError } from "./common.ts";
 
 const USAGE = `Usage: deno task client <type> [payload...] [options]
 
 Sends the request "<type> <payload>" to the dispatcher and prints the answer: the result for OK,
-the error line for ERR. Works with every stage (follows REDIRECT; announces LISTEN and accepts the
+the error line for ERR. "client QUIT" sends QUIT, which ends a connection (it has no answer),
+and says whether the dispatcher closed it. Works with every stage (follows REDIRECT; announces LISTEN and accepts the
 worker's READY call in worker-calls-client). A lost connection is retried with growing delays.
 
 Examples:
@@ -45,6 +47,9 @@ export const clientCommand: Command = {
       throw new UsageError("give a request type, e.g. requetetype1 hello");
     }
     const line = positionals.join(" ");
+    if (line === "QUIT") {
+      return await quit(values.host, intOption("port", values.port, 2222, 1, 65535));
+    }
     const repeat = intOption("repeat", values.repeat, 1, 1, 1_000_000);
     const concurrency = intOption("concurrency", values.concurrency, 1, 1, 1000);
     const options = {
@@ -80,16 +85,49 @@ export const clientCommand: Command = {
         console.error(`error: ${e.message}`);
       }
     }));
-    const errors = results.filter((r) => !r.ok).length;
+    const errors = results.filter((r) => !r.ok);
     if (total > 1) {
       latencies.sort((a, b) => a - b);
       const p = (q: number) =>
         latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0;
+      const codes: Record<string, number> = {};
+      for (const r of errors) if (!r.ok) codes[r.code] = (codes[r.code] ?? 0) + 1;
+      const byCode = Object.entries(codes).map(([code, n]) => `${code} ${n}`).join(", ");
       console.log(
-        `${results.length} answers of ${total}: ${results.length - errors} OK, ${errors} ERR; ` +
+        `${results.length} answers of ${total}: ${results.length - errors.length} OK, ` +
+          `${errors.length} ERR${byCode ? ` (${byCode})` : ""}; ` +
           `latency p50 ${p(0.5).toFixed(2)} ms, p99 ${p(0.99).toFixed(2)} ms`,
       );
     }
-    return errors === 0 && failures === 0 && results.length === total ? 0 : 1;
+    return errors.length === 0 && failures === 0 && results.length === total ? 0 : 1;
   },
 };
+
+/**
+ * `client QUIT`: QUIT is no request (it has no answer): it ends the connection. Sends it and
+ * waits (5 s at most) for the dispatcher to close.
+ */
+async function quit(host: string, port: number): Promise<number> {
+  let conn: Deno.Conn;
+  try {
+    conn = await Deno.connect({ hostname: host, port });
+  } catch (e) {
+    console.error(`error: cannot reach the dispatcher at ${host}:${port}: ${(e as Error).message}`);
+    return 1;
+  }
+  try {
+    await writeLine(conn, "QUIT");
+    const read = await new TcpLineReader(conn).next(5000);
+    if (read.kind === "eof") {
+      console.log(`sent QUIT; the dispatcher at ${host}:${port} closed the connection`);
+      return 0;
+    }
+    const what = read.kind === "line"
+      ? JSON.stringify(new TextDecoder().decode(read.bytes))
+      : read.kind;
+    console.error(`error: the dispatcher did not close the connection after QUIT (${what})`);
+    return 1;
+  } finally {
+    closeQuietly(conn);
+  }
+}

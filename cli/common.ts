@@ -6,7 +6,13 @@
  */
 
 import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
-import { describeExit, type ProcessExit, SignalQueue } from "../ipc/mod.ts";
+import {
+  describeExit,
+  parentPid,
+  type ProcessExit,
+  readCommandLine,
+  SignalQueue,
+} from "../ipc/mod.ts";
 import { type Stage, stageOption, UsageError } from "../roles/mod.ts";
 
 export { intOption, logLevelOption, stageOption, UsageError } from "../roles/mod.ts";
@@ -23,12 +29,15 @@ export class CommandError extends Error {
   }
 }
 
+/** Whether this process was started by a deno task (its parent is `deno task …`). */
+const underTask = / task /.test(` ${readCommandLine(parentPid())} `);
+
 /**
  * What the user types to run `main.ts <args>`: `deno task <args>` when started through a deno
- * task (which sets INIT_CWD), else `main.ts <args>` with Deno's permissions before it.
+ * task, else `main.ts <args>` (with Deno's permissions before it).
  */
 export function typed(args: string): string {
-  return Deno.env.get("INIT_CWD") ? `deno task ${args}` : `main.ts ${args}`;
+  return underTask ? `deno task ${args}` : `main.ts ${args}`;
 }
 
 /** A command of the CLI. */
@@ -50,9 +59,18 @@ export function parse<const O extends ParseArgsOptionsConfig>(
   options: O,
   allowPositionals = false,
 ) {
+  // `--workers -1`: a value that looks like an option, which parseArgs calls ambiguous; passed
+  // on as the value it is, the option's own check says what is wrong with it.
+  const joined: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const name = args[i].startsWith("--") ? args[i].slice(2) : "";
+    const negative = /^-\d/.test(args[i + 1] ?? "");
+    if (negative && options[name]?.type === "string") joined.push(`${args[i]}=${args[++i]}`);
+    else joined.push(args[i]);
+  }
   try {
     return parseArgs({
-      args,
+      args: joined,
       options: { ...options, help: { type: "boolean", short: "h" } } as const,
       strict: true,
       allowNegative: true,

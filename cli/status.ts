@@ -7,7 +7,7 @@
 
 import { defaultRuntimeBase, InstanceLock, SignalQueue } from "../ipc/mod.ts";
 import { instancePaths, instanceStatus, readStatus, type RoleStatus } from "../roles/mod.ts";
-import { type Command, intOption, parse, UsageError } from "./common.ts";
+import { type Command, intOption, parse, typed, UsageError } from "./common.ts";
 
 const USAGE =
   `Usage: deno task status [--port 2222 | --instance NAME] [--json | --watch [--interval MS]]
@@ -61,7 +61,11 @@ const ALT_SCREEN_ON = "\x1b[?1049h\x1b[?25l";
 const ALT_SCREEN_OFF = "\x1b[?25h\x1b[?1049l";
 const HOME_CLEAR = "\x1b[H\x1b[2J";
 
-/** Redraws the status every `intervalMs` until SIGINT/SIGTERM; then restores the terminal. */
+/**
+ * Redraws the status every `intervalMs` until SIGINT/SIGTERM; then restores the terminal. Into a
+ * pipe or a file (not a terminal) it writes one plain snapshot after the other instead, without
+ * a terminal's escapes.
+ */
 async function watch(
   instance: string,
   paths: { segment: string; lock: string },
@@ -69,9 +73,11 @@ async function watch(
 ): Promise<number> {
   using signals = new SignalQueue(["SIGINT", "SIGTERM"]);
   const out = (text: string) => Deno.stdout.writeSync(new TextEncoder().encode(text));
+  const terminal = Deno.stdout.isTerminal();
+  const [on, off, clear] = terminal ? [ALT_SCREEN_ON, ALT_SCREEN_OFF, HOME_CLEAR] : ["", "", ""];
   // One waiter for the whole loop: a signal goes to the oldest pending `next`.
   const stop = signals.next();
-  out(ALT_SCREEN_ON);
+  out(on);
   try {
     while (true) {
       const status = readStatus(paths.segment);
@@ -79,9 +85,11 @@ async function watch(
         ? `no osps instance ${instance} is running (no shared segment ${paths.segment}); waiting for one`
         : formatStatus(instance, status.stage, InstanceLock.isHeld(paths.lock), status.roles);
       out(
-        `${HOME_CLEAR}${body}\n\n${
-          new Date().toLocaleTimeString()
-        } — every ${intervalMs} ms; Ctrl-C to quit\n`,
+        terminal
+          ? `${clear}${body}\n\n${
+            new Date().toLocaleTimeString()
+          } — every ${intervalMs} ms; Ctrl-C to quit\n`
+          : `${new Date().toISOString()}\n${body}\n\n`,
       );
       let timer: ReturnType<typeof setTimeout> | undefined;
       const tick = new Promise<null>((r) => timer = setTimeout(r, intervalMs, null));
@@ -90,7 +98,7 @@ async function watch(
       if (signal !== null) return 0;
     }
   } finally {
-    out(ALT_SCREEN_OFF);
+    out(off);
   }
 }
 
@@ -128,7 +136,7 @@ export const statusCommand: Command = {
     if (status === null) {
       const text =
         `no osps instance ${instance} is running (no shared segment ${paths.segment}); ` +
-        `start one with 'main.ts up'`;
+        `start one with '${typed("up")}'`;
       if (values.json) console.log(JSON.stringify({ instance, running: false, roles: [] }));
       else console.error(text);
       return 1;

@@ -20,7 +20,7 @@ import {
 } from "../roles/mod.ts";
 import { checkLeftovers, formatLeftovers, isClean } from "../scenarios/mod.ts";
 import { observeAddress, Observer } from "../observe/mod.ts";
-import { type Command, describeStatus, parse } from "./common.ts";
+import { type Command, describeStatus, parse, typed } from "./common.ts";
 
 const USAGE =
   `Usage: deno task up [--stage S] [--workers N] [--port 2222] [--host 127.0.0.1] [options]
@@ -147,7 +147,9 @@ export const upCommand: Command = {
           );
         }
         if (observer !== null) console.log(`observe: ${observer.url}`);
-        console.log("Ctrl-C to stop; 'main.ts status' shows the roles.");
+        const port = ready.port === 2222 ? "" : ` --port ${ready.port}`;
+        const name = options.instance === String(ready.port) ? port : ` --instance ${instance}`;
+        console.log(`Ctrl-C to stop; '${typed(`status${name}`)}' shows the roles.`);
       }, (reason) => {
         if (reason !== "SIGINT" && reason !== "SIGTERM") return;
         console.log(

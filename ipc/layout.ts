@@ -73,7 +73,8 @@ export type RoleSlotField =
   | "host"
   | "queue"
   | "exitStatus"
-  | "startedAt";
+  | "startedAt"
+  | "standby";
 
 /** One slot per role (watchdog, dispatcher, each worker): the registry the roles share. */
 export const ROLE_SLOT: RecordLayout<RoleSlotField> = {
@@ -90,6 +91,7 @@ export const ROLE_SLOT: RecordLayout<RoleSlotField> = {
     queue: { offset: 64, type: "u32" },
     exitStatus: { offset: 68, type: "i32" },
     startedAt: { offset: 72, type: "f64" }, // wall clock, ms since the epoch
+    standby: { offset: 80, type: "i32" }, // the watchdog's slot: its standby's pid, 0 for none
   },
 };
 

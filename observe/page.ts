@@ -17,10 +17,11 @@ header { padding: 10px 16px; background: #24292f; color: #fff; display: flex; ga
 header h1 { font-size: 16px; margin: 0; }
 header .meta { color: #d0d7de; }
 #banner { padding: 6px 16px; background: #fff8c5; border-bottom: 1px solid var(--line); display: none; }
-main { display: grid; grid-template-columns: minmax(520px, 1fr) minmax(420px, 1fr); gap: 12px; padding: 12px 16px; }
+main { display: grid; grid-template-columns: minmax(0, 1fr) minmax(0, 1fr); gap: 12px; padding: 12px 16px; }
+@media (max-width: 1000px) { main { grid-template-columns: minmax(0, 1fr); } }
 section { background: #fff; border: 1px solid var(--line); border-radius: 6px; padding: 10px 12px; }
 section h2 { font-size: 13px; margin: 0 0 8px; text-transform: uppercase; color: var(--mute); }
-#roles { display: grid; grid-template-columns: repeat(auto-fill, minmax(230px, 1fr)); gap: 8px; }
+#roles { display: grid; grid-template-columns: repeat(auto-fill, minmax(min(220px, 100%), 1fr)); gap: 8px; }
 .role { border: 1px solid var(--line); border-left: 6px solid var(--mute); border-radius: 6px; padding: 6px 8px; }
 .role.ready { border-left-color: var(--ok); } .role.busy { border-left-color: #0969da; }
 .role.starting, .role.stopping { border-left-color: var(--warn); }

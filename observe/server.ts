@@ -85,7 +85,9 @@ export class Observer implements AsyncDisposable {
       Deno.addSignalListener(signal, this.#stopLoad);
     }
     const { hostname, port } = server.addr;
-    this.url = `http://${urlHost(hostname)}:${port}/?token=${token}`;
+    // On every address: the page is printed at the loopback one (others reach it at theirs).
+    const shown = hostname === "0.0.0.0" ? "127.0.0.1" : hostname === "::" ? "::1" : hostname;
+    this.url = `http://${urlHost(shown)}:${port}/?token=${token}`;
   }
 
   /**
@@ -155,13 +157,25 @@ function urlHost(hostname: string): string {
   return hostname.includes(":") ? `[${hostname}]` : hostname;
 }
 
-/** The `Host` values this observer answers to: its address, and `localhost` on loopback. */
-function ownHosts(addr: Deno.NetAddr): Set<string> {
-  const hosts = new Set([`${urlHost(addr.hostname)}:${addr.port}`]);
-  if (addr.hostname === "127.0.0.1" || addr.hostname === "::1") {
-    hosts.add(`localhost:${addr.port}`);
-  }
-  return hosts;
+/** Whether the observer listens on every address (0.0.0.0 or ::). */
+function wildcard(addr: Deno.NetAddr): boolean {
+  return addr.hostname === "0.0.0.0" || addr.hostname === "::";
+}
+
+/** An address literal and the port: `10.0.0.5:8222`, `[fe80::1]:8222` (no name to rebind). */
+const ADDRESS_HOST = /^(?:\d{1,3}(?:\.\d{1,3}){3}|\[[0-9A-Fa-f:.]+\]):(\d+)$/;
+
+/**
+ * Whether a request's `Host` is this observer: its address, `localhost` on loopback, and, when it
+ * listens on every address, any address literal with its port. A host name other than these is
+ * refused: a page of another site whose name was made to point here (DNS rebinding) is not
+ * answered.
+ */
+function isOwnHost(addr: Deno.NetAddr, host: string): boolean {
+  if (host === `${urlHost(addr.hostname)}:${addr.port}`) return true;
+  const loopback = addr.hostname === "127.0.0.1" || addr.hostname === "::1" || wildcard(addr);
+  if (loopback && host === `localhost:${addr.port}`) return true;
+  return wildcard(addr) && ADDRESS_HOST.exec(host)?.[1] === String(addr.port);
 }
 
 /** Equal strings, compared in a time that does not depend on where they differ. */
@@ -192,8 +206,15 @@ async function route(
   load: LoadControl,
 ): Promise<Response> {
   const host = request.headers.get("host") ?? "";
-  if (!ownHosts(addr).has(host)) {
-    return refuse(421, `this observer answers to ${[...ownHosts(addr)].join(" or ")}`);
+  if (!isOwnHost(addr, host)) {
+    return refuse(
+      421,
+      `this observer answers to ${
+        wildcard(addr)
+          ? `this machine's addresses, port ${addr.port}`
+          : `${urlHost(addr.hostname)}:${addr.port}`
+      }`,
+    );
   }
   const { pathname } = new URL(request.url);
   if (request.method === "GET") {
@@ -260,7 +281,7 @@ function signalRole(
   if (role === "watchdog") {
     return refuse(400, "the watchdog serves this page: stop it with Ctrl-C where it runs");
   }
-  if (slotOfRole(role) === null || target === undefined) {
+  if ((slotOfRole(role) === null && role !== "standby") || target === undefined) {
     return refuse(404, `no role ${JSON.stringify(role)} in this instance`);
   }
   if (!target.alive) return refuse(409, `${role} has no running process right now`);

@@ -22,7 +22,13 @@ import { CallListener } from "./client_calls.ts";
 import { traceEvent } from "./logging.ts";
 import { decodeLine, errLine, okLine, parseReply as readReply } from "./protocol.ts";
 import { LISTEN_FIRST, parseHandoff, type Stage, STAGES } from "./stages.ts";
-import { closeGracefully, closeQuietly, TcpLineReader, writeLine } from "./tcp.ts";
+import {
+  closeGracefully,
+  closeQuietly,
+  TcpLineReader,
+  TOO_MANY_CONNECTIONS,
+  writeLine,
+} from "./tcp.ts";
 import { sleep } from "./timers.ts";
 import { count } from "./words.ts";
 
@@ -156,7 +162,7 @@ export class OspsClient implements AsyncDisposable {
     await this.#send(session, `LISTEN ${this.#calls.port}`);
     const reply = await this.#receive(session, this.#options.timeoutMs);
     if (reply === "OK") return;
-    if (reply?.startsWith("ERR busy")) {
+    if (reply === TOO_MANY_CONNECTIONS) {
       // At its connection limit (a flood): the connection was refused; tried again, later.
       throw new Deno.errors.ConnectionRefused(`the dispatcher is busy: ${reply}`);
     }
@@ -285,6 +291,8 @@ export class OspsClient implements AsyncDisposable {
   async request(line: string): Promise<ClientResult> {
     if (this.#closed) throw new ClientError("the client is closed");
     if (line.includes("\n")) throw new TypeError("a request is one line");
+    if (line === "QUIT") throw new TypeError("QUIT is no request: close() sends it");
+    let refusals = 0;
     for (let retries = 0;; retries++) {
       const session = await this.#ensureSession();
       let reply: string | null;
@@ -315,6 +323,14 @@ export class OspsClient implements AsyncDisposable {
         detail: reply,
         role: this.#options.name,
       });
+      if (reply === TOO_MANY_CONNECTIONS && refusals < this.#options.retries) {
+        // The dispatcher holds all the connections it allows and refused this one (a flood):
+        // connect again later. Not a retry: the request was not taken.
+        this.#drop(session);
+        await sleep(this.#options.backoffMs * 2 ** refusals++);
+        retries--;
+        continue;
+      }
       if (reply === LISTEN_FIRST && this.#listens === null) {
         // The stage is worker-calls-client: the next connection announces a port first. Not a
         // retry: the request has not been taken yet.

@@ -31,7 +31,13 @@ export * from "./liveness.ts";
 export { crashAtStartFile } from "./lifecycle.ts";
 export * from "./client.ts";
 export * from "./role_args.ts";
-export { type DispatcherOptions, requestIdBase, runDispatcher } from "./dispatcher/mod.ts";
+export {
+  type DispatcherOptions,
+  labelRequestIds,
+  requestIdBase,
+  requestLabel,
+  runDispatcher,
+} from "./dispatcher/mod.ts";
 export { answer, runWorker, type WorkerOptions } from "./worker/mod.ts";
 export * from "./watchdog/mod.ts";
 export * from "./standby/order.ts";

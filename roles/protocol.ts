@@ -20,6 +20,10 @@ export type ErrorCode =
   | "timeout"
   | "unavailable"
   | "shutting-down";
+/** The reply to a line over {@link MAX_LINE} bytes, from the dispatcher and the workers alike. */
+export const LINE_TOO_LONG =
+  `ERR line-too-long a line is at most ${MAX_LINE} bytes with its terminator`;
+
 /** A validated request: its type and payload, and the line as received (without terminator). */
 export interface Request {
   /** The request type. */
@@ -77,7 +81,14 @@ export function parseLine(line: string): Parsed {
       return { kind: "listen", port: Number(payload) };
     }
     case "":
-      return { kind: "error", code: "unknown-request", message: "empty request" };
+      return {
+        kind: "error",
+        code: "unknown-request",
+        message: line === ""
+          ? "empty request"
+          : "a request starts with its type, with no space before it " +
+            "(requetetype1 <text>, requetetype2 <n>, QUIT)",
+      };
     default:
       return {
         kind: "error",

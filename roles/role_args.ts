@@ -115,18 +115,21 @@ export async function roleMain<E extends string>(
   run: (context: RoleContext, extra: Record<E, string | undefined>) => Promise<void>,
   args: string[],
 ): Promise<void> {
+  // Its messages name it as the watchdog does (`worker 2`), once its command line says which.
+  let who = program;
   try {
     const parsed = parseRoleArgs(args, extra);
     const { context } = parsed;
+    who = name(parsed.extra);
     setupLogging(
       context.logLevel,
       context.trace
-        ? { path: context.trace, role: name(parsed.extra), maxBytes: context.traceMaxBytes }
+        ? { path: context.trace, role: who, maxBytes: context.traceMaxBytes }
         : undefined,
     );
     await run(context, parsed.extra);
   } catch (e) {
-    console.error(`${program}: ${e instanceof Error ? e.message : e}`);
+    console.error(`${who}: ${e instanceof Error ? e.message : e}`);
     Deno.exit(e instanceof UsageError ? 2 : e instanceof ParentGoneError ? EXIT_PARENT_GONE : 1);
   }
 }

@@ -62,6 +62,14 @@ export class TcpLineReader {
     return { kind: "line", bytes };
   }
 
+  /** What is left when the peer has closed: its unterminated last line, once, then `eof`. */
+  #lastLine(): LineResult {
+    const p = this.#pending;
+    if (p.length === 0) return { kind: "eof" };
+    this.#pending = new Uint8Array(0);
+    return { kind: "line", bytes: p.at(-1) === 0x0d ? p.subarray(0, -1) : p };
+  }
+
   /** One read into the pending bytes; shared by every waiter, so no byte is read twice or lost. */
   #fill(): Promise<Fill> {
     if (this.#eof) return Promise.resolve("eof");
@@ -95,9 +103,10 @@ export class TcpLineReader {
   }
 
   /**
-   * The next line; `too-long` once a line passes the limit; `eof` when the peer closed (a partial
-   * last line is dropped); `timeout` if no whole line came within `timeoutMs` (none: no limit of
-   * its own) or the reader was interrupted.
+   * The next line; `too-long` once a line passes the limit; `eof` when the peer closed; a last line
+   * without its LF, ended by the peer's close (or half-close: `printf 'x' | nc -N`), is a line;
+   * `timeout` if no whole line came within `timeoutMs` (none: no limit of its own) or the reader
+   * was interrupted.
    */
   async next(timeoutMs?: number): Promise<LineResult> {
     let deadline: Deadline | undefined;
@@ -105,7 +114,7 @@ export class TcpLineReader {
       while (true) {
         const line = this.#takeLine();
         if (line !== null) return line;
-        if (this.#eof) return { kind: "eof" };
+        if (this.#eof) return this.#lastLine();
         if (this.#interrupted) return { kind: "timeout" };
         if (timeoutMs !== undefined) deadline ??= deadlineAfter(timeoutMs, () => this.interrupt());
         if (await this.#fill() === "interrupted") return { kind: "timeout" };
@@ -256,9 +265,15 @@ export async function acceptConnections(
   }
 }
 
-/** Answers `ERR busy too many connections` and closes. */
+/**
+ * The first and only line of a connection a server refuses, holding as many as it allows: a
+ * client reads it instead of the reply to its first request, and connects again later.
+ */
+export const TOO_MANY_CONNECTIONS = errLine("busy", "too many connections");
+
+/** Answers {@link TOO_MANY_CONNECTIONS} and closes. */
 async function refuseConnection(conn: Deno.Conn): Promise<void> {
-  await writeLine(conn, errLine("busy", "too many connections"));
+  await writeLine(conn, TOO_MANY_CONNECTIONS);
   await closeGracefully(conn, 100);
 }
 
@@ -288,18 +303,23 @@ export function connectWithin(hostname: string, port: number, ms: number): Promi
   });
 }
 
-/** A role cannot listen on its address: it is taken (by another program, or another instance). */
+/**
+ * A role cannot listen on its address: it is taken (by another program, or another instance), it
+ * is a privileged port, or it is no address of this machine.
+ */
 export class ListenError extends Error {
-  /** `who` could not listen on `hostname`:`port`; `cause` is why. */
-  constructor(who: string, hostname: string, port: number, cause: unknown) {
-    super(
-      `${who} cannot listen on ${hostname}:${port}: address in use` +
-        ` (another program holds it; choose another --port)`,
-      { cause },
-    );
+  /** Who could not listen (`worker 2`). */
+  readonly who: string;
+  /** `who` could not listen on `hostname`:`port`: `why`, then what to do; `cause` is the error. */
+  constructor(who: string, hostname: string, port: number, why: string, cause: unknown) {
+    super(`cannot listen on ${hostname}:${port}: ${why}`, { cause });
     this.name = "ListenError";
+    this.who = who;
   }
 }
+
+/** The lowest port an unprivileged process may listen on (Linux's default). */
+const FIRST_UNPRIVILEGED_PORT = 1024;
 
 /**
  * Deno.listen, retried while the address is in use (a restarted role rebinding the port of the
@@ -317,8 +337,29 @@ export async function listenRetrying(
     try {
       return Deno.listen({ hostname, port });
     } catch (e) {
+      if (e instanceof Deno.errors.PermissionDenied && port < FIRST_UNPRIVILEGED_PORT) {
+        throw new ListenError(
+          who,
+          hostname,
+          port,
+          `permission denied: ports below ${FIRST_UNPRIVILEGED_PORT} need privileges (root, or ` +
+            `CAP_NET_BIND_SERVICE); choose --port ${FIRST_UNPRIVILEGED_PORT} or above`,
+          e,
+        );
+      }
+      if (e instanceof Deno.errors.AddrNotAvailable) {
+        throw new ListenError(who, hostname, port, "no such address on this machine (--host)", e);
+      }
       if (!(e instanceof Deno.errors.AddrInUse)) throw e;
-      if (performance.now() > deadline) throw new ListenError(who, hostname, port, e);
+      if (performance.now() > deadline) {
+        throw new ListenError(
+          who,
+          hostname,
+          port,
+          "address in use (another program holds it; choose another --port)",
+          e,
+        );
+      }
       await sleep(25);
     }
   }

@@ -7,6 +7,7 @@
  * @module
  */
 
+import { labelRequestIds } from "../roles/mod.ts";
 import { inbound, type TracedEvent } from "./timeline.ts";
 
 /** One step of the diagram. */
@@ -126,7 +127,7 @@ export class StepBuilder {
     this.#peers.learn(e);
     const resolve = (peer: string) => this.#peers.resolve(peer);
     const base = { req: e.req, ts: e.ts };
-    const detail = e.detail ? clipLabel(e.detail) : "";
+    const detail = e.detail ? clipLabel(labelRequestIds(e.detail)) : "";
     if (e.role === "scenario" || e.role === "bench") {
       return {
         kind: "note",

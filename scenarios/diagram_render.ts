@@ -6,6 +6,7 @@
  * @module
  */
 
+import { requestLabel } from "../roles/mod.ts";
 import { buildDiagram, clipLabel, type Diagram } from "./diagram.ts";
 import { readTrace, type TracedEvent } from "./timeline.ts";
 
@@ -33,7 +34,7 @@ export function toMermaid(d: Diagram, title: string, maxSteps = 150): string {
           mermaidId(d.lifelines.at(-1)!)
         }: … ${s.count} steps collapsed …`;
       }
-      const req = s.req ? ` (req ${s.req})` : "";
+      const req = s.req ? ` (req ${requestLabel(s.req)})` : "";
       if (s.kind === "note") {
         return `  Note over ${mermaidId(s.over)}: ${mermaidText(s.text)}${req}`;
       }
@@ -87,11 +88,11 @@ function latencyChart(d: Diagram, origin: number): string {
     }</text>`
   ).join("");
   const points = d.latencies.map((l) =>
-    `<circle class="point" data-req="${l.req}" cx="${px(l.ts - origin).toFixed(1)}" cy="${
-      py(l.ms).toFixed(1)
-    }" r="2.5"><title>req ${l.req}: ${l.ms.toFixed(2)} ms, received at ${
-      (l.ts - origin).toFixed(1)
-    } ms</title></circle>`
+    `<circle class="point" data-req="${requestLabel(l.req)}" cx="${
+      px(l.ts - origin).toFixed(1)
+    }" cy="${py(l.ms).toFixed(1)}" r="2.5"><title>req ${requestLabel(l.req)}: ${
+      l.ms.toFixed(2)
+    } ms, received at ${(l.ts - origin).toFixed(1)} ms</title></circle>`
   ).join("");
   return `<svg id="latency" xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}">
 <g class="axis">${yTicks}${xTicks}
@@ -145,7 +146,7 @@ export function toHtml(d: Diagram, title: string, origin?: TimeOrigin): string {
           y - 4
         }" text-anchor="middle" fill="#555">… ${s.count} steps collapsed …</text></g>`;
     }
-    const req = s.req === undefined ? "" : ` data-req="${s.req}"`;
+    const req = s.req === undefined ? "" : ` data-req="${requestLabel(s.req)}"`;
     if (s.kind === "note") {
       return `<g class="note ${s.style}"${id}${req}>${time}<rect x="${x(s.over) - 70}" y="${
         y - 10
@@ -153,7 +154,7 @@ export function toHtml(d: Diagram, title: string, origin?: TimeOrigin): string {
         `<text x="${x(s.over)}" y="${y + 3}" text-anchor="middle">${
           esc(clipLabel(s.text, 26))
         }</text>` +
-        `<title>${esc(s.text)}${s.req ? ` (req ${s.req})` : ""}</title></g>`;
+        `<title>${esc(s.text)}${s.req ? ` (req ${requestLabel(s.req)})` : ""}</title></g>`;
     }
     const [x1, x2] = [x(s.from), x(s.to)];
     const dash = s.style === "message" ? "" : ` stroke-dasharray="5 3"`;
@@ -165,7 +166,7 @@ export function toHtml(d: Diagram, title: string, origin?: TimeOrigin): string {
         esc(clipLabel(label, 40))
       }</text>` +
       `<title>${esc(s.from)} → ${esc(s.to)}: ${esc(label)}${
-        s.req ? ` (req ${s.req})` : ""
+        s.req ? ` (req ${requestLabel(s.req)})` : ""
       }</title></g>`;
   }).join("\n");
   const markers = (["message", "process", "signal"] as const).map((k) =>
@@ -203,7 +204,7 @@ svg text { font: 11px ui-monospace, monospace; }
   }. Blue: messages (channel in brackets). Green, dashed: the watchdog starting, stopping and
 hearing from the roles. Red: exits, freezes, kills, injected faults.</p>
 ${note}
-<p>${jump}<label>Request id: <input id="req" type="number" min="1" placeholder="all"></label></p>
+<p>${jump}<label>Request id: <input id="req" type="text" size="10" placeholder="all (2·15: the 2nd dispatcher's 15th)"></label></p>
 <div class="head"><svg id="lifelines" xmlns="http://www.w3.org/2000/svg" width="${width}" height="38">
 ${lifelines}
 </svg></div>
@@ -216,7 +217,7 @@ ${steps}
 ${latencyChart(d, t0)}
 <script>
 document.getElementById("req").addEventListener("input", (e) => {
-  const want = e.target.value;
+  const want = e.target.value.trim().replace(".", "·");
   for (const g of document.querySelectorAll("[data-req], g.arrow, g.note")) {
     g.classList.toggle("hidden", want !== "" && g.getAttribute("data-req") !== want);
   }

@@ -5,7 +5,13 @@
  * @module
  */
 
-import { flushTrace, lifecycleFile, traceFiles } from "../roles/mod.ts";
+import {
+  flushTrace,
+  labelRequestIds,
+  lifecycleFile,
+  requestLabel,
+  traceFiles,
+} from "../roles/mod.ts";
 import { sleep } from "../roles/timers.ts";
 
 /** One trace event as read back from the file. */
@@ -135,11 +141,12 @@ export function formatTimeline(events: TracedEvent[], origin?: number): string[]
   const t0 = origin ?? events[0].ts;
   return events.map((e) => {
     const arrow = e.peer ? `${inbound(e) ? "←" : "→"} ${e.peer}` : "";
-    const detail = e.detail
-      ? `  ${JSON.stringify(e.detail.length > 60 ? `${e.detail.slice(0, 57)}...` : e.detail)}`
+    const text = e.detail === undefined ? "" : labelRequestIds(e.detail);
+    const detail = text
+      ? `  ${JSON.stringify(text.length > 60 ? `${text.slice(0, 57)}...` : text)}`
       : "";
     return `${(e.ts - t0).toFixed(3).padStart(9)} ms  ${e.role.padEnd(12)} ${e.event.padEnd(13)} ${
       arrow.padEnd(28)
-    } [${e.channel}]${e.req ? ` req ${e.req}` : ""}${detail}`;
+    } [${e.channel}]${e.req ? ` req ${requestLabel(e.req)}` : ""}${detail}`;
   });
 }

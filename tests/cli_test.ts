@@ -1,8 +1,17 @@
 import assert from "node:assert/strict";
+import * as libc from "../ipc/libc.ts";
 import { sendSignal } from "../ipc/mod.ts";
 import { traceFiles } from "../roles/mod.ts";
 import { readTrace, startSystem } from "../scenarios/mod.ts";
-import { cliCommand, killAndReap, LineReader, RawConn, stopUp, waitUntil } from "./helpers.ts";
+import {
+  cliArgs,
+  cliCommand,
+  killAndReap,
+  LineReader,
+  RawConn,
+  stopUp,
+  waitUntil,
+} from "./helpers.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const cli = cliCommand;
@@ -98,7 +107,7 @@ Deno.test("up runs the system until SIGINT, client talks to it; both exit with t
   try {
     const lines = new LineReader(up.stdout);
     const [, port] = await lines.until(/^osps up: stage relay, dispatcher 127\.0\.0\.1:(\d+)/);
-    await lines.until(/^Ctrl-C to stop; 'main\.ts status' shows the roles\.$/);
+    await lines.until(/^Ctrl-C to stop; 'main\.ts status --instance p\d+' shows the roles\.$/);
     const one = await run(["client", "requetetype2", "100", "--port", port]);
     assert.equal(one.code, 0, one.err);
     assert.equal(one.out, "25\n");
@@ -120,6 +129,15 @@ Deno.test("up runs the system until SIGINT, client talks to it; both exit with t
     ]);
     assert.equal(many.code, 0, many.err);
     assert.match(many.out, /15 answers of 15: 15 OK, 0 ERR; latency p50 [\d.]+ ms, p99 [\d.]+ ms/);
+    const errs = await run(["client", "requetetype2", "x", "--port", port, "--repeat", "3"]);
+    assert.equal(errs.code, 1);
+    assert.match(errs.out, /3 answers of 3: 0 OK, 3 ERR \(bad-argument 3\); /);
+    const quit = await run(["client", "QUIT", "--port", port]);
+    assert.equal(quit.code, 0, quit.err);
+    assert.match(
+      quit.out,
+      /^sent QUIT; the dispatcher at 127\.0\.0\.1:\d+ closed the connection\n$/,
+    );
     sendSignal(up.pid, "SIGINT");
     const rest = await lines.rest();
     assert.equal((await up.status).code, 0, rest);
@@ -192,7 +210,7 @@ Deno.test("up traces only when asked; a traced run under load keeps its trace wi
       await stopUp(up);
     }
     const files = traceFiles(trace);
-    assert.deepEqual(files, [`${trace}.1`, trace], "rotated");
+    assert.deepEqual(files, [`${trace}.lifecycle`, `${trace}.1`, trace], "rotated");
     for (const f of files) {
       // One 64 KiB batch past the bound, at most, from each of the 4 processes.
       const size = Deno.statSync(f).size;
@@ -205,7 +223,7 @@ Deno.test("up traces only when asked; a traced run under load keeps its trace wi
     assert.ok(events.some((e) => e.event === "reply" && e.req === 4000), "the last reply is in");
     const drawn = await run(["trace", trace]);
     assert.equal(drawn.code, 0, drawn.err);
-    assert.match(drawn.out, /sequence diagram: .*sequence\.md/);
+    assert.match(drawn.out, /sequence diagram: .*trace\.sequence\.md/);
   } finally {
     Deno.removeSync(out, { recursive: true });
   }
@@ -224,17 +242,19 @@ Deno.test("up and client refuse bad options with a usage error", async () => {
     assert.equal(r.code, 2, args.join(" "));
     assert.match(r.err, /^error: /);
   }
-  const bad = await run(["up", "--workers", "0"]);
-  assert.equal(
-    bad.err,
-    'error: --workers must be a whole number from 1 to 64, got "0"\n' +
-      "(main.ts up --help shows every option)\n",
-    "the error and one line about --help, not the whole help text",
-  );
+  for (const n of ["0", "-1"]) {
+    const bad = await run(["up", "--workers", n]);
+    assert.equal(
+      bad.err,
+      `error: --workers must be a whole number from 1 to 64, got "${n}"\n` +
+        "(main.ts up --help shows every option)\n",
+      "the error and one line about --help, not the whole help text",
+    );
+  }
   for (const args of [["up", "--help"], ["client", "--help"], ["bench", "--help"]]) {
     const r = await run(args);
     assert.equal(r.code, 0);
-    assert.match(r.out, /Usage: main\.ts/);
+    assert.match(r.out, /Usage: deno task /);
   }
 });
 
@@ -247,12 +267,33 @@ Deno.test("up on ports another program holds names the port and the role", async
     assert.equal(r.code, 1);
     assert.match(
       r.err,
-      new RegExp(`worker 2 cannot listen on 127\\.0\\.0\\.1:${base + 2}: address in use`),
+      new RegExp(`worker 2: cannot listen on 127\\.0\\.0\\.1:${base + 2}: address in use`),
     );
     assert.match(r.out, /stopped the instance: worker 2 exited with code 1 while the instance/);
   } finally {
     squatter.close();
   }
+});
+
+Deno.test("up on a privileged port without the privilege says so and what to do", async () => {
+  // Root may listen on port 80: in a user namespace of its own it may not (the network belongs
+  // to the first one), as an ordinary user may not.
+  const args = ["up", "--port", "80", "--workers", "1", "--instance", `p80t${Deno.pid}`];
+  const command = libc.getuid() === 0
+    ? new Deno.Command("unshare", {
+      args: ["-r", Deno.execPath(), ...cliArgs(args)],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    })
+    : cliCommand(args);
+  const o = await command.output();
+  const err = new TextDecoder().decode(o.stderr);
+  assert.equal(o.code, 1, err);
+  assert.match(
+    err,
+    /^dispatcher: cannot listen on 127\.0\.0\.1:80: permission denied: ports below 1024 need privileges \(root, or CAP_NET_BIND_SERVICE\); choose --port 1024 or above$/m,
+  );
 });
 
 Deno.test("a second up for a running instance refuses, naming its pid; status shows the roles", async () => {
@@ -295,6 +336,7 @@ Deno.test("a second up for a running instance refuses, naming its pid; status sh
       ["dispatcher", true],
       ["worker 1", true],
       ["worker 2", true],
+      ["standby", true],
     ]);
     assert.equal(json.roles[0].pid, first.pid, "the watchdog is the up process");
     const served = await run(["client", "requetetype1", "still served", "--port", port]);
@@ -311,35 +353,67 @@ Deno.test("a second up for a running instance refuses, naming its pid; status sh
   }
 });
 
-Deno.test("status --watch refreshes until SIGINT and leaves the terminal as it was", async () => {
-  const watch = cli(["status", "--watch", "--interval", "50", "--instance", `none${Deno.pid}`])
-    .spawn();
+/**
+ * Reads a child's stdout until `until` holds of what came, then interrupts it (`interrupt`,
+ * SIGINT by default) and reads the rest.
+ */
+async function untilThenInterrupt(
+  child: Deno.ChildProcess,
+  until: (text: string) => boolean,
+  interrupt: () => unknown = () => sendSignal(child.pid, "SIGINT"),
+): Promise<string> {
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  while (!until(text)) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    text += value;
+  }
+  await interrupt();
+  for (let r = await reader.read(); !r.done; r = await reader.read()) text += r.value;
+  return text;
+}
+
+Deno.test("status --watch refreshes until SIGINT; in a terminal it leaves it as it was", async () => {
+  const args = ["status", "--watch", "--interval", "50", "--instance", `none${Deno.pid}`];
+  // In a terminal (`script` gives the command a pseudo-terminal of its own).
+  const tty = new Deno.Command("script", {
+    args: [
+      "-qefc",
+      [Deno.execPath(), ...cliArgs(args)].map((w) => `'${w}'`).join(" "),
+      "/dev/null",
+    ],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
   try {
-    const reader = watch.stdout.pipeThrough(new TextDecoderStream()).getReader();
-    let text = "";
-    while ((text.match(/Ctrl-C to quit/g) ?? []).length < 2) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      text += value;
-    }
-    assert.match(
-      text,
-      /no osps instance none\d+ is running .*; waiting for one/,
-      "it keeps watching for one",
+    // Ctrl-C typed into the terminal: its line discipline signals the foreground process.
+    const ctrlC = () => tty.stdin.getWriter().write(new Uint8Array([0x03]));
+    const text = await untilThenInterrupt(
+      tty,
+      (t) => (t.match(/Ctrl-C to quit/g) ?? []).length >= 2,
+      ctrlC,
     );
-    sendSignal(watch.pid, "SIGINT");
-    for (let r = await reader.read(); !r.done; r = await reader.read()) text += r.value;
-    assert.equal((await watch.status).code, 0);
-    assert.ok(
-      text.startsWith("\x1b[?1049h\x1b[?25l"),
-      "entered the alternate screen, cursor hidden",
-    );
-    assert.ok(
-      text.endsWith("\x1b[?25h\x1b[?1049l"),
-      "cursor shown and the previous screen restored",
-    );
+    assert.match(text, /no osps instance none\d+ is running .*; waiting for one/);
+    assert.equal((await tty.status).code, 0);
+    assert.ok(text.includes("\x1b[?1049h\x1b[?25l"), "entered the alternate screen, cursor hidden");
+    assert.ok(text.trimEnd().endsWith("\x1b[?25h\x1b[?1049l"), "cursor shown, screen restored");
   } finally {
-    await killAndReap(watch);
-    await watch.stderr.cancel().catch(() => {});
+    await killAndReap(tty);
+  }
+  // Into a pipe: plain snapshots, no terminal escapes.
+  const piped = cli(args).spawn();
+  try {
+    const text = await untilThenInterrupt(
+      piped,
+      (t) => (t.match(/waiting for one/g) ?? []).length >= 2,
+    );
+    assert.equal((await piped.status).code, 0);
+    assert.doesNotMatch(text, /\x1b/, "no escape sequence in a pipe");
+    assert.match(text, /^\d{4}-\d\d-\d\dT[\d:.]+Z\nno osps instance none\d+ is running/m);
+  } finally {
+    await killAndReap(piped);
+    await piped.stderr.cancel().catch(() => {});
   }
 });

@@ -193,17 +193,17 @@ export const CLI_PERMISSIONS: string[] = (JSON.parse(
 /** `main.ts <args>` as the tasks run it; stdout and stderr piped. */
 export function cliCommand(args: string[]): Deno.Command {
   return new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--quiet",
-      ...CLI_PERMISSIONS,
-      new URL("../main.ts", import.meta.url).pathname,
-      ...args,
-    ],
+    args: cliArgs(args),
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
   });
+}
+
+/** The arguments of Deno's command line that runs `main.ts <args>` as the tasks do. */
+export function cliArgs(args: string[]): string[] {
+  return ["run", "--quiet", ...CLI_PERMISSIONS, new URL("../main.ts", import.meta.url).pathname]
+    .concat(args);
 }
 
 /** A `main.ts up --observe` child: its observer's page address, token and origin. */
@@ -223,11 +223,14 @@ export interface ObservedUp {
 }
 
 /**
- * Starts `main.ts up --port 0 --observe 127.0.0.1:0` with `args`, and reads the lines it prints
- * until the observer's address. Stop it with {@link stopUp}.
+ * Starts `main.ts up --port 0 --observe <observe>` (default 127.0.0.1:0) with `args`, and reads
+ * the lines it prints until the observer's address. Stop it with {@link stopUp}.
  */
-export async function upObserved(args: string[]): Promise<ObservedUp> {
-  const up = cliCommand(["up", "--port", "0", "--observe", "127.0.0.1:0", ...args]).spawn();
+export async function upObserved(
+  args: string[],
+  observe = "127.0.0.1:0",
+): Promise<ObservedUp> {
+  const up = cliCommand(["up", "--port", "0", "--observe", observe, ...args]).spawn();
   const lines = new LineReader(up.stdout);
   try {
     const [, port] = await lines.until(/^osps up: .* dispatcher 127\.0\.0\.1:(\d+) /);

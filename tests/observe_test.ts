@@ -78,6 +78,7 @@ Deno.test("up --observe: the page, status and events; actions need the token, th
       "worker 1",
       "worker 2",
       "worker 3",
+      "standby",
     ]);
     assert.ok(status.roles.every((r) => r.alive && r.pid > 0));
     assert.equal(status.roles[0].pid, o.up.pid, "the watchdog is the up process");
@@ -225,10 +226,49 @@ Deno.test("up --observe without a trace: roles and counters stream, and the page
       "dispatcher",
       "worker 1",
       "worker 2",
+      "standby",
     ]);
     assert.ok(!events.some((e) => e.event === "trace"), "no trace, no messages");
     const html = await (await fetch(o.url)).text();
     assert.match(html, /Arrows need a trace: start up with --trace FILE/);
+  } finally {
+    await stopUp(o.up);
+  }
+});
+
+/** The status line of a GET of `/` on 127.0.0.1:`port` whose Host header says `host`. */
+async function statusWithHost(port: number, host: string): Promise<string> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  try {
+    await conn.write(
+      new TextEncoder().encode(`GET / HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`),
+    );
+    const reply = new TextDecoder().decode(await new Response(conn.readable).arrayBuffer());
+    return reply.split("\r\n", 1)[0];
+  } catch (e) {
+    conn.close();
+    throw e;
+  }
+}
+
+Deno.test("up --observe 0.0.0.0:PORT through the task's permissions: served on every address, names refused", async () => {
+  const o = await upObserved(["--stage", "relay", "--workers", "1"], "0.0.0.0:0");
+  try {
+    assert.match(o.url, /^http:\/\/127\.0\.0\.1:\d+\/\?token=/, "printed at the loopback address");
+    const port = Number(new URL(o.url).port);
+    assert.equal(await statusWithHost(port, `127.0.0.1:${port}`), "HTTP/1.1 200 OK");
+    assert.equal(
+      await statusWithHost(port, `10.1.2.3:${port}`),
+      "HTTP/1.1 200 OK",
+      "another address",
+    );
+    assert.equal(await statusWithHost(port, `localhost:${port}`), "HTTP/1.1 200 OK");
+    assert.match(
+      await statusWithHost(port, `rebound.example:${port}`),
+      /^HTTP\/1\.1 421 /,
+      "a name",
+    );
+    assert.match(await statusWithHost(port, `10.1.2.3:${port + 1}`), /^HTTP\/1\.1 421 /, "a port");
   } finally {
     await stopUp(o.up);
   }

@@ -84,7 +84,7 @@ Deno.test("CLI: --help everywhere, bad input is a usage error with exit 2", asyn
   ) {
     const out = await spawnCli(args).output();
     assert.equal(out.code, 0, args.join(" "));
-    assert.match(new TextDecoder().decode(out.stdout), /Usage: main\.ts/);
+    assert.match(new TextDecoder().decode(out.stdout), /Usage: deno task /);
   }
   for (
     const args of [["nope"], ["scenario", "nope"], ["scenario", "pingpong", "--count", "-3"], [

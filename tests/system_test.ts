@@ -92,6 +92,11 @@ Deno.test("the wire contract, line by line, in the relay stage", async () => {
     }
     assert.match(await c.ask("requetetype3 x") ?? "", /^ERR unknown-request /);
     assert.match(await c.ask("") ?? "", /^ERR unknown-request empty request/);
+    assert.equal(
+      await c.ask(" requetetype1 x"),
+      "ERR unknown-request a request starts with its type, with no space before it " +
+        "(requetetype1 <text>, requetetype2 <n>, QUIT)",
+    );
     assert.match(
       await c.ask("LISTEN 4000") ?? "",
       /^ERR unknown-request /,
@@ -110,6 +115,27 @@ Deno.test("the wire contract, line by line, in the relay stage", async () => {
     assert.equal(await c.ask("requetetype1 still open after errors"), "OK still open after errors");
     await c.send("QUIT\n");
     assert.equal(await c.line(), null, "QUIT closes without a reply");
+    // A last line without its LF, then the client's half-close (printf 'x' | nc -N): answered.
+    using last = await RawConn.open(system.port);
+    await last.send("requetetype1 a\nrequetetype1 no newline");
+    await last.conn.closeWrite();
+    assert.deepEqual([await last.line(), await last.line()], ["OK a", "OK no newline"]);
+    assert.equal(await last.line(), null, "then the dispatcher closes");
+  });
+});
+
+Deno.test("client-calls-worker: a last line without LF and a half-close are answered by the worker too", async () => {
+  await withSystem({ stage: "client-calls-worker", workers: 1 }, async (system) => {
+    using d = await RawConn.open(system.port);
+    await d.send("requetetype2 100");
+    await d.conn.closeWrite();
+    const redirect = /^REDIRECT (\S+) (\d+)$/.exec(await d.line() ?? "");
+    assert.ok(redirect !== null);
+    using w = await RawConn.open(Number(redirect[2]));
+    await w.send("requetetype2 100");
+    await w.conn.closeWrite();
+    assert.equal(await w.line(), "OK 25");
+    assert.equal(await w.line(), null);
   });
 });
 

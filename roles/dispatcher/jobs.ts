@@ -33,6 +33,24 @@ export function requestIdBase(generation: number): number {
   return Math.max(0, generation - 1) * 2 ** 32;
 }
 
+/**
+ * How a request id reads: `n` for the first dispatcher's n-th request, `g·n` for the n-th of its
+ * g-th generation (`4294978059` is `2·10763`, the second dispatcher's 10763rd).
+ */
+export function requestLabel(id: number): string {
+  const generation = Math.floor(id / 2 ** 32) + 1;
+  const n = id % 2 ** 32;
+  return generation === 1 ? String(n) : `${generation}·${n}`;
+}
+
+/** Order and answer lines (`claim 4294978059`) with their request ids as {@link requestLabel}s. */
+export function labelRequestIds(text: string): string {
+  return text.replace(
+    /\b(job|claim|call|done|free|fail) (\d{10,16})\b/g,
+    (_, kind, id) => `${kind} ${requestLabel(Number(id))}`,
+  );
+}
+
 /** One accepted request, from the queue to its one reply line. */
 export class Job {
   /** Its request id. */

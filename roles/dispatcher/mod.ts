@@ -31,7 +31,7 @@ import { connectionCap, listenRetrying } from "../tcp.ts";
 import { Dispatcher } from "./dispatcher.ts";
 import type { DispatcherOptions } from "./options.ts";
 
-export { requestIdBase } from "./jobs.ts";
+export { labelRequestIds, requestIdBase, requestLabel } from "./jobs.ts";
 export { dispatcherArgs, type DispatcherOptions } from "./options.ts";
 
 /** Runs the dispatcher until SIGTERM; `ready` gets the port it listens on. */
@@ -75,7 +75,7 @@ export async function runDispatcher(
     }
   })();
   dispatcher.connectWorkers(stopped.signal);
-  const listener = await listenRetrying("the dispatcher", options.host, options.port);
+  const listener = await listenRetrying("dispatcher", options.host, options.port);
   slot.setHost(options.host);
   slot.set("port", listener.addr.port);
   slot.set("state", ROLE_STATE.ready);

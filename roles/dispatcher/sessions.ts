@@ -8,7 +8,14 @@
 
 import { deadlineAfter } from "../deadline.ts";
 import { traceEvent } from "../logging.ts";
-import { decodeLine, errLine, okLine, parseLine, type Request } from "../protocol.ts";
+import {
+  decodeLine,
+  errLine,
+  LINE_TOO_LONG,
+  okLine,
+  parseLine,
+  type Request,
+} from "../protocol.ts";
 import { LISTEN_FIRST, type StageFlow } from "../stages.ts";
 import { closeGracefully, TcpLineReader, writeLine } from "../tcp.ts";
 import type { Client, Job } from "./jobs.ts";
@@ -54,10 +61,7 @@ export async function serveClient(conn: Deno.Conn, host: SessionHost): Promise<v
         return;
       }
       if (read.kind === "too-long") {
-        await writeLine(
-          conn,
-          errLine("line-too-long", "a line is at most 4096 bytes with its terminator"),
-        );
+        await writeLine(conn, LINE_TOO_LONG);
         return;
       }
       const line = decodeLine(read.bytes);

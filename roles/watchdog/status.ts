@@ -15,6 +15,7 @@ import {
   registryRoles,
   ROLE_STATE,
   SharedSegment,
+  WATCHDOG_SLOT,
 } from "../../ipc/mod.ts";
 import type { InstancePaths } from "./instance.ts";
 
@@ -24,7 +25,7 @@ const STATE_NAMES = Object.fromEntries(
 
 /** One role's line of the status. */
 export interface RoleStatus {
-  /** `watchdog`, `dispatcher`, `worker k`. */
+  /** `watchdog`, `dispatcher`, `worker k`, or `standby` (the process waiting to take a role). */
   role: string;
   /** Its pid in the registry. */
   pid: number;
@@ -55,27 +56,48 @@ export function readStatus(segmentName: string): { stage: string; roles: RoleSta
   const now = monotonicMs();
   return {
     stage: seg.header().label,
-    roles: registryRoles(seg.layout.workers).map(({ name: role, slot: index }) => {
-      const slot = seg.slot(index);
-      const pid = slot.get("pid");
-      const generation = slot.get("generation");
-      return {
-        role,
-        pid,
-        alive: pid > 0 && isRunning(pid),
-        state: STATE_NAMES[slot.get("state")] ?? `unknown (${slot.get("state")})`,
-        port: slot.get("port"),
-        heartbeatAgeMs: slot.get("heartbeat") ? now - slot.get("heartbeat") : -1,
-        restarts: slot.get("restarts"),
-        served: slot.get("served"),
-        queue: slot.get("queue"),
-        lastExit: generation > 1 || slot.get("restarts") > 0
-          ? describeExitField(slot.get("exitStatus"))
-          : null,
-        generation,
-      };
-    }),
+    roles: [
+      ...registryRoles(seg.layout.workers).map(({ name: role, slot: index }) => {
+        const slot = seg.slot(index);
+        const pid = slot.get("pid");
+        const generation = slot.get("generation");
+        return {
+          role,
+          pid,
+          alive: pid > 0 && isRunning(pid),
+          state: STATE_NAMES[slot.get("state")] ?? `unknown (${slot.get("state")})`,
+          port: slot.get("port"),
+          heartbeatAgeMs: slot.get("heartbeat") ? now - slot.get("heartbeat") : -1,
+          restarts: slot.get("restarts"),
+          served: slot.get("served"),
+          queue: slot.get("queue"),
+          lastExit: generation > 1 || slot.get("restarts") > 0
+            ? describeExitField(slot.get("exitStatus"))
+            : null,
+          generation,
+        };
+      }),
+      ...standbyStatus(seg.slot(WATCHDOG_SLOT).get("standby")),
+    ],
   };
+}
+
+/** The standby's line of the status (the watchdog records its pid), none if none waits. */
+function standbyStatus(pid: number): RoleStatus[] {
+  if (pid <= 0) return [];
+  return [{
+    role: "standby",
+    pid,
+    alive: isRunning(pid),
+    state: "waiting",
+    port: 0,
+    heartbeatAgeMs: -1,
+    restarts: 0,
+    served: 0,
+    queue: 0,
+    lastExit: null,
+    generation: 0,
+  }];
 }
 
 /** An instance's whole status, as `main.ts status --json` prints it. */

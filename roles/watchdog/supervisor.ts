@@ -135,10 +135,14 @@ export class Supervisor {
       ? new Standby(paths.segment, {
         spawned: (pid) => {
           this.spawned.push(pid);
+          this.segment.slot(WATCHDOG_SLOT).set("standby", pid);
           traceEvent({ event: "standby", channel: "process", detail: `pid ${pid}` });
         },
         loaded: (pid) => this.events.push({ kind: "standby", pid, how: null }),
-        exited: (pid, how) => this.events.push({ kind: "standby", pid, how }),
+        exited: (pid, how) => {
+          this.segment.slot(WATCHDOG_SLOT).set("standby", 0);
+          this.events.push({ kind: "standby", pid, how });
+        },
       })
       : null;
     const limits = { maxRestarts: options.maxRestarts, windowMs: options.restartWindowMs };
@@ -241,6 +245,7 @@ export class Supervisor {
     const args = this.#args(role);
     const restart = role.generation > 0;
     const standby = restart ? this.standby?.take({ program: role.kind, args }) ?? null : null;
+    if (standby !== null) this.segment.slot(WATCHDOG_SLOT).set("standby", 0);
     const child = standby?.child ?? roleCommand(
       role.kind === "dispatcher" ? DISPATCHER : WORKER,
       args,
@@ -379,6 +384,7 @@ export class Supervisor {
     const own = this.segment.slot(WATCHDOG_SLOT);
     own.set("heartbeat", now);
     own.set("pid", Deno.pid);
+    own.set("standby", this.standby?.pid ?? 0);
     this.#repairRegistry();
     for (const role of this.roles) {
       this.#judgeLiveness(role, now);

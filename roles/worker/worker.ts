@@ -22,7 +22,7 @@ import {
 } from "../../ipc/mod.ts";
 import { type Deadline, deadlineAfter } from "../deadline.ts";
 import { roleLogger, traceEvent } from "../logging.ts";
-import { compute, decodeLine, errLine, okLine, parseLine } from "../protocol.ts";
+import { compute, decodeLine, errLine, LINE_TOO_LONG, okLine, parseLine } from "../protocol.ts";
 import type { RoleContext } from "../role_args.ts";
 import { type OrderKind, parseCall, type PongKind, pongLine, readyLine } from "../stages.ts";
 import { closeAfterReply, connectWithin, TcpLineReader, writeLine } from "../tcp.ts";
@@ -188,7 +188,7 @@ export class Worker {
       const read = await lines.next(this.options.claimTimeoutMs);
       if (read.kind !== "line") {
         if (read.kind === "too-long") {
-          await writeLine(conn, errLine("line-too-long", "over 4096 bytes"));
+          await writeLine(conn, LINE_TOO_LONG);
         }
         return;
       }
@@ -276,7 +276,7 @@ export class Worker {
       const read = await lines.next(this.options.claimTimeoutMs);
       if (read.kind === "timeout" || read.kind === "eof") return "timeout";
       if (read.kind === "too-long") {
-        await writeLine(conn, errLine("line-too-long", "over 4096 bytes"));
+        await writeLine(conn, LINE_TOO_LONG);
         return "mismatch";
       }
       const line = decodeLine(read.bytes) ?? "";
