@@ -269,7 +269,7 @@ export async function acceptConnections(
  * The first and only line of a connection a server refuses, holding as many as it allows: a
  * client reads it instead of the reply to its first request, and connects again later.
  */
-export const TOO_MANY_CONNECTIONS = errLine("busy", "too many connections");
+export const TOO_MANY_CONNECTIONS: string = errLine("busy", "too many connections");
 
 /** Answers {@link TOO_MANY_CONNECTIONS} and closes. */
 async function refuseConnection(conn: Deno.Conn): Promise<void> {
