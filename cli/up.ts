@@ -20,7 +20,9 @@ import {
 } from "../roles/mod.ts";
 import { checkLeftovers, formatLeftovers, isClean } from "../scenarios/mod.ts";
 import { observeAddress, Observer } from "../observe/mod.ts";
+import { dirname } from "node:path";
 import { type Command, describeStatus, parse, typed } from "./common.ts";
+import { shown, userPath, writableDir } from "./paths.ts";
 
 const USAGE =
   `Usage: deno task up [--stage S] [--workers N] [--port 2222] [--host 127.0.0.1] [options]
@@ -85,7 +87,10 @@ export const upCommand: Command = {
       instance,
       runtimeBase: defaultRuntimeBase(),
       traceMaxBytes: given.traceMaxBytes!,
+      // Taken from where the user stands, and absolute: every role writes the same file.
+      trace: given.trace === "" ? "" : userPath(given.trace),
     };
+    if (options.trace !== "") writableDir(dirname(options.trace));
     const { stage } = options;
     const paths = instancePaths(instance, options.runtimeBase);
     // This process is the watchdog: its own log lines and trace events, like every role's.
@@ -137,7 +142,9 @@ export const upCommand: Command = {
         }
         const trace = options.trace === ""
           ? "no trace (--trace FILE to record one)"
-          : `trace ${options.trace} (bound ${options.traceMaxBytes} bytes, then ${options.trace}.1)`;
+          : `trace ${shown(options.trace)} (bound ${options.traceMaxBytes} bytes, then ${
+            shown(options.trace)
+          }.1)`;
         console.log(
           `  segment ${ready.paths.segment}, runtime directory ${ready.paths.dir}, ${trace}`,
         );

@@ -44,58 +44,109 @@ function freePortRange(span: number): number {
   throw new Error("no free port range found");
 }
 
-Deno.test("the README's netcat walk-through works as written (replayed byte for byte)", async () => {
+/** The README's walk-throughs: each `deno task up …` line and the transcript after it. */
+function walkThroughs(): { up: string; lines: string[] }[] {
   const readme = Deno.readTextFileSync(`${ROOT}README.md`);
-  const section = readme.slice(readme.indexOf("### By hand, with netcat"));
-  const block = /```text\n([\s\S]*?)```/.exec(section)![1];
-  const up = /task up --stage (\S+) --workers (\d+)/.exec(section)!;
-  const base = freePortRange(Number(up[2]));
-  const port = (p: string) => String(Number(p) - 2222 + base);
-  const out = Deno.makeTempDirSync({ prefix: "osps-test-walk-" });
-  const system = await startSystem({
-    stage: up[1] === "ideal" ? "client-calls-worker" : "relay",
-    workers: Number(up[2]),
-    port: base,
-    tracePath: `${out}/trace.jsonl`,
-  });
-  // A person types slower than a worker's "free" pong travels; the replay waits for that pong
-  // (the dispatcher's trace event, one per REDIRECT so far) before each new dispatcher request,
-  // so the same worker is free.
-  let redirects = 0;
-  const settled = () => {
-    const events = system.trace().filter((e) => e.role === "dispatcher");
-    return events.filter((e) => e.event === "ping").length === redirects &&
-      events.filter((e) => e.event === "pong").length === redirects;
-  };
-  const open: RawConn[] = [];
-  try {
-    let conn: RawConn | null = null;
-    let steps = 0;
-    for (const line of block.trimEnd().split("\n")) {
-      const text = line.replace(/\b(222\d)\b/g, (p) => port(p));
-      if (text.startsWith("$ nc 127.0.0.1 ")) {
-        const target = Number(text.split(" ")[3]);
-        if (target === base) {
-          await waitUntil("the dispatcher to see every worker free", settled, 5000);
+  const start = readme.indexOf("### By hand, with netcat");
+  const section = readme.slice(start, readme.indexOf("\n## ", start));
+  return [...section.matchAll(/```sh\n(deno task up [^\n]*)\n```\n\n```text\n([\s\S]*?)```/g)]
+    .map((m) => ({ up: m[1], lines: m[2].trimEnd().split("\n") }));
+}
+
+/** A string as a regular expression matching itself. */
+const literal = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+
+Deno.test("the README's netcat walk-throughs work as written (replayed line by line)", async () => {
+  const walks = walkThroughs();
+  assert.deepEqual(walks.map((w) => /--stage (\S+)/.exec(w.up)?.[1]), [
+    "ideal",
+    "relay",
+    "worker-calls-client",
+  ]);
+  for (const walk of walks) {
+    const option = (name: string) => new RegExp(`--${name} (\\S+)`).exec(walk.up)?.[1];
+    const workers = Number(option("workers"));
+    const base = freePortRange(workers);
+    // The README's ports, here: 2222 and up the system's, 5000 a free one for nc -l.
+    const callee = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const ports = (text: string) =>
+      text.replace(
+        /\b(222\d|5000)\b/g,
+        (p) => p === "5000" ? String(callee.addr.port) : String(Number(p) - 2222 + base),
+      );
+    const out = Deno.makeTempDirSync({ prefix: "osps-test-walk-" });
+    const stage = option("stage")!;
+    const system = await startSystem({
+      stage: stage === "ideal" ? "client-calls-worker" : stage as "relay" | "worker-calls-client",
+      workers,
+      port: base,
+      claimTimeoutMs: option("claim-timeout") ? Number(option("claim-timeout")) : undefined,
+      tracePath: `${out}/trace.jsonl`,
+    });
+    // A person types slower than a worker's "free" pong travels: before a request to the
+    // dispatcher, the replay waits until the dispatcher has heard from every worker it sent a
+    // client to (its trace, written within 100 ms, shows one ping and one pong per REDIRECT).
+    let redirects = 0;
+    const settled = () => {
+      const events = system.trace().filter((e) => e.role === "dispatcher");
+      return events.filter((e) => e.event === "ping").length === redirects &&
+        events.filter((e) => e.event === "pong").length === redirects;
+    };
+    const terminals = new Map<string, RawConn | Deno.TcpListener>();
+    const open: RawConn[] = [];
+    const tokens = new Map<string, string>();
+    const conn = async (t: string): Promise<RawConn> => {
+      const c = terminals.get(t);
+      if (c instanceof RawConn) return c;
+      if (c === undefined) throw new Error(`terminal ${t} has no connection`);
+      const accepted = RawConn.wrap(await c.accept());
+      open.push(accepted);
+      terminals.set(t, accepted);
+      return accepted;
+    };
+    try {
+      for (const line of walk.lines) {
+        const m = /^terminal (\d) ([$<>]) (.*)$/.exec(line);
+        assert.ok(m !== null, `unreadable walk-through line: ${line}`);
+        const [, t, kind, raw] = m;
+        const text = ports(raw).replace(/p4711r\d+/g, (k) => tokens.get(k) ?? k);
+        if (kind === "$") {
+          const listen = /^nc -l 127\.0\.0\.1 (\d+)$/.exec(text);
+          const connect = /^nc 127\.0\.0\.1 (\d+)$/.exec(text);
+          if (listen) {
+            terminals.set(t, callee);
+          } else {
+            assert.ok(connect !== null, `unknown command: ${line}`);
+            const c = await RawConn.open(Number(connect[1]));
+            open.push(c);
+            terminals.set(t, c);
+          }
+        } else if (kind === ">") {
+          const c = await conn(t);
+          if (redirects > 0 && (c.conn.remoteAddr as Deno.NetAddr).port === base) {
+            await waitUntil("the dispatcher to hear from every worker it ordered", settled, 5000);
+          }
+          await c.send(`${text}\n`);
+        } else {
+          const expected = new RegExp(
+            `^${literal(ports(raw)).replace(/p4711r\d+/g, "(p\\d+r\\d+)")}$`,
+          );
+          const got = await (await conn(t)).line();
+          const match = expected.exec(got ?? "");
+          assert.ok(match !== null, `README line: ${line}\ngot: ${got}`);
+          if (raw.startsWith("REDIRECT ")) redirects++;
+          const token = /p4711r\d+/.exec(raw)?.[0];
+          if (token && !tokens.has(token)) tokens.set(token, match[1]);
         }
-        conn = await RawConn.open(target);
-        open.push(conn);
-      } else if (text.startsWith("> ")) {
-        await conn!.send(`${text.slice(2)}\n`);
-      } else if (text.startsWith("< ")) {
-        assert.equal(await conn!.line(), text.slice(2), `README line: ${line}`);
-        if (text.startsWith("< REDIRECT ")) redirects++;
-        steps++;
-      } else {
-        throw new Error(`unreadable walk-through line: ${line}`);
       }
+      const quit = /^terminal (\d) > QUIT$/.exec(walk.lines.at(-1)!);
+      if (quit) assert.equal(await (await conn(quit[1])).line(), null, "QUIT closed it");
+    } finally {
+      for (const c of open) c[Symbol.dispose]();
+      callee.close();
+      await system.stop();
+      Deno.removeSync(out, { recursive: true });
     }
-    assert.ok(steps >= 6, "the walk-through has its exchanges");
-    assert.equal(await conn!.line(), null, "QUIT closed the last connection");
-  } finally {
-    for (const c of open) c[Symbol.dispose]();
-    await system.stop();
-    Deno.removeSync(out, { recursive: true });
   }
 });
 
@@ -415,5 +466,33 @@ Deno.test("status --watch refreshes until SIGINT; in a terminal it leaves it as 
   } finally {
     await killAndReap(piped);
     await piped.stderr.cancel().catch(() => {});
+  }
+});
+
+Deno.test("the README's experiment script runs from a folder outside the repository, as it says", async () => {
+  const readme = Deno.readTextFileSync(`${ROOT}README.md`);
+  const section = readme.slice(readme.indexOf("## Your own experiments"));
+  const script = /```ts\n([\s\S]*?)```/.exec(section)![1];
+  const run = /^\/\/ {3}(deno run .*)\\\n\/\/ {5}(.*)$/m.exec(script)!;
+  const words = `${run[1]} ${run[2]}`.split(/\s+/).filter((w) => w !== "");
+  const dir = Deno.makeTempDirSync({ prefix: "osps-test-script-" });
+  try {
+    Deno.writeTextFileSync(`${dir}/my_experiment.ts`, script.replaceAll("/path/to/osps/", ROOT));
+    const args = words.slice(1).map((w) => w.replace("/path/to/osps/", ROOT));
+    const o = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "--quiet", ...args.slice(1)],
+      cwd: dir,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const out = new TextDecoder().decode(o.stdout);
+    assert.equal(o.code, 0, new TextDecoder().decode(o.stderr));
+    assert.match(out, /result: "168"/);
+    assert.match(out, /"worker 1": 1/, "the frozen worker was restarted");
+    assert.match(out, /^\d+ trace events$/m);
+    assert.ok(Deno.statSync(`${dir}/my_trace.jsonl`).isFile, "its trace where it stands");
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
   }
 });
