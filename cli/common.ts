@@ -91,24 +91,33 @@ export async function interruptible<T>(fn: (signal: AbortSignal) => Promise<T>):
 
 /**
  * Runs `run` for the stage named by `--stage`, or for all three stages, printing each report with
- * `format`; resolves with the exit code: 0 if every report passed.
+ * `format`; resolves with the exit code: 0 if every report passed, 130 if SIGINT or SIGTERM
+ * interrupted it (`run`'s signal aborts; the run ends where it is, cleaning up, and no later stage
+ * starts).
  */
 export async function overStages<R extends { passed: boolean }>(
   stage: string | undefined,
-  run: (stage: Stage) => Promise<R>,
+  run: (stage: Stage, signal: AbortSignal) => Promise<R>,
   format: (report: R) => string[],
 ): Promise<number> {
   const stages: readonly Stage[] = stage
     ? [stageOption(stage)]
     : ["relay", "worker-calls-client", "client-calls-worker"];
-  let passed = true;
-  for (const s of stages) {
-    const report = await run(s);
-    for (const line of format(report)) console.log(line);
-    passed &&= report.passed;
-  }
-  console.log(passed ? "result: PASS" : "result: FAILED");
-  return passed ? 0 : 1;
+  return await interruptible(async (signal) => {
+    let passed = true;
+    for (const s of stages) {
+      if (signal.aborted) break;
+      const report = await run(s, signal);
+      for (const line of format(report)) console.log(line);
+      passed &&= report.passed;
+    }
+    if (signal.aborted) {
+      console.log("result: interrupted; everything it started was stopped and removed");
+      return 130;
+    }
+    console.log(passed ? "result: PASS" : "result: FAILED");
+    return passed ? 0 : 1;
+  });
 }
 
 /** A reaped process's end, as a line. */

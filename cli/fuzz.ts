@@ -16,7 +16,8 @@ followed, half-closed sockets — plus --idle idle connections (default 500) and
 connections (one byte a second for --slowloris seconds, default 5), while a canary checks every
 100 ms that right answers keep coming. Every input must get a line of the protocol or a clean
 close; no role may crash; each role's peak RSS is reported (must stay under 300 MiB).
-Exit status: 0 if every stage passed.`;
+Exit status: 0 if every stage passed, 1 if one failed, 130 when interrupted (Ctrl-C): the run
+ends where it is, and what it started is stopped and removed.`;
 
 /** `main.ts fuzz`. */
 export const fuzzCommand: Command = {
@@ -34,13 +35,14 @@ export const fuzzCommand: Command = {
       console.log(USAGE);
       return 0;
     }
-    return await overStages(values.stage, (stage) =>
+    return await overStages(values.stage, (stage, signal) =>
       runFuzz({
         stage,
         inputs: intOption("inputs", values.inputs, 10_000, 1, 10_000_000),
         idleConnections: intOption("idle", values.idle, 500, 0, 20_000),
         slowlorisSeconds: intOption("slowloris", values.slowloris, 5, 1, 600),
         seed: intOption("seed", values.seed, 1, 0, 2 ** 31),
+        signal,
       }), formatFuzz);
   },
 };

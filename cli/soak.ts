@@ -20,7 +20,8 @@ Options:
   --stage S     only this stage (relay, worker-calls-client, client-calls-worker, ideal)
   --seed N      the fault schedule's seed (default 1)
   --clients N   concurrent clients (default 8)
-Exit status: 0 if every stage passed.`;
+Exit status: 0 if every stage passed, 1 if one failed, 130 when interrupted (Ctrl-C): the run
+ends where it is, and what it started is stopped and removed.`;
 
 /** `main.ts soak`. */
 export const soakCommand: Command = {
@@ -37,12 +38,13 @@ export const soakCommand: Command = {
       console.log(USAGE);
       return 0;
     }
-    return await overStages(values.stage, (stage) =>
+    return await overStages(values.stage, (stage, signal) =>
       runSoak({
         stage,
         seconds: intOption("seconds", values.seconds, 60, 1, 86_400),
         seed: intOption("seed", values.seed, 1, 0, 2 ** 31),
         clients: intOption("clients", values.clients, 8, 1, 1000),
+        signal,
       }), formatSoak);
   },
 };

@@ -19,7 +19,7 @@ header .meta { color: #d0d7de; }
 #banner { padding: 6px 16px; background: #fff8c5; border-bottom: 1px solid var(--line); display: none; }
 main { display: grid; grid-template-columns: minmax(0, 1fr) minmax(0, 1fr); gap: 12px; padding: 12px 16px; }
 @media (max-width: 1000px) { main { grid-template-columns: minmax(0, 1fr); } }
-section { background: #fff; border: 1px solid var(--line); border-radius: 6px; padding: 10px 12px; }
+section { background: #fff; border: 1px solid var(--line); border-radius: 6px; padding: 10px 12px; min-width: 0; overflow-x: auto; }
 section h2 { font-size: 13px; margin: 0 0 8px; text-transform: uppercase; color: var(--mute); }
 #roles { display: grid; grid-template-columns: repeat(auto-fill, minmax(min(220px, 100%), 1fr)); gap: 8px; }
 .role { border: 1px solid var(--line); border-left: 6px solid var(--mute); border-radius: 6px; padding: 6px 8px; }
@@ -40,7 +40,7 @@ svg { display: block; }
 .chart { width: 100%; }
 .chart { height: 90px; margin-bottom: 6px; }
 .chart text, #sequence text { font: 11px system-ui, sans-serif; fill: var(--mute); }
-#sequence { height: 420px; overflow-y: auto; }
+#sequence { height: 420px; overflow: auto; }
 #sequence line.life { stroke: var(--line); }
 #sequence .arrow line { stroke-width: 1.2; }
 #sequence .tcp line { stroke: #0969da; } #sequence .fifo line { stroke: #8250df; }

@@ -28,6 +28,8 @@ export interface FuzzOptions {
   slowlorisSeconds?: number;
   /** The generator's seed (default 1). */
   seed?: number;
+  /** Aborting it ends the fuzz after the inputs in flight; the system is stopped and checked. */
+  signal?: AbortSignal;
 }
 
 /** What the fuzz saw. */
@@ -47,6 +49,8 @@ export interface FuzzReport {
   /** Restarts of each role during the run (a crash would be one). */
   restarts: Record<string, number>;
   /** Whether it passed. */
+  /** Whether it was interrupted (its signal aborted) before every input was sent. */
+  interrupted: boolean;
   passed: boolean;
 }
 
@@ -258,7 +262,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
       }
       sessions.push(session);
     }
-    for (let i = 0; i < sessions.length; i += 16) {
+    for (let i = 0; i < sessions.length && !options.signal?.aborted; i += 16) {
       const results = await Promise.all(
         sessions.slice(i, i + 16).map((s) => lineSession(system.port, s)),
       );
@@ -303,7 +307,9 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
     canary,
     peakRssMib: peak,
     restarts,
-    passed: bad.length === 0 && canary.failed.length === 0 && canary.sent > 0 &&
+    interrupted: options.signal?.aborted ?? false,
+    passed: !options.signal?.aborted && bad.length === 0 && canary.failed.length === 0 &&
+      canary.sent > 0 &&
       Object.values(restarts).every((n) => n === 0) && Object.values(peak).every((m) => m < 300) &&
       report.watchdog.success,
   };
@@ -323,6 +329,6 @@ export function formatFuzz(r: FuzzReport): string[] {
       Object.entries(r.peakRssMib).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(", ")
     }`,
     `  restarts: ${Object.entries(r.restarts).map(([k, v]) => `${k} ${v}`).join(", ")}`,
-    `  ${r.passed ? "PASS" : "FAIL"}`,
+    `  ${r.interrupted ? "INTERRUPTED" : r.passed ? "PASS" : "FAIL"}`,
   ];
 }

@@ -27,6 +27,8 @@ export interface SoakOptions {
   clients?: number;
   /** Workers (default 4). */
   workers?: number;
+  /** Aborting it ends the soak early: the load stops, the system is stopped and checked. */
+  signal?: AbortSignal;
 }
 
 /** One injected fault. */
@@ -73,6 +75,8 @@ export interface SoakReport {
   zombiesLasting: number;
   /** Role processes of the instance still running after the stop. */
   orphans: number;
+  /** Whether it was interrupted (its signal aborted) before its time was up. */
+  interrupted: boolean;
   /** Whether it passed: 0 wrong, 0 unanswered, 0 lasting zombies, orphans or leftovers, ≥ 99 % OK. */
   passed: boolean;
 }
@@ -116,11 +120,13 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
   let stop: StopReport;
   let records;
   try {
-    await sleep(seconds * 1000);
+    await sleep(seconds * 1000, options.signal).catch((e) => {
+      if (!options.signal?.aborted) throw e;
+    });
   } finally {
     for (const t of timers) clearInterval(t);
     // Give the last fault time to be detected and recovered before the load stops.
-    await sleep(1500);
+    if (!options.signal?.aborted) await sleep(1500);
     records = await load.stop();
     zombies.stop();
     stop = await system.stop();
@@ -160,7 +166,9 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     zombiesSeen: zombies.momentary,
     zombiesLasting: zombies.lasting.size,
     orphans,
-    passed: wrong === 0 && unanswered === 0 && zombies.lasting.size === 0 && orphans === 0 &&
+    interrupted: options.signal?.aborted ?? false,
+    passed: !options.signal?.aborted && wrong === 0 && unanswered === 0 &&
+      zombies.lasting.size === 0 && orphans === 0 &&
       isClean(stop.leftovers) && stop.watchdog.success && records.length > 0 &&
       ok / records.length >= 0.99,
   };
@@ -191,7 +199,7 @@ export function formatSoak(r: SoakReport): string[] {
       isClean(r.stop.leftovers) ? "none" : JSON.stringify(r.stop.leftovers)
     }`,
     `  ${
-      r.passed ? "PASS" : "FAIL"
+      r.interrupted ? "INTERRUPTED" : r.passed ? "PASS" : "FAIL"
     } (0 wrong, 0 unanswered, 0 lasting zombies, orphans, leftovers, >= 99 % OK)`,
   ];
 }

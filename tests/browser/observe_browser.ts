@@ -36,12 +36,19 @@ Deno.test("the observer's page: every role, the load, a SIGKILL click and the re
         `.role[data-role="${role}"] dd[data-field="${name}"]`,
         (e) => e.textContent ?? "",
       );
-    await page.waitForSelector('.role[data-role="worker 3"] dd[data-field="pid"]');
+    await page.waitForSelector('.role[data-role="standby"] dd[data-field="pid"]');
     const roles = await page.$$eval(
       ".role",
       (boxes) => boxes.map((b) => b.getAttribute("data-role")),
     );
-    assert.deepEqual(roles, ["watchdog", "dispatcher", "worker 1", "worker 2", "worker 3"]);
+    assert.deepEqual(roles, [
+      "watchdog",
+      "dispatcher",
+      "worker 1",
+      "worker 2",
+      "worker 3",
+      "standby",
+    ]);
     assert.equal(await page.url(), `${o.origin}/`, "the token left the address bar");
 
     await page.$eval("#clients", (e) => (e as unknown as { value: string }).value = "4");
@@ -77,6 +84,11 @@ Deno.test("the observer's page: every role, the load, a SIGKILL click and the re
     await page.screenshot({ path: SCREENSHOT as `${string}.png`, fullPage: true });
     const png = Deno.readFileSync(SCREENSHOT);
     assert.deepEqual([...png.subarray(1, 4)], [0x50, 0x4e, 0x47], "a PNG screenshot");
+    // A narrower window: the page reflows to one column, nothing wider than the window.
+    await page.setViewport({ width: 900, height: 1000 });
+    const widths = await page.evaluate(`[document.documentElement.scrollWidth,
+      Math.max(...[...document.querySelectorAll(".role")].map((r) => r.getBoundingClientRect().right))]`) as number[];
+    assert.ok(widths.every((w) => w <= 900), `nothing past 900 px: ${widths}`);
     await page.click("#load-stop");
     await page.waitForFunction(
       `document.querySelector("#load-state").textContent === "no load"`,
