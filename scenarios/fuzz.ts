@@ -48,9 +48,9 @@ export interface FuzzReport {
   peakRssMib: Record<string, number>;
   /** Restarts of each role during the run (a crash would be one). */
   restarts: Record<string, number>;
-  /** Whether it passed. */
   /** Whether it was interrupted (its signal aborted) before every input was sent. */
   interrupted: boolean;
+  /** Whether it passed. */
   passed: boolean;
 }
 
