@@ -41,6 +41,8 @@ const lib = Deno.dlopen("libc.so.6", {
   write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
   lseek: { parameters: ["i32", "i64", "i32"], result: "i64" },
   ftruncate: { parameters: ["i32", "i64"], result: "i32" },
+  // int posix_fallocate(int fd, off_t offset, off_t len): returns the error number, no errno.
+  posix_fallocate: { parameters: ["i32", "i64", "i64"], result: "i32" },
   fcntl: { parameters: ["i32", "i32", "i64"], result: "i32" },
   mkfifo: { parameters: ["buffer", "u32"], result: "i32" },
   shm_open: { parameters: ["buffer", "i32", "u32"], result: "i32" },
@@ -170,6 +172,19 @@ export function fileSize(fd: number, object = `fd ${fd}`): number {
 /** ftruncate(2). */
 export function ftruncate(fd: number, size: number, object = `fd ${fd}`): void {
   if (lib.symbols.ftruncate(fd, BigInt(size)) < 0) fail("ftruncate", object);
+}
+
+/**
+ * posix_fallocate(3) of `size` bytes from 0: the blocks are reserved now, so a file system that
+ * cannot hold them says so here (ENOSPC) rather than with a SIGBUS when a page is first touched
+ * (tmpfs accepts an ftruncate past its size). Interrupted calls are made again.
+ */
+export function fallocate(fd: number, size: number, object = `fd ${fd}`): void {
+  for (;;) {
+    const errno = lib.symbols.posix_fallocate(fd, 0n, BigInt(size));
+    if (errno === 0) return;
+    if (errno !== Errno.EINTR) throw sysCallError("posix_fallocate", object, errno);
+  }
 }
 
 /** Sets O_NONBLOCK on an open descriptor (fcntl F_GETFL/F_SETFL). */

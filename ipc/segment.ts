@@ -18,7 +18,12 @@
 import * as libc from "./libc.ts";
 import { computeLayout, HEADER, ROLE_SLOT, type SegmentLayout } from "./layout.ts";
 import { Mailbox } from "./mailboxes.ts";
-import { SegmentError, SegmentExistsError, SegmentNotFoundError } from "./segment_errors.ts";
+import {
+  SegmentError,
+  SegmentExistsError,
+  SegmentNotFoundError,
+  SegmentSpaceError,
+} from "./segment_errors.ts";
 import { readHeader, type SegmentHeader, validateHeader, writeHeader } from "./segment_header.ts";
 import { RoleSlot } from "./slots.ts";
 
@@ -101,6 +106,15 @@ export class SharedSegment implements Disposable {
     }
     try {
       libc.ftruncate(fd, layout.totalSize, name);
+      // Every page reserved now: a /dev/shm too small or full fails here, not later with SIGBUS.
+      try {
+        libc.fallocate(fd, layout.totalSize, name);
+      } catch (e) {
+        if (e instanceof libc.SysCallError && e.code === "ENOSPC") {
+          throw new SegmentSpaceError(name, layout.totalSize, e);
+        }
+        throw e;
+      }
       const seg = new SharedSegment(name, layout, fd, libc.mmapShared(fd, layout.totalSize, name));
       writeHeader(seg.#bytes, layout, options.label ?? "", name);
       return seg;

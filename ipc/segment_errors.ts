@@ -32,6 +32,20 @@ export class SegmentExistsError extends SegmentError {
   }
 }
 
+/** /dev/shm cannot hold the segment (ENOSPC at creation): it was not created. */
+export class SegmentSpaceError extends SegmentError {
+  /** `segment` of `bytes` bytes could not be reserved (`cause`: the ENOSPC). */
+  constructor(segment: string, bytes: number, cause: unknown) {
+    super(
+      segment,
+      `no room in /dev/shm for the shared segment ${segment} (${bytes} bytes, ENOSPC): free ` +
+        `some (df -h /dev/shm shows how much is left) or start fewer workers; nothing was created`,
+      { cause },
+    );
+    this.name = "SegmentSpaceError";
+  }
+}
+
 /** Opening or unlinking a segment that does not exist (ENOENT). */
 export class SegmentNotFoundError extends SegmentError {
   /** Opening or unlinking `segment` failed with ENOENT (`cause`). */

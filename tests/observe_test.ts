@@ -45,7 +45,8 @@ async function readEvents(
 type Status = { running: boolean; roles: { role: string; pid: number; alive: boolean }[] };
 
 Deno.test("up --observe: the page, status and events; actions need the token, the page's origin and its host", async () => {
-  const trace = Deno.makeTempFileSync({ prefix: "osps-test-observe-", suffix: ".jsonl" });
+  const dir = Deno.makeTempDirSync({ prefix: "osps-test-observe-" });
+  const trace = `${dir}/trace.jsonl`;
   const o = await upObserved(["--stage", "relay", "--workers", "3", "--trace", trace]);
   const post = (path: string, body: unknown, headers: Record<string, string> = {}) =>
     fetch(`${o.origin}${path}`, {
@@ -183,7 +184,7 @@ Deno.test("up --observe: the page, status and events; actions need the token, th
     assert.equal((await o.up.status).code, 0);
   } finally {
     await stopUp(o.up);
-    Deno.removeSync(trace);
+    Deno.removeSync(dir, { recursive: true });
   }
 });
 

@@ -9,7 +9,8 @@ const CHROMIUM = "/usr/bin/chromium";
 const SCREENSHOT = new URL("../../out/observe.png", import.meta.url).pathname;
 
 Deno.test("the observer's page: every role, the load, a SIGKILL click and the restart within 2 s; a screenshot", async () => {
-  const trace = Deno.makeTempFileSync({ prefix: "osps-test-observe-", suffix: ".jsonl" });
+  const dir = Deno.makeTempDirSync({ prefix: "osps-test-observe-" });
+  const trace = `${dir}/trace.jsonl`;
   const o = await upObserved(["--stage", "ideal", "--workers", "3", "--trace", trace]);
   // Chromium's shared-memory files go to this directory, not /dev/shm (see diagram_browser.ts).
   const shm = Deno.makeTempDirSync({ prefix: "osps-chromium-" });
@@ -98,7 +99,7 @@ Deno.test("the observer's page: every role, the load, a SIGKILL click and the re
   } finally {
     await browser.close();
     await stopUp(o.up);
-    Deno.removeSync(trace);
+    Deno.removeSync(dir, { recursive: true });
     Deno.removeSync(shm, { recursive: true });
   }
 });
