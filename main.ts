@@ -11,15 +11,19 @@ import { clientCommand } from "./cli/client.ts";
 import { experimentCommand } from "./cli/experiment.ts";
 import { fuzzCommand } from "./cli/fuzz.ts";
 import { type Command, CommandError, typed, UsageError } from "./cli/common.ts";
+import { resetFailedCommand } from "./cli/reset_failed.ts";
 import { scenarioCommand } from "./cli/scenario.ts";
 import { soakCommand } from "./cli/soak.ts";
 import { statusCommand } from "./cli/status.ts";
 import { traceCommand } from "./cli/trace.ts";
 import { upCommand } from "./cli/up.ts";
+import { FifoError, RuntimeDirError, SegmentError, SysCallError } from "./ipc/mod.ts";
+import { ListenError } from "./roles/mod.ts";
 
 const COMMANDS: Record<string, Command> = {
   up: upCommand,
   status: statusCommand,
+  "reset-failed": resetFailedCommand,
   client: clientCommand,
   scenario: scenarioCommand,
   trace: traceCommand,
@@ -34,10 +38,20 @@ const MAIN_USAGE = `osps: run, watch, break and measure a multi-process server s
 Usage: deno task <command> [options]     (or: deno run <permissions> main.ts <command> …)
 
 Commands:
-${Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`).join("\n")}
-  help [cmd]  this text, or a command's
+${Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(12)} ${c.summary}`).join("\n")}
+  help [cmd]    this text, or a command's
 
 Every command takes --help (deno task <command> --help).`;
+
+/**
+ * Whether `e` is an error of the OS layer that names what was being done and the errno, which a
+ * user acts on (a foreign segment, a full file system, a directory of another user): said in
+ * one line. Any other error is a bug, and keeps its stack.
+ */
+function isOsError(e: unknown): e is Error {
+  return e instanceof SegmentError || e instanceof SysCallError || e instanceof RuntimeDirError ||
+    e instanceof FifoError || e instanceof ListenError;
+}
 
 /** Runs the command line `args`; resolves with the exit code. */
 export async function main(args: string[]): Promise<number> {
@@ -52,7 +66,7 @@ export async function main(args: string[]): Promise<number> {
     if (cmd === undefined) throw new UsageError(`unknown command ${JSON.stringify(command)}`);
     return await cmd.run(rest);
   } catch (e) {
-    if (e instanceof CommandError) {
+    if (e instanceof CommandError || isOsError(e)) {
       console.error(`error: ${e.message}`);
       return 1;
     }

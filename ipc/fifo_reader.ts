@@ -209,6 +209,11 @@ export class FifoReader implements Disposable, AsyncIterable<Uint8Array> {
     }
   }
 
+  /** Whether the path still names the pipe this reader has open (it may be replaced or gone). */
+  stillAtPath(): boolean {
+    return !this.#closed && libc.isOpenAt(this.#fd, this.path);
+  }
+
   /** Closes the reader; a pending {@link receive} resolves with `null`. */
   close(): void {
     if (this.#closed) return;

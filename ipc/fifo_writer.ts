@@ -58,6 +58,11 @@ export class FifoWriter implements Disposable {
     return new FifoWriter(path, fd);
   }
 
+  /** Whether the path still names the pipe this writer has open (it may be replaced or gone). */
+  stillAtPath(): boolean {
+    return this.#fd >= 0 && libc.isOpenAt(this.#fd, this.path);
+  }
+
   /** Opens the FIFO for writing if a reader has it open, else throws {@link NoReaderError}. */
   static openNow(path: string): FifoWriter {
     checkFifo(path);

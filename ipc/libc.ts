@@ -8,18 +8,21 @@
  * @module
  */
 
+import { constants as fs } from "node:fs";
 import { Errno, SysCallError } from "./errno.ts";
 
 export { Errno, errnoName, SysCallError } from "./errno.ts";
 
-/** open(2) / shm_open(3) flags (Linux values). */
+/** open(2) / shm_open(3) flags, this platform's values (`node:fs` has all but O_CLOEXEC). */
 export const O = {
-  RDONLY: 0,
-  WRONLY: 1,
-  RDWR: 2,
-  CREAT: 0o100,
-  EXCL: 0o200,
-  NONBLOCK: 0o4000,
+  RDONLY: fs.O_RDONLY,
+  WRONLY: fs.O_WRONLY,
+  RDWR: fs.O_RDWR,
+  CREAT: fs.O_CREAT,
+  EXCL: fs.O_EXCL,
+  NONBLOCK: fs.O_NONBLOCK,
+  NOFOLLOW: fs.O_NOFOLLOW,
+  /** O_CLOEXEC: 02000000 on Linux's every architecture. */
   CLOEXEC: 0o2000000,
 } as const;
 
@@ -294,6 +297,20 @@ export function monotonicMs(): number {
 const statBuf = new BigUint64Array(32);
 const statBytes = new Uint8Array(statBuf.buffer);
 
+/**
+ * stat(2) of `path`: the device it is on (its major and minor numbers, as /proc/locks writes
+ * them) and its inode number.
+ */
+export function fileId(path: string): { major: number; minor: number; inode: bigint } {
+  if (lib.symbols.stat(cString(path), statBytes) < 0) fail("stat", path);
+  const dev = statBuf[0];
+  return {
+    major: Number(((dev >> 8n) & 0xfffn) | ((dev >> 32n) & ~0xfffn)),
+    minor: Number((dev & 0xffn) | ((dev >> 12n) & ~0xffn)),
+    inode: statBuf[1],
+  };
+}
+
 /** stat(2) of `path`: its inode number (which file the name names now). */
 export function inodeOf(path: string): bigint {
   if (lib.symbols.stat(cString(path), statBytes) < 0) fail("stat", path);
@@ -304,6 +321,16 @@ export function inodeOf(path: string): bigint {
 export function inodeOfFd(fd: number, object = `fd ${fd}`): bigint {
   if (lib.symbols.fstat(fd, statBytes) < 0) fail("fstat", object);
   return statBuf[1];
+}
+
+/** Whether `fd` has open the very file `path` names now (false if the path is gone). */
+export function isOpenAt(fd: number, path: string): boolean {
+  try {
+    return inodeOf(path) === inodeOfFd(fd, path);
+  } catch (e) {
+    if (e instanceof SysCallError && e.errno === Errno.ENOENT) return false;
+    throw e;
+  }
 }
 
 /** RLIMIT_NOFILE, the open-file limit (Linux). */

@@ -27,16 +27,6 @@ export class InstanceLockedError extends Error {
   }
 }
 
-/** Whether `fd` has open the very file that `path` names now (false if the path is gone). */
-function sameFile(path: string, fd: number): boolean {
-  try {
-    return libc.inodeOf(path) === libc.inodeOfFd(fd, path);
-  } catch (e) {
-    if (e instanceof libc.SysCallError && e.errno === libc.Errno.ENOENT) return false;
-    throw e;
-  }
-}
-
 /** Reads the pid written in a lock file; 0 if missing or unreadable. */
 export function lockHolderPid(path: string): number {
   const raw = libc.readWholeFile(path);
@@ -67,12 +57,18 @@ export class InstanceLock implements Disposable {
    */
   static acquire(path: string): InstanceLock {
     for (let attempt = 1;; attempt++) {
-      const fd = libc.open(path, libc.O.RDWR | libc.O.CREAT | libc.O.CLOEXEC, 0o600);
+      // O_NOFOLLOW: a symbolic link planted at the lock's name is refused (ELOOP), never
+      // followed, or its target would be written with this pid.
+      const fd = libc.open(
+        path,
+        libc.O.RDWR | libc.O.CREAT | libc.O.NOFOLLOW | libc.O.CLOEXEC,
+        0o600,
+      );
       try {
         if (!libc.tryLockExclusive(fd, path)) {
           throw new InstanceLockedError(path, lockHolderPid(path));
         }
-        if (!sameFile(path, fd)) {
+        if (!libc.isOpenAt(fd, path)) {
           if (attempt < 100) {
             libc.close(fd, path);
             continue;
@@ -89,20 +85,33 @@ export class InstanceLock implements Disposable {
     }
   }
 
-  /** Whether a live process holds the lock at `path` right now (the file is not modified). */
-  static isHeld(path: string): boolean {
-    let fd: number;
+  /**
+   * The pid of the process holding the lock at `path` right now, or null: read from the kernel's
+   * table of locks (/proc/locks), so that looking never takes the lock itself — an `up` started at
+   * that moment is not refused because a `status --watch` was looking.
+   */
+  static holder(path: string): number | null {
+    let id;
     try {
-      fd = libc.open(path, libc.O.RDONLY | libc.O.CLOEXEC);
+      id = libc.fileId(path);
     } catch (e) {
-      if (e instanceof libc.SysCallError && e.errno === libc.Errno.ENOENT) return false;
+      if (e instanceof libc.SysCallError && e.errno === libc.Errno.ENOENT) return null;
       throw e;
     }
-    try {
-      return !libc.tryLockExclusive(fd, path);
-    } finally {
-      libc.close(fd, path);
+    const hex = (n: number) => n.toString(16).padStart(2, "0");
+    const file = `${hex(id.major)}:${hex(id.minor)}:${id.inode}`;
+    const table = new TextDecoder().decode(libc.readWholeFile("/proc/locks") ?? new Uint8Array());
+    for (const line of table.split("\n")) {
+      // "1: FLOCK  ADVISORY  WRITE 27280 fe:00:2146524 0 EOF"; a waiter's line has "->".
+      const f = line.trim().split(/\s+/);
+      if (f[1] === "FLOCK" && f[3] === "WRITE" && f[5] === file) return Number(f[4]);
     }
+    return null;
+  }
+
+  /** Whether a live process holds the lock at `path` right now (see {@link holder}). */
+  static isHeld(path: string): boolean {
+    return InstanceLock.holder(path) !== null;
   }
 
   /**

@@ -320,11 +320,26 @@ export function readCommandLine(pid: number): string {
   return (procText(`/proc/${pid}/cmdline`) ?? "").split("\0").filter((a) => a !== "").join(" ");
 }
 
+/** Whether `pid` has a handler for `signal` (SigCgt of /proc/<pid>/status); false if gone. */
+export function catchesSignal(pid: number, signal: Deno.Signal): boolean {
+  const m = /^SigCgt:\s+([0-9a-f]+)$/m.exec(procText(`/proc/${pid}/status`) ?? "");
+  return m !== null && (BigInt(`0x${m[1]}`) >> BigInt(signalNumber(signal) - 1) & 1n) === 1n;
+}
+
 /** A process's peak resident memory (VmHWM in /proc/<pid>/status), KiB; null if gone. */
 export function peakRssKib(pid: number): number | null {
   const text = procText(`/proc/${pid}/status`);
   if (text === null) return null;
   const m = /^VmHWM:\s+(\d+) kB$/m.exec(text);
+  return m ? Number(m[1]) : null;
+}
+
+/**
+ * How many processes the kernel's OOM killer has killed since boot, in any cgroup (`oom_kill` of
+ * /proc/vmstat, Linux 4.13 and later); null where the kernel does not count them.
+ */
+export function oomKillCount(): number | null {
+  const m = /^oom_kill (\d+)$/m.exec(procText("/proc/vmstat") ?? "");
   return m ? Number(m[1]) : null;
 }
 

@@ -77,6 +77,35 @@ export class RuntimeDir {
     return path;
   }
 
+  /**
+   * Makes sure the entry `name` is this user's named pipe, mode 0600: if it is gone, or anything
+   * else is there (a regular file, a link, another user's pipe), that is removed and the pipe
+   * created again. Returns what it found wrong, or null if nothing was.
+   */
+  ensureFifo(name: string): string | null {
+    const path = this.file(name);
+    let info: Deno.FileInfo;
+    try {
+      info = Deno.lstatSync(path);
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+      makeFifo(path);
+      return "it was gone";
+    }
+    const mode = (info.mode ?? 0) & 0o777;
+    const wrong = !info.isFifo
+      ? `it was ${info.isSymlink ? "a symbolic link" : info.isDirectory ? "a directory" : "a file"}`
+      : info.uid !== getuid()
+      ? `it belonged to uid ${info.uid}`
+      : mode !== 0o600
+      ? `its mode was ${mode.toString(8)}`
+      : null;
+    if (wrong === null) return null;
+    Deno.removeSync(path, { recursive: info.isDirectory });
+    makeFifo(path);
+    return wrong;
+  }
+
   /** Removes the directory and everything in it; a directory already gone is not an error. */
   remove(): void {
     try {

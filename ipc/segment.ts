@@ -70,6 +70,8 @@ export class SharedSegment implements Disposable {
   #ptr: Deno.PointerObject;
   #view: DataView | null;
   #bytes: Uint8Array;
+  /** The header as this process wrote it, when it created the segment (see {@link repairHeader}). */
+  #header: Uint8Array | null = null;
 
   private constructor(
     name: string,
@@ -117,6 +119,7 @@ export class SharedSegment implements Disposable {
       }
       const seg = new SharedSegment(name, layout, fd, libc.mmapShared(fd, layout.totalSize, name));
       writeHeader(seg.#bytes, layout, options.label ?? "", name);
+      seg.#header = seg.#bytes.slice(0, HEADER.size);
       return seg;
     } catch (e) {
       libc.close(fd, name);
@@ -214,6 +217,23 @@ export class SharedSegment implements Disposable {
   header(): SegmentHeader {
     this.#dv();
     return readHeader(this.#bytes);
+  }
+
+  /**
+   * For the segment's creator: writes its header again if anything changed it (bytes written into
+   * the segment by another process), so that the roles that open it next are not refused; returns
+   * whether it did. The magic is written last, as at creation. A mapping that did not create the
+   * segment has no header of its own to restore: false.
+   */
+  repairHeader(): boolean {
+    const { bytes } = this.access(true);
+    const own = this.#header;
+    if (own === null) return false;
+    const now = bytes.subarray(0, HEADER.size);
+    if (now.every((b, i) => b === own[i])) return false;
+    now.set(own.subarray(4), 4);
+    now.set(own.subarray(0, 4), 0);
+    return true;
   }
 
   /** The role slot at `index` (see `WATCHDOG_SLOT`, `DISPATCHER_SLOT`, `workerSlot(k)`). */

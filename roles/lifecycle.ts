@@ -6,7 +6,7 @@
  * @module
  */
 
-import { monotonicMs, parentPid, type RoleSlot } from "../ipc/mod.ts";
+import { monotonicMs, parentPid, type RoleSlot, type SignalQueue } from "../ipc/mod.ts";
 import { HEARTBEAT_INTERVAL_MS } from "./liveness.ts";
 import { traceEvent } from "./logging.ts";
 
@@ -68,4 +68,32 @@ export function honourInjectedCrash(runtimeDir: string, slug: string): void {
   }
   console.error(`${slug}: injected crash at start (${crashAtStartFile(runtimeDir, slug)})`);
   Deno.exit(EXIT_INJECTED);
+}
+
+/** A role's stop: asked for by SIGTERM, heard from the moment the role starts. */
+export interface StopRequest {
+  /** Aborted by the stop: every wait of the role's start takes it, so none outlasts the stop. */
+  signal: AbortSignal;
+  /** Resolves when the stop is asked for. */
+  requested: Promise<void>;
+}
+
+/**
+ * Listens on `signals` for the role's SIGTERM from now on (SIGINT from a terminal is the parent's
+ * to act on): a role still opening its pipes when its stop comes (a worker whose dispatcher has
+ * stopped first waits for a reader that will not come) must still stop. A SIGTERM that comes
+ * because the parent died (the parent-death signal) means leave now.
+ */
+export function stopRequest(signals: SignalQueue, expectedParent: number): StopRequest {
+  const controller = new AbortController();
+  const requested = (async () => {
+    for await (const s of signals) {
+      if (s !== "SIGTERM") continue;
+      if (!parentAlive(expectedParent)) leaveOrphaned();
+      traceEvent({ event: "stop", channel: "signal", detail: s });
+      controller.abort(new Error("stopped by SIGTERM"));
+      return;
+    }
+  })();
+  return { signal: controller.signal, requested };
 }

@@ -37,6 +37,16 @@ export function roleCommand(
   });
 }
 
+/** Sends `signal` to `child`, unless it has exited and been reaped already (then nothing). */
+export function signalChild(child: Deno.ChildProcess, signal: Deno.Signal): void {
+  try {
+    child.kill(signal);
+  } catch (e) {
+    // "Child process has already terminated": its status is ready, or about to be.
+    if (!(e instanceof TypeError)) throw e;
+  }
+}
+
 /**
  * Stops a child in phases and reaps it: wait `graceMs` for it to exit on its own, then SIGTERM
  * and wait `termMs`, then SIGKILL. Returns how it ended once reaped: no zombie is left.
@@ -51,11 +61,7 @@ export async function reapChild(
   for (
     const [signal, wait] of [["SIGTERM", options.termMs ?? 2000], ["SIGKILL", 10_000]] as const
   ) {
-    try {
-      child.kill(signal);
-    } catch {
-      // Exited (and reaped by Deno) between the wait and the signal: its status is ready.
-    }
+    signalChild(child, signal);
     const status = await withTimeout(ended, wait);
     if (status !== null) return status;
   }

@@ -323,13 +323,14 @@ const FIRST_UNPRIVILEGED_PORT = 1024;
 
 /**
  * Deno.listen, retried while the address is in use (a restarted role rebinding the port of the
- * process it replaces) for up to `timeoutMs`; then a {@link ListenError} naming `who` (`worker 2`)
- * and the address.
+ * process it replaces) for up to `timeoutMs`, unless `signal` aborts first (it rejects then with
+ * its reason); then a {@link ListenError} naming `who` (`worker 2`) and the address.
  */
 export async function listenRetrying(
   who: string,
   hostname: string,
   port: number,
+  signal?: AbortSignal,
   timeoutMs = 3000,
 ): Promise<Deno.TcpListener> {
   const deadline = performance.now() + timeoutMs;
@@ -360,7 +361,7 @@ export async function listenRetrying(
           e,
         );
       }
-      await sleep(25);
+      await sleep(25, signal);
     }
   }
 }

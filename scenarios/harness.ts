@@ -110,6 +110,8 @@ export interface StopReport {
   roles: Record<string, RoleOutcome>;
   /** What the run left behind: every list empty when it cleaned up. */
   leftovers: LeftoverReport;
+  /** The last 2000 bytes the watchdog wrote on its stderr (its last words, if it failed). */
+  stderr: string;
 }
 
 /** The instance did not start. Everything started was stopped and removed before this was thrown. */
@@ -311,6 +313,7 @@ export class RunningSystem implements AsyncDisposable {
     this.#segment.close();
     return {
       watchdog: status,
+      stderr: this.#stderr.text,
       roles,
       leftovers: checkLeftovers({
         pids: [this.watchdog.pid, ...this.#seen, ...processes],

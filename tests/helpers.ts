@@ -190,10 +190,11 @@ export const CLI_PERMISSIONS: string[] = (JSON.parse(
   Deno.readTextFileSync(new URL("../deno.json", import.meta.url)),
 ).tasks.osps as string).split(" ").filter((word) => word.startsWith("--allow-"));
 
-/** `main.ts <args>` as the tasks run it; stdout and stderr piped. */
-export function cliCommand(args: string[]): Deno.Command {
+/** `main.ts <args>` as the tasks run it, with `env` added; stdout and stderr piped. */
+export function cliCommand(args: string[], env?: Record<string, string>): Deno.Command {
   return new Deno.Command(Deno.execPath(), {
     args: cliArgs(args),
+    env,
     stdin: "null",
     stdout: "piped",
     stderr: "piped",

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { InstanceLock, InstanceLockedError, lockHolderPid, RuntimeDir } from "../ipc/mod.ts";
+import { roleCommand } from "../roles/mod.ts";
 import { killAndReap, LineReader, spawnFixture, waitUntil } from "./helpers.ts";
 
 Deno.test("the instance lock: refused while another process holds it, free once it is SIGKILLed", async () => {
@@ -29,6 +30,39 @@ Deno.test("the instance lock: refused while another process holds it, free once 
     assert.throws(() => Deno.statSync(path), Deno.errors.NotFound, "released and removed");
   } finally {
     await killAndReap(holder);
+    dir.remove();
+  }
+});
+
+// status --watch asks twice a second whether an instance runs: asking used to take the lock
+// for an instant, and an `up` started in that instant was refused as "another instance".
+Deno.test("asking whether the lock is held never takes it: a process that takes it is never refused", async () => {
+  const dir = RuntimeDir.create({ prefix: "osps-test-" });
+  const path = dir.file("osps.lock");
+  const prober = roleCommand(new URL("./fixtures/lock_prober.ts", import.meta.url), [path], {
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  try {
+    const lines = new LineReader(prober.stdout);
+    assert.equal(await lines.next(), "probing");
+    let refused = 0;
+    for (let i = 0; i < 2000; i++) {
+      try {
+        InstanceLock.acquire(path).release();
+      } catch (e) {
+        if (!(e instanceof InstanceLockedError)) throw e;
+        refused++;
+      }
+      if (i % 200 === 0) await new Promise((r) => setTimeout(r, 1));
+    }
+    await prober.stdin.close();
+    const looks = Number(await lines.next());
+    assert.ok(looks > 1000, `the prober looked ${looks} times meanwhile`);
+    assert.equal(refused, 0, "never refused because someone was looking");
+  } finally {
+    await killAndReap(prober);
     dir.remove();
   }
 });

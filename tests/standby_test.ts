@@ -123,6 +123,58 @@ Deno.test("a standby that died is not handed a role: the restart spawns, then a 
   });
 });
 
+// A standby stopped by a signal (SIGSTOP) was handed the next role, which then stayed down for
+// the whole start timeout (10 s): with the dispatcher, 10 s without service.
+Deno.test("a stopped standby is not handed a role: ended, and the role is spawned at once", async () => {
+  await withSystem({ stage: "relay", workers: 2 }, async (system) => {
+    await system.waitFor("a standby", () => pidsOf(system, "standby").length === 1, 5000);
+    const [standby] = pidsOf(system, "standby");
+    await loaded(system, standby);
+    sendSignal(standby, "SIGSTOP");
+    const t0 = performance.now();
+    const pid = system.signal("dispatcher", "SIGKILL");
+    await system.waitFor(
+      "the dispatcher again",
+      (s) => s.role("dispatcher").pid !== pid && pidsOf(s, "ready", "dispatcher").length === 2,
+      5000,
+    );
+    const took = performance.now() - t0;
+    assert.ok(took < 1000, `the dispatcher answered again after ${took.toFixed(0)} ms`);
+    assert.notEqual(system.role("dispatcher").pid, standby, "not the stopped standby");
+    assert.ok(
+      system.trace().some((e) =>
+        e.event === "standby exit" && e.detail?.startsWith(`pid ${standby} was stopped by a signal`)
+      ),
+    );
+    await served(system, 5);
+  });
+});
+
+// A role stopped while it starts would never say it is ready: it is killed after the heartbeat
+// timeout and restarted, not left for the 10 s start timeout (nor hold the stop for 6 s).
+Deno.test("a role stopped by a signal while it starts is killed and restarted", async () => {
+  await withSystem({ stage: "relay", workers: 2, standby: false }, async (system) => {
+    const pid = system.signal("worker 2", "SIGKILL");
+    await system.waitFor("worker 2's next process", (s) => s.role("worker 2").pid !== pid, 5000);
+    const starting = system.role("worker 2").pid;
+    sendSignal(starting, "SIGSTOP");
+    const t0 = performance.now();
+    await system.waitFor(
+      "worker 2 killed and restarted",
+      (s) => s.role("worker 2").pid !== starting && pidsOf(s, "ready", "worker 2").length === 2,
+      5000,
+    );
+    assert.ok(performance.now() - t0 < 3000, "within the heartbeat timeout and a start");
+    assert.ok(
+      system.trace().some((e) =>
+        e.event === "frozen" && e.peer === "worker 2" &&
+        e.detail === "stopped by a signal while it starts; SIGKILL"
+      ),
+    );
+    await served(system, 5);
+  });
+});
+
 Deno.test("--no-standby: no standby process, a restart spawns a new one", async () => {
   await withSystem({ stage: "relay", workers: 2, standby: false }, async (system) => {
     const roles = system.roles.map((r) => r.pid).sort();

@@ -1,8 +1,16 @@
 import assert from "node:assert/strict";
-import { isRunning, sendSignal } from "../ipc/mod.ts";
-import { OspsClient, TcpLineReader, writeLine } from "../roles/mod.ts";
+import { catchesSignal, isRunning, RuntimeDir, sendSignal, SharedSegment } from "../ipc/mod.ts";
+import {
+  OspsClient,
+  roleArgs,
+  roleCommand,
+  SYSTEM_ROLE_PERMISSIONS,
+  TcpLineReader,
+  withTimeout,
+  writeLine,
+} from "../roles/mod.ts";
 import { readTrace, startSystem } from "../scenarios/mod.ts";
-import { waitUntil } from "./helpers.ts";
+import { killAndReap, testSegmentName, waitUntil } from "./helpers.ts";
 import { sleep } from "../roles/timers.ts";
 
 // A frozen worker holding a request must not hold the stop: the stop takes at most the grace plus
@@ -92,5 +100,56 @@ Deno.test("a stop signal again within 1 s is the same stop; a second one later k
     for (const c of held) c.close();
     await system.stop();
     Deno.removeSync(out, { recursive: true });
+  }
+});
+
+// A worker still starting when its stop comes — its dispatcher stopped first, so its answer pipe
+// has no reader to open — stops at once, rather than hold the whole stop until SIGKILL.
+Deno.test("a worker waiting for its dispatcher at start stops at once on SIGTERM", async () => {
+  const dir = RuntimeDir.create({ prefix: "osps-test-start-" });
+  const name = testSegmentName("start");
+  const segment = SharedSegment.create(name, { workers: 1 });
+  dir.fifo("dwtube1");
+  dir.fifo("wdtube1");
+  const worker = roleCommand(
+    new URL("../roles/worker/main.ts", import.meta.url),
+    [
+      ...roleArgs({
+        stage: "relay",
+        segment: name,
+        runtimeDir: dir.path,
+        host: "127.0.0.1",
+        port: 0,
+        claimTimeoutMs: 5000,
+        parentPid: Deno.pid,
+        logLevel: "error",
+        trace: "",
+        traceMaxBytes: 1 << 20,
+      }),
+      "--worker",
+      "1",
+    ],
+    { stdin: "null", stdout: "null", stderr: "inherit" },
+    SYSTEM_ROLE_PERMISSIONS,
+  ).spawn();
+  try {
+    // It listens for SIGTERM, and nobody reads its answer pipe: it waits to open it.
+    await waitUntil(
+      "the worker's SIGTERM handler",
+      () => catchesSignal(worker.pid, "SIGTERM"),
+      10_000,
+    );
+    await sleep(200);
+    const t0 = performance.now();
+    sendSignal(worker.pid, "SIGTERM");
+    const status = await withTimeout(worker.status, 3000);
+    assert.ok(status !== null, "it stopped (before: it waited for a reader until SIGKILL)");
+    assert.equal(status.code, 0);
+    assert.ok(performance.now() - t0 < 1000);
+  } finally {
+    await killAndReap(worker).catch(() => {});
+    segment.close();
+    SharedSegment.unlink(name);
+    dir.remove();
   }
 });

@@ -3,10 +3,23 @@
 // segments, replaced pipes and lock files.
 import assert from "node:assert/strict";
 import * as libc from "../ipc/libc.ts";
-import { ROLE_STATE, sendSignal } from "../ipc/mod.ts";
-import { OspsClient } from "../roles/mod.ts";
-import { readTrace, startSystem } from "../scenarios/mod.ts";
-import { CLI_PERMISSIONS } from "./helpers.ts";
+import {
+  defaultRuntimeBase,
+  isRunning,
+  ROLE_STATE,
+  sendSignal,
+  SharedSegment,
+  waitExit,
+  workerSlot,
+} from "../ipc/mod.ts";
+import {
+  OspsClient,
+  SYSTEM_ROLE_PERMISSIONS,
+  watchdogArgs,
+  type WatchdogOptions,
+} from "../roles/mod.ts";
+import { isClean, readTrace, startSystem, waitForTrace } from "../scenarios/mod.ts";
+import { cliArgs, cliCommand, LineReader, RawShm, removeShm, waitUntil } from "./helpers.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 
@@ -52,25 +65,32 @@ Deno.test("a role killed by any fatal signal, named or not, is restarted and rep
   }
 });
 
-/** `main.ts <args>` in a mount namespace whose /dev/shm is a tmpfs of `size`. */
-async function withSmallShm(size: string, args: string[]): Promise<{ code: number; err: string }> {
-  const command = [
-    Deno.execPath(),
-    "run",
-    "--quiet",
-    ...CLI_PERMISSIONS,
-    `${ROOT}/main.ts`,
-    ...args,
-  ]
-    .map((w) => `'${w}'`).join(" ");
+/**
+ * `main.ts <args>` in a mount namespace of its own, after the shell commands `before` (mounts),
+ * then `after` (what it prints is in `out`; the command's own output is dropped).
+ */
+async function inMountNamespace(
+  before: string,
+  args: string[],
+  env: Record<string, string> = {},
+  after = "",
+): Promise<{ code: number; out: string; err: string }> {
+  const command = [Deno.execPath(), ...cliArgs(args)].map((w) => `'${w}'`).join(" ");
   const unshare = libc.getuid() === 0 ? ["-m"] : ["-r", "-m"];
   const o = await new Deno.Command("unshare", {
-    args: [...unshare, "sh", "-c", `mount -t tmpfs -o size=${size} tmpfs /dev/shm && ${command}`],
+    args: [...unshare, "sh", "-c", `${before} ${command} >/dev/null; code=$?${after}; exit $code`],
+    env,
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
   }).output();
-  return { code: o.code, err: new TextDecoder().decode(o.stderr) };
+  const text = (b: Uint8Array) => new TextDecoder().decode(b);
+  return { code: o.code, out: text(o.stdout), err: text(o.stderr) };
+}
+
+/** `main.ts <args>` in a mount namespace whose /dev/shm is a tmpfs of `size`. */
+function withSmallShm(size: string, args: string[]): Promise<{ code: number; err: string }> {
+  return inMountNamespace(`mount -t tmpfs -o size=${size} tmpfs /dev/shm &&`, args);
 }
 
 // tmpfs takes an ftruncate past its size: without the reservation, the first request SIGBUSed the
@@ -87,4 +107,274 @@ Deno.test("a /dev/shm too small for the segment is refused at start, in one line
     ),
   );
   assert.equal(err.trim().split("\n").length, 1, err);
+});
+
+/**
+ * A watchdog run by a Deno binary of its own (a hard link, or a copy), for faults that need the
+ * binary gone; with its trace in `dir`. Resolves once it printed `ready`.
+ */
+async function watchdogOn(
+  deno: string,
+  dir: string,
+  options: Partial<WatchdogOptions> = {},
+): Promise<{ watchdog: Deno.ChildProcess; instance: string; port: number }> {
+  const instance = `sv${Deno.pid}-${crypto.randomUUID().slice(0, 6)}`;
+  const args = watchdogArgs({
+    stage: "relay",
+    workers: 2,
+    host: "127.0.0.1",
+    port: 0,
+    instance,
+    runtimeBase: defaultRuntimeBase(),
+    queueLimit: 64,
+    requestTimeoutMs: 10_000,
+    claimTimeoutMs: 5000,
+    idleTimeoutMs: 60_000,
+    graceMs: 2000,
+    logLevel: "error",
+    trace: `${dir}/trace.jsonl`,
+    ...options,
+  });
+  const watchdog = new Deno.Command(deno, {
+    args: [
+      "run",
+      "--quiet",
+      "--config",
+      `${ROOT}/deno.json`,
+      ...SYSTEM_ROLE_PERMISSIONS,
+      "--allow-run",
+      `${ROOT}/roles/watchdog/main.ts`,
+      ...args,
+      "--parent-pid",
+      String(Deno.pid),
+    ],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "inherit",
+    detached: true,
+  }).spawn();
+  const ready = await new LineReader(watchdog.stdout).until(/^ready (\d+) /, 20_000);
+  return { watchdog, instance, port: Number(ready[1]) };
+}
+
+/** A hard link to this Deno binary in `dir` (a copy if it is on another file system). */
+function linkDeno(dir: string): string {
+  const path = `${dir}/deno`;
+  try {
+    Deno.linkSync(Deno.execPath(), path);
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotSupported || (e as { code?: string }).code === "EXDEV")) {
+      throw e;
+    }
+    Deno.copyFileSync(Deno.execPath(), path);
+  }
+  return path;
+}
+
+// A fork that fails (EAGAIN in a full pids cgroup; here, the binary gone) during a restart used
+// to end the whole instance with an uncaught error from the supervisor's spawn.
+Deno.test("a restart whose process cannot be started goes through the restart policy", async () => {
+  const dir = Deno.makeTempDirSync({ prefix: "osps-test-spawn-" });
+  const { watchdog, instance, port } = await watchdogOn(linkDeno(dir), dir, { standby: false });
+  try {
+    // From now on no process of this instance can be started: its binary is gone.
+    Deno.removeSync(`${dir}/deno`);
+    using segment = SharedSegment.open(`/osps-${instance}`, { readOnly: true });
+    const worker = segment.slot(workerSlot(1));
+    sendSignal(worker.get("pid"), "SIGKILL");
+    await waitUntil(
+      "worker 1 marked failed",
+      () => worker.get("state") === ROLE_STATE.failed,
+      10_000,
+    );
+    assert.ok(isRunning(watchdog.pid), "the watchdog goes on");
+    await using client = await OspsClient.connect({ port });
+    assert.equal((await client.request("requetetype2 100")).ok, true, "worker 2 serves");
+    // The watchdog writes its events within 100 ms.
+    const all = await waitForTrace(
+      `${dir}/trace.jsonl`,
+      (es) => es.some((e) => e.peer === "worker 1" && e.event === "failed"),
+    );
+    const events = (all ?? []).filter((e) => e.peer === "worker 1");
+    const failedSpawns = events.filter((e) => e.event === "spawn failed");
+    assert.equal(failedSpawns.length, 5, "each of its 5 restarts, with its backoff");
+    assert.match(failedSpawns[0].detail!, /could not be started \(.*No such file or directory/);
+    assert.ok(events.some((e) => e.event === "failed"));
+  } finally {
+    sendSignal(watchdog.pid, "SIGTERM");
+    const status = await waitExit(watchdog);
+    await watchdog.stdout.cancel().catch(() => {});
+    Deno.removeSync(dir, { recursive: true });
+    assert.equal(status.code, 0, "a clean stop");
+  }
+});
+
+// OTP escalates when a child it cannot do without keeps failing; the instance used to run on,
+// its port refusing for good, and exit 0 later.
+Deno.test("the dispatcher in a crash loop ends the instance, with a non-zero exit and a clear line", async () => {
+  const system = await startSystem({ stage: "relay", workers: 1, logLevel: "fatal" });
+  system.crashAtStart("dispatcher", true);
+  try {
+    system.signal("dispatcher", "SIGKILL");
+    const status = await waitExit(system.watchdog);
+    assert.equal(status.code, 1);
+  } finally {
+    const report = await system.stop();
+    assert.match(
+      report.stderr,
+      /watchdog: stopped the instance: the dispatcher failed: 5 restarts within 10000 ms, the last one exited with code 4; nothing can be served without it/,
+    );
+    assert.ok(isClean(report.leftovers), JSON.stringify(report.leftovers));
+  }
+});
+
+// A failed worker slot used to stay failed for the instance's life: it is tried again after a
+// pause, and at once when an operator asks (deno task reset-failed).
+Deno.test("a failed worker is tried again: by reset-failed at once", async () => {
+  const system = await startSystem({ stage: "relay", workers: 2, logLevel: "fatal" });
+  try {
+    system.crashAtStart("worker 2", true);
+    system.signal("worker 2", "SIGKILL");
+    const { slot } = system.role("worker 2");
+    await system.waitFor(
+      "worker 2 failed",
+      (s) => s.segment.slot(slot).get("state") === ROLE_STATE.failed,
+      10_000,
+    );
+    system.crashAtStart("worker 2", false);
+    const o = await cliCommand(["reset-failed", "--instance", system.instance]).output();
+    const out = new TextDecoder().decode(o.stdout);
+    assert.equal(o.code, 0, new TextDecoder().decode(o.stderr));
+    assert.match(out, /^worker 2: tried again, ready \(pid \d+\)$/m);
+    assert.equal(system.segment.slot(slot).get("state"), ROLE_STATE.ready);
+    const again = await cliCommand(["reset-failed", "--instance", system.instance]).output();
+    assert.match(new TextDecoder().decode(again.stdout), /^no slot of instance \S+ is failed$/m);
+  } finally {
+    await system.stop();
+  }
+});
+
+// Four bytes at offset 0 and every later start of a role was refused: the dispatcher ended
+// failed, and status died of an uncaught SegmentHeaderError.
+Deno.test("a corrupted segment header is written again by the watchdog; status says what it saw", async () => {
+  const system = await startSystem({ stage: "relay", workers: 1 });
+  try {
+    using raw = RawShm.open(system.segmentName);
+    raw.bytes().set([0xde, 0xad, 0xbe, 0xef], 0);
+    const pid = system.signal("worker 1", "SIGKILL");
+    await system.waitFor(
+      "worker 1 back",
+      (s) =>
+        s.role("worker 1").pid !== pid &&
+        s.segment.slot(s.role("worker 1").slot).get("state") === ROLE_STATE.ready,
+      5000,
+    );
+    assert.equal(system.restarts()["worker 1"], 1, "it started the first time again");
+    assert.deepEqual([...raw.bytes().subarray(0, 4)], [0x4f, 0x53, 0x50, 0x53], '"OSPS" again');
+    await using client = await OspsClient.connect({ port: system.port });
+    assert.equal((await client.request("requetetype1 x")).ok, true);
+  } finally {
+    await system.stop();
+  }
+  // A segment that is not an osps one (here, a stranger's at the name status looks for).
+  const name = `st${Deno.pid}`;
+  using _foreign = RawShm.open(`/osps-${name}`, 4096);
+  try {
+    const o = await cliCommand(["status", "--instance", name]).output();
+    const err = new TextDecoder().decode(o.stderr);
+    assert.equal(o.code, 1);
+    assert.match(err, /^error: shared segment \/osps-st\d+ is refused: magic is 0x00000000/);
+    assert.equal(err.trim().split("\n").length, 1, err);
+  } finally {
+    removeShm(`/osps-${name}`);
+  }
+});
+
+// A pipe deleted or replaced by a regular file made its worker crash-loop to failed in 1.7 s.
+Deno.test("a worker's pipe removed or replaced is made again before its restart", async () => {
+  const system = await startSystem({ stage: "relay", workers: 2 });
+  try {
+    Deno.removeSync(`${system.runtimeDir}/dwtube1`);
+    Deno.removeSync(`${system.runtimeDir}/wdtube1`);
+    Deno.writeTextFileSync(`${system.runtimeDir}/wdtube1`, "not a pipe");
+    const pid = system.signal("worker 1", "SIGKILL");
+    await system.waitFor(
+      "worker 1 back",
+      (s) =>
+        s.role("worker 1").pid !== pid &&
+        s.segment.slot(s.role("worker 1").slot).get("state") === ROLE_STATE.ready,
+      5000,
+    );
+    assert.ok(Deno.lstatSync(`${system.runtimeDir}/wdtube1`).isFifo);
+    assert.equal(system.restarts()["worker 1"], 1, "no crash loop");
+    // Both workers serve: the dispatcher follows the new pipes.
+    system.signal("worker 2", "SIGSTOP");
+    await using client = await OspsClient.connect({ port: system.port, timeoutMs: 5000 });
+    for (let i = 0; i < 4; i++) {
+      assert.equal((await client.request(`requetetype1 ${i}`)).ok, true, `request ${i}`);
+    }
+  } finally {
+    await system.stop();
+  }
+});
+
+// A symbolic link planted at the lock's name used to be followed: its target was overwritten.
+Deno.test("a symbolic link at the lock's name is refused, and its target left untouched", async () => {
+  const base = Deno.makeTempDirSync({ prefix: "osps-test-base-" });
+  const target = `${base}/precious`;
+  Deno.writeTextFileSync(target, "keep me\n");
+  const instance = `ln${Deno.pid}`;
+  Deno.mkdirSync(`${base}/osps-${instance}`, { mode: 0o700 });
+  Deno.chmodSync(`${base}/osps-${instance}`, 0o700);
+  Deno.symlinkSync(target, `${base}/osps-${instance}/osps.lock`);
+  try {
+    const o = await cliCommand(["up", "--port", "0", "--instance", instance], {
+      XDG_RUNTIME_DIR: base,
+    })
+      .output();
+    const err = new TextDecoder().decode(o.stderr);
+    assert.equal(o.code, 1, err);
+    assert.match(err, /^error: cannot start instance ln\d+: open\(.*osps\.lock\) failed: ELOOP/);
+    assert.equal(Deno.readTextFileSync(target), "keep me\n");
+    assert.equal(err.trim().split("\n").length, 1, err);
+  } finally {
+    Deno.removeSync(base, { recursive: true });
+  }
+});
+
+// Start-up failures came out as `Uncaught (in promise)` stack traces; a full runtime file system
+// also left the directory and an empty lock.
+Deno.test("start-up failures are one line naming the path and the errno, and leave nothing", async () => {
+  const base = Deno.makeTempDirSync({ prefix: "osps-test-base-" });
+  try {
+    // A directory of another user at the instance's name.
+    Deno.mkdirSync(`${base}/osps-other`, { mode: 0o700 });
+    Deno.chmodSync(`${base}/osps-other`, 0o700);
+    if (libc.getuid() === 0) Deno.chownSync(`${base}/osps-other`, 65534, 65534);
+    const other = await cliCommand(["up", "--port", "0", "--instance", "other"], {
+      XDG_RUNTIME_DIR: base,
+    }).output();
+    const err = new TextDecoder().decode(other.stderr);
+    assert.equal(other.code, 1, err);
+    assert.equal(err.trim().split("\n").length, 1, err);
+    assert.match(
+      err,
+      libc.getuid() === 0
+        ? /^error: cannot start instance other: .*osps-other.* belongs to uid 65534/
+        : /^error: /,
+    );
+    // A runtime file system that is full: the lock cannot be written.
+    const full = await inMountNamespace(
+      `mount -t tmpfs -o size=8k tmpfs '${base}' && head -c 8192 /dev/zero > '${base}/filler'; `,
+      ["up", "--port", "0", "--instance", "full"],
+      { XDG_RUNTIME_DIR: base },
+      `; ls -A '${base}'`,
+    );
+    assert.equal(full.code, 1, full.err);
+    assert.match(full.err, /^error: cannot start instance full: .*ENOSPC/);
+    assert.equal(full.err.trim().split("\n").length, 1, full.err);
+    assert.equal(full.out.trim(), "filler", "nothing left beside what was there");
+  } finally {
+    Deno.removeSync(base, { recursive: true });
+  }
 });

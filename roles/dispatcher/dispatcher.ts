@@ -57,6 +57,8 @@ export class Dispatcher implements SessionHost {
   #connections = new Set<Promise<void>>();
   #answerLoops: Promise<void>[] = [];
   #connecting: Promise<void>[] = [];
+  /** The stop's signal, once the workers are being connected. */
+  #signal: AbortSignal | null = null;
 
   /** A dispatcher with `options` on `segment`; opens its workers' answer pipes. */
   constructor(options: DispatcherOptions, segment: SharedSegment) {
@@ -69,19 +71,28 @@ export class Dispatcher implements SessionHost {
     this.#nextId = requestIdBase(generation) + 1;
     this.links = Array.from({ length: options.workers }, (_, i) => {
       const k = i + 1;
-      const pongs = FifoReader.open(`${options.runtimeDir}/wdtube${k}`);
-      // Answers left in the pipe were meant for the dispatcher this one replaces.
-      const stale = pongs.discardPending();
-      if (stale > 0) {
-        traceEvent({
-          event: "stale answers",
-          channel: "fifo",
-          peer: `worker ${k}`,
-          detail: `${stale} bytes dropped at start`,
-        });
-      }
-      return new WorkerLink(k, pongs, segment.mailbox(k), segment.slot(workerSlot(k)));
+      return new WorkerLink(
+        k,
+        this.#openAnswers(k),
+        segment.mailbox(k),
+        segment.slot(workerSlot(k)),
+      );
     });
+  }
+
+  /** Opens worker k's answer pipe, dropping what is left in it for a previous dispatcher. */
+  #openAnswers(k: number): FifoReader {
+    const pongs = FifoReader.open(`${this.options.runtimeDir}/wdtube${k}`);
+    const stale = pongs.discardPending();
+    if (stale > 0) {
+      traceEvent({
+        event: "stale answers",
+        channel: "fifo",
+        peer: `worker ${k}`,
+        detail: `${stale} bytes dropped at start`,
+      });
+    }
+    return pongs;
   }
 
   /**
@@ -89,21 +100,51 @@ export class Dispatcher implements SessionHost {
    * cannot start must not keep the dispatcher from serving with the others.
    */
   connectWorkers(signal: AbortSignal): void {
+    this.#signal = signal;
     for (const link of this.links) {
-      this.#connecting.push(
-        FifoWriter.open(`${this.options.runtimeDir}/dwtube${link.k}`, { signal }).then(
-          (writer) => {
-            link.pings = writer;
-            this.#answerLoops.push(
-              this.#answers(link).catch((e) =>
-                log.error("answers of {worker}: {e}", { worker: link.name, e: String(e) })
-              ),
-            );
-            this.pump();
-          },
-          () => {/* aborted by the stop */},
+      this.#connect(link, signal);
+      this.#answerLoops.push(
+        this.#answers(link).catch((e) =>
+          log.error("answers of {worker}: {e}", { worker: link.name, e: String(e) })
         ),
       );
+    }
+  }
+
+  /** Opens the ping pipe of `link` once its worker reads it; then the worker may take work. */
+  #connect(link: WorkerLink, signal: AbortSignal): void {
+    this.#connecting.push(
+      FifoWriter.open(`${this.options.runtimeDir}/dwtube${link.k}`, { signal }).then(
+        (writer) => {
+          link.pings = writer;
+          this.pump();
+        },
+        (e) => {
+          // Aborted by the stop, or the pipe is not there (the watchdog makes it again).
+          if (!signal.aborted) {
+            log.warning("{worker}'s pipe: {e}", { worker: link.name, e: String(e) });
+          }
+        },
+      ),
+    );
+  }
+
+  /**
+   * At every beat: a worker whose pipes the watchdog made again (removed or replaced by another
+   * process) is reconnected on the new ones; the old ones are closed, which ends its answers'
+   * wait as a lost worker's would.
+   */
+  checkPipes(): void {
+    if (this.#stopping || this.#signal === null) return;
+    for (const link of this.links) {
+      if (!link.pipesMoved) continue;
+      traceEvent({ event: "pipes moved", channel: "fifo", peer: link.name, detail: "reopened" });
+      link.pings?.close();
+      link.pings = null;
+      const old = link.pongs;
+      link.pongs = this.#openAnswers(link.k);
+      old.close();
+      this.#connect(link, this.#signal);
     }
   }
 

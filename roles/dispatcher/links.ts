@@ -35,7 +35,7 @@ export class WorkerLink {
   /** Worker `k`, its answer pipe, mailbox and slot. */
   constructor(
     k: number,
-    readonly pongs: FifoReader,
+    public pongs: FifoReader,
     readonly mailbox: Mailbox,
     readonly slot: RoleSlot,
   ) {
@@ -53,6 +53,14 @@ export class WorkerLink {
     this.deadGeneration = null;
     this.generation = generation;
     return true;
+  }
+
+  /**
+   * Whether either pipe's path no longer names the pipe the dispatcher holds: the watchdog made
+   * them again (they were removed or replaced), and the worker it starts uses the new ones.
+   */
+  get pipesMoved(): boolean {
+    return !this.pongs.stillAtPath() || (this.pings !== null && !this.pings.stillAtPath());
   }
 
   /** The worker went away: its generation is skipped, and the job it held is returned. */

@@ -25,7 +25,7 @@ import {
   SharedSegment,
   SignalQueue,
 } from "../../ipc/mod.ts";
-import { honourInjectedCrash, leaveOrphaned, parentAlive, startHeartbeat } from "../lifecycle.ts";
+import { honourInjectedCrash, startHeartbeat, stopRequest } from "../lifecycle.ts";
 import { traceEvent } from "../logging.ts";
 import { connectionCap, listenRetrying } from "../tcp.ts";
 import { Dispatcher } from "./dispatcher.ts";
@@ -48,6 +48,7 @@ export async function runDispatcher(
     options = { ...options, maxConnections: connectionCap(fileLimit, 64 + 4 * options.workers) };
   }
   using signals = new SignalQueue(["SIGTERM", "SIGINT"]);
+  const stop = stopRequest(signals, options.parentPid);
   using segment = SharedSegment.open(options.segment, { workers: options.workers });
   const slot = segment.slot(DISPATCHER_SLOT);
   slot.set("pid", Deno.pid);
@@ -60,22 +61,21 @@ export async function runDispatcher(
       slot.setHost(options.host);
       slot.set("state", own.state);
     }
-    // Workers becoming ready (or fresh again) are noticed at each beat as well as on events.
+    // Pipes the watchdog made again, and workers becoming ready (or fresh again), are noticed at
+    // each beat as well as on events.
+    dispatcher.checkPipes();
     dispatcher.pump();
   });
-  const stopped = new AbortController();
-  const stopRequested = (async () => {
-    for await (const s of signals) {
-      if (s !== "SIGTERM") continue;
-      // A SIGTERM that comes because the parent died (parent-death signal) means leave now.
-      if (!parentAlive(options.parentPid)) leaveOrphaned();
-      traceEvent({ event: "stop", channel: "signal", detail: s });
-      stopped.abort(new Error("stopped by SIGTERM"));
-      return;
-    }
-  })();
-  dispatcher.connectWorkers(stopped.signal);
-  const listener = await listenRetrying("dispatcher", options.host, options.port);
+  dispatcher.connectWorkers(stop.signal);
+  let listener: Deno.TcpListener;
+  try {
+    listener = await listenRetrying("dispatcher", options.host, options.port, stop.signal);
+  } catch (e) {
+    // Stopped while its predecessor still held the port.
+    if (!stop.signal.aborted) throw e;
+    await dispatcher.stop();
+    return;
+  }
   slot.setHost(options.host);
   slot.set("port", listener.addr.port);
   slot.set("state", ROLE_STATE.ready);
@@ -87,7 +87,7 @@ export async function runDispatcher(
   });
   ready(listener.addr.port);
   const accepting = dispatcher.acceptLoop(listener);
-  await stopRequested;
+  await stop.requested;
   slot.set("state", ROLE_STATE.stopping);
   own.state = ROLE_STATE.stopping;
   listener.close();

@@ -9,6 +9,7 @@
 
 import {
   InstanceLock,
+  InstanceLockedError,
   isRunning,
   monotonicMs,
   readCommandLine,
@@ -100,9 +101,11 @@ export interface InstanceHold {
  */
 export function openInstance(paths: InstancePaths): InstanceHold {
   for (let attempt = 1;; attempt++) {
+    let created = false;
     try {
       Deno.mkdirSync(paths.dir, { mode: 0o700 });
       Deno.chmodSync(paths.dir, 0o700);
+      created = true;
     } catch (e) {
       if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
     }
@@ -110,9 +113,15 @@ export function openInstance(paths: InstancePaths): InstanceHold {
       const dir = RuntimeDir.open(paths.dir);
       return { dir, lock: InstanceLock.acquire(paths.lock) };
     } catch (e) {
-      const gone = e instanceof RuntimeDirError ||
+      const gone = e instanceof RuntimeDirError && !created ||
         (e instanceof SysCallError && e.code === "ENOENT");
-      if (!gone || attempt >= 100) throw e;
+      if (gone && attempt < 100) continue;
+      // What this attempt made (the directory, the lock file it could not write to: a full file
+      // system) is removed; a directory that was there before is left as it was.
+      if (created && !(e instanceof InstanceLockedError)) {
+        Deno.removeSync(paths.dir, { recursive: true });
+      }
+      throw e;
     }
   }
 }

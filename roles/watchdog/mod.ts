@@ -21,12 +21,18 @@
  * @module
  */
 
-import { type ProcessExit, SegmentError, SignalQueue } from "../../ipc/mod.ts";
+import {
+  type ProcessExit,
+  RuntimeDirError,
+  SegmentError,
+  SignalQueue,
+  SysCallError,
+} from "../../ipc/mod.ts";
 import { roleLogger } from "../logging.ts";
 import { closeInstance, instancePaths, startInstance } from "./instance.ts";
 import { resolveOptions, type WatchdogOptions } from "./options.ts";
 import { stopRoles } from "./stop.ts";
-import { Supervisor, type WatchdogReady } from "./supervisor.ts";
+import { RESET_FAILED_SIGNAL, Supervisor, type WatchdogReady } from "./supervisor.ts";
 
 export {
   clearLeftovers,
@@ -44,7 +50,7 @@ export {
   type WatchdogOptions,
   watchdogOptions,
 } from "./options.ts";
-export type { WatchdogReady } from "./supervisor.ts";
+export { RESET_FAILED_SIGNAL, type WatchdogReady } from "./supervisor.ts";
 export * from "./status.ts";
 
 const log = roleLogger("watchdog");
@@ -89,7 +95,7 @@ export async function runWatchdog(
   const o = resolveOptions(options);
   const paths = instancePaths(o.instance, o.runtimeBase);
   // Listen for the stop signals first: none may be missed while starting.
-  using signals = new SignalQueue(["SIGINT", "SIGTERM"]);
+  using signals = new SignalQueue(["SIGINT", "SIGTERM", RESET_FAILED_SIGNAL]);
   let instance;
   try {
     instance = await startInstance(
@@ -98,10 +104,14 @@ export async function runWatchdog(
       (line) => log.warning("leftover of a dead instance: {line}", { line }),
     );
   } catch (e) {
-    if (!(e instanceof SegmentError)) throw e;
+    // What the OS refused (a foreign segment, a full file system, a directory of another user):
+    // said in one line; what was created for it is gone.
+    if (!(e instanceof SegmentError || e instanceof SysCallError || e instanceof RuntimeDirError)) {
+      throw e;
+    }
     throw new WatchdogStartError(`cannot start instance ${paths.name}: ${e.message}`, { cause: e });
   }
-  const supervisor = new Supervisor(o, paths, instance.segment);
+  const supervisor = new Supervisor(o, paths, instance.hold.dir, instance.segment);
   let stopped = false;
   try {
     const reason = await supervisor.run(signals, onReady);

@@ -6,8 +6,9 @@
  * - Otherwise it is restarted in its slot: at once the first time, then after 100, 200, 400,
  *   800 ms…
  * - Past `maxRestarts` restarts within `windowMs`, the slot is marked failed and the system serves
- *   without it.
- * - A run that lasts `windowMs` clears the count.
+ *   without it — then tries it again after a long pause: 30 s, then 60, 120… at most 10 minutes
+ *   (an operator's `reset-failed` tries at once).
+ * - A run that lasts `windowMs` clears the count (and the failures' pause).
  *
  * @module
  */
@@ -37,11 +38,19 @@ export type ExitDecision =
 /** The first backoff after the immediate restart, ms; each next one doubles. */
 const BACKOFF_MS = 100;
 
+/** The pause before a failed slot is tried again, ms; each next failure doubles it. */
+export const FAILED_RETRY_MS = 30_000;
+
+/** The longest pause before a failed slot is tried again, ms. */
+export const MAX_FAILED_RETRY_MS = 600_000;
+
 /** The restart history of one slot, and the decisions it leads to. */
 export class RestartPolicy {
   readonly #limits: RestartLimits;
   /** When each restart within the window happened (or will, after its delay), monotonic ms. */
   #restarts: number[] = [];
+  /** Times the slot was marked failed since it last ran for a whole window. */
+  #failures = 0;
 
   /** A slot's policy under `limits`. */
   constructor(limits: RestartLimits) {
@@ -60,8 +69,25 @@ export class RestartPolicy {
     return { kind: "restart", delayMs, restarts: n + 1 };
   }
 
+  /**
+   * The slot was just marked failed: how long until it is tried again, ms (30 s, doubling with
+   * each failure, at most 10 minutes).
+   */
+  failed(): number {
+    this.#failures++;
+    return Math.min(MAX_FAILED_RETRY_MS, FAILED_RETRY_MS * 2 ** (this.#failures - 1));
+  }
+
+  /** The failed slot is tried again: its restarts no longer count (its failures still do). */
+  retry(): void {
+    this.#restarts = [];
+  }
+
   /** A process that started at `startedAt` is still running at `now`: a long run clears the count. */
   running(startedAt: number, now: number): void {
-    if (now - startedAt > this.#limits.windowMs) this.#restarts = [];
+    if (now - startedAt > this.#limits.windowMs) {
+      this.#restarts = [];
+      this.#failures = 0;
+    }
   }
 }

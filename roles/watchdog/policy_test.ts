@@ -51,3 +51,20 @@ Deno.test("an exit while booting, or with code 2, stops the instance whatever th
     restarts: 1,
   });
 });
+
+Deno.test("a failed slot is tried again after 30 s, then 60, 120…, at most 10 min; a long run forgets", () => {
+  const policy = new RestartPolicy(LIMITS);
+  const pauses = Array.from({ length: 7 }, () => {
+    crashesAt(policy, [0, 1, 2, 3, 4]);
+    const decision = policy.afterExit(crash, 5);
+    assert.equal(decision.kind, "failed");
+    const pause = policy.failed();
+    policy.retry();
+    return pause;
+  });
+  assert.deepEqual(pauses, [30_000, 60_000, 120_000, 240_000, 480_000, 600_000, 600_000]);
+  policy.running(0, LIMITS.windowMs + 1);
+  crashesAt(policy, [0, 1, 2, 3, 4]);
+  assert.equal(policy.afterExit(crash, 5).kind, "failed");
+  assert.equal(policy.failed(), 30_000, "a whole window of running cleared the failures");
+});

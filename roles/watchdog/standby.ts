@@ -11,8 +11,15 @@
  * @module
  */
 
-import { describeExit, type ProcessExit, waitExit } from "../../ipc/mod.ts";
-import { LineReader, reapChild, roleCommand, SYSTEM_ROLE_PERMISSIONS } from "../spawn.ts";
+import { describeExit, isRunning, type ProcessExit, waitExit } from "../../ipc/mod.ts";
+import { isStopped } from "./supervised.ts";
+import {
+  LineReader,
+  reapChild,
+  roleCommand,
+  signalChild,
+  SYSTEM_ROLE_PERMISSIONS,
+} from "../spawn.ts";
 import { STANDBY_LOADED, type StandbyOrder, standbyOrderLine } from "../standby/order.ts";
 
 const PROGRAM = new URL("../standby/main.ts", import.meta.url);
@@ -33,6 +40,8 @@ export interface TakenStandby {
   child: Deno.ChildProcess;
   /** Its stdout: the role's ready line comes next. */
   lines: LineReader;
+  /** Whether it had loaded everything: then the role is ready within milliseconds. */
+  loaded: boolean;
 }
 
 /** The instance's standby process: at most one waits at a time. */
@@ -40,6 +49,7 @@ export class Standby {
   #child: Deno.ChildProcess | null = null;
   #stdin: WritableStreamDefaultWriter<Uint8Array> | null = null;
   #lines: LineReader | null = null;
+  #loaded = false;
 
   /** A standby of the instance whose segment is `segment`, its watchdog this process. */
   constructor(readonly segment: string, readonly events: StandbyEvents) {}
@@ -73,7 +83,9 @@ export class Standby {
     this.events.spawned(child.pid);
     this.#lines.next().then(
       (line) => {
-        if (line === STANDBY_LOADED && this.#child === child) this.events.loaded(child.pid);
+        if (line !== STANDBY_LOADED || this.#child !== child) return;
+        this.#loaded = true;
+        this.events.loaded(child.pid);
       },
       // Its stdout failed: its exit (or the role's, if taken) says what happened.
       () => {},
@@ -91,7 +103,9 @@ export class Standby {
 
   /**
    * Hands `order` to the waiting standby and returns its process, now the role's; null if none
-   * is waiting. A standby that died unseen meanwhile fails the write: its exit is then the role's,
+   * is waiting, or if the one waiting is stopped by a signal or gone (it is then ended, and the
+   * caller spawns a process instead: a stopped standby would keep the role down until its start
+   * timeout). A standby that died unseen meanwhile fails the write: its exit is then the role's,
    * restarted like any other.
    */
   take(order: StandbyOrder): TakenStandby | null {
@@ -99,11 +113,38 @@ export class Standby {
     const stdin = this.#stdin;
     const lines = this.#lines;
     if (child === null || stdin === null || lines === null) return null;
+    if (!isRunning(child.pid) || isStopped(child.pid)) {
+      this.#discard(child, stdin, lines);
+      return null;
+    }
+    const loaded = this.#loaded;
     this.#forget();
     stdin.write(new TextEncoder().encode(standbyOrderLine(order))).then(() => stdin.close()).catch(
-      () => {},
+      (e) => {
+        // Its stdin closed under the write: it died, and its exit is now the role's.
+        if (!(e instanceof Deno.errors.BrokenPipe || e instanceof TypeError)) throw e;
+      },
     );
-    return { child, lines };
+    return { child, lines, loaded };
+  }
+
+  /** Ends a standby that cannot be handed a role (stopped, or gone): SIGKILL, then reaped. */
+  #discard(
+    child: Deno.ChildProcess,
+    stdin: WritableStreamDefaultWriter<Uint8Array>,
+    lines: LineReader,
+  ): void {
+    this.#forget();
+    const stopped = isStopped(child.pid);
+    this.events.exited(
+      child.pid,
+      stopped ? "was stopped by a signal: ended, not handed the role" : "was gone",
+    );
+    if (stopped) signalChild(child, "SIGKILL");
+    stdin.close().catch((e) => {
+      if (!(e instanceof Deno.errors.BrokenPipe || e instanceof TypeError)) throw e;
+    });
+    lines.release().then(() => reapChild(child, { graceMs: 1000, termMs: 300 }));
   }
 
   /**
@@ -125,5 +166,6 @@ export class Standby {
     this.#child = null;
     this.#stdin = null;
     this.#lines = null;
+    this.#loaded = false;
   }
 }

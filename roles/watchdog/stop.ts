@@ -23,13 +23,13 @@ import {
   exitStatusField,
   monotonicMs,
   type ProcessExit,
-  processInfo,
   ROLE_STATE,
 } from "../../ipc/mod.ts";
 import { HEARTBEAT_INTERVAL_MS } from "../liveness.ts";
 import { roleLogger, traceEvent } from "../logging.ts";
 import { reapChild } from "../spawn.ts";
 import { signalRole, type Supervised, type Supervisor } from "./supervisor.ts";
+import { isStopped } from "./supervised.ts";
 
 const log = roleLogger("watchdog");
 
@@ -127,11 +127,15 @@ export async function stopRoles(supervisor: Supervisor): Promise<StopOutcome> {
   return outcome;
 }
 
-/** Why a running role cannot stop by itself now (stopped, or silent for 500 ms), or null. */
+/**
+ * Why a role cannot stop by itself now (stopped by a signal, running or starting; or running and
+ * silent for 500 ms), or null.
+ */
 function frozenAtStop(supervisor: Supervisor, role: Supervised): string | null {
   const child = role.child;
-  if (child === null || role.state !== "running") return null;
-  if (processInfo(child.pid)?.state === "T") return "stopped by a signal";
+  if (child === null || (role.state !== "running" && role.state !== "starting")) return null;
+  if (isStopped(child.pid)) return "stopped by a signal";
+  if (role.state === "starting") return null;
   const now = monotonicMs();
   role.beats.heard(supervisor.segment.slot(role.slot).get("heartbeat"), now);
   const verdict = role.beats.judge(now, 5 * HEARTBEAT_INTERVAL_MS);

@@ -18,6 +18,7 @@ import {
   type ProcessExit,
   registryRoles,
   ROLE_STATE,
+  type RuntimeDir,
   type SharedSegment,
   type SignalQueue,
   waitExit,
@@ -36,9 +37,12 @@ import {
 } from "../spawn.ts";
 import type { InstancePaths } from "./instance.ts";
 import type { WatchdogOptions } from "./options.ts";
-import { RestartPolicy } from "./policy.ts";
 import { count } from "../words.ts";
+import { explainExit } from "./exit_cause.ts";
 import { Standby } from "./standby.ts";
+import { isStopped, signalRole, type Supervised, supervised } from "./supervised.ts";
+
+export { signalRole, type Supervised } from "./supervised.ts";
 
 const DISPATCHER = new URL("../dispatcher/main.ts", import.meta.url);
 const WORKER = new URL("../worker/main.ts", import.meta.url);
@@ -48,40 +52,6 @@ const TICK_MS = 50;
 
 const log = roleLogger("watchdog");
 
-/** A supervised role. */
-export interface Supervised {
-  /** `dispatcher` or `worker k`. */
-  name: string;
-  /** Its slot in the registry. */
-  slot: number;
-  /** Which program it runs. */
-  kind: "dispatcher" | "worker";
-  /** The worker's number (0 for the dispatcher). */
-  k: number;
-  /** Its current process. */
-  child: Deno.ChildProcess | null;
-  /** Processes started in its slot so far. */
-  generation: number;
-  /** Where it stands. */
-  state: "starting" | "running" | "backoff" | "failed" | "stopped";
-  /** Its restart history and the decisions it leads to. */
-  policy: RestartPolicy;
-  /** The heartbeats of its current process. */
-  beats: BeatRecord;
-  /** When its current process started, on the monotonic clock (the slot shows wall time). */
-  startedAt: number;
-  /** Its port once known (a restart takes it again). */
-  port: number;
-  /** Since when a frozen role is being killed, and whether SIGKILL was sent. */
-  killing: { since: number; hard: boolean } | null;
-  /** The timer of a restart after a backoff. */
-  restartTimer: ReturnType<typeof setTimeout> | undefined;
-  /** Its last process's exit status. */
-  lastStatus: ProcessExit | null;
-  /** Restarts so far; the slot shows it, and is rewritten from here at every tick. */
-  restartCount: number;
-}
-
 /** What the loop handles. */
 export type WatchdogEvent =
   | { kind: "exit"; role: Supervised; generation: number; status: ProcessExit }
@@ -90,6 +60,7 @@ export type WatchdogEvent =
   | { kind: "signal"; signal: Deno.Signal }
   | { kind: "fatal"; why: string }
   | { kind: "restart"; role: Supervised }
+  | { kind: "retry"; role: Supervised }
   | { kind: "standby"; pid: number | null; how: string | null };
 
 /** What the watchdog tells its caller once the instance is up. */
@@ -106,12 +77,17 @@ export interface WatchdogReady {
   standby: number | null;
 }
 
+/** The signal that tries every failed slot again at once (`deno task reset-failed`). */
+export const RESET_FAILED_SIGNAL: Deno.Signal = "SIGUSR2";
+
 /** The supervisor of one instance's roles. */
 export class Supervisor {
   /** The instance's options, defaults filled in. */
   readonly options: Required<WatchdogOptions>;
   /** The instance's paths. */
   readonly paths: InstancePaths;
+  /** The instance's directory (its pipes). */
+  readonly dir: RuntimeDir;
   /** The instance's segment (the registry). */
   readonly segment: SharedSegment;
   /** The dispatcher, then the workers. */
@@ -122,48 +98,41 @@ export class Supervisor {
   readonly spawned: number[] = [];
   /** The process that takes the next restarted role's place (null with `standby: false`). */
   readonly standby: Standby | null;
-  #fatal: string | null = null;
   /** The stop signal that ended the loop, and when it came (monotonic ms); null otherwise. */
   stopSignal: { signal: Deno.Signal; at: number } | null = null;
+  #fatal: string | null = null;
+  /** Whether the instance is still starting: not every role has been ready yet. */
+  #booting = true;
 
-  /** The supervisor of the instance at `paths`, whose segment is `segment`. */
-  constructor(options: Required<WatchdogOptions>, paths: InstancePaths, segment: SharedSegment) {
+  /** The supervisor of the instance at `paths` (its directory `dir`), whose segment is `segment`. */
+  constructor(
+    options: Required<WatchdogOptions>,
+    paths: InstancePaths,
+    dir: RuntimeDir,
+    segment: SharedSegment,
+  ) {
     this.options = options;
     this.paths = paths;
+    this.dir = dir;
     this.segment = segment;
+    const own = () => this.segment.slot(WATCHDOG_SLOT);
     this.standby = options.standby
       ? new Standby(paths.segment, {
         spawned: (pid) => {
           this.spawned.push(pid);
-          this.segment.slot(WATCHDOG_SLOT).set("standby", pid);
+          own().set("standby", pid);
           traceEvent({ event: "standby", channel: "process", detail: `pid ${pid}` });
         },
         loaded: (pid) => this.events.push({ kind: "standby", pid, how: null }),
         exited: (pid, how) => {
-          this.segment.slot(WATCHDOG_SLOT).set("standby", 0);
+          own().set("standby", 0);
           this.events.push({ kind: "standby", pid, how });
         },
       })
       : null;
     const limits = { maxRestarts: options.maxRestarts, windowMs: options.restartWindowMs };
     // The registry's roles but its own (the watchdog's slot comes first).
-    this.roles = registryRoles(options.workers).slice(1).map(({ name, slot, kind, k }) => ({
-      name,
-      slot,
-      kind: kind as Supervised["kind"],
-      k,
-      child: null,
-      generation: 0,
-      state: "starting",
-      policy: new RestartPolicy(limits),
-      beats: new BeatRecord(0),
-      startedAt: 0,
-      port: 0,
-      killing: null,
-      restartTimer: undefined,
-      lastStatus: null,
-      restartCount: 0,
-    }));
+    this.roles = registryRoles(options.workers).slice(1).map((role) => supervised(role, limits));
   }
 
   /** The loop: one event at a time, until a stop signal or a fatal problem; returns why it ended. */
@@ -174,7 +143,6 @@ export class Supervisor {
     const ticker = setInterval(() => this.events.push({ kind: "tick" }), TICK_MS);
     try {
       for (const role of this.roles) this.#spawn(role);
-      let booting = true;
       while (true) {
         const event = await this.events.next();
         if (event.kind === "signal") {
@@ -182,21 +150,24 @@ export class Supervisor {
             this.stopSignal = { signal: event.signal, at: monotonicMs() };
             return event.signal;
           }
+          if (event.signal === RESET_FAILED_SIGNAL) this.#resetFailed();
         } else if (event.kind === "fatal") {
           return `unexpected error: ${event.why}`;
         } else if (event.kind === "tick") {
           this.#tick();
         } else if (event.kind === "restart") {
           if (event.role.state === "backoff") this.#spawn(event.role);
+        } else if (event.kind === "retry") {
+          if (event.role.state === "failed") this.#retry(event.role, "its pause is over");
         } else if (event.kind === "standby") {
           this.#standbyEvent(event.pid, event.how);
         } else if (event.role.generation === event.generation) {
           if (event.kind === "ready") this.#ready(event.role, event.outcome);
-          else this.#reap(event.role, event.status, booting);
+          else this.#reap(event.role, event.status);
         }
         if (this.#fatal !== null) return this.#fatal;
-        if (booting && this.roles.every((r) => r.state === "running")) {
-          booting = false;
+        if (this.#booting && this.roles.every((r) => r.state === "running")) {
+          this.#booting = false;
           this.standby?.ensure();
           onReady({
             paths: this.paths,
@@ -239,26 +210,42 @@ export class Supervisor {
 
   /**
    * Spawn: starts (or restarts) a role's process in its slot; a restart hands the role to the
-   * waiting standby if there is one, and then has a new standby started for the next.
+   * waiting standby if there is one, and then has a new standby started for the next. What the
+   * role will open is put right first (the segment's header, a worker's pipes). A process that
+   * cannot be started (no fork: EAGAIN in a full pids cgroup) is decided on like an exit.
    */
   #spawn(role: Supervised): void {
+    this.#repairBeforeStart(role);
     const args = this.#args(role);
     const restart = role.generation > 0;
     const standby = restart ? this.standby?.take({ program: role.kind, args }) ?? null : null;
     if (standby !== null) this.segment.slot(WATCHDOG_SLOT).set("standby", 0);
-    const child = standby?.child ?? roleCommand(
-      role.kind === "dispatcher" ? DISPATCHER : WORKER,
-      args,
-      { stdin: "null", stdout: "piped", stderr: "inherit" },
-      SYSTEM_ROLE_PERMISSIONS,
-    ).spawn();
+    let child: Deno.ChildProcess;
+    try {
+      child = standby?.child ?? roleCommand(
+        role.kind === "dispatcher" ? DISPATCHER : WORKER,
+        args,
+        { stdin: "null", stdout: "piped", stderr: "inherit" },
+        SYSTEM_ROLE_PERMISSIONS,
+      ).spawn();
+    } catch (e) {
+      this.#startFailed(role, e);
+      return;
+    }
     if (standby === null) this.spawned.push(child.pid);
     role.child = child;
     role.generation++;
     role.state = "starting";
     role.startedAt = monotonicMs();
+    // A loaded standby is the role within milliseconds: one that is not ready by the heartbeat
+    // timeout is hung, and the role must not stay down for the whole start timeout.
+    const readyWithinMs = standby?.loaded
+      ? this.options.heartbeatTimeoutMs
+      : this.options.startTimeoutMs;
+    role.readyBy = role.startedAt + readyWithinMs;
     role.beats = new BeatRecord(role.startedAt);
     role.killing = null;
+    role.stoppedSince = null;
     const slot = this.segment.slot(role.slot);
     slot.set("pid", child.pid);
     slot.set("generation", role.generation);
@@ -279,10 +266,47 @@ export class Supervisor {
       (status) => this.events.push({ kind: "exit", role, generation, status }),
       (error) => this.events.push({ kind: "fatal", why: `${role.name}'s exit status: ${error}` }),
     );
-    readReadyLine(child, this.options.startTimeoutMs, standby?.lines).then(
+    readReadyLine(child, readyWithinMs, standby?.lines).then(
       (outcome) => this.events.push({ kind: "ready", role, generation, outcome }),
       (error) => this.events.push({ kind: "fatal", why: `${role.name}'s ready line: ${error}` }),
     );
+  }
+
+  /**
+   * What a role opens when it starts, put right if another process spoiled it: the segment's
+   * header (a role refuses a segment whose header is not its instance's), and a worker's two
+   * pipes (gone, or replaced by a file: the worker could not open them).
+   */
+  #repairBeforeStart(role: Supervised): void {
+    this.#repairHeader();
+    if (role.kind !== "worker") return;
+    for (const name of [`dwtube${role.k}`, `wdtube${role.k}`]) {
+      const wrong = this.dir.ensureFifo(name);
+      if (wrong === null) continue;
+      log.warning("{pipe} made again before {role} starts: {wrong}", {
+        pipe: name,
+        role: role.name,
+        wrong,
+      });
+      traceEvent({ event: "pipe repaired", channel: "fifo", peer: role.name, detail: name });
+    }
+  }
+
+  /** Writes the segment's header again if another process changed it. */
+  #repairHeader(): void {
+    if (!this.segment.repairHeader()) return;
+    log.warning("the segment's header was overwritten by another process: written again");
+    traceEvent({ event: "header repaired", channel: "shm", detail: this.paths.segment });
+  }
+
+  /** A role's process could not be started: decided on like an exit with code 1. */
+  #startFailed(role: Supervised, error: unknown): void {
+    role.generation++;
+    role.child = null;
+    const how = `could not be started (${(error as Error)?.message ?? error})`;
+    log.error("{role} {how}", { role: role.name, how });
+    traceEvent({ event: "spawn failed", channel: "process", peer: role.name, detail: how });
+    this.#decide(role, how, 1);
   }
 
   /** The waiting standby has loaded (`how` null), or it exited before it was handed a role. */
@@ -305,7 +329,8 @@ export class Supervisor {
     // Its stdout closed without a ready line: it is exiting, and its exit event will say how.
     if (outcome === "closed") return;
     if (outcome === "late") {
-      this.#kill(role, `not ready within ${this.options.startTimeoutMs} ms`);
+      const ms = Math.round(role.readyBy - role.startedAt);
+      this.#kill(role, `not ready within ${ms} ms`);
       return;
     }
     role.state = "running";
@@ -319,42 +344,75 @@ export class Supervisor {
   }
 
   /** Reap: a role's process exited (Deno reaped it); the policy says what follows. */
-  #reap(role: Supervised, status: ProcessExit, booting: boolean): void {
+  #reap(role: Supervised, status: ProcessExit): void {
     role.lastStatus = status;
     role.killing = null;
-    const slot = this.segment.slot(role.slot);
-    slot.set("exitStatus", exitStatusField(status));
-    const how = describeExit(status);
+    this.segment.slot(role.slot).set("exitStatus", exitStatusField(status));
+    const how = `${describeExit(status)}${explainExit(status)}`;
     traceEvent({
       event: "exit",
       channel: "signal",
       peer: role.name,
       detail: `pid ${role.child!.pid} ${how}`,
     });
-    const decision = role.policy.afterExit(
-      { code: status.signalNumber === null ? status.code : null, booting },
-      monotonicMs(),
-    );
+    this.#decide(role, how, status.signalNumber === null ? status.code : null);
+  }
+
+  /**
+   * What follows a role's end (`how`; exit `code`, null for a signal), as the policy says: the
+   * instance stops (a failure while it starts, a bad configuration, or the dispatcher failing:
+   * nothing can be served without it), the slot is marked failed (a worker's crash loop; it is
+   * tried again after a pause), or the role restarts.
+   */
+  #decide(role: Supervised, how: string, code: number | null): void {
+    const decision = role.policy.afterExit({ code, booting: this.#booting }, monotonicMs());
     if (decision.kind === "stop-instance") {
       this.#fatal = `${role.name} ${how} ${decision.why}`;
+    } else if (decision.kind === "failed" && role.kind === "dispatcher") {
+      this.#fatal = `the dispatcher failed: ${count(decision.restarts, "restart")} within ` +
+        `${this.options.restartWindowMs} ms, the last one ${how}; nothing can be served without it`;
+      traceEvent({ event: "failed", channel: "process", peer: role.name, detail: how });
     } else if (decision.kind === "failed") {
       role.state = "failed";
-      slot.set("state", ROLE_STATE.failed);
-      log.error("{role} failed: {n} restarts within {window} ms; the system goes on without it", {
-        role: role.name,
-        n: decision.restarts,
-        window: this.options.restartWindowMs,
-      });
+      this.segment.slot(role.slot).set("state", ROLE_STATE.failed);
+      const pauseMs = role.policy.failed();
+      log.error(
+        "{role} failed: {n} within {window} ms; the system goes on without it, and tries it " +
+          "again in {pause} s (deno task reset-failed: now)",
+        {
+          role: role.name,
+          n: count(decision.restarts, "restart"),
+          window: this.options.restartWindowMs,
+          pause: pauseMs / 1000,
+        },
+      );
       traceEvent({
         event: "failed",
         channel: "process",
         peer: role.name,
-        detail: count(decision.restarts, "restart"),
+        detail: `${count(decision.restarts, "restart")}; tried again in ${pauseMs / 1000} s`,
       });
+      role.restartTimer = setTimeout(() => this.events.push({ kind: "retry", role }), pauseMs);
     } else {
       log.warning("{role} {how}; restarting", { role: role.name, how });
       this.#restart(role, decision.delayMs);
     }
+  }
+
+  /** A failed slot is tried again, at once: after its pause, or because an operator asked. */
+  #retry(role: Supervised, why: string): void {
+    clearTimeout(role.restartTimer);
+    role.policy.retry();
+    log.warning("{role} was failed; trying it again: {why}", { role: role.name, why });
+    traceEvent({ event: "retry", channel: "process", peer: role.name, detail: why });
+    this.#restart(role, 0);
+  }
+
+  /** `reset-failed`: every failed slot is tried again now. */
+  #resetFailed(): void {
+    const failed = this.roles.filter((r) => r.state === "failed");
+    if (failed.length === 0) log.info("reset-failed: no slot is failed");
+    for (const role of failed) this.#retry(role, "reset-failed asked for it");
   }
 
   /** Restart: the role's next process starts after `delayMs` (at once for 0). */
@@ -369,32 +427,54 @@ export class Supervisor {
     else role.restartTimer = setTimeout(() => this.events.push({ kind: "restart", role }), delayMs);
   }
 
-  /** Begins killing a role: SIGTERM now, SIGKILL after the kill grace (see {@link #escalate}). */
+  /**
+   * Begins killing a role: SIGTERM now, SIGKILL after the kill grace (see {@link #escalate}); a
+   * process stopped by a signal cannot act on SIGTERM, and gets SIGKILL at once.
+   */
   #kill(role: Supervised, why: string): void {
     if (role.killing !== null || role.child === null) return;
-    log.warning("{role} {why}: killing pid {pid}", { role: role.name, why, pid: role.child.pid });
-    traceEvent({ event: "frozen", channel: "signal", peer: role.name, detail: `${why}; SIGTERM` });
-    role.killing = { since: monotonicMs(), hard: false };
-    signalRole(role, "SIGTERM");
+    const stopped = isStopped(role.child.pid);
+    const signal = stopped ? "SIGKILL" : "SIGTERM";
+    log.warning("{role} {why}: {signal} to pid {pid}", {
+      role: role.name,
+      why,
+      signal,
+      pid: role.child.pid,
+    });
+    traceEvent({
+      event: "frozen",
+      channel: "signal",
+      peer: role.name,
+      detail: `${why}; ${signal}`,
+    });
+    role.killing = { since: monotonicMs(), hard: stopped };
+    if (stopped) traceEvent({ event: "kill", channel: "signal", peer: role.name, detail: signal });
+    signalRole(role, signal);
   }
 
-  /** Every tick: beat, repair the registry, judge every role's liveness, escalate kills. */
+  /**
+   * Every tick: beat, repair the registry and the segment's header, judge every role's liveness
+   * (a starting one too: stopped by a signal, it would never be ready), escalate kills.
+   */
   #tick(): void {
     const now = monotonicMs();
     const own = this.segment.slot(WATCHDOG_SLOT);
     own.set("heartbeat", now);
     own.set("pid", Deno.pid);
     own.set("standby", this.standby?.pid ?? 0);
+    this.#repairHeader();
     this.#repairRegistry();
     for (const role of this.roles) {
       this.#judgeLiveness(role, now);
+      this.#judgeStart(role, now);
       this.#escalate(role, now);
     }
   }
 
   /**
    * The fields the watchdog owns, written again from its own records: garbage that another process
-   * writes into the registry lasts at most one tick.
+   * writes into the registry lasts at most one tick. A running role's port is the one its ready
+   * line said.
    */
   #repairRegistry(): void {
     for (const role of this.roles) {
@@ -403,6 +483,7 @@ export class Supervisor {
       slot.set("generation", role.generation);
       slot.set("restarts", role.restartCount);
       if (role.state === "failed") slot.set("state", ROLE_STATE.failed);
+      if (role.state === "running" && role.port > 0) slot.set("port", role.port);
     }
   }
 
@@ -415,6 +496,19 @@ export class Supervisor {
     role.policy.running(role.startedAt, now);
   }
 
+  /** A starting role stopped by a signal for longer than the heartbeat timeout is frozen. */
+  #judgeStart(role: Supervised, now: number): void {
+    if (role.state !== "starting" || role.killing !== null || role.child === null) return;
+    if (!isStopped(role.child.pid)) {
+      role.stoppedSince = null;
+      return;
+    }
+    role.stoppedSince ??= now;
+    if (now - role.stoppedSince > this.options.heartbeatTimeoutMs) {
+      this.#kill(role, "stopped by a signal while it starts");
+    }
+  }
+
   /** Escalate: a role still alive a kill grace after SIGTERM gets SIGKILL. */
   #escalate(role: Supervised, now: number): void {
     if (!role.killing || role.killing.hard) return;
@@ -422,14 +516,5 @@ export class Supervisor {
     role.killing.hard = true;
     traceEvent({ event: "kill", channel: "signal", peer: role.name, detail: "SIGKILL" });
     signalRole(role, "SIGKILL");
-  }
-}
-
-/** Sends `signal` to a role's current process; one that exited meanwhile is left to its exit event. */
-export function signalRole(role: Supervised, signal: Deno.Signal): void {
-  try {
-    role.child?.kill(signal);
-  } catch {
-    // Exited meanwhile: its exit event is on its way.
   }
 }

@@ -24,9 +24,14 @@ import {
   SignalQueue,
   workerSlot,
 } from "../../ipc/mod.ts";
-import { honourInjectedCrash, leaveOrphaned, parentAlive, startHeartbeat } from "../lifecycle.ts";
+import {
+  honourInjectedCrash,
+  startHeartbeat,
+  type StopRequest,
+  stopRequest,
+} from "../lifecycle.ts";
 import { roleLogger, traceEvent } from "../logging.ts";
-import { parseOrder, STAGES } from "../stages.ts";
+import { parseOrder, type StageFlow, STAGES } from "../stages.ts";
 import { acceptConnections, connectionCap, listenRetrying } from "../tcp.ts";
 import { Worker, type WorkerOptions } from "./worker.ts";
 
@@ -34,6 +39,39 @@ export { answer, type WorkerOptions } from "./worker.ts";
 
 const log = roleLogger("worker");
 const decoder = new TextDecoder();
+
+/** A worker's channels once it is up: its listener (client-calls-worker) and its two pipes. */
+interface Channels {
+  listener: Deno.TcpListener | null;
+  pings: FifoReader;
+  pongs: FifoWriter;
+}
+
+/**
+ * Opens what a worker talks through: its TCP port if its stage has one (a restarted worker takes
+ * its predecessor's), its order pipe, then its answer pipe (which waits for the dispatcher to
+ * read it). Aborting `signal` (the stop) ends the waits; what was opened is closed.
+ */
+async function openChannels(
+  options: WorkerOptions,
+  flow: StageFlow,
+  signal: AbortSignal,
+): Promise<Channels> {
+  await using opened = new AsyncDisposableStack();
+  let listener: Deno.TcpListener | null = null;
+  if (flow.workerListens) {
+    const port = options.workerPort ?? (options.port === 0 ? 0 : options.port + options.k);
+    listener = await listenRetrying(`worker ${options.k}`, options.host, port, signal);
+    const l = listener;
+    opened.defer(() => l.close());
+  }
+  const pings = opened.use(FifoReader.open(`${options.runtimeDir}/dwtube${options.k}`, {
+    wait: flow.ordersOnDemand ? "none" : undefined,
+  }));
+  const pongs = await FifoWriter.open(`${options.runtimeDir}/wdtube${options.k}`, { signal });
+  opened.move();
+  return { listener, pings, pongs };
+}
 
 /** Runs worker k until SIGTERM or until the dispatcher closes its pipe; `ready` is called once up. */
 export async function runWorker(
@@ -45,6 +83,7 @@ export async function runWorker(
   const flow = STAGES[options.stage];
   const fileLimit = raiseOpenFileLimit();
   using signals = new SignalQueue(["SIGTERM", "SIGINT"]);
+  const stop = stopRequest(signals, options.parentPid);
   using segment = SharedSegment.open(options.segment);
   const slot = segment.slot(workerSlot(options.k));
   slot.set("pid", Deno.pid);
@@ -61,19 +100,22 @@ export async function runWorker(
       worker.takeOrders();
     }
   });
-  let listener: Deno.TcpListener | null = null;
-  if (flow.workerListens) {
-    // A restarted worker takes the port of the one it replaces.
-    const port = options.workerPort ?? (options.port === 0 ? 0 : options.port + options.k);
-    listener = await listenRetrying(`worker ${options.k}`, options.host, port);
+  let channels: Channels;
+  try {
+    channels = await openChannels(options, flow, stop.signal);
+  } catch (e) {
+    // Stopped before it was up (its dispatcher stopped first, so no reader of its answers).
+    if (stop.signal.aborted) return;
+    throw e;
+  }
+  const { listener, pings, pongs } = channels;
+  using _pings = pings;
+  using _pongs = pongs;
+  if (listener !== null) {
     slot.setHost(options.host);
     slot.set("port", listener.addr.port);
     ownPort = listener.addr.port;
   }
-  using pings = FifoReader.open(`${options.runtimeDir}/dwtube${options.k}`, {
-    wait: flow.ordersOnDemand ? "none" : undefined,
-  });
-  using pongs = await FifoWriter.open(`${options.runtimeDir}/wdtube${options.k}`);
   // Orders left in the pipe were meant for the worker this one replaces.
   const stale = pings.discardPending();
   if (stale > 0) {
@@ -81,91 +123,79 @@ export async function runWorker(
   }
   worker = new Worker(options, segment.mailbox(options.k), slot, pongs);
   worker.state = ROLE_STATE.ready;
-  traceEvent({
-    event: "ready",
-    channel: "process",
-    detail: listener ? `port ${listener.addr.port}` : "",
-  });
-  ready(listener?.addr.port ?? 0);
+  traceEvent({ event: "ready", channel: "process", detail: ownPort ? `port ${ownPort}` : "" });
+  ready(ownPort);
+  await serve(worker, channels, flow, stop, fileLimit);
+}
 
+/** A worker's life once up: its orders, its clients, until its stop; then it finishes. */
+async function serve(
+  worker: Worker,
+  { listener, pings }: Channels,
+  flow: StageFlow,
+  stop: StopRequest,
+  fileLimit: number,
+): Promise<void> {
   const serving = new Set<Promise<void>>();
   const accepting = listener === null ? Promise.resolve() : acceptConnections(listener, {
     maxConnections: connectionCap(fileLimit, 64),
     serve: (conn) =>
-      worker!.serveClient(conn).catch((e) =>
+      worker.serveClient(conn).catch((e) =>
         log.warning("client connection: {e}", { e: String(e) })
       ),
     open: serving,
     warn: (message) => log.warning("{message}", { message }),
   });
-  // The role stops on SIGTERM (SIGINT from a terminal is left to the parent, which orchestrates);
-  // a SIGTERM that comes because the parent died (parent-death signal) means leave now.
-  let stopping = false;
-  const stopped = (async () => {
-    for await (const s of signals) {
-      if (s !== "SIGTERM") continue;
-      if (!parentAlive(options.parentPid)) leaveOrphaned();
-      traceEvent({ event: "stop", channel: "signal", detail: s });
-      worker!.state = ROLE_STATE.stopping;
-      stopping = true;
-      pings.close();
-      return;
-    }
-  })();
-
-  /** Carries out one order from the pipe. */
-  const order = async (frame: Uint8Array): Promise<void> => {
-    const text = decoder.decode(frame);
-    const parsed = parseOrder(text);
-    traceEvent({
-      event: "ping",
-      channel: "fifo",
-      req: parsed?.id,
-      peer: "dispatcher",
-      detail: text,
-    });
-    if (parsed === null) {
-      log.warning("ignoring unknown order {text}", { text });
-      return;
-    }
-    await worker.carryOut(parsed.kind, parsed.id);
-  };
-  /** Bytes on the pipe that were not a frame were dropped: logged, and reading goes on. */
-  const garbage = (e: unknown): void => {
-    if (!(e instanceof FrameError)) throw e;
-    log.warning("{error}", { error: e.message });
-  };
-
+  stop.requested.then(() => {
+    worker.state = ROLE_STATE.stopping;
+    pings.close();
+  });
   if (flow.ordersOnDemand) {
     // Claims are carried out synchronously: they are all handled before this returns.
     worker.takeOrders = () => {
-      while (!stopping) {
-        let frame: Uint8Array | null;
-        try {
-          frame = pings.receiveNow();
-        } catch (e) {
-          garbage(e);
-          continue;
-        }
-        if (frame === null) return;
-        void order(frame);
+      for (let frame = nextFrameNow(pings); frame !== null; frame = nextFrameNow(pings)) {
+        if (stop.signal.aborted) return;
+        void carryOutOrder(worker, frame);
       }
     };
-    await stopped;
+    await stop.requested;
   }
   // EOF on dwtube<k> means the dispatcher went away: keep waiting for the next one.
-  while (!stopping) {
-    let frame: Uint8Array | null;
-    try {
-      frame = await pings.receive();
-    } catch (e) {
-      garbage(e);
-      continue;
-    }
-    if (frame !== null) await order(frame);
+  while (!stop.signal.aborted) {
+    const frame = await pings.receive().catch(droppedGarbage);
+    if (frame !== null && frame !== undefined) await carryOutOrder(worker, frame);
   }
   listener?.close();
   await accepting.catch(() => {});
   await Promise.all(serving);
   await worker.finish();
+}
+
+/** The next order waiting in the pipe, read without waiting; null if none (garbage is skipped). */
+function nextFrameNow(pings: FifoReader): Uint8Array | null {
+  while (true) {
+    try {
+      return pings.receiveNow();
+    } catch (e) {
+      droppedGarbage(e);
+    }
+  }
+}
+
+/** Bytes on the pipe that were not a frame were dropped: logged, and reading goes on. */
+function droppedGarbage(e: unknown): undefined {
+  if (!(e instanceof FrameError)) throw e;
+  log.warning("{error}", { error: e.message });
+}
+
+/** Carries out one order from the pipe. */
+async function carryOutOrder(worker: Worker, frame: Uint8Array): Promise<void> {
+  const text = decoder.decode(frame);
+  const parsed = parseOrder(text);
+  traceEvent({ event: "ping", channel: "fifo", req: parsed?.id, peer: "dispatcher", detail: text });
+  if (parsed === null) {
+    log.warning("ignoring unknown order {text}", { text });
+    return;
+  }
+  await worker.carryOut(parsed.kind, parsed.id);
 }
