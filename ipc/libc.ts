@@ -317,6 +317,22 @@ export function inodeOf(path: string): bigint {
   return statBuf[1];
 }
 
+/**
+ * Where struct stat keeps st_mode and st_uid: x86_64's layout puts st_nlink (8 bytes) before
+ * them, the generic one (aarch64) after st_mode, as 4 bytes.
+ */
+const STAT_MODE_UID = Deno.build.arch === "x86_64" ? [24, 28] : [16, 24];
+
+/** fstat(2) of `fd`: the owner's uid and the mode bits (type and permissions). */
+export function ownerOfFd(fd: number, object = `fd ${fd}`): { uid: number; mode: number } {
+  if (lib.symbols.fstat(fd, statBytes) < 0) fail("fstat", object);
+  const view = new DataView(statBytes.buffer);
+  return {
+    mode: view.getUint32(STAT_MODE_UID[0], true),
+    uid: view.getUint32(STAT_MODE_UID[1], true),
+  };
+}
+
 /** fstat(2) of `fd`: its inode number (which file the descriptor has open). */
 export function inodeOfFd(fd: number, object = `fd ${fd}`): bigint {
   if (lib.symbols.fstat(fd, statBytes) < 0) fail("fstat", object);

@@ -15,6 +15,18 @@ import type { SharedSegment } from "./segment.ts";
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
+/**
+ * This process's copy of one mailbox's payload, as it is written or read: reads and writes are
+ * synchronous and one at a time, so one buffer serves them all. It grows for a larger mailbox.
+ */
+let scratch = new Uint8Array(8192);
+
+/** {@link scratch}, at least `n` bytes long. */
+function scratchOf(n: number): Uint8Array {
+  if (scratch.length < n) scratch = new Uint8Array(n);
+  return scratch;
+}
+
 /** What a mailbox holds: a sequence number, a timestamp and the payload. */
 export interface MailboxContent {
   /** Sequence number written with the payload (the request id). */
@@ -73,18 +85,21 @@ export class Mailbox {
     }
     const { view, bytes } = this.#seg.access(true);
     const start = this.#base + MAILBOX_HEADER.size;
+    // Encoded and checksummed in this process's memory, then copied in: another process writing
+    // into the mapping meanwhile cannot make the checksum describe its garbage.
     let data: Uint8Array;
     if (typeof payload === "string" && payload.length * 3 <= this.capacity) {
-      // Surely fits (3 bytes at most per UTF-16 unit): encoded straight into the mapping.
-      const area = bytes.subarray(start, start + this.capacity);
-      data = area.subarray(0, encoder.encodeInto(payload, area).written);
+      // Surely fits (3 bytes at most per UTF-16 unit): no second pass to measure it.
+      const buffer = scratchOf(this.capacity);
+      data = buffer.subarray(0, encoder.encodeInto(payload, buffer).written);
     } else {
       data = typeof payload === "string" ? encoder.encode(payload) : payload;
-      if (data.length > this.capacity) {
-        throw new MailboxOverflowError(this.#seg.name, this.index, data.length, this.capacity);
-      }
-      bytes.set(data, start);
     }
+    if (data.length > this.capacity) {
+      throw new MailboxOverflowError(this.#seg.name, this.index, data.length, this.capacity);
+    }
+    const checksum = mailboxChecksum(meta.seq, data);
+    bytes.set(data, start);
     const seq = this.#field("seq"), length = this.#field("length"), ts = this.#field("timestamp");
     writeNumber(view, this.#base + length.offset, length, data.length);
     writeNumber(
@@ -95,7 +110,7 @@ export class Mailbox {
     );
     writeNumber(view, this.#base + seq.offset, seq, meta.seq);
     const sum = this.#field("checksum");
-    writeNumber(view, this.#base + sum.offset, sum, mailboxChecksum(meta.seq, data));
+    writeNumber(view, this.#base + sum.offset, sum, checksum);
   }
 
   /**
@@ -114,7 +129,12 @@ export class Mailbox {
     return { seq, timestamp, text: decoder.decode(payload) };
   }
 
-  /** The mailbox's content, checked; the payload is a view of the mapping, not a copy. */
+  /**
+   * The mailbox's content, checked: the header's fields and the payload are copied out of the
+   * mapping first, and the copy is what is checked and returned (a view of this process's scratch
+   * buffer, good until the next read): bytes another process writes into the mapping meanwhile
+   * can make the check fail, never change what passed it.
+   */
   #checked(): MailboxContent {
     const { view, bytes } = this.#seg.access();
     const seq = this.#field("seq"), length = this.#field("length"), ts = this.#field("timestamp");
@@ -127,10 +147,12 @@ export class Mailbox {
       );
     }
     const start = this.#base + MAILBOX_HEADER.size;
+    const copy = scratchOf(n).subarray(0, n);
+    copy.set(bytes.subarray(start, start + n));
     const content = {
       seq: readNumber(view, this.#base + seq.offset, seq),
       timestamp: readNumber(view, this.#base + ts.offset, ts),
-      payload: bytes.subarray(start, start + n),
+      payload: copy,
     };
     const sum = this.#field("checksum");
     const recorded = readNumber(view, this.#base + sum.offset, sum);

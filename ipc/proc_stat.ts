@@ -21,13 +21,18 @@ export interface ProcessInfo {
   userTicks: number;
   /** CPU time in the kernel on its behalf so far, every thread included, in clock ticks. */
   systemTicks: number;
+  /**
+   * When it started, in clock ticks since boot: with its pid, what names one process for good (a
+   * pid is used again once its process is gone, by a process that started later).
+   */
+  startTicks: number;
 }
 
 /** The fields of a /proc/<pid>/stat line the toolkit uses. */
 export function parseProcStat(pid: number, text: string): ProcessInfo {
   // "pid (comm) S ppid …": comm may itself hold spaces and parentheses. After it, field 3 (the
   // state) is rest[0]; fields 14 and 15 (utime, stime) are rest[11] and rest[12]; field 20
-  // (num_threads) is rest[17].
+  // (num_threads) is rest[17]; field 22 (starttime) is rest[19].
   const open = text.indexOf("(");
   const close = text.lastIndexOf(")");
   const rest = text.slice(close + 2).split(" ");
@@ -39,6 +44,7 @@ export function parseProcStat(pid: number, text: string): ProcessInfo {
     threads: Number(rest[17]),
     userTicks: Number(rest[11]),
     systemTicks: Number(rest[12]),
+    startTicks: Number(rest[19]),
   };
 }
 

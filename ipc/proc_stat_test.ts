@@ -6,7 +6,7 @@ const line = (state: string, threads: number) =>
   `4242 (deno (w 1)) ${state} 4200 4200 4200 0 -1 4194368 900 0 0 0 12 3 0 0 20 0 ${threads} 0 ` +
   "1658154 3133440 362 18446744073709551615 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0";
 
-Deno.test("a stat line: pid, command with parentheses, state, parent, threads, CPU ticks", () => {
+Deno.test("a stat line: pid, command with parentheses, state, parent, threads, CPU ticks, start", () => {
   assert.deepEqual(parseProcStat(4242, line("S", 9)), {
     pid: 4242,
     comm: "deno (w 1)",
@@ -15,6 +15,7 @@ Deno.test("a stat line: pid, command with parentheses, state, parent, threads, C
     threads: 9,
     userTicks: 12,
     systemTicks: 3,
+    startTicks: 1658154,
   });
 });
 

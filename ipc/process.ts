@@ -317,7 +317,33 @@ export function kernelRelease(): string {
 
 /** A process's command line (/proc/<pid>/cmdline, arguments joined by spaces); "" if gone. */
 export function readCommandLine(pid: number): string {
-  return (procText(`/proc/${pid}/cmdline`) ?? "").split("\0").filter((a) => a !== "").join(" ");
+  return readArguments(pid).join(" ");
+}
+
+/** A process's arguments, each as given (/proc/<pid>/cmdline); empty if gone. */
+export function readArguments(pid: number): string[] {
+  return (procText(`/proc/${pid}/cmdline`) ?? "").split("\0").filter((a) => a !== "");
+}
+
+/**
+ * Whether `pid`'s command line has the option `name` with exactly `value` (`--segment
+ * /osps-2222`, as two arguments): `/osps-2222` written inside `/osps-22220`, or inside a file
+ * name, is not it.
+ */
+export function hasOption(pid: number, name: string, value: string): boolean {
+  const args = readArguments(pid);
+  return args.some((a, i) => (a === name && args[i + 1] === value) || a === `${name}=${value}`);
+}
+
+/** The real uid `pid` runs as (Uid of /proc/<pid>/status), null if gone. */
+export function processOwner(pid: number): number | null {
+  const m = /^Uid:\s+(\d+)/m.exec(procText(`/proc/${pid}/status`) ?? "");
+  return m ? Number(m[1]) : null;
+}
+
+/** This process's real uid (getuid). */
+export function userId(): number {
+  return libc.getuid();
 }
 
 /** Whether `pid` has a handler for `signal` (SigCgt of /proc/<pid>/status); false if gone. */

@@ -21,6 +21,7 @@ import { Mailbox } from "./mailboxes.ts";
 import {
   SegmentError,
   SegmentExistsError,
+  SegmentForeignError,
   SegmentNotFoundError,
   SegmentSpaceError,
 } from "./segment_errors.ts";
@@ -129,9 +130,12 @@ export class SharedSegment implements Disposable {
   }
 
   /**
-   * Opens an existing segment after checking its header: magic, layout version, recorded size
-   * against the real size and against the layout, and `expected` if given. A mismatch throws a
-   * `SegmentHeaderError` or `SegmentSizeError`; {@link SegmentNotFoundError} if absent.
+   * Opens an existing segment after checking, on the descriptor it opened (no window between the
+   * check and the use), that it is this user's with mode 0600 ({@link SegmentForeignError}
+   * otherwise: /dev/shm is every user's, and anyone may plant an object at a name), then its
+   * header: magic, layout version, recorded size against the real size and against the layout,
+   * and `expected` if given. A mismatch throws a `SegmentHeaderError` or `SegmentSizeError`;
+   * {@link SegmentNotFoundError} if absent.
    */
   static open(name: string, expected: OpenExpectations = {}): SharedSegment {
     checkName(name);
@@ -149,6 +153,10 @@ export class SharedSegment implements Disposable {
       throw e;
     }
     try {
+      const { uid, mode } = libc.ownerOfFd(fd, name);
+      if (uid !== libc.getuid() || (mode & 0o777) !== 0o600) {
+        throw new SegmentForeignError(name, uid, mode & 0o777);
+      }
       const layout = SharedSegment.#validate(name, fd, expected);
       const writable = !expected.readOnly;
       const ptr = libc.mmapShared(fd, layout.totalSize, name, writable);

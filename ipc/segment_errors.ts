@@ -46,6 +46,25 @@ export class SegmentSpaceError extends SegmentError {
   }
 }
 
+/**
+ * The object at the segment's name is not this user's, or not mode 0600: another user (or a
+ * program) planted it. Refused and left as it is: it is not removed, and nobody it names is
+ * signalled.
+ */
+export class SegmentForeignError extends SegmentError {
+  /** `segment` belongs to `uid` with mode `mode`. */
+  constructor(segment: string, uid: number, mode: number) {
+    super(
+      segment,
+      `shared segment ${segment} is refused: it belongs to uid ${uid} with mode ` +
+        `${mode.toString(8).padStart(4, "0")}, not to this user with mode 0600; it was left ` +
+        `untouched (if it is no instance's, its owner can remove /dev/shm${segment}; or use ` +
+        `another --port or --instance)`,
+    );
+    this.name = "SegmentForeignError";
+  }
+}
+
 /** Opening or unlinking a segment that does not exist (ENOENT). */
 export class SegmentNotFoundError extends SegmentError {
   /** Opening or unlinking `segment` failed with ENOENT (`cause`). */

@@ -28,7 +28,7 @@ import {
 } from "../roles/mod.ts";
 import type { RequestRecord } from "./clients.ts";
 import { type RunningSystem, startSystem, type StopReport, type SystemOptions } from "./harness.ts";
-import { isClean, processesMentioning } from "./proof.ts";
+import { isClean, processesOfSegment } from "./proof.ts";
 import { LoadGenerator, ZombieWatch } from "./load.ts";
 import { expectedAnswer } from "./stages.ts";
 import { renderTrace } from "./diagram_render.ts";
@@ -225,7 +225,7 @@ const LEFTOVER_CHECKS = [
 ];
 
 function leftoverChecks(stop: StopReport, segmentName: string, zombies: Set<number>): Check[] {
-  const orphans = processesMentioning(segmentName);
+  const orphans = processesOfSegment(segmentName);
   return [
     {
       what: "watchdog stopped cleanly",

@@ -35,7 +35,7 @@ import {
   watchdogArgs,
 } from "../roles/mod.ts";
 import { defaultRuntimeBase } from "../ipc/mod.ts";
-import { checkLeftovers, type LeftoverReport, processesMentioning } from "./proof.ts";
+import { checkLeftovers, type LeftoverReport, processesOfSegment } from "./proof.ts";
 import { readTrace, type TracedEvent } from "./timeline.ts";
 
 const WATCHDOG = new URL("../roles/watchdog/main.ts", import.meta.url);
@@ -254,7 +254,7 @@ export class RunningSystem implements AsyncDisposable {
    * them) and its standby, which, like every role, names the segment on its command line.
    */
   processes(): number[] {
-    const mentioning = processesMentioning(this.segmentName).map((p) => p.pid);
+    const mentioning = processesOfSegment(this.segmentName).map((p) => p.pid);
     return [...new Set([...this.roles.map((r) => r.pid), ...mentioning])].filter((pid) =>
       pid !== this.watchdog.pid
     );

@@ -6,6 +6,7 @@
  */
 
 import {
+  hasOption,
   isRunning,
   listProcesses,
   processInfo,
@@ -78,8 +79,20 @@ export function formatLeftovers(report: LeftoverReport): string[] {
 }
 
 /**
- * Running processes (other than this one) whose command line contains `text`, e.g. an instance's
- * segment name, which every role of the instance is started with: the orphans of a dead instance.
+ * The running processes of the instance whose segment is `segment`: every role and the standby
+ * is started with exactly `--segment <segment>` (a name inside another argument is not it).
+ */
+export function processesOfSegment(segment: string): { pid: number; state: string }[] {
+  return listProcesses().flatMap((p) =>
+    p.pid !== Deno.pid && p.state !== "Z" && hasOption(p.pid, "--segment", segment)
+      ? [{ pid: p.pid, state: p.state }]
+      : []
+  );
+}
+
+/**
+ * Running processes (other than this one) whose command line contains `text` anywhere, e.g. a
+ * prefix of instance names: for what a test started, not to decide whom to signal.
  */
 export function processesMentioning(text: string): { pid: number; state: string }[] {
   return listProcesses().flatMap((p) =>

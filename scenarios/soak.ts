@@ -11,7 +11,7 @@ import { ROLE_STATE } from "../ipc/mod.ts";
 import type { Stage } from "../roles/mod.ts";
 import { startSystem, type StopReport } from "./harness.ts";
 import { LoadGenerator, seeded, ZombieWatch } from "./load.ts";
-import { isClean, processesMentioning } from "./proof.ts";
+import { isClean, processesOfSegment } from "./proof.ts";
 import { expectedAnswer } from "./stages.ts";
 import { sleep } from "../roles/timers.ts";
 
@@ -149,7 +149,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
       samples.push(`${r.line} → ${r.got ?? `no answer (${r.failure})`}`);
     }
   }
-  const orphans = processesMentioning(system.segmentName).length;
+  const orphans = processesOfSegment(system.segmentName).length;
   return {
     stage: options.stage,
     seconds,

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { computeLayout, encodeFrame, ROLE_SLOT, workerSlot } from "../ipc/mod.ts";
 import { expectedAnswer, LoadGenerator, runClients, startSystem } from "../scenarios/mod.ts";
-import { RawShm } from "./helpers.ts";
+import { killAndReap, LineReader, RawConn, RawShm, spawnFixture } from "./helpers.ts";
 import { sleep } from "../roles/timers.ts";
 
 /**
@@ -71,3 +71,57 @@ Deno.test("garbage in the mailboxes, the registry and the pipes: no crash, no wr
     assert.ok(scribbles > 20);
   }
 });
+
+// A scribbler in a process of its own writes random bytes over the mailboxes and the workers'
+// ports as fast as it can: a relay echo used to come back corrupted (the checksum was computed on
+// the shared bytes, then they were decoded again), and REDIRECT named port 2525803495.
+for (const stage of ["relay", "client-calls-worker"] as const) {
+  Deno.test(`random bytes written into the live segment (${stage}): never a wrong answer`, async () => {
+    const system = await startSystem({ stage, workers: 2, logLevel: "fatal" });
+    const ports = system.roles.filter((r) => r.kind === "worker")
+      .map((r) => system.segment.slot(r.slot).get("port"));
+    const scribbler = spawnFixture("shm_scribbler.ts", [system.segmentName, "2", "2000"]);
+    const load = new LoadGenerator(
+      system.port,
+      4,
+      (c, i) => `requetetype1 c${c} i${i} ${"x".repeat(i % 40)}`,
+    );
+    // Raw clients read each REDIRECT's port, then follow it (a reservation not followed would
+    // hold its worker).
+    const redirects: string[] = [];
+    let done = false;
+    const redirecting = stage !== "client-calls-worker" ? Promise.resolve() : (async () => {
+      while (!done) {
+        using c = await RawConn.open(system.port);
+        const reply = await c.ask("requetetype1 where to").catch(() => null);
+        if (!reply?.startsWith("REDIRECT ")) continue;
+        redirects.push(reply);
+        const port = Number(reply.split(" ")[2]);
+        if (!ports.includes(port)) continue;
+        using w = await RawConn.open(port);
+        await w.ask("requetetype1 where to").catch(() => null);
+      }
+    })();
+    try {
+      const writes = Number(await new LineReader(scribbler.stdout).next());
+      done = true;
+      await redirecting;
+      const records = await load.stop();
+      assert.ok(writes > 10_000, `${writes} scribbles`);
+      const wrong = records.filter((r) =>
+        r.got?.startsWith("OK") && r.got !== expectedAnswer(r.line)
+      );
+      assert.deepEqual(wrong.slice(0, 3), [], `${wrong.length} wrong answers of ${records.length}`);
+      assert.ok(records.filter((r) => r.got?.startsWith("OK")).length > 100, "answers kept coming");
+      for (const r of redirects) {
+        const port = Number(r.split(" ")[2]);
+        assert.ok(ports.includes(port), `${r}: not a worker's port (${ports})`);
+      }
+    } finally {
+      done = true;
+      await killAndReap(scribbler);
+      await load.stop();
+      await system.stop();
+    }
+  });
+}

@@ -99,11 +99,11 @@ export class RawShm implements Disposable {
     this.size = libc.fileSize(fd, name);
   }
 
-  /** Opens (creating it if `createSize` is given) the object `name`. */
-  static open(name: string, createSize?: number): RawShm {
+  /** Opens (creating it with `mode` if `createSize` is given) the object `name`. */
+  static open(name: string, createSize?: number, mode = 0o600): RawShm {
     const flags = libc.O.RDWR | libc.O.CLOEXEC |
       (createSize === undefined ? 0 : libc.O.CREAT | libc.O.EXCL);
-    const fd = libc.shmOpen(name, flags, 0o600);
+    const fd = libc.shmOpen(name, flags, mode);
     if (createSize !== undefined) libc.ftruncate(fd, createSize, name);
     return new RawShm(name, fd);
   }

@@ -19,7 +19,17 @@ import {
   type WatchdogOptions,
 } from "../roles/mod.ts";
 import { isClean, readTrace, startSystem, waitForTrace } from "../scenarios/mod.ts";
-import { cliArgs, cliCommand, LineReader, RawShm, removeShm, waitUntil } from "./helpers.ts";
+import {
+  cliArgs,
+  cliCommand,
+  killAndReap,
+  LineReader,
+  RawShm,
+  removeShm,
+  spawnFixture,
+  stopUp,
+  waitUntil,
+} from "./helpers.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 
@@ -376,5 +386,56 @@ Deno.test("start-up failures are one line naming the path and the errno, and lea
     assert.equal(full.out.trim(), "filler", "nothing left beside what was there");
   } finally {
     Deno.removeSync(base, { recursive: true });
+  }
+});
+
+// /dev/shm is every user's: anyone may plant an object at an instance's name. The next `up` used
+// to trust the pids in it, SIGKILL any process whose command line merely contained the name,
+// and remove another user's object.
+Deno.test("a forged segment: another user's or mode is refused; a stranger named in one is not killed", async () => {
+  const instance = `fg${Deno.pid}`;
+  const name = `/osps-${instance}`;
+  // A process that is none of the instance's, though the name is inside its arguments.
+  const lockDir = Deno.makeTempDirSync({ prefix: "osps-test-victim-" });
+  const victim = spawnFixture("lock_holder.ts", [
+    `${lockDir}/x.lock`,
+    `${name}0`,
+    `--segment`,
+    `${name}-not`,
+  ]);
+  try {
+    assert.equal(await new LineReader(victim.stdout).next(), "locked");
+    // Mode 0644: refused, left as it is, nobody signalled.
+    {
+      using raw = RawShm.open(name, 4096, 0o644);
+      raw.bytes().fill(7);
+      const o = await cliCommand(["up", "--port", "0", "--instance", instance]).output();
+      const err = new TextDecoder().decode(o.stderr);
+      assert.equal(o.code, 1, err);
+      assert.match(
+        err,
+        /^error: cannot start instance fg\d+: shared segment \/osps-fg\d+ is refused: it belongs to uid \d+ with mode 0644/,
+      );
+      assert.equal(raw.bytes()[100], 7, "untouched");
+      removeShm(name);
+    }
+    // A well-formed segment of this user whose registry names the stranger: the segment is
+    // removed as a dead instance's, the stranger lives on.
+    {
+      const forged = SharedSegment.create(name, { workers: 1 });
+      forged.slot(workerSlot(1)).set("pid", victim.pid);
+      forged.close();
+      const up = cliCommand(["up", "--port", "0", "--instance", instance]).spawn();
+      try {
+        await new LineReader(up.stdout).until(/^Ctrl-C to stop/);
+        assert.ok(isRunning(victim.pid), "the stranger was not killed");
+      } finally {
+        await stopUp(up, instance);
+      }
+    }
+  } finally {
+    await killAndReap(victim);
+    removeShm(name);
+    Deno.removeSync(lockDir, { recursive: true });
   }
 });

@@ -76,6 +76,7 @@ export class Dispatcher implements SessionHost {
         this.#openAnswers(k),
         segment.mailbox(k),
         segment.slot(workerSlot(k)),
+        this.flow.workerListens,
       );
     });
   }
@@ -298,7 +299,7 @@ export class Dispatcher implements SessionHost {
       // dispatcher on reaches the worker too (the bound address may be 0.0.0.0, which no client
       // can connect to), unless an address to advertise was given (NAT, containers).
       const host = this.options.advertise || job.client.reachedOn;
-      await job.reply(redirectLine(host, link.slot.get("port")));
+      await job.reply(redirectLine(host, link.port!));
     }
   }
 

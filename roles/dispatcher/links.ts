@@ -15,6 +15,7 @@ import {
   type RoleSlot,
 } from "../../ipc/mod.ts";
 import { FRESH_BEAT_MS, judgeBeat } from "../liveness.ts";
+import { MAX_PORT } from "../options.ts";
 import type { Job } from "./jobs.ts";
 
 /** The dispatcher's view of worker k. */
@@ -31,28 +32,50 @@ export class WorkerLink {
   generation = -1;
   /** A generation known dead: the slot is skipped until its generation changes. */
   deadGeneration: number | null = null;
+  /** The worker's TCP port, as its slot gave it for generation {@link #portGeneration}. */
+  #port: number | null = null;
+  #portGeneration = -1;
 
-  /** Worker `k`, its answer pipe, mailbox and slot. */
+  /** Worker `k`, its answer pipe, mailbox and slot; `listens`: it has a TCP port clients call. */
   constructor(
     k: number,
     public pongs: FifoReader,
     readonly mailbox: Mailbox,
     readonly slot: RoleSlot,
+    readonly listens: boolean,
   ) {
     this.k = k;
     this.name = `worker ${k}`;
   }
 
-  /** Free for a new request: connected, idle, and its slot says a live, ready worker. */
+  /**
+   * Free for a new request: connected, idle, and its slot says a live, ready worker — with, if it
+   * listens, a TCP port (taken once per generation, see {@link port}).
+   */
   get available(): boolean {
     if (this.pings === null || this.job !== null) return false;
     const generation = this.slot.get("generation");
     if (generation === this.deadGeneration) return false;
     if (this.slot.get("state") !== ROLE_STATE.ready) return false;
     if (!judgeBeat(this.slot.get("heartbeat"), monotonicMs(), FRESH_BEAT_MS).alive) return false;
+    if (this.listens && this.#portGeneration !== generation) {
+      const port = this.slot.get("port");
+      if (port < 1 || port > MAX_PORT) return false;
+      this.#port = port;
+      this.#portGeneration = generation;
+    }
     this.deadGeneration = null;
     this.generation = generation;
     return true;
+  }
+
+  /**
+   * The worker's TCP port: what its slot said when its current generation was first seen ready
+   * (a TCP port, 1 to 65535), kept for that generation's life. The slot is shared memory that any
+   * process of the user can write; a port read at each REDIRECT could be garbage of the moment.
+   */
+  get port(): number | null {
+    return this.#portGeneration === this.generation ? this.#port : null;
   }
 
   /**

@@ -8,17 +8,21 @@
  */
 
 import {
+  hasOption,
   InstanceLock,
   InstanceLockedError,
   isRunning,
   monotonicMs,
-  readCommandLine,
+  processInfo,
+  processOwner,
   ROLE_STATE,
   RuntimeDir,
   RuntimeDirError,
+  SegmentNotFoundError,
   sendSignal,
   SharedSegment,
   SysCallError,
+  userId as getUid,
   WATCHDOG_SLOT,
 } from "../../ipc/mod.ts";
 import { sleep, withTimeout } from "../timers.ts";
@@ -45,20 +49,42 @@ export function instancePaths(name: string, base: string): InstancePaths {
 }
 
 /**
+ * Whether `pid` is a role (or the standby) of the instance whose segment is `segment`, as a dead
+ * instance leaves them: a process of this user started with exactly `--segment <segment>`. It
+ * returns the process's start time, which names it for good (null: not one).
+ */
+function roleOf(pid: number, segment: string): number | null {
+  if (pid <= 0 || pid === Deno.pid || !isRunning(pid)) return null;
+  if (!hasOption(pid, "--segment", segment) || processOwner(pid) !== getUid()) return null;
+  return processInfo(pid)?.startTicks ?? null;
+}
+
+/** The segment `name`, opened read-only and checked (see `SharedSegment.open`); null if none. */
+function openIfThere(name: string): SharedSegment | null {
+  try {
+    return SharedSegment.open(name, { readOnly: true });
+  } catch (e) {
+    if (e instanceof SegmentNotFoundError) return null;
+    throw e;
+  }
+}
+
+/**
  * Takes over what a dead instance left (its lock must be free): waits briefly for its roles to
- * leave, SIGKILLs those still there that are really its roles, removes its segment and pipes.
- * A segment of that name that is not an osps segment is refused, not removed.
+ * leave, SIGKILLs those still there that are really its roles (their command line has exactly
+ * `--segment <name>`, and each is checked again, by its start time, just before the signal: a pid
+ * is used again), removes its segment and pipes. A segment of that name that is not this user's
+ * (mode 0600) or not an osps segment is refused, not removed, and nobody it names is signalled.
  */
 export async function clearLeftovers(paths: InstancePaths): Promise<string[]> {
   const cleared: string[] = [];
-  if (SharedSegment.exists(paths.segment)) {
-    const old = SharedSegment.open(paths.segment, { readOnly: true });
+  const old = openIfThere(paths.segment);
+  if (old !== null) {
     try {
       for (let i = 0; i < old.layout.slots; i++) {
         const pid = old.slot(i).get("pid");
-        if (pid <= 0 || pid === Deno.pid || !isRunning(pid)) continue;
-        // Only a process started for this very instance: its command line names the segment.
-        if (!readCommandLine(pid).includes(paths.segment)) continue;
+        const started = roleOf(pid, paths.segment);
+        if (started === null) continue;
         const left = await withTimeout(
           (async () => {
             while (isRunning(pid)) await sleep(20);
@@ -66,7 +92,7 @@ export async function clearLeftovers(paths: InstancePaths): Promise<string[]> {
           })(),
           1500,
         );
-        if (left === null && isRunning(pid)) {
+        if (left === null && roleOf(pid, paths.segment) === started) {
           sendSignal(pid, "SIGKILL");
           cleared.push(`killed leftover role pid ${pid}`);
         }
