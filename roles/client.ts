@@ -236,23 +236,25 @@ export class OspsClient implements AsyncDisposable {
 
   /**
    * Worker-calls-client: takes the worker's READY call for `token`, sends the request, reads the
-   * answer. A worker that hangs up before answering (it died) is followed by the dispatcher's one
-   * retry on another worker, with the same token: wait for that call too. Null if the dispatcher
-   * went away before any worker called.
+   * answer. There is one call per WAIT: the dispatcher tries another worker (with the same token)
+   * only when the first died before it said it was calling. So a call that ends without an answer
+   * (its worker died calling), or no call within the READY timeout (its worker died between
+   * saying so and connecting), is `again`: the request is to be sent again, for a new token; and
+   * `gone` if the dispatcher went away before any worker called.
    */
-  async #answerCallbacks(session: Session, token: string, line: string): Promise<string | null> {
-    for (let call = 0; call < 2; call++) {
-      const conn = await this.#readyOrGone(session, token);
-      if (conn === "gone") return null;
-      if (conn === null) return errLine("timeout", `no READY ${token} from a worker`);
-      try {
-        const answer = await this.#exchangeOn(conn, line, `worker calling for ${token}`);
-        if (answer !== null) return answer;
-      } finally {
-        await closeGracefully(conn, 100);
-      }
+  async #answerCallback(
+    session: Session,
+    token: string,
+    line: string,
+  ): Promise<string | "again" | "gone"> {
+    const conn = await this.#readyOrGone(session, token);
+    if (conn === "gone") return "gone";
+    if (conn === null) return "again";
+    try {
+      return await this.#exchangeOn(conn, line, `worker calling for ${token}`) ?? "again";
+    } finally {
+      await closeGracefully(conn, 100);
     }
-    return errLine("unavailable", "the workers called for this request went away");
   }
 
   /** Sends `line` on a fresh connection to a worker and reads its one reply. */
@@ -354,12 +356,16 @@ export class OspsClient implements AsyncDisposable {
         continue;
       }
       if (handoff?.kind === "wait") {
-        const answer = await this.#answerCallbacks(session, handoff.token, line);
-        if (answer !== null) return parseReply(answer, "callback", retries);
-        // The dispatcher went away before a worker called: send the request again.
-        this.#drop(session);
+        const answer = await this.#answerCallback(session, handoff.token, line);
+        if (answer !== "again" && answer !== "gone") {
+          return parseReply(answer, "callback", retries);
+        }
+        // The dispatcher went away before a worker called, or the worker that called died: send
+        // the request again (on a new connection if the dispatcher's is gone).
+        if (answer === "gone") this.#drop(session);
         if (retries >= this.#options.retries) {
-          return failure("unavailable", "the dispatcher went away", "callback", retries);
+          const why = answer === "gone" ? "the dispatcher went away" : "its worker died calling";
+          return failure("unavailable", why, "callback", retries);
         }
         continue;
       }

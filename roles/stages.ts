@@ -98,7 +98,7 @@ const WAIT = new RegExp(`^WAIT (${TOKEN})$`);
 const REDIRECT = /^REDIRECT (\S+) (\d+)$/;
 const CALL = new RegExp(`^(${TOKEN}) (\\S+) (\\d+) (.*)$`, "s");
 const ORDER = /^(job|claim|call) (\d+)$/;
-const PONG = /^(done|free|fail) (\d+)(?: |$)/;
+const PONG = /^(done|free|fail|calling) (\d+)(?: |$)/;
 
 /** The order line for request `id`. */
 export function orderLine(kind: OrderKind, id: number): string {
@@ -111,9 +111,12 @@ export function parseOrder(text: string): { kind: OrderKind; id: number } | null
   return m ? { kind: m[1] as OrderKind, id: Number(m[2]) } : null;
 }
 
-/** What a worker answers on `wdtube<k>`: the reply is in the mailbox, the worker is free, or the
- * order could not be carried out. */
-export type PongKind = "done" | "free" | "fail";
+/**
+ * What a worker answers on `wdtube<k>`: the reply is in the mailbox, the worker is free, the order
+ * could not be carried out, or (worker-calls-client) it is calling the client now: from then on
+ * the request may reach the client, and is never given to another worker.
+ */
+export type PongKind = "done" | "free" | "fail" | "calling";
 
 /** The answer line to request `id`, with an optional detail (`served`, `timeout`, an error). */
 export function pongLine(kind: PongKind, id: number, detail = ""): string {

@@ -10,7 +10,7 @@ import {
   writeLine,
 } from "../roles/mod.ts";
 import { readTrace, startSystem } from "../scenarios/mod.ts";
-import { killAndReap, testSegmentName, waitUntil } from "./helpers.ts";
+import { killAndReap, RawConn, testSegmentName, waitUntil } from "./helpers.ts";
 import { sleep } from "../roles/timers.ts";
 
 // A frozen worker holding a request must not hold the stop: the stop takes at most the grace plus
@@ -151,5 +151,41 @@ Deno.test("a worker waiting for its dispatcher at start stops at once on SIGTERM
     segment.close();
     SharedSegment.unlink(name);
     dir.remove();
+  }
+});
+
+// Every graceful stop used to drop one request per open connection: the dispatcher closed its
+// clients' connections right after the requests in flight, with the next line each had sent
+// (after its last OK) unread. Clients that send until they are told the dispatcher is stopping,
+// then close, lose nothing now.
+Deno.test("a graceful stop under load: every line gets its reply, until ERR shutting-down", async () => {
+  const system = await startSystem({ stage: "relay", workers: 2, graceMs: 3000 });
+  const replies: (string | null)[] = [];
+  const client = async () => {
+    using c = await RawConn.open(system.port);
+    for (let i = 0;; i++) {
+      const reply = await c.ask(`requetetype1 line ${i}`, 5000);
+      replies.push(reply);
+      if (reply === null || reply.startsWith("ERR shutting-down")) return;
+    }
+  };
+  const clients = Array.from({ length: 8 }, client);
+  try {
+    await waitUntil("requests flowing", () => replies.length > 200, 10_000);
+    const report = await system.stop();
+    await Promise.all(clients);
+    assert.equal(report.watchdog.code, 0);
+    const lost = replies.filter((r) => r === null).length;
+    assert.equal(
+      lost,
+      0,
+      `${lost} of ${replies.length} lines got no reply (the connection closed)`,
+    );
+    assert.equal(replies.filter((r) => r!.startsWith("ERR shutting-down")).length, 8);
+    assert.ok(
+      replies.every((r) => r!.startsWith("OK line ") || r!.startsWith("ERR shutting-down")),
+    );
+  } finally {
+    await system.stop();
   }
 });

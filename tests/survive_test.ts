@@ -17,6 +17,7 @@ import {
   SYSTEM_ROLE_PERMISSIONS,
   watchdogArgs,
   type WatchdogOptions,
+  withTimeout,
 } from "../roles/mod.ts";
 import { isClean, readTrace, startSystem, waitForTrace } from "../scenarios/mod.ts";
 import {
@@ -24,6 +25,7 @@ import {
   cliCommand,
   killAndReap,
   LineReader,
+  RawConn,
   RawShm,
   removeShm,
   spawnFixture,
@@ -437,5 +439,49 @@ Deno.test("a forged segment: another user's or mode is refused; a stranger named
     await killAndReap(victim);
     removeShm(name);
     Deno.removeSync(lockDir, { recursive: true });
+  }
+});
+
+// A worker that said it is calling the client may have answered it before it died: its request
+// is never given to another worker (one answered and killed before its pong was run again, the
+// second worker calling the client while it waited for its next request).
+Deno.test("worker-calls-client: a worker that dies calling the client is not retried; the client asks again", async () => {
+  const out = Deno.makeTempDirSync({ prefix: "osps-test-out-" });
+  const system = await startSystem({
+    stage: "worker-calls-client",
+    workers: 2,
+    tracePath: `${out}/trace.jsonl`,
+  });
+  const callee = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  try {
+    using c = await RawConn.open(system.port);
+    assert.equal(await c.ask(`LISTEN ${callee.addr.port}`), "OK");
+    const wait = /^WAIT (\S+)$/.exec(await c.ask("requetetype1 once") ?? "");
+    assert.ok(wait !== null);
+    // The worker calls: it is killed before it is sent the line.
+    using call = RawConn.wrap(await callee.accept());
+    assert.equal(await call.line(), `READY ${wait[1]}`);
+    const busy = system.roles.find((r) =>
+      r.kind === "worker" && system.segment.slot(r.slot).get("state") === ROLE_STATE.busy
+    )!;
+    system.signal(busy.name, "SIGKILL");
+    assert.equal(await call.line(), null, "the call ends without an answer");
+    const events = await waitForTrace(
+      `${out}/trace.jsonl`,
+      (es) => es.some((e) => e.event === "not retried"),
+    );
+    assert.ok(events !== null, "the dispatcher does not give the request to another worker");
+    // No second call for that token; the client sends its request again, for a new one.
+    const next = callee.accept();
+    assert.equal(await withTimeout(next, 1000), null, "no other worker calls for the request");
+    const again = /^WAIT (\S+)$/.exec(await c.ask("requetetype1 once") ?? "");
+    assert.ok(again !== null && again[1] !== wait[1]);
+    using answer = RawConn.wrap(await next);
+    assert.equal(await answer.line(), `READY ${again[1]}`);
+    assert.equal(await answer.ask("requetetype1 once"), "OK once");
+  } finally {
+    callee.close();
+    await system.stop();
+    Deno.removeSync(out, { recursive: true });
   }
 });

@@ -169,6 +169,17 @@ export class Dispatcher implements SessionHost {
    */
   async #retryOrFail(job: Job, link: WorkerLink, why: string): Promise<void> {
     if (this.flow.redirectAfter && job.replied) return;
+    if (job.calling) {
+      // Its worker may have answered the client before it died: the client asks again if not.
+      traceEvent({
+        event: "not retried",
+        channel: "fifo",
+        req: job.id,
+        peer: link.name,
+        detail: `${why}, after it said it was calling the client`,
+      });
+      return;
+    }
     if (this.#stopping) {
       await job.reply(errLine("shutting-down", `the dispatcher is stopping (${why})`));
     } else if (job.attempts < MAX_ATTEMPTS) {
@@ -207,6 +218,10 @@ export class Dispatcher implements SessionHost {
         // Not the answer to the request in flight (a late one, a predecessor's, a forged one).
         log.info("stale or unknown answer {text} from {worker}", { text, worker: link.name });
         traceEvent({ event: "stale answer", channel: "fifo", peer: link.name, detail: text });
+        continue;
+      }
+      if (pong.kind === "calling") {
+        job.calling = true;
         continue;
       }
       link.job = null;
@@ -340,6 +355,11 @@ export class Dispatcher implements SessionHost {
     return this.options.idleTimeoutMs;
   }
 
+  /** Whether the dispatcher is stopping. */
+  get stopping(): boolean {
+    return this.#stopping;
+  }
+
   /** Accepts connections until the listener closes (see `acceptConnections`). */
   acceptLoop(listener: Deno.TcpListener): Promise<void> {
     return acceptConnections(listener, {
@@ -351,12 +371,20 @@ export class Dispatcher implements SessionHost {
     });
   }
 
-  /** Graceful stop: no new requests; queued ones get `ERR shutting-down`; in-flight ones finish. */
+  /**
+   * Graceful stop: no new requests; queued ones get `ERR shutting-down`; in-flight ones finish
+   * within the grace. Every connection goes on being answered (`ERR shutting-down` to each line)
+   * until its client closes or it has been quiet for a moment ({@link QUIET_AT_STOP_MS}), and ends
+   * with a half-close and a drain: a line the client sent before the stop always gets its reply.
+   * When the grace is over, what is left ends anyway.
+   */
   async stop(): Promise<void> {
     this.#stopping = true;
+    const end = performance.now() + this.options.graceMs;
     for (const job of this.#queue.splice(0)) {
       await job.reply(errLine("shutting-down", "the dispatcher is stopping"));
     }
+    for (const client of this.clients) client.stopping();
     const inFlight = this.links.flatMap((l) => (l.job ? [l.job] : []));
     await withTimeout(Promise.all(inFlight.map((j) => j.done)), this.options.graceMs);
     // The grace is over: what is still in flight (its worker frozen or slow) gets its one reply.
@@ -368,13 +396,8 @@ export class Dispatcher implements SessionHost {
         ),
       );
     }
-    for (const client of this.clients) {
-      try {
-        client.conn.close();
-      } catch {
-        // Closed meanwhile.
-      }
-    }
+    await withTimeout(Promise.all(this.#connections), Math.max(0, end - performance.now()));
+    for (const client of this.clients) client.end();
     await Promise.all(this.#connections);
     await Promise.all(this.#connecting);
     for (const link of this.links) {

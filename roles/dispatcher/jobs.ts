@@ -22,6 +22,13 @@ export interface Client {
   reachedOn: string;
   /** The port it announced with LISTEN (worker-calls-client), once it did. */
   listenPort: number | null;
+  /**
+   * The dispatcher is stopping: from now on the connection ends once it has been quiet for a
+   * moment, every line it still brings answered first.
+   */
+  stopping: () => void;
+  /** Ends the connection now (the stop's grace is over), after the reply it may be writing. */
+  end: () => void;
 }
 
 /**
@@ -61,6 +68,11 @@ export class Job {
   readonly client: Client;
   /** Workers it was handed to so far. */
   attempts = 0;
+  /**
+   * Whether its worker said it is calling the client (worker-calls-client): from then on the
+   * request may have been answered, and is never given to another worker.
+   */
+  calling = false;
   #replied = false;
   #done!: () => void;
   /** Resolves once the reply line is written (or the client is gone). */

@@ -20,6 +20,12 @@ import { LISTEN_FIRST, type StageFlow } from "../stages.ts";
 import { closeGracefully, TcpLineReader, writeLine } from "../tcp.ts";
 import type { Client, Job } from "./jobs.ts";
 
+/**
+ * How long a connection may stay quiet once the dispatcher is stopping, ms: every line that comes
+ * until then is answered (`ERR shutting-down`), then the dispatcher half-closes, drains and closes.
+ */
+export const QUIET_AT_STOP_MS = 100;
+
 /** What a connection needs of the dispatcher. */
 export interface SessionHost {
   /** The stage's flow. */
@@ -30,30 +36,43 @@ export interface SessionHost {
   readonly clients: Set<Client>;
   /** Accepts a request (queued, or answered at once). */
   submit(request: Request, client: Client): Job;
+  /** Whether the dispatcher is stopping. */
+  readonly stopping: boolean;
 }
 
 /** Serves one client connection until QUIT, EOF, idle timeout or a too-long line. */
 export async function serveClient(conn: Deno.Conn, host: SessionHost): Promise<void> {
   const addr = conn.remoteAddr as Deno.NetAddr;
+  const lines = new TcpLineReader(conn);
+  // The idle timeout runs while the connection owes a line: from each reply to the next line;
+  // once the dispatcher stops, it is the short quiet spell after which the connection ends.
+  const idle = deadlineAfter(host.idleTimeoutMs, () => lines.interrupt());
+  const quietMs = () => host.stopping ? QUIET_AT_STOP_MS : host.idleTimeoutMs;
+  let waiting = false;
   const client: Client = {
     conn,
     name: `client ${addr.hostname}:${addr.port}`,
     host: addr.hostname,
     reachedOn: (conn.localAddr as Deno.NetAddr).hostname,
     listenPort: null,
+    stopping: () => {
+      if (waiting) idle.restart(QUIET_AT_STOP_MS);
+    },
+    end: () => lines.interrupt(),
   };
   host.clients.add(client);
   traceEvent({ event: "accept", channel: "tcp", peer: client.name });
-  const lines = new TcpLineReader(conn);
-  // The idle timeout runs while the connection owes a line: from each reply to the next line.
-  const idle = deadlineAfter(host.idleTimeoutMs, () => lines.interrupt());
   try {
     while (true) {
-      idle.restart(host.idleTimeoutMs);
+      idle.restart(quietMs());
+      waiting = true;
       const read = await lines.next();
+      waiting = false;
       idle.cancel();
       if (read.kind === "eof") return;
       if (read.kind === "timeout") {
+        // Stopping: quiet for a moment, every line answered; the connection ends, no more said.
+        if (host.stopping) return;
         await writeLine(
           conn,
           errLine("timeout", `no request for ${host.idleTimeoutMs} ms, closing`),

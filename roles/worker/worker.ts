@@ -241,6 +241,9 @@ export class Worker {
       throw new Error(`mailbox ${this.options.k} holds a malformed call: ${JSON.stringify(text)}`);
     }
     this.state = ROLE_STATE.busy;
+    // Said before the connection: if this worker dies from now on, the dispatcher does not give
+    // the request to another one (the client may have had it answered already).
+    this.pong("calling", id);
     const outcome = await this.#callClient(id, call.token, call.host, call.port, call.request);
     this.state = ROLE_STATE.ready;
     this.pong("free", id, outcome);
