@@ -7,6 +7,7 @@
  */
 
 import { benchCommand } from "./cli/bench.ts";
+import { chaosCommand } from "./cli/chaos.ts";
 import { clientCommand } from "./cli/client.ts";
 import { experimentCommand } from "./cli/experiment.ts";
 import { fuzzCommand } from "./cli/fuzz.ts";
@@ -29,6 +30,7 @@ const COMMANDS: Record<string, Command> = {
   trace: traceCommand,
   experiment: experimentCommand,
   soak: soakCommand,
+  chaos: chaosCommand,
   fuzz: fuzzCommand,
   bench: benchCommand,
 };

@@ -27,13 +27,12 @@ Exit status: 0 when the instance runs, 1 when it does not (or only a dead one's 
 /** Formats a status as a table. */
 export function formatStatus(
   instance: string,
-  stage: string,
+  { stage, clock, roles }: { stage: string; clock: string | null; roles: RoleStatus[] },
   running: boolean,
-  roles: RoleStatus[],
 ): string {
   const head = `osps instance ${instance}, stage ${stage}${
     running ? "" : " — NOT RUNNING (leftovers of a dead instance)"
-  }`;
+  }${clock === null ? "" : `\n(${clock})`}`;
   const rows = roles.map((r) =>
     [
       r.role.padEnd(10),
@@ -83,7 +82,7 @@ async function watch(
       const status = readStatus(paths.segment);
       const body = status === null
         ? `no osps instance ${instance} is running (no shared segment ${paths.segment}); waiting for one`
-        : formatStatus(instance, status.stage, InstanceLock.isHeld(paths.lock), status.roles);
+        : formatStatus(instance, status, InstanceLock.isHeld(paths.lock));
       out(
         terminal
           ? `${clear}${body}\n\n${
@@ -145,7 +144,7 @@ export const statusCommand: Command = {
     if (values.json) {
       console.log(JSON.stringify(instanceStatus(paths)));
     } else {
-      console.log(formatStatus(instance, status.stage, running, status.roles));
+      console.log(formatStatus(instance, status, running));
     }
     return running ? 0 : 1;
   },

@@ -335,6 +335,31 @@ export function hasOption(pid: number, name: string, value: string): boolean {
   return args.some((a, i) => (a === name && args[i + 1] === value) || a === `${name}=${value}`);
 }
 
+/**
+ * Sets this process's OOM score adjustment (/proc/self/oom_score_adj, -1000 to 1000): how much
+ * sooner (positive) or later (negative) the kernel's OOM killer picks it. Raising it is always
+ * allowed; lowering it below its value needs CAP_SYS_RESOURCE: then false, and nothing changes.
+ */
+export function setOomScoreAdj(value: number): boolean {
+  const path = "/proc/self/oom_score_adj";
+  const fd = libc.open(path, libc.O.WRONLY | libc.O.CLOEXEC);
+  try {
+    libc.write(fd, new TextEncoder().encode(`${value}\n`), path);
+    return true;
+  } catch (e) {
+    if (e instanceof libc.SysCallError && (e.code === "EACCES" || e.code === "EPERM")) return false;
+    throw e;
+  } finally {
+    libc.close(fd, path);
+  }
+}
+
+/** A process's OOM score adjustment (/proc/<pid>/oom_score_adj); null if gone. */
+export function oomScoreAdj(pid: number): number | null {
+  const text = procText(`/proc/${pid}/oom_score_adj`);
+  return text === null ? null : Number(text.trim());
+}
+
 /** The real uid `pid` runs as (Uid of /proc/<pid>/status), null if gone. */
 export function processOwner(pid: number): number | null {
   const m = /^Uid:\s+(\d+)/m.exec(procText(`/proc/${pid}/status`) ?? "");

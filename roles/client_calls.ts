@@ -19,6 +19,8 @@ export class CallListener {
   readonly #name: string;
   #readyWaiters = new Map<string, (conn: Deno.Conn) => void>();
   #readyArrived = new Map<string, Deno.Conn>();
+  /** Tokens whose request was given up on (sent again, for a new token): their calls are refused. */
+  #abandoned = new Set<string>();
 
   /**
    * Listens on a free port of 127.0.0.1 for client `name`; a call whose READY line does not come
@@ -60,12 +62,23 @@ export class CallListener {
       detail: line,
       role: this.#name,
     });
+    if (this.#abandoned.has(token)) {
+      // Its request was sent again: closed at once, the worker is free at once (it would wait
+      // for the line as long as its claim timeout).
+      this.#abandoned.delete(token);
+      conn.close();
+      return;
+    }
     const waiter = this.#readyWaiters.get(token);
     if (waiter) waiter(conn);
     else this.#readyArrived.set(token, conn);
   }
 
-  /** The worker's READY connection for `token`, or null after the READY timeout; cancellable. */
+  /**
+   * The worker's READY connection for `token`, or null after the READY timeout; cancellable. A
+   * wait that ends without a call (the timeout, or cancelled: its request is sent again) gives
+   * the token up: a call for it that comes later is closed at once.
+   */
   wait(token: string): { conn: Promise<Deno.Conn | null>; cancel: () => void } {
     const early = this.#readyArrived.get(token);
     if (early) {
@@ -73,9 +86,14 @@ export class CallListener {
       return { conn: Promise.resolve(early), cancel: () => {} };
     }
     let timer: ReturnType<typeof setTimeout> | undefined;
+    const giveUp = () => {
+      clearTimeout(timer);
+      this.#readyWaiters.delete(token);
+      this.#abandoned.add(token);
+    };
     const conn = new Promise<Deno.Conn | null>((resolve) => {
       timer = setTimeout(() => {
-        this.#readyWaiters.delete(token);
+        giveUp();
         resolve(null);
       }, this.#readyTimeoutMs);
       this.#readyWaiters.set(token, (c) => {
@@ -84,13 +102,7 @@ export class CallListener {
         resolve(c);
       });
     });
-    return {
-      conn,
-      cancel: () => {
-        clearTimeout(timer);
-        this.#readyWaiters.delete(token);
-      },
-    };
+    return { conn, cancel: giveUp };
   }
 
   /** Stops listening; calls that came for no request are closed. */

@@ -10,6 +10,15 @@ import { monotonicMs, parentPid, type RoleSlot, type SignalQueue } from "../ipc/
 import { HEARTBEAT_INTERVAL_MS } from "./liveness.ts";
 import { traceEvent } from "./logging.ts";
 
+/**
+ * A role's OOM score adjustment: the ordinary one, whatever the watchdog's (which the kernel
+ * gives its children): the watchdog is kept longest, the standby goes first.
+ */
+export const ROLE_OOM_SCORE_ADJ = 0;
+
+/** The watchdog's OOM score adjustment, where it is allowed (CAP_SYS_RESOURCE): killed last. */
+export const WATCHDOG_OOM_SCORE_ADJ = -500;
+
 /** Exit code of a role that left because its parent (the watchdog) is gone. */
 export const EXIT_PARENT_GONE = 3;
 

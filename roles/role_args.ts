@@ -7,8 +7,8 @@
  */
 
 import { parseArgs } from "node:util";
-import { ParentGoneError } from "../ipc/mod.ts";
-import { EXIT_PARENT_GONE } from "./lifecycle.ts";
+import { ParentGoneError, setOomScoreAdj } from "../ipc/mod.ts";
+import { EXIT_PARENT_GONE, ROLE_OOM_SCORE_ADJ } from "./lifecycle.ts";
 import { setupLogging } from "./logging.ts";
 import { flags, intOption, MAX_PORT, numberOption, stageOption, UsageError } from "./options.ts";
 import type { Stage } from "./stages.ts";
@@ -121,6 +121,7 @@ export async function roleMain<E extends string>(
     const parsed = parseRoleArgs(args, extra);
     const { context } = parsed;
     who = name(parsed.extra);
+    setOomScoreAdj(ROLE_OOM_SCORE_ADJ);
     setupLogging(
       context.logLevel,
       context.trace

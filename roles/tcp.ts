@@ -285,6 +285,34 @@ export function connectionCap(openFileLimit: number, reserve: number): number {
   return Math.max(1, openFileLimit - reserve);
 }
 
+/** Fewer client connections than this, from the open-file limit, is worth a warning. */
+export const FEW_CONNECTIONS = 64;
+
+/**
+ * What to say of a role's connection cap derived from its open-file limit: null when it is
+ * enough; a warning when it is small; an error (the role cannot serve) when the limit does not
+ * even cover the descriptors kept for the rest (`reserve`).
+ */
+export function connectionCapProblem(
+  who: string,
+  openFileLimit: number,
+  reserve: number,
+): { fatal: boolean; message: string } | null {
+  const cap = openFileLimit - reserve;
+  if (cap >= FEW_CONNECTIONS) return null;
+  const why = `the open-file limit is ${openFileLimit}, and ${reserve} descriptors are kept ` +
+    `for its pipes, its segment and the runtime`;
+  return cap < 1
+    ? {
+      fatal: true,
+      message: `${who} cannot hold a client connection: ${why}; raise it (ulimit -n)`,
+    }
+    : {
+      fatal: false,
+      message: `${who} holds at most ${cap} client connections: ${why} (ulimit -n raises it)`,
+    };
+}
+
 /**
  * Deno.connect that gives up after `ms` (a late connection is closed when it comes): a deadline on
  * the process's coarse clock, with no abort signal to wire into the operation.

@@ -20,6 +20,8 @@ export interface RequestRecord {
   failure?: string;
   /** From send to answer, ms. */
   latencyMs: number;
+  /** When it was sent, ms on this process's clock (`performance.now()`), where recorded. */
+  sentAt?: number;
   /** Times the client had to send it again (lost connections, vanished workers). */
   retries?: number;
 }

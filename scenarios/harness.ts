@@ -22,6 +22,7 @@ import {
   type RoleKind,
   sendSignal,
   SharedSegment,
+  WATCHDOG_SLOT,
 } from "../ipc/mod.ts";
 import {
   crashAtStartFile,
@@ -215,6 +216,13 @@ export class RunningSystem implements AsyncDisposable {
     const role = this.roles.find((r) => r.name === name);
     if (role === undefined) throw new RangeError(`no role ${JSON.stringify(name)} in this system`);
     return role;
+  }
+
+  /** The standby's pid, as the watchdog records it (null when none waits). */
+  standbyPid(): number | null {
+    const pid = this.#segment.slot(WATCHDOG_SLOT).get("standby");
+    if (pid > 0) this.#seen.add(pid);
+    return pid > 0 ? pid : null;
   }
 
   /** Restarts so far, by role. */

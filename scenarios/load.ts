@@ -53,6 +53,7 @@ export class LoadGenerator {
           client: c,
           line,
           got: answerLine(result),
+          sentAt: t,
           latencyMs: performance.now() - t,
           retries: result.retries,
         });
@@ -62,6 +63,7 @@ export class LoadGenerator {
           line,
           got: null,
           failure: String(e),
+          sentAt: t,
           latencyMs: performance.now() - t,
         });
         await client?.close().catch(() => {});

@@ -6,6 +6,7 @@
  * @module
  */
 
+export * from "./chaos.ts";
 export * from "./clients.ts";
 export * from "./diagram.ts";
 export * from "./diagram_render.ts";

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { childrenOf, sendSignal } from "../ipc/mod.ts";
+import * as libc from "../ipc/libc.ts";
+import { childrenOf, oomScoreAdj, sendSignal } from "../ipc/mod.ts";
 import {
   OspsClient,
   roleCommand,
@@ -172,6 +173,36 @@ Deno.test("a role stopped by a signal while it starts is killed and restarted", 
       ),
     );
     await served(system, 5);
+  });
+});
+
+// The idle standby was the OOM killer's first pick among equals by chance only; now by design,
+// and the watchdog (where allowed) its last.
+Deno.test("the standby goes first when memory runs out, the watchdog last, the roles between", async () => {
+  await withSystem({ stage: "relay", workers: 1 }, async (system) => {
+    await system.waitFor("a standby", () => pidsOf(system, "standby").length === 1, 5000);
+    const [standby] = pidsOf(system, "standby");
+    await loaded(system, standby);
+    assert.equal(oomScoreAdj(standby), 1000);
+    assert.equal(oomScoreAdj(system.role("worker 1").pid), 0);
+    assert.equal(oomScoreAdj(system.role("dispatcher").pid), 0);
+    // Lowering it takes CAP_SYS_RESOURCE (bit 24 of the effective capabilities).
+    const status = new TextDecoder().decode(libc.readWholeFile("/proc/self/status")!);
+    const caps = BigInt(`0x${/^CapEff:\s+([0-9a-f]+)$/m.exec(status)![1]}`);
+    assert.equal(oomScoreAdj(system.watchdog.pid), (caps >> 24n) & 1n ? -500 : 0);
+    // Once it is a role, it is one like the others.
+    system.signal("worker 1", "SIGKILL");
+    await system.waitFor(
+      "the standby as worker 1",
+      (s) => s.role("worker 1").pid === standby,
+      5000,
+    );
+    await system.waitFor(
+      "it is ready",
+      () => pidsOf(system, "ready", "worker 1").length === 2,
+      5000,
+    );
+    assert.equal(oomScoreAdj(standby), 0);
   });
 });
 

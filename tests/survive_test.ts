@@ -485,3 +485,68 @@ Deno.test("worker-calls-client: a worker that dies calling the client is not ret
     Deno.removeSync(out, { recursive: true });
   }
 });
+
+// Under `ulimit -n 64` the connection cap silently became 1.
+Deno.test("an open-file limit that leaves few client connections is warned of; one that leaves none refused", async () => {
+  const up = async (limit: number) => {
+    const command = [Deno.execPath(), ...cliArgs(["up", "--port", "0", "--workers", "2"])]
+      .map((w) => `'${w}'`).join(" ");
+    const child = new Deno.Command("sh", {
+      args: ["-c", `ulimit -n ${limit} && exec ${command}`],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    return child;
+  };
+  const none = await (await up(64)).output();
+  const err = new TextDecoder().decode(none.stderr);
+  assert.equal(none.code, 1, err);
+  assert.match(
+    err,
+    /dispatcher: the dispatcher cannot hold a client connection: the open-file limit is 64, and 72 descriptors are kept/,
+  );
+  const few = await up(90);
+  try {
+    const lines = new LineReader(few.stderr);
+    const warning = await lines.until(/holds at most 18 client connections/);
+    assert.match(warning.input, /the open-file limit is 90, and 72 descriptors are kept/);
+  } finally {
+    await stopUp(few);
+  }
+});
+
+// CLOCK_MONOTONIC is every process's clock only within one time namespace: read from another,
+// status showed heartbeat ages like −999,999,965 ms.
+Deno.test("status from another time namespace says it cannot read the heartbeats", async () => {
+  const system = await startSystem({ stage: "relay", workers: 1 });
+  try {
+    const o = await new Deno.Command("unshare", {
+      args: [
+        ...(libc.getuid() === 0 ? [] : ["-r"]),
+        "-T",
+        "--monotonic",
+        "100000",
+        "--fork",
+        Deno.execPath(),
+        ...cliArgs(["status", "--instance", system.instance, "--json"]),
+      ],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.equal(o.code, 0, new TextDecoder().decode(o.stderr));
+    const status = JSON.parse(new TextDecoder().decode(o.stdout));
+    assert.match(status.clock, /not this process's \(another time namespace\?\)/);
+    assert.ok(status.roles.every((r: { heartbeatAgeMs: number }) => r.heartbeatAgeMs === -1));
+    const here = JSON.parse(
+      new TextDecoder().decode(
+        (await cliCommand(["status", "--instance", system.instance, "--json"]).output()).stdout,
+      ),
+    );
+    assert.equal(here.clock, null);
+    assert.ok(here.roles[0].heartbeatAgeMs >= 0 && here.roles[0].heartbeatAgeMs < 1000);
+  } finally {
+    await system.stop();
+  }
+});

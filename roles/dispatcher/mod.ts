@@ -26,8 +26,11 @@ import {
   SignalQueue,
 } from "../../ipc/mod.ts";
 import { honourInjectedCrash, startHeartbeat, stopRequest } from "../lifecycle.ts";
-import { traceEvent } from "../logging.ts";
-import { connectionCap, listenRetrying } from "../tcp.ts";
+import { connectionCap, connectionCapProblem, listenRetrying } from "../tcp.ts";
+import { roleLogger, traceEvent } from "../logging.ts";
+import { UsageError } from "../options.ts";
+
+const log = roleLogger("dispatcher");
 import { Dispatcher } from "./dispatcher.ts";
 import type { DispatcherOptions } from "./options.ts";
 
@@ -45,7 +48,11 @@ export async function runDispatcher(
   // runtime need.
   const fileLimit = raiseOpenFileLimit();
   if (options.maxConnections === 0) {
-    options = { ...options, maxConnections: connectionCap(fileLimit, 64 + 4 * options.workers) };
+    const reserve = 64 + 4 * options.workers;
+    const problem = connectionCapProblem("the dispatcher", fileLimit, reserve);
+    if (problem?.fatal) throw new UsageError(problem.message);
+    if (problem) log.warning("{message}", { message: problem.message });
+    options = { ...options, maxConnections: connectionCap(fileLimit, reserve) };
   }
   using signals = new SignalQueue(["SIGTERM", "SIGINT"]);
   const stop = stopRequest(signals, options.parentPid);

@@ -14,15 +14,21 @@
  */
 
 import { parseArgs } from "node:util";
-import { ParentGoneError, preloadSocketWatch, setParentDeathSignal } from "../../ipc/mod.ts";
+import {
+  ParentGoneError,
+  preloadSocketWatch,
+  setOomScoreAdj,
+  setParentDeathSignal,
+} from "../../ipc/mod.ts";
 import { dispatcherProgram } from "../dispatcher/main.ts";
-import { EXIT_PARENT_GONE } from "../lifecycle.ts";
+import { EXIT_PARENT_GONE, ROLE_OOM_SCORE_ADJ } from "../lifecycle.ts";
 import { intOption, UsageError } from "../options.ts";
 import { LineReader } from "../spawn.ts";
 import { workerProgram } from "../worker/main.ts";
 import {
   parseStandbyOrder,
   STANDBY_LOADED,
+  STANDBY_OOM_SCORE_ADJ,
   type StandbyOrder,
   type StandbyProgram,
 } from "./order.ts";
@@ -48,6 +54,8 @@ async function standbyMain(args: string[]): Promise<void> {
     }
     const parent = intOption("parent-pid", values["parent-pid"], undefined, 1, 2 ** 22);
     setParentDeathSignal("SIGTERM", parent);
+    // Idle, holding nothing: the first process the kernel should kill when memory runs out.
+    setOomScoreAdj(STANDBY_OOM_SCORE_ADJ);
     await preloadSocketWatch();
     console.log(STANDBY_LOADED);
     const stdin = new LineReader(Deno.stdin.readable);
@@ -59,6 +67,8 @@ async function standbyMain(args: string[]): Promise<void> {
     Deno.exit(e instanceof UsageError ? 2 : e instanceof ParentGoneError ? EXIT_PARENT_GONE : 1);
   }
   if (order === null) Deno.exit(0);
+  // The role's own standing with the OOM killer, as a role spawned directly has it.
+  setOomScoreAdj(ROLE_OOM_SCORE_ADJ);
   await PROGRAMS[order.program](order.args);
 }
 

@@ -8,6 +8,12 @@
 
 import { UsageError } from "../options.ts";
 
+/**
+ * The standby's OOM score adjustment: the most, so that it goes first when memory runs out. A
+ * role it becomes takes the roles' own (0) when it starts.
+ */
+export const STANDBY_OOM_SCORE_ADJ = 1000;
+
 /** The line a standby prints on stdout once everything is loaded. */
 export const STANDBY_LOADED = "standby loaded";
 

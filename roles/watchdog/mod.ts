@@ -25,9 +25,11 @@ import {
   type ProcessExit,
   RuntimeDirError,
   SegmentError,
+  setOomScoreAdj,
   SignalQueue,
   SysCallError,
 } from "../../ipc/mod.ts";
+import { WATCHDOG_OOM_SCORE_ADJ } from "../lifecycle.ts";
 import { roleLogger } from "../logging.ts";
 import { closeInstance, instancePaths, startInstance } from "./instance.ts";
 import { resolveOptions, type WatchdogOptions } from "./options.ts";
@@ -110,6 +112,12 @@ export async function runWatchdog(
       throw e;
     }
     throw new WatchdogStartError(`cannot start instance ${paths.name}: ${e.message}`, { cause: e });
+  }
+  // Killed last when memory runs out (where this process may ask it): it reaps and restarts.
+  if (!setOomScoreAdj(WATCHDOG_OOM_SCORE_ADJ)) {
+    log.info(
+      "the OOM killer's order left as it is: lowering this process's needs CAP_SYS_RESOURCE",
+    );
   }
   const supervisor = new Supervisor(o, paths, instance.hold.dir, instance.segment);
   let stopped = false;

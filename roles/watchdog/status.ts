@@ -49,13 +49,32 @@ export interface RoleStatus {
   generation: number;
 }
 
+/**
+ * Why the heartbeats cannot be read from this process, or null. The beats are CLOCK_MONOTONIC of
+ * the time namespace the roles run in (Linux 5.6 and later); read from another namespace, whose
+ * clock has another offset, a beat looks seconds, days or years away (the watchdog's beats come
+ * every 50 ms: a beat more than a second in the future, or more than a day old, says so).
+ */
+export function unreadableClock(watchdogBeat: number, now: number): string | null {
+  if (watchdogBeat === 0) return null;
+  const age = now - watchdogBeat;
+  return age < -1000 || age > 86_400_000
+    ? "the instance's CLOCK_MONOTONIC is not this process's (another time namespace?): " +
+      "its heartbeat ages cannot be read from here"
+    : null;
+}
+
 /** Reads an instance's status; null if there is no such segment. */
-export function readStatus(segmentName: string): { stage: string; roles: RoleStatus[] } | null {
+export function readStatus(
+  segmentName: string,
+): { stage: string; clock: string | null; roles: RoleStatus[] } | null {
   if (!SharedSegment.exists(segmentName)) return null;
   using seg = SharedSegment.open(segmentName, { readOnly: true });
   const now = monotonicMs();
+  const clock = unreadableClock(seg.slot(WATCHDOG_SLOT).get("heartbeat"), now);
   return {
     stage: seg.header().label,
+    clock,
     roles: [
       ...registryRoles(seg.layout.workers).map(({ name: role, slot: index }) => {
         const slot = seg.slot(index);
@@ -67,7 +86,9 @@ export function readStatus(segmentName: string): { stage: string; roles: RoleSta
           alive: pid > 0 && isRunning(pid),
           state: STATE_NAMES[slot.get("state")] ?? `unknown (${slot.get("state")})`,
           port: slot.get("port"),
-          heartbeatAgeMs: slot.get("heartbeat") ? now - slot.get("heartbeat") : -1,
+          heartbeatAgeMs: slot.get("heartbeat") && clock === null
+            ? now - slot.get("heartbeat")
+            : -1,
           restarts: slot.get("restarts"),
           served: slot.get("served"),
           queue: slot.get("queue"),
@@ -110,6 +131,8 @@ export interface InstanceStatus {
   stage: string;
   /** Whether its watchdog holds its lock (false: a dead instance's leftovers). */
   running: boolean;
+  /** Why its heartbeat ages cannot be read from here (another time namespace), or null. */
+  clock: string | null;
   /** Each role. */
   roles: RoleStatus[];
 }
@@ -123,6 +146,7 @@ export function instanceStatus(paths: InstancePaths): InstanceStatus | null {
     segment: paths.segment,
     stage: status.stage,
     running: InstanceLock.isHeld(paths.lock),
+    clock: status.clock,
     roles: status.roles,
   };
 }
