@@ -488,25 +488,24 @@ Deno.test("worker-calls-client: a worker that dies calling the client is not ret
 
 // Under `ulimit -n 64` the connection cap silently became 1.
 Deno.test("an open-file limit that leaves few client connections is warned of; one that leaves none refused", async () => {
-  const up = async (limit: number) => {
+  const up = (limit: number) => {
     const command = [Deno.execPath(), ...cliArgs(["up", "--port", "0", "--workers", "2"])]
       .map((w) => `'${w}'`).join(" ");
-    const child = new Deno.Command("sh", {
+    return new Deno.Command("sh", {
       args: ["-c", `ulimit -n ${limit} && exec ${command}`],
       stdin: "null",
       stdout: "piped",
       stderr: "piped",
     }).spawn();
-    return child;
   };
-  const none = await (await up(64)).output();
+  const none = await up(64).output();
   const err = new TextDecoder().decode(none.stderr);
   assert.equal(none.code, 1, err);
   assert.match(
     err,
     /dispatcher: the dispatcher cannot hold a client connection: the open-file limit is 64, and 72 descriptors are kept/,
   );
-  const few = await up(90);
+  const few = up(90);
   try {
     const lines = new LineReader(few.stderr);
     const warning = await lines.until(/holds at most 18 client connections/);
