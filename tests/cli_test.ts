@@ -427,11 +427,13 @@ async function untilThenInterrupt(
 
 Deno.test("status --watch refreshes until SIGINT; in a terminal it leaves it as it was", async () => {
   const args = ["status", "--watch", "--interval", "50", "--instance", `none${Deno.pid}`];
-  // In a terminal (`script` gives the command a pseudo-terminal of its own).
+  // In a terminal (`script` gives the command a pseudo-terminal of its own). `exec`: the shell
+  // `script` starts ($SHELL, dash on Debian when unset) must not stay between the terminal and
+  // the command, or dash answers the terminal's SIGINT by exiting 130 itself.
   const tty = new Deno.Command("script", {
     args: [
       "-qefc",
-      [Deno.execPath(), ...cliArgs(args)].map((w) => `'${w}'`).join(" "),
+      ["exec", ...[Deno.execPath(), ...cliArgs(args)].map((w) => `'${w}'`)].join(" "),
       "/dev/null",
     ],
     stdin: "piped",
