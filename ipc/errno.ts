@@ -48,6 +48,7 @@ export const Errno = {
   ECHILD: 10,
   EAGAIN: 11,
   EEXIST: 17,
+  ENOTDIR: 20,
   EPIPE: 32,
 } as const;
 

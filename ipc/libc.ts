@@ -72,6 +72,12 @@ const lib = Deno.dlopen("libc.so.6", {
   prctl: { parameters: ["i32", "u64", "u64", "u64", "u64"], result: "i32" },
   waitpid: { parameters: ["i32", "buffer", "i32"], result: "i32" },
   flock: { parameters: ["i32", "i32"], result: "i32" },
+  // ssize_t readlink(const char *path, char *buf, size_t size): no NUL added.
+  readlink: { parameters: ["buffer", "buffer", "usize"], result: "isize" },
+  socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
+  lstat: { parameters: ["buffer", "buffer"], result: "i32" },
+  unlink: { parameters: ["buffer"], result: "i32" },
+  rmdir: { parameters: ["buffer"], result: "i32" },
   opendir: { parameters: ["buffer"], result: "pointer" },
   readdir: { parameters: ["pointer"], result: "pointer" },
   closedir: { parameters: ["pointer"], result: "i32" },
@@ -333,6 +339,53 @@ export function ownerOfFd(fd: number, object = `fd ${fd}`): { uid: number; mode:
   };
 }
 
+/** The file type bits of st_mode: a FIFO's. */
+export const S_IFIFO = 0o010000;
+
+/**
+ * stat(2) of `path` (following links: for /proc/<pid>/fd/<n>, the file the descriptor has open):
+ * its mode bits, type included; null if it is gone.
+ */
+export function fileMode(path: string): number | null {
+  if (lib.symbols.stat(cString(path), statBytes) < 0) {
+    const errno = lastErrno();
+    if (errno === Errno.ENOENT || errno === Errno.ESRCH) return null;
+    throw sysCallError("stat", path, errno);
+  }
+  return new DataView(statBytes.buffer).getUint32(STAT_MODE_UID[0], true);
+}
+
+/**
+ * lstat(2) of `path` (a link is not followed): its mode bits and owner; null if it is not there.
+ * Through libc, since Deno lets only --allow-all look into /dev/shm.
+ */
+export function pathInfo(path: string): { mode: number; uid: number } | null {
+  if (lib.symbols.lstat(cString(path), statBytes) < 0) {
+    const errno = lastErrno();
+    if (errno === Errno.ENOENT || errno === Errno.ENOTDIR) return null;
+    throw sysCallError("lstat", path, errno);
+  }
+  const view = new DataView(statBytes.buffer);
+  return {
+    mode: view.getUint32(STAT_MODE_UID[0], true),
+    uid: view.getUint32(STAT_MODE_UID[1], true),
+  };
+}
+
+/** unlink(2) of `path`; false if it was not there. */
+export function unlink(path: string): boolean {
+  if (lib.symbols.unlink(cString(path)) === 0) return true;
+  if (lastErrno() === Errno.ENOENT) return false;
+  fail("unlink", path);
+}
+
+/** rmdir(2) of `path` (an empty directory); false if it was not there. */
+export function removeDirectory(path: string): boolean {
+  if (lib.symbols.rmdir(cString(path)) === 0) return true;
+  if (lastErrno() === Errno.ENOENT) return false;
+  fail("rmdir", path);
+}
+
 /** fstat(2) of `fd`: its inode number (which file the descriptor has open). */
 export function inodeOfFd(fd: number, object = `fd ${fd}`): bigint {
   if (lib.symbols.fstat(fd, statBytes) < 0) fail("fstat", object);
@@ -421,6 +474,28 @@ export function readWholeFile(path: string): Uint8Array | null {
   } finally {
     close(fd, path);
   }
+}
+
+const linkBuffer = new Uint8Array(4096);
+
+/**
+ * readlink(2): what a symbolic link names (for /proc: a descriptor's file, `socket:[1234]`,
+ * `pipe:[5678]`); null if the link is gone (ENOENT: its process or descriptor is).
+ */
+export function readLink(path: string): string | null {
+  const n = Number(lib.symbols.readlink(cString(path), linkBuffer, BigInt(linkBuffer.length)));
+  if (n >= 0) return new TextDecoder().decode(linkBuffer.subarray(0, n));
+  const errno = lastErrno();
+  if (errno === Errno.ENOENT || errno === Errno.ESRCH) return null;
+  throw sysCallError("readlink", path, errno);
+}
+
+/** socket(2) with SOCK_CLOEXEC: a new socket's descriptor (`what` names it in errors). */
+export function socket(domain: number, type: number, protocol: number, what: string): number {
+  const SOCK_CLOEXEC = 0o2000000;
+  const fd = lib.symbols.socket(domain, type | SOCK_CLOEXEC, protocol);
+  if (fd < 0) throw sysCallError("socket", what, lastErrno());
+  return fd;
 }
 
 /** Offset of d_name in glibc's struct dirent on 64-bit Linux (d_ino, d_off, d_reclen, d_type). */

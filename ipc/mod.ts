@@ -19,7 +19,15 @@
  * @module
  */
 
-export { errnoName, monotonicMs, SysCallError } from "./libc.ts";
+export {
+  errnoName,
+  listDirectory,
+  monotonicMs,
+  pathInfo,
+  removeDirectory,
+  SysCallError,
+  unlink,
+} from "./libc.ts";
 export * from "./layout.ts";
 export * from "./segment_errors.ts";
 export type { SegmentHeader } from "./segment_header.ts";
@@ -32,4 +40,5 @@ export * from "./fifo_reader.ts";
 export { preloadSocketWatch } from "./fifo_watch.ts";
 export * from "./runtime_dir.ts";
 export * from "./process.ts";
+export * from "./proc_holdings.ts";
 export * from "./lock.ts";

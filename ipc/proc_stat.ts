@@ -11,6 +11,8 @@ export interface ProcessInfo {
   pid: number;
   /** Parent's pid. */
   ppid: number;
+  /** Its session's id (the pid of the session's leader); a zombie keeps it. */
+  session: number;
   /** State letter: R running, S sleeping, D disk, T stopped, Z zombie, X dead… */
   state: string;
   /** Command name (at most 15 characters, as the kernel keeps it). */
@@ -21,6 +23,8 @@ export interface ProcessInfo {
   userTicks: number;
   /** CPU time in the kernel on its behalf so far, every thread included, in clock ticks. */
   systemTicks: number;
+  /** CPU time, user and kernel, of its children it has waited for, in clock ticks. */
+  reapedChildrenTicks: number;
   /**
    * When it started, in clock ticks since boot: with its pid, what names one process for good (a
    * pid is used again once its process is gone, by a process that started later).
@@ -31,7 +35,8 @@ export interface ProcessInfo {
 /** The fields of a /proc/<pid>/stat line the toolkit uses. */
 export function parseProcStat(pid: number, text: string): ProcessInfo {
   // "pid (comm) S ppid …": comm may itself hold spaces and parentheses. After it, field 3 (the
-  // state) is rest[0]; fields 14 and 15 (utime, stime) are rest[11] and rest[12]; field 20
+  // state) is rest[0], field 6 (session) rest[3]; fields 14 and 15 (utime, stime) are rest[11] and rest[12], 16 and 17
+  // (cutime, cstime) rest[13] and rest[14]; field 20
   // (num_threads) is rest[17]; field 22 (starttime) is rest[19].
   const open = text.indexOf("(");
   const close = text.lastIndexOf(")");
@@ -41,9 +46,11 @@ export function parseProcStat(pid: number, text: string): ProcessInfo {
     comm: text.slice(open + 1, close),
     state: rest[0],
     ppid: Number(rest[1]),
+    session: Number(rest[3]),
     threads: Number(rest[17]),
     userTicks: Number(rest[11]),
     systemTicks: Number(rest[12]),
+    reapedChildrenTicks: Number(rest[13]) + Number(rest[14]),
     startTicks: Number(rest[19]),
   };
 }

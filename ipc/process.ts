@@ -182,6 +182,12 @@ export function cpuTime(pid: number): CpuTime | null {
   return { userMs: ms(info.userTicks), systemMs: ms(info.systemTicks) };
 }
 
+/** Milliseconds of CPU in `ticks` clock ticks (/proc's unit: 10 ms). */
+export function ticksToMs(ticks: number): number {
+  ticksPerSecond ||= libc.clockTicksPerSecond();
+  return (ticks * 1000) / ticksPerSecond;
+}
+
 /** Whether `pid` runs: it exists and is neither a zombie nor dead. */
 export function isRunning(pid: number): boolean {
   const info = processInfo(pid);
@@ -323,6 +329,19 @@ export function readCommandLine(pid: number): string {
 /** A process's arguments, each as given (/proc/<pid>/cmdline); empty if gone. */
 export function readArguments(pid: number): string[] {
   return (procText(`/proc/${pid}/cmdline`) ?? "").split("\0").filter((a) => a !== "");
+}
+
+/**
+ * Whether `pid`'s environment (/proc/<pid>/environ, as it was at its exec) holds `entry`
+ * (`NAME=value`); false if it is gone or not this user's to read.
+ */
+export function hasEnvironmentEntry(pid: number, entry: string): boolean {
+  try {
+    return (procText(`/proc/${pid}/environ`) ?? "").split("\0").includes(entry);
+  } catch (e) {
+    if (e instanceof libc.SysCallError && e.code === "EACCES") return false;
+    throw e;
+  }
 }
 
 /**
