@@ -7,6 +7,7 @@
  */
 
 import { cpuModel, kernelRelease } from "../ipc/mod.ts";
+import { escapeXml } from "../scenarios/svg.ts";
 import {
   formatIpcBench,
   IPC_METHOD_LABELS,
@@ -34,7 +35,7 @@ export interface BenchReport {
   recovery: RecoveryBenchResult;
 }
 
-const esc = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;");
+const esc = escapeXml;
 
 /** A horizontal bar chart as a self-contained SVG. */
 export function barChart(

@@ -8,6 +8,7 @@
 
 import { requestLabel } from "../roles/mod.ts";
 import { buildDiagram, clipLabel, type Diagram } from "./diagram.ts";
+import { axisTicks, escapeXml } from "./svg.ts";
 import { readTrace, type TracedEvent } from "./timeline.ts";
 
 const mermaidId = (name: string) => name.replace(/[^A-Za-z0-9]/g, "_");
@@ -49,8 +50,7 @@ export function toMermaid(d: Diagram, title: string, maxSteps = 150): string {
   return lines.join("\n");
 }
 
-const esc = (s: string) =>
-  s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
+const esc = escapeXml;
 
 /** Where the page's times count from, and what that moment was. */
 export interface TimeOrigin {
@@ -58,14 +58,6 @@ export interface TimeOrigin {
   ts: number;
   /** What happened then, for the page to say (`the first request`, `the injected fault`). */
   label: string;
-}
-
-/** Round steps for an axis from 0 to `max`: about five of them. */
-function ticks(max: number): number[] {
-  const raw = max / 5;
-  const power = 10 ** Math.floor(Math.log10(raw || 1));
-  const step = [1, 2, 5, 10].map((m) => m * power).find((s) => s >= raw) ?? raw;
-  return Array.from({ length: Math.floor(max / step) + 1 }, (_, i) => i * step);
 }
 
 /** The latency chart: one point per request, at its receipt time, its latency up the side. */
@@ -77,11 +69,11 @@ function latencyChart(d: Diagram, origin: number): string {
   const yMax = Math.max(1, ...d.latencies.map((l) => l.ms));
   const px = (t: number) => left + ((t - x0) / (x1 - x0)) * (w - left - right);
   const py = (ms: number) => h - bottom - (ms / yMax) * (h - bottom - top);
-  const yTicks = ticks(yMax).map((v) =>
+  const yTicks = axisTicks(yMax).map((v) =>
     `<line x1="${left - 4}" y1="${py(v)}" x2="${w - right}" y2="${py(v)}" class="grid"/>` +
     `<text x="${left - 8}" y="${py(v) + 4}" text-anchor="end">${v}</text>`
   ).join("");
-  const xTicks = ticks(x1 - x0).map((v) =>
+  const xTicks = axisTicks(x1 - x0).map((v) =>
     `<line x1="${px(x0 + v)}" y1="${h - bottom}" x2="${px(x0 + v)}" y2="${h - bottom + 4}"/>` +
     `<text x="${px(x0 + v)}" y="${h - bottom + 16}" text-anchor="middle">${
       Math.round(x0 + v)

@@ -20,4 +20,5 @@ export * from "./pingpong.ts";
 export * from "./proof.ts";
 export * from "./soak.ts";
 export * from "./stages.ts";
+export * from "./svg.ts";
 export * from "./timeline.ts";
