@@ -8,6 +8,7 @@
 
 import { benchCommand } from "./cli/bench.ts";
 import { chaosCommand } from "./cli/chaos.ts";
+import { checkCommand } from "./cli/check.ts";
 import { clientCommand } from "./cli/client.ts";
 import { experimentCommand } from "./cli/experiment.ts";
 import { fuzzCommand } from "./cli/fuzz.ts";
@@ -33,6 +34,7 @@ const COMMANDS: Record<string, Command> = {
   chaos: chaosCommand,
   fuzz: fuzzCommand,
   bench: benchCommand,
+  check: checkCommand,
 };
 
 const MAIN_USAGE = `osps: run, watch, break and measure a multi-process server system
