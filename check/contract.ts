@@ -124,9 +124,9 @@ class Session {
    */
   async follow(line: string, reply: string | NoLine): Promise<string | NoLine> {
     if (typeof reply !== "string") return reply;
-    const redirect = /^REDIRECT (\S+) (\d+)$/.exec(reply);
+    const redirect = redirectOf(reply);
     if (this.target.stage === "client-calls-worker" && redirect) {
-      const w = await this.worker(redirect[1], Number(redirect[2]));
+      const w = await this.worker(redirect.host, redirect.port);
       await w.sendLine(line);
       return await w.line();
     }
@@ -180,6 +180,23 @@ function errCode(got: string | NoLine, code: string): Found {
   return ok
     ? { ok, detail: show(got) }
     : { ok, detail: `expected ERR ${code} …, got ${show(got)}` };
+}
+
+/** The worker a REDIRECT line names, or null if `reply` is none. */
+function redirectOf(reply: string | NoLine): { host: string; port: number } | null {
+  const m = /^REDIRECT (\S+) (\d+)$/.exec(typeof reply === "string" ? reply : "");
+  return m ? { host: m[1], port: Number(m[2]) } : null;
+}
+
+/** Sends `line` on `d`: the worker its REDIRECT names, or why the reply was no REDIRECT. */
+async function redirectFor(
+  d: Wire,
+  line: string,
+): Promise<{ host: string; port: number } | Found> {
+  await d.sendLine(line);
+  const reply = await d.line();
+  return redirectOf(reply) ??
+    { ok: false, detail: `expected REDIRECT <host> <port>, got ${show(reply)}` };
 }
 
 /** All found right, or the first that was not. */
@@ -358,20 +375,17 @@ const CHECKS: ContractCheck[] = [
     name: "REDIRECT, then the worker answers and closes",
     stages: ["client-calls-worker"],
     run: async (s) => {
-      const d = await s.dispatcher();
-      await d.sendLine("requetetype1 redirected");
-      const reply = await d.line();
-      const m = /^REDIRECT (\S+) (\d+)$/.exec(typeof reply === "string" ? reply : "");
-      if (!m) return { ok: false, detail: `expected REDIRECT <host> <port>, got ${show(reply)}` };
-      if (Number(m[2]) === s.target.port || Number(m[2]) > 65535) {
-        return { ok: false, detail: `REDIRECT names port ${m[2]}: not a worker's` };
+      const r = await redirectFor(await s.dispatcher(), "requetetype1 redirected");
+      if ("ok" in r) return r;
+      if (r.port === s.target.port || r.port > 65535) {
+        return { ok: false, detail: `REDIRECT names port ${r.port}: not a worker's` };
       }
-      const w = await s.worker(m[1], Number(m[2]));
+      const w = await s.worker(r.host, r.port);
       await w.sendLine("requetetype1 redirected");
       const got = exactly(await w.line(), "OK redirected");
       if (!got.ok) return got;
       return (await w.closes(2000))
-        ? { ok: true, detail: `${reply}; the worker answered and closed` }
+        ? { ok: true, detail: `REDIRECT ${r.host} ${r.port}; the worker answered and closed` }
         : { ok: false, detail: "the worker did not close after its answer" };
     },
   },
@@ -379,15 +393,12 @@ const CHECKS: ContractCheck[] = [
     name: "a line at a worker that is not the reserved one",
     stages: ["client-calls-worker"],
     run: async (s) => {
-      const d = await s.dispatcher();
-      await d.sendLine("requetetype1 mine");
-      const reply = await d.line();
-      const m = /^REDIRECT (\S+) (\d+)$/.exec(typeof reply === "string" ? reply : "");
-      if (!m) return { ok: false, detail: `expected REDIRECT <host> <port>, got ${show(reply)}` };
-      const wrong = await s.worker(m[1], Number(m[2]));
+      const r = await redirectFor(await s.dispatcher(), "requetetype1 mine");
+      if ("ok" in r) return r;
+      const wrong = await s.worker(r.host, r.port);
       await wrong.sendLine("requetetype1 not mine");
       const refused = errCode(await wrong.line(), "unavailable");
-      const right = await s.worker(m[1], Number(m[2]));
+      const right = await s.worker(r.host, r.port);
       await right.sendLine("requetetype1 mine");
       return all([refused, exactly(await right.line(), "OK mine")]);
     },
