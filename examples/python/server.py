@@ -30,6 +30,8 @@ the workers, reaps them all and removes what it created.
 
 import argparse
 import errno
+import heapq
+import itertools
 import mmap
 import os
 import selectors
@@ -219,18 +221,18 @@ class Loop:
         self.selector.register(self.wake_r, selectors.EVENT_READ, None)
         self.signals = []
         self.timers = []
+        self.timer_ids = itertools.count()
 
     def add_timer(self, when, action):
-        self.timers.append((when, action))
+        # A heap: the next one due is first, whatever the number waiting (one per call).
+        heapq.heappush(self.timers, (when, next(self.timer_ids), action))
 
     def run_once(self, timeout):
         now = time.monotonic()
-        due = [t for t in self.timers if t[0] <= now]
-        for t in due:
-            self.timers.remove(t)
-            t[1]()
+        while self.timers and self.timers[0][0] <= now:
+            heapq.heappop(self.timers)[2]()
         if self.timers:
-            timeout = max(0, min(timeout, min(t[0] for t in self.timers) - now))
+            timeout = max(0, min(timeout, self.timers[0][0] - now))
         for key, mask in self.selector.select(timeout):
             if key.fileobj == self.wake_r:
                 try:
