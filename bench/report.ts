@@ -17,8 +17,8 @@ import {
 } from "./ipc.ts";
 import { type RecoveryBenchResult, runRecoveryBench } from "./recovery.ts";
 import {
-  CPU_TARGET_US,
   formatStagesBench,
+  PYTHON_RATIO_TARGET,
   runStagesBench,
   type StagesBenchResult,
 } from "./stages.ts";
@@ -106,13 +106,16 @@ export function writeReport(r: BenchReport, dir: string): string[] {
       })),
     ),
     stages: barChart(
-      "Whole-instance CPU per request, 8 clients, tracing off (red: target)",
+      `CPU per request, 8 clients: osps beside plain Python, same run (red: ${PYTHON_RATIO_TARGET.cpu} × Python)`,
       "µs",
-      r.stages.stages.map((s) => ({
-        label: s.stage,
-        value: s.load.cpuUs.total,
-        mark: CPU_TARGET_US[s.stage],
-      })),
+      r.stages.stages.flatMap((s) => [
+        {
+          label: `${s.stage}, osps`,
+          value: s.python.osps.cpuUsPerRequest,
+          mark: PYTHON_RATIO_TARGET.cpu * s.python.python.cpuUsPerRequest,
+        },
+        { label: `${s.stage}, Python`, value: s.python.python.cpuUsPerRequest },
+      ]),
     ),
     recovery: barChart(
       "Median time until served again (red: target)",

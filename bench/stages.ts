@@ -10,7 +10,11 @@
  * measured windows are long enough for /proc's 10 ms ticks). Then one client, echo only,
  * for the latency of a lone request; in the relay stage that run alternates in rounds with a
  * reference measured in the same run: one kept-open TCP round trip plus one named-pipe round trip.
- * Every answer must be exactly right.
+ * Last, osps beside the plain Python implementation of examples/python/, each started once and
+ * driven in alternating rounds by the same load (check's load generator, the same for both): the
+ * targets are the ratios osps ÷ Python of CPU per request (every process of each tree) and of
+ * requests per second, taken in that one run; the CPU is also given by part (dispatcher, workers,
+ * supervisor), beside the runtimes' floors (`floors.ts`). Every answer must be exactly right.
  *
  * @module
  */
@@ -27,7 +31,23 @@ import {
 import { isClean, type RunningSystem, startSystem } from "../scenarios/mod.ts";
 import { childrenOf, kernelRelease } from "../ipc/mod.ts";
 import { cpuMs, latencyStats, runIpcBench } from "./ipc.ts";
+import {
+  alternatingLoads,
+  type LoadFigures,
+  pythonExampleCommand,
+  referenceCommand,
+} from "../check/mod.ts";
+import { type Floor, runFloorsBench } from "./floors.ts";
 import type { LoadGenReport } from "./load_gen.ts";
+
+export type {
+  BadRequest,
+  LoadFigures,
+  LoadMeasure,
+  LoadSummary,
+  LoadTick,
+  ProcessRole,
+} from "../check/mod.ts";
 
 /** Rounds in which the systems with tracing off and on are driven in turn. */
 const OFF_ON_ROUNDS = 3;
@@ -39,33 +59,17 @@ export const BENCH_STAGES: readonly Stage[] = [
   "worker-calls-client",
 ];
 
-/** Whole-instance CPU per request the cost issue set, µs (8 clients, 4 workers, tracing off). */
-export const CPU_TARGET_US: Record<Stage, number> = {
-  relay: 80,
-  "client-calls-worker": 170,
-  "worker-calls-client": 170,
-};
+/**
+ * The targets, as ratios osps ÷ the plain Python implementation measured in the same run, in
+ * every stage: CPU per request at most `cpu`, requests per second at least `throughput`.
+ */
+export const PYTHON_RATIO_TARGET = { cpu: 0.8, throughput: 1.25 } as const;
 
-/** Requests per second at 8 clients, as a multiple of the figure before the cost work. */
-export const THROUGHPUT_TARGET: Record<Stage, number> = {
-  relay: 3,
-  "client-calls-worker": 2,
-  "worker-calls-client": 2,
-};
+/** The moonshot, in the same ratios. */
+export const PYTHON_RATIO_MOONSHOT = { cpu: 0.5, throughput: 2 } as const;
 
 /** Tracing on may cost at most this many times the CPU of tracing off. */
 export const TRACE_RATIO_TARGET = 1.3;
-
-/**
- * The figures before the cost work (commit 72b7861, default `up`, which then traced, and the same
- * with tracing off), measured on this project's 2-vCPU machines with this benchmark's load
- * generator and load: see docs/performance.md.
- */
-export const BEFORE: Record<Stage, { cpuUs: number; cpuUsUntraced: number; throughput: number }> = {
-  relay: { cpuUs: 313, cpuUsUntraced: 141, throughput: 4886 },
-  "client-calls-worker": { cpuUs: 611, cpuUsUntraced: 338, throughput: 2369 },
-  "worker-calls-client": { cpuUs: 739, cpuUsUntraced: 381, throughput: 1948 },
-};
 
 /** Options of {@link runStagesBench}. */
 export interface StagesBenchOptions {
@@ -83,6 +87,10 @@ export interface StagesBenchOptions {
   single?: number;
   /** Round trips of each reference measurement (default 2000). */
   referenceTrips?: number;
+  /** Measured requests per client of osps beside Python, over three rounds (default 3000). */
+  pythonRequests?: number;
+  /** Requests per round and server of the runtimes' floors (default 4000). */
+  floorRequests?: number;
   /** Where the traced runs write their traces (default bench/out). */
   traceDir?: string;
 }
@@ -140,6 +148,20 @@ export interface StageBench {
   single: LoadResult;
   /** Whether every system left nothing behind. */
   clean: boolean;
+  /** osps beside the plain Python implementation, alternating, same load. */
+  python: PythonComparison;
+}
+
+/** osps and the plain Python implementation over the same alternating rounds. */
+export interface PythonComparison {
+  /** The Python implementation's figures. */
+  python: LoadFigures;
+  /** osps's (`up`, default options). */
+  osps: LoadFigures;
+  /** CPU per request, osps ÷ Python. */
+  cpuRatio: number;
+  /** Requests per second, osps ÷ Python. */
+  throughputRatio: number;
 }
 
 /** What {@link runStagesBench} measured. */
@@ -152,6 +174,8 @@ export interface StagesBenchResult {
   relayRatio: number;
   /** The target for that ratio. */
   relayTarget: number;
+  /** The least TCP server's CPU per request in Deno and in Python, measured in the same run. */
+  floors: Floor[];
   /** When and where it ran. */
   machine: { date: string; cpus: number; deno: string; kernel: string };
 }
@@ -306,6 +330,26 @@ class TcpEchoPeer {
   }
 }
 
+/** osps and the Python implementation, each started once, in three alternating rounds. */
+async function besidePython(
+  stage: Stage,
+  workers: number,
+  load: { clients: number; warmup: number },
+  requests: number,
+): Promise<PythonComparison> {
+  const figures = await alternatingLoads([
+    { name: "Python", command: pythonExampleCommand() },
+    { name: "osps", command: referenceCommand() },
+  ], { stage, workers, clients: load.clients, warmup: load.warmup, requests, rounds: 3 });
+  const [python, osps] = figures!;
+  return {
+    python,
+    osps,
+    cpuRatio: osps.cpuUsPerRequest / python.cpuUsPerRequest,
+    throughputRatio: osps.throughput / python.throughput,
+  };
+}
+
 /** Runs the benchmark; every system it starts is stopped and checked. */
 export async function runStagesBench(options: StagesBenchOptions = {}): Promise<StagesBenchResult> {
   const workers = options.workers ?? 4;
@@ -381,6 +425,7 @@ export async function runStagesBench(options: StagesBenchOptions = {}): Promise<
       traceRatio: traced.cpuUs.total / untraced.cpuUs.total,
       single: lone,
       clean,
+      python: await besidePython(stage, workers, load, options.pythonRequests ?? 3000),
     });
   }
   const sumUs = tcp + pipe;
@@ -389,6 +434,7 @@ export async function runStagesBench(options: StagesBenchOptions = {}): Promise<
     reference: { tcpRoundTripUs: tcp, pipeRoundTripUs: pipe, sumUs },
     relayRatio: (stages[0].single.p50Ms * 1000) / sumUs,
     relayTarget: 2,
+    floors: await runFloorsBench({ requests: options.floorRequests ?? 4000 }),
     machine: {
       date: new Date().toISOString(),
       cpus: navigator.hardwareConcurrency,
@@ -408,11 +454,11 @@ export interface Verdict {
   met: boolean;
 }
 
-/** A stage's figures held to the cost issue's targets. */
+/** A stage's figures held to their targets, each a ratio taken in the same run. */
 export interface StageVerdicts {
-  /** Whole-instance CPU per request, tracing off, µs: at most {@link CPU_TARGET_US}. */
+  /** CPU per request, osps ÷ Python: at most {@link PYTHON_RATIO_TARGET}'s `cpu`. */
   cpu: Verdict;
-  /** Requests per second / the figure before: at least {@link THROUGHPUT_TARGET}. */
+  /** Requests per second, osps ÷ Python: at least {@link PYTHON_RATIO_TARGET}'s `throughput`. */
   throughput: Verdict;
   /** Tracing on / off, CPU per request: at most {@link TRACE_RATIO_TARGET}. */
   trace: Verdict;
@@ -422,14 +468,14 @@ export interface StageVerdicts {
 
 /** The verdicts of one stage. */
 export function stageVerdicts(s: StageBench): StageVerdicts {
-  const cpu = s.load.cpuUs.total;
-  const speedup = s.load.throughput / BEFORE[s.stage].throughput;
+  const { cpuRatio, throughputRatio } = s.python;
+  const target = PYTHON_RATIO_TARGET;
   return {
-    cpu: { value: cpu, target: CPU_TARGET_US[s.stage], met: cpu <= CPU_TARGET_US[s.stage] },
+    cpu: { value: cpuRatio, target: target.cpu, met: cpuRatio <= target.cpu },
     throughput: {
-      value: speedup,
-      target: THROUGHPUT_TARGET[s.stage],
-      met: speedup >= THROUGHPUT_TARGET[s.stage],
+      value: throughputRatio,
+      target: target.throughput,
+      met: throughputRatio >= target.throughput,
     },
     trace: {
       value: s.traceRatio,
@@ -437,11 +483,24 @@ export function stageVerdicts(s: StageBench): StageVerdicts {
       met: s.traceRatio <= TRACE_RATIO_TARGET,
     },
     lossless: s.clean &&
-      [s.load, s.cold, s.traced, s.single].every((l) => l.wrongOrMissing === 0 && l.requests > 0),
+      [s.load, s.cold, s.traced, s.single].every((l) => l.wrongOrMissing === 0 && l.requests > 0) &&
+      [s.python.python, s.python.osps].every((f) => f.right === f.requests && f.requests > 0),
   };
 }
 
 const met = (ok: boolean) => (ok ? "met" : "NOT met");
+
+const PART_NAMES = {
+  dispatcher: "dispatcher",
+  worker: "workers",
+  supervisor: "supervisor",
+  other: "other",
+} as const;
+
+const FLOOR_NAMES = {
+  connection: "accept, read a line, write a line, close",
+  kept: "a line read and one written, connection kept open",
+} as const;
 
 /** The result as Markdown: the measured table, the verdicts, the reference. */
 export function formatStagesBench(r: StagesBenchResult): string {
@@ -456,19 +515,36 @@ export function formatStagesBench(r: StagesBenchResult): string {
       }** | ${l.wrongOrMissing} |`
     )
   );
+  const moon = PYTHON_RATIO_MOONSHOT;
   const verdicts = r.stages.map((s) => {
     const v = stageVerdicts(s);
-    const before = BEFORE[s.stage];
-    return `| ${s.stage} | ${
-      f(v.cpu.value)
-    } (before ${before.cpuUs}; untraced ${before.cpuUsUntraced}), ≤ ${v.cpu.target}: ${
-      met(v.cpu.met)
-    } | ${f(s.load.throughput)} = ${
-      f(v.throughput.value, 1)
-    } × ${before.throughput}, ≥ ${v.throughput.target}×: ${met(v.throughput.met)} | ${
-      f(v.trace.value, 2)
-    }, ≤ ${v.trace.target}: ${met(v.trace.met)} | ${f(s.single.p50Ms, 3)} |`;
+    const { python, osps } = s.python;
+    return `| ${s.stage} | ${f(osps.cpuUsPerRequest)} ÷ ${f(python.cpuUsPerRequest)} = **${
+      f(v.cpu.value, 2)
+    }**, ≤ ${v.cpu.target}: ${met(v.cpu.met)}${
+      v.cpu.value <= moon.cpu ? ` (moonshot ${moon.cpu}: met)` : ""
+    } | ${f(osps.throughput)} ÷ ${f(python.throughput)} = **${
+      f(v.throughput.value, 2)
+    }**, ≥ ${v.throughput.target}: ${met(v.throughput.met)}${
+      v.throughput.value >= moon.throughput ? ` (moonshot ${moon.throughput}: met)` : ""
+    } | ${f(v.trace.value, 2)}, ≤ ${v.trace.target}: ${met(v.trace.met)} | ${
+      f(s.single.p50Ms, 3)
+    } |`;
   });
+  const parts = r.stages.flatMap((s) =>
+    (["dispatcher", "worker", "supervisor", "other"] as const).map((role) => {
+      const o = s.python.osps.cpuUsByRole[role], p = s.python.python.cpuUsByRole[role];
+      return `| ${s.stage} | ${PART_NAMES[role]} | ${f(o)} | ${f(p)} | ${
+        p > 0 ? f(o / p, 2) : "—"
+      } |`;
+    })
+  );
+  const floors = r.floors.map((x) =>
+    `| ${FLOOR_NAMES[x.mode]} | ${f(x.denoUs, 1)} | ${f(x.pythonUs, 1)} | ${
+      f(x.denoUs / x.pythonUs, 2)
+    } |`
+  );
+  const rounds = r.stages[0]?.python.osps;
   const lossless = r.stages.every((s) => stageVerdicts(s).lossless);
   return [
     `Stages, ${r.machine.cpus} CPUs, Deno ${r.machine.deno}, ${r.machine.date}: 4 workers, ${
@@ -486,9 +562,29 @@ export function formatStagesBench(r: StagesBenchResult): string {
       r.stages[0] ? r.stages[0].cold.requests / r.stages[0].cold.clients : 0
     } requests of each client on a fresh system, no warm-up (the cost issue's own load); V8 is still compiling the request path, which takes a few thousand requests. The targets are held to the warmed figures.`,
     "",
-    "| stage | instance CPU µs/req, tracing off | req/s at 8 clients | tracing on / off | 1 client echo p50 ms |",
+    `osps beside the plain Python implementation (examples/python/), each started once, ${
+      rounds?.rounds.length ?? 0
+    } alternating rounds of the same load (${
+      rounds ? rounds.requests / (rounds.rounds[0]?.clients ?? 1) : 0
+    } measured requests per client, ${
+      load?.clients ?? 0
+    } clients, half echo, half requetetype2 20000), whole process trees; the targets are these ratios (moonshot: CPU ≤ ${moon.cpu}, req/s ≥ ${moon.throughput}):`,
+    "",
+    "| stage | CPU µs/req, osps ÷ Python | req/s, osps ÷ Python | osps tracing on / off, CPU | 1 client echo p50 ms |",
     "|---|---|---|---|---|",
     ...verdicts,
+    "",
+    "Where each spends, CPU µs per request over the same rounds, by part of the design as `check` makes it out from /proc (osps's supervisor is its watchdog; its other process, the standby):",
+    "",
+    "| stage | part | osps | Python | osps ÷ Python |",
+    "|---|---|---|---|---|",
+    ...parts,
+    "",
+    "The runtimes' floors, same run: the least TCP server (`bench/floor_server.ts` with `Deno.listen`, `bench/floor_server.py` with `selectors`), its CPU per request, 4 clients, alternating rounds:",
+    "",
+    "| what the server does | Deno µs | Python µs | Deno ÷ Python |",
+    "|---|---|---|---|",
+    ...floors,
     "",
     `Same-run reference for the lone relay echo: one kept-open TCP round trip ${
       f(r.reference.tcpRoundTripUs, 1)

@@ -8,6 +8,7 @@
  */
 
 import type { Stage } from "../roles/mod.ts";
+import { noHoldings, type ProcessRole, readArchitecture } from "./architecture.ts";
 import { type LoadMeasure, measureLoad } from "./load.ts";
 import { freePortBlock, type StageReport } from "./run.ts";
 import { Target } from "./target.ts";
@@ -56,6 +57,8 @@ export interface LoadFigures {
   p99Ms: number;
   /** CPU of its whole process tree per request, µs. */
   cpuUsPerRequest: number;
+  /** The same by part of the design (as `architecture.ts` makes the processes out), µs. */
+  cpuUsByRole: Record<ProcessRole, number>;
   /** The cold measure, if asked. */
   cold: LoadMeasure | null;
   /** Each round. */
@@ -67,15 +70,31 @@ function median(values: number[]): number {
   return s.length ? s[Math.floor(s.length / 2)] : 0;
 }
 
-/** The figures of the rounds of one system, taken together. */
+/**
+ * The figures of the rounds of one system, taken together; `roles` gives each pid's part (a pid
+ * it does not name counts as `other`).
+ */
 export function figuresOf(
   name: string,
   rounds: LoadMeasure[],
   cold: LoadMeasure | null,
+  roles: Map<number, ProcessRole> = new Map(),
 ): LoadFigures {
   const requests = rounds.reduce((n, r) => n + r.summary.requests, 0);
   const wallS = rounds.reduce((n, r) => n + (r.summary.endedAt - r.summary.startedAt) / 1000, 0);
   const cpuUs = rounds.reduce((n, r) => n + r.cpuUsPerRequest * r.summary.requests, 0);
+  const cpuUsByRole: Record<ProcessRole, number> = {
+    supervisor: 0,
+    dispatcher: 0,
+    worker: 0,
+    other: 0,
+  };
+  for (const r of rounds) {
+    for (const [pid, us] of Object.entries(r.cpuUsByPid)) {
+      cpuUsByRole[roles.get(Number(pid)) ?? "other"] += (us * r.summary.requests) /
+        Math.max(1, requests);
+    }
+  }
   return {
     name,
     requests,
@@ -84,6 +103,7 @@ export function figuresOf(
     p50Ms: median(rounds.map((r) => r.summary.p50Ms)),
     p99Ms: median(rounds.map((r) => r.summary.p99Ms)),
     cpuUsPerRequest: cpuUs / Math.max(1, requests),
+    cpuUsByRole,
     cold,
     rounds,
   };
@@ -143,7 +163,11 @@ export async function alternatingLoads(
         measured.get(s.subject)!.push(await load(s, share, r === 0 ? options.warmup ?? 1000 : 20));
       }
     }
-    return subjects.map((s) => figuresOf(s.name, measured.get(s)!, cold.get(s) ?? null));
+    return started.map(({ subject, target, port }) => {
+      const parts = readArchitecture(target.processes(), port, noHoldings()).processes;
+      const roles = new Map(parts.map((p) => [p.pid, p.role]));
+      return figuresOf(subject.name, measured.get(subject)!, cold.get(subject) ?? null, roles);
+    });
   } finally {
     for (const s of started) await s.target.stop(5000);
   }

@@ -20,7 +20,8 @@ import { type Command, intOption, parse, UsageError } from "./common.ts";
 import { REPOSITORY, shown, userPath, writableDir } from "./paths.ts";
 
 const USAGE = `Usage: deno task bench ipc [--round-trips N] [--rounds R]
-       deno task bench stages [--requests N] [--warmup N] [--cold N] [--single N] [--out DIR]
+       deno task bench stages [--requests N] [--warmup N] [--cold N] [--single N]
+                              [--python-requests N] [--out DIR]
        deno task bench recovery [--trials N] [--out DIR]
        deno task bench all [--out DIR]   (deno task bench: all three, one report)
 
@@ -43,15 +44,20 @@ requetetype2 20000, a warm-up, then N measured requests each; tracing off and on
 driven in turn in three rounds. Before them, the untraced system's first requests, cold (no
 warm-up, V8 still compiling): --cold N per client, the cost issue's own load.
 Prints requests/s, p50/p99, and the CPU per request of each role and of the whole instance (every
-process, all threads, from /proc/<pid>/stat), each held to its target: instance CPU (relay <= 80
-µs, the others <= 170), requests/s against the figure before the cost work (relay >= 3×, the
-others >= 2×), tracing on <= 1.3 × off. Then one client, echo only, for a lone request's latency
-(relay: against a same-run TCP + pipe reference). Every answer must be right; exit 1 otherwise.
+process, all threads, from /proc/<pid>/stat); tracing on is held to <= 1.3 × off. Then one client,
+echo only, for a lone request's latency (relay: against a same-run TCP + pipe reference). Last,
+osps beside the plain Python implementation (examples/python/), each started once and driven in
+three alternating rounds of the same load (--python-requests N per client): the targets are the
+ratios osps ÷ Python, CPU per request <= 0.8 and requests/s >= 1.25 (moonshot 0.5 and 2), never
+a figure from another run; the CPU is also shown by part (dispatcher, workers, supervisor), beside
+the floors of both runtimes (the least TCP server in Deno and in Python, bench/floors.ts).
+Every answer must be right; exit 1 otherwise.
 
   --requests N      measured requests per client (default 6000)
   --warmup N        warm-up requests per client before each round, not measured (default 1000)
   --cold N          requests per client of the cold measure (default 400)
   --single N        echo requests of the single client (default 2000)
+  --python-requests N  measured requests per client beside Python (default 3000)
 
 recovery: over N trials each (default 10), the time for the watchdog to detect and for the
 system to serve again after a worker crash (SIGKILL), a worker freeze (SIGSTOP) and a dispatcher
@@ -62,7 +68,13 @@ cold start <= 500 ms.
   --trials N        trials per fault (default 10)`;
 
 async function stages(
-  values: { requests?: string; warmup?: string; cold?: string; single?: string },
+  values: {
+    requests?: string;
+    warmup?: string;
+    cold?: string;
+    single?: string;
+    "python-requests"?: string;
+  },
   out: string,
 ): Promise<number> {
   const result = await runStagesBench({
@@ -70,6 +82,7 @@ async function stages(
     warmup: intOption("warmup", values.warmup, 1000, 0, 1_000_000),
     cold: intOption("cold", values.cold, COLD_REQUESTS, 1, 1_000_000),
     single: intOption("single", values.single, 2000, 1, 1_000_000),
+    pythonRequests: intOption("python-requests", values["python-requests"], 3000, 3, 1_000_000),
     traceDir: `${out}/out`,
   });
   console.log(formatStagesBench(result));
@@ -92,6 +105,7 @@ export const benchCommand: Command = {
       requests: { type: "string" },
       warmup: { type: "string" },
       cold: { type: "string" },
+      "python-requests": { type: "string" },
       out: { type: "string" },
       trials: { type: "string" },
     });

@@ -43,6 +43,8 @@ Deno.test("bench stages (short): every stage answers every request right, CPU pe
       cold: 20,
       single: 40,
       referenceTrips: 100,
+      pythonRequests: 60,
+      floorRequests: 2000,
       traceDir,
     });
     assert.deepEqual(result.stages.map((s) => s.stage), [...BENCH_STAGES]);
@@ -58,6 +60,18 @@ Deno.test("bench stages (short): every stage answers every request right, CPU pe
       assert.equal(s.cold.right, 60, `${s.stage} cold: ${s.cold.wrong.join("; ")}`);
       assert.equal(s.single.right, 40, s.stage);
       assert.ok(s.clean, s.stage);
+      // osps and Python, the same load in alternating rounds, every answer right.
+      for (const f of [s.python.python, s.python.osps]) {
+        assert.equal(f.requests, 180, `${s.stage} ${f.name}`);
+        assert.equal(f.right, 180, `${s.stage} ${f.name}`);
+        assert.equal(f.rounds.length, 3);
+      }
+      assert.ok(s.python.cpuRatio > 0 && Number.isFinite(s.python.cpuRatio), s.stage);
+      // Every process's CPU is given to one part of the design.
+      for (const f of [s.python.python, s.python.osps]) {
+        const parts = Object.values(f.cpuUsByRole).reduce((a, b) => a + b, 0);
+        assert.ok(Math.abs(parts - f.cpuUsPerRequest) < 1e-6, `${s.stage} ${f.name}`);
+      }
       assert.ok(stageVerdicts(s).lossless, s.stage);
       // The traced run left its trace, events of every role in it.
       const roles = new Set(readTrace(`${traceDir}/trace-${s.stage}.jsonl`).map((e) => e.role));
@@ -65,9 +79,20 @@ Deno.test("bench stages (short): every stage answers every request right, CPU pe
     }
     assert.ok(result.reference.sumUs > 0 && Number.isFinite(result.relayRatio));
     const table = formatStagesBench(result);
-    assert.match(table, /\| relay \| \d+ \(before 313; untraced 141\), ≤ 80: (met|NOT met) \|/);
+    assert.match(
+      table,
+      /\| relay \| \d+ ÷ \d+ = \*\*\d+\.\d\d\*\*, ≤ 0\.8: (met|NOT met)[^|]*\| \d+ ÷ \d+ = \*\*\d+\.\d\d\*\*, ≥ 1\.25: (met|NOT met)/,
+    );
     assert.match(table, /no answer lost, wrong or duplicated, nothing left behind: yes/);
     assert.match(table, /\| relay \| off, cold \| \d+ \|/);
+    assert.match(table, /\| client-calls-worker \| workers \| \d+ \| \d+ \| /);
+    // The floors: both servers of both kinds measured, the table saying so.
+    assert.deepEqual(result.floors.map((x) => x.mode), ["connection", "kept"]);
+    for (const x of result.floors) assert.ok(x.denoUs > 0 && x.pythonUs > 0, JSON.stringify(x));
+    assert.match(
+      table,
+      /\| accept, read a line, write a line, close \| \d+\.\d \| \d+\.\d \| \d+\.\d\d \|/,
+    );
   } finally {
     Deno.removeSync(traceDir, { recursive: true });
   }
