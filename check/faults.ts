@@ -1,6 +1,6 @@
 /**
- * The fault checks, under a continuous load of tagged echoes: a worker SIGKILLed, a worker
- * SIGSTOPped (and left stopped), the dispatcher SIGKILLed, each time waiting until the system has
+ * The fault checks, under a continuous load of tagged echoes: a worker SIGKILLed while it holds
+ * requests (stopped for 300 ms first, so that it does), a worker SIGSTOPped (and left stopped), the dispatcher SIGKILLed, each time waiting until the system has
  * a dispatcher on its port and all its workers again; then the supervisor SIGKILLed, and the
  * processes of its tree still running 2 s later counted (orphans). The schedule (which worker,
  * how long after the system is whole again) comes from the seed, and is printed.
@@ -20,6 +20,9 @@ import type { Stage } from "../roles/mod.ts";
 
 /** How long a system may take to be whole again after a fault. */
 export const RECOVERY_BOUND_MS = 10_000;
+
+/** How long a worker is stopped before its SIGKILL, so that it holds work, ms. */
+export const HOLD_MS = 300;
 
 /** The faults, in the order they are injected. */
 export type FaultKind =
@@ -187,6 +190,7 @@ export async function runFaults(
       progress(`  ${fault.kind.replace(/^worker/, `worker ${fault.worker}`)} (pid ${pid})`);
       const workers = a.workers.length;
       const started = processInfo(pid)?.startTicks;
+      if (fault.kind === "worker SIGKILL") await holdWork(pid, started);
       const at = epochMs();
       const t0 = performance.now();
       sendSignal(pid, signal);
@@ -267,6 +271,18 @@ async function killSupervisor(
 }
 
 /**
+ * Makes sure the worker `pid` holds a request when it is killed: stopped first, it is handed
+ * requests (its dispatcher cannot tell yet) that it never answers, for {@link HOLD_MS}, well
+ * below any heartbeat timeout. An echo takes microseconds: a worker killed at a random moment
+ * of the load is idle almost every time, and would prove nothing about what it held.
+ */
+async function holdWork(pid: number, started: number | undefined): Promise<void> {
+  if (processInfo(pid)?.startTicks !== started) return;
+  sendSignal(pid, "SIGSTOP");
+  await sleep(HOLD_MS);
+}
+
+/**
  * Whether the process hit by `signal` is gone (reaped: no process with its pid and start time),
  * or, stopped, no longer stopped.
  */
@@ -295,7 +311,7 @@ function attribute(outcomes: FaultOutcome[], ticks: LoadTick[], bad: BadRequest[
 
 function faultCheck(o: FaultOutcome, bound: number): CheckResult {
   const name = {
-    "worker SIGKILL": "SIGKILL of a worker: restarted, nothing lost",
+    "worker SIGKILL": "SIGKILL of a worker holding requests: restarted, nothing lost",
     "worker SIGSTOP": "SIGSTOP of a worker (left stopped): replaced, nothing lost",
     "dispatcher SIGKILL": "SIGKILL of the dispatcher: restarted, nothing lost",
     "supervisor SIGKILL": "",

@@ -50,10 +50,11 @@ runs, every step bounded:
                 shared segment, which hold which named pipe: the course's design or not
   cleanup       SIGTERM: stopped within 10 s? exit status 0? every child reaped? anything left
                 running, and the pipes, segments and runtime directory it made still there?
-  faults        (started again) under load, from the --seed schedule: a worker SIGKILLed, a
-                worker SIGSTOPped and left stopped, the dispatcher SIGKILLed: restarted? answers
-                lost or wrong? Then the supervisor SIGKILLed: orphans 2 s later? And a new start
-                over what it left: does it serve?
+  faults        (started again) under load, from the --seed schedule: a worker SIGKILLed while
+                it holds requests (stopped 300 ms first, so that it does), a worker SIGSTOPped
+                and left stopped, the dispatcher SIGKILLed: restarted? answers lost or wrong?
+                Then the supervisor SIGKILLed: orphans 2 s later? And a new start over what
+                it left: does it serve?
 Whatever happens (a failure, Ctrl-C), every process of the command's tree is killed and reaped,
 and what it left is removed.
 
