@@ -164,7 +164,7 @@ export function timeChart(ticks: LoadTick[], faults: FaultOutcome[], title: stri
   }: requests/s (blue, left), latency p50 and p99 in ms (right)</figcaption>
 <svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}"><g class="axis">${axis}
 <line x1="${left}" y1="${h - bottom}" x2="${w - right}" y2="${h - bottom}"/></g>
-${line(rates, "rate")}${line(ticks.map((t) => pl(t.p50)), "p50")}${
+${line(rates.map(pr), "rate")}${line(ticks.map((t) => pl(t.p50)), "p50")}${
     line(ticks.map((t) => pl(t.p99)), "p99")
   }
 ${marks}${bad}</svg></figure>`;
