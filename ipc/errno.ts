@@ -37,6 +37,9 @@ const ERRNO_NAMES: Record<number, string> = {
   38: "ENOSYS",
   40: "ELOOP",
   75: "EOVERFLOW",
+  98: "EADDRINUSE",
+  103: "ECONNABORTED",
+  99: "EADDRNOTAVAIL",
 };
 
 /** errno values the toolkit branches on. */
@@ -49,7 +52,10 @@ export const Errno = {
   EAGAIN: 11,
   EEXIST: 17,
   ENOTDIR: 20,
+  EINVAL: 22,
   EPIPE: 32,
+  EADDRINUSE: 98,
+  EADDRNOTAVAIL: 99,
 } as const;
 
 /** A failed libc call: which call, on what, and the errno it left. */

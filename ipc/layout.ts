@@ -12,7 +12,7 @@
 export const MAGIC = 0x5350534f;
 
 /** Version of this layout; a segment with another version is refused. */
-export const LAYOUT_VERSION = 4;
+export const LAYOUT_VERSION = 5;
 
 /** The type of one field of a record. */
 export type FieldType = "u32" | "i32" | "f64" | "text";
@@ -74,7 +74,8 @@ export type RoleSlotField =
   | "queue"
   | "exitStatus"
   | "startedAt"
-  | "standby";
+  | "standby"
+  | "workers";
 
 /** One slot per role (watchdog, dispatcher, each worker): the registry the roles share. */
 export const ROLE_SLOT: RecordLayout<RoleSlotField> = {
@@ -92,6 +93,7 @@ export const ROLE_SLOT: RecordLayout<RoleSlotField> = {
     exitStatus: { offset: 68, type: "i32" },
     startedAt: { offset: 72, type: "f64" }, // wall clock, ms since the epoch
     standby: { offset: 80, type: "i32" }, // the watchdog's slot: its standby's pid, 0 for none
+    workers: { offset: 84, type: "u32" }, // the watchdog's slot: the workers it runs now
   },
 };
 
@@ -120,6 +122,7 @@ export const ROLE_STATE = {
   busy: 3,
   stopping: 4,
   failed: 5,
+  draining: 6,
 } as const;
 
 /** Slot index of the watchdog. */

@@ -75,6 +75,18 @@ const lib = Deno.dlopen("libc.so.6", {
   // ssize_t readlink(const char *path, char *buf, size_t size): no NUL added.
   readlink: { parameters: ["buffer", "buffer", "usize"], result: "isize" },
   socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
+  // int setsockopt(int fd, int level, int name, const void *value, socklen_t length)
+  setsockopt: { parameters: ["i32", "i32", "i32", "buffer", "u32"], result: "i32" },
+  // int bind(int fd, const struct sockaddr *address, socklen_t length)
+  bind: { parameters: ["i32", "buffer", "u32"], result: "i32" },
+  // int listen(int fd, int backlog)
+  listen: { parameters: ["i32", "i32"], result: "i32" },
+  // int getsockname(int fd, struct sockaddr *address, socklen_t *length)
+  getsockname: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
+  // int accept4(int fd, struct sockaddr *address, socklen_t *length, int flags)
+  accept4: { parameters: ["i32", "pointer", "pointer", "i32"], result: "i32" },
+  // int inet_pton(int family, const char *text, void *address): 1, or 0 for a bad address
+  inet_pton: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
   lstat: { parameters: ["buffer", "buffer"], result: "i32" },
   unlink: { parameters: ["buffer"], result: "i32" },
   rmdir: { parameters: ["buffer"], result: "i32" },
@@ -256,8 +268,15 @@ export function eventfd(): number {
   return fd;
 }
 
-/** kill(2) with a signal number; `sig` 0 only checks that the process exists. */
+/**
+ * kill(2) of one process with a signal number; `sig` 0 only checks that the process exists. A pid
+ * of 0 or below is refused (a RangeError): kill(2) would signal a whole process group, or every
+ * process the caller may signal — never what a pid read from a registry or /proc means.
+ */
 export function kill(pid: number, sig: number): void {
+  if (!Number.isInteger(pid) || pid <= 0) {
+    throw new RangeError(`kill: ${pid} is no process id (a process group or every process)`);
+  }
   if (lib.symbols.kill(pid, sig) < 0) fail("kill", `pid ${pid}`);
 }
 
@@ -496,6 +515,80 @@ export function socket(domain: number, type: number, protocol: number, what: str
   const fd = lib.symbols.socket(domain, type | SOCK_CLOEXEC, protocol);
   if (fd < 0) throw sysCallError("socket", what, lastErrno());
   return fd;
+}
+
+/** Address families. */
+export const AF = { INET: 2, INET6: 10 } as const;
+
+/**
+ * A TCP socket listening on `host`:`port` (an IPv4 or IPv6 address; port 0: any free one), with
+ * SO_REUSEADDR (as Deno's own listeners: a port whose last holder left sockets in TIME_WAIT binds
+ * at once) and close-on-exec. Returns its descriptor and the port it got; a failure names the
+ * address (EADDRINUSE, EACCES below 1024, EADDRNOTAVAIL).
+ */
+export function listenTcp(
+  host: string,
+  port: number,
+  backlog: number,
+): { fd: number; port: number } {
+  const what = `${host}:${port}`;
+  const v6 = host.includes(":");
+  const family = v6 ? AF.INET6 : AF.INET;
+  // struct sockaddr_in (16 bytes) or sockaddr_in6 (28): family, port (network order), address.
+  const address = new Uint8Array(v6 ? 28 : 16);
+  const view = new DataView(address.buffer);
+  view.setUint16(0, family, true);
+  view.setUint16(2, port, false);
+  const at = v6 ? address.subarray(8, 24) : address.subarray(4, 8);
+  if (lib.symbols.inet_pton(family, cString(host), at) !== 1) {
+    throw sysCallError("inet_pton", what, Errno.EINVAL);
+  }
+  const SOCK_STREAM = 1, SOL_SOCKET = 1, SO_REUSEADDR = 2;
+  const fd = socket(family, SOCK_STREAM, 0, what);
+  try {
+    const one = new Uint8Array(new Int32Array([1]).buffer);
+    if (lib.symbols.setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, one, 4) < 0) fail("setsockopt", what);
+    if (lib.symbols.bind(fd, address, address.length) < 0) fail("bind", what);
+    if (lib.symbols.listen(fd, backlog) < 0) fail("listen", what);
+    return { fd, port: socketPort(fd, what) };
+  } catch (e) {
+    lib.symbols.close(fd);
+    throw e;
+  }
+}
+
+/**
+ * accept4(2) on the listening socket `fd`, without waiting: the new connection's descriptor
+ * (non-blocking, close-on-exec), or null if none waits (EAGAIN). A connection reset before it
+ * was taken (ECONNABORTED) is skipped.
+ */
+export function acceptNow(fd: number, object: string): number | null {
+  const SOCK_NONBLOCK = O.NONBLOCK, SOCK_CLOEXEC = O.CLOEXEC, ECONNABORTED = 103;
+  while (true) {
+    const conn = lib.symbols.accept4(fd, null, null, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (conn >= 0) return conn;
+    const errno = lastErrno();
+    if (errno === Errno.EAGAIN) return null;
+    if (errno !== ECONNABORTED && errno !== Errno.EINTR) {
+      throw sysCallError("accept4", object, errno);
+    }
+  }
+}
+
+/** The port a socket is bound to (getsockname(2); IPv4 or IPv6, the port is at the same place). */
+export function socketPort(fd: number, object: string): number {
+  const address = new Uint8Array(28);
+  const length = new Uint32Array([address.length]);
+  if (lib.symbols.getsockname(fd, address, new Uint8Array(length.buffer)) < 0) {
+    fail("getsockname", object);
+  }
+  return new DataView(address.buffer).getUint16(2, false);
+}
+
+/** Sets or clears FD_CLOEXEC on `fd` (fcntl F_SETFD): whether a spawned program inherits it. */
+export function setCloseOnExec(fd: number, on: boolean, object = `fd ${fd}`): void {
+  const F_SETFD = 2, FD_CLOEXEC = 1;
+  if (lib.symbols.fcntl(fd, F_SETFD, on ? BigInt(FD_CLOEXEC) : 0n) < 0) fail("fcntl", object);
 }
 
 /** Offset of d_name in glibc's struct dirent on 64-bit Linux (d_ino, d_off, d_reclen, d_type). */

@@ -42,3 +42,4 @@ export * from "./runtime_dir.ts";
 export * from "./process.ts";
 export * from "./proc_holdings.ts";
 export * from "./lock.ts";
+export * from "./listen_socket.ts";

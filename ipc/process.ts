@@ -398,9 +398,18 @@ export function catchesSignal(pid: number, signal: Deno.Signal): boolean {
 
 /** A process's peak resident memory (VmHWM in /proc/<pid>/status), KiB; null if gone. */
 export function peakRssKib(pid: number): number | null {
+  return statusKib(pid, "VmHWM");
+}
+
+/** A process's resident memory now (VmRSS in /proc/<pid>/status), KiB; null if gone. */
+export function rssKib(pid: number): number | null {
+  return statusKib(pid, "VmRSS");
+}
+
+function statusKib(pid: number, field: "VmHWM" | "VmRSS"): number | null {
   const text = procText(`/proc/${pid}/status`);
   if (text === null) return null;
-  const m = /^VmHWM:\s+(\d+) kB$/m.exec(text);
+  const m = new RegExp(`^${field}:\\s+(\\d+) kB$`, "m").exec(text);
   return m ? Number(m[1]) : null;
 }
 

@@ -16,7 +16,15 @@
  */
 
 import * as libc from "./libc.ts";
-import { computeLayout, HEADER, ROLE_SLOT, type SegmentLayout } from "./layout.ts";
+import {
+  computeLayout,
+  HEADER,
+  type RegistryRole,
+  registryRoles,
+  ROLE_SLOT,
+  ROLE_STATE,
+  type SegmentLayout,
+} from "./layout.ts";
 import { Mailbox } from "./mailboxes.ts";
 import {
   SegmentError,
@@ -250,6 +258,19 @@ export class SharedSegment implements Disposable {
       throw new RangeError(`slot ${index} is outside 0..${this.layout.slots - 1} of ${this.name}`);
     }
     return new RoleSlot(this, this.layout.slotsOffset + index * ROLE_SLOT.size);
+  }
+
+  /**
+   * The registry's roles this instance uses: the watchdog, the dispatcher, and the worker slots
+   * that are not empty, or were used (the segment has room for the most workers the instance may
+   * be scaled to).
+   */
+  rolesInUse(): RegistryRole[] {
+    return registryRoles(this.layout.workers).filter((role) => {
+      if (role.kind !== "worker") return true;
+      const slot = this.slot(role.slot);
+      return slot.get("state") !== ROLE_STATE.empty || slot.get("pid") !== 0;
+    });
   }
 
   /** The mailbox of worker `k` (1-based). */
