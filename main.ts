@@ -13,6 +13,7 @@ import { clientCommand } from "./cli/client.ts";
 import { experimentCommand } from "./cli/experiment.ts";
 import { fuzzCommand } from "./cli/fuzz.ts";
 import { type Command, CommandError, typed, UsageError } from "./cli/common.ts";
+import { reloadCommand, scaleCommand } from "./cli/operate.ts";
 import { resetFailedCommand } from "./cli/reset_failed.ts";
 import { scenarioCommand } from "./cli/scenario.ts";
 import { soakCommand } from "./cli/soak.ts";
@@ -20,12 +21,14 @@ import { statusCommand } from "./cli/status.ts";
 import { traceCommand } from "./cli/trace.ts";
 import { upCommand } from "./cli/up.ts";
 import { FifoError, RuntimeDirError, SegmentError, SysCallError } from "./ipc/mod.ts";
-import { ListenError } from "./roles/mod.ts";
+import { ListenError, WatchdogNotFoundError } from "./roles/mod.ts";
 
 const COMMANDS: Record<string, Command> = {
   up: upCommand,
   status: statusCommand,
   "reset-failed": resetFailedCommand,
+  reload: reloadCommand,
+  scale: scaleCommand,
   client: clientCommand,
   scenario: scenarioCommand,
   trace: traceCommand,
@@ -54,7 +57,7 @@ Every command takes --help (deno task <command> --help).`;
  */
 function isOsError(e: unknown): e is Error {
   return e instanceof SegmentError || e instanceof SysCallError || e instanceof RuntimeDirError ||
-    e instanceof FifoError || e instanceof ListenError;
+    e instanceof FifoError || e instanceof ListenError || e instanceof WatchdogNotFoundError;
 }
 
 /** Runs the command line `args`; resolves with the exit code. */

@@ -44,7 +44,10 @@ export interface ProcessView {
 export interface Architecture {
   /** Its processes, the tree's order (parents first). */
   processes: ProcessView[];
-  /** The dispatcher: the process listening on the port (null if none of the tree does). */
+  /**
+   * The dispatcher: the process listening on the port (null if none of the tree does); of several
+   * that hold the listening socket, the one that holds named pipes.
+   */
   dispatcher: number | null;
   /** The workers: the processes holding named pipes the dispatcher holds too. */
   workers: number[];
@@ -122,8 +125,14 @@ export function readArchitecture(
       pipes: pipes.map((f) => `${f.target} (${f.mode})`),
     });
   }
-  const dispatcher =
-    running.find((p) => views.get(p.pid)!.listens.some((a) => a.endsWith(`:${port}`)))?.pid ?? null;
+  // Several processes may hold the listening socket (a supervisor that keeps it while its
+  // dispatcher restarts, as nginx's master and osps's watchdog do, and what inherited it): the
+  // dispatcher is the one among them that holds named pipes; else the deepest in the tree.
+  const listeners = running.filter((p) =>
+    views.get(p.pid)!.listens.some((a) => a.endsWith(`:${port}`))
+  );
+  const dispatcher = (listeners.find((p) => views.get(p.pid)!.pipes.length > 0) ??
+    listeners.at(-1))?.pid ?? null;
   const ancestors = (pid: number): number[] => {
     const up: number[] = [];
     for (let p = views.get(pid)?.ppid; p !== undefined && views.has(p); p = views.get(p)?.ppid) {

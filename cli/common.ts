@@ -7,13 +7,22 @@
 
 import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
 import {
+  defaultRuntimeBase,
   describeExit,
   parentPid,
   type ProcessExit,
   readCommandLine,
+  SharedSegment,
   SignalQueue,
 } from "../ipc/mod.ts";
-import { type Stage, stageOption, UsageError } from "../roles/mod.ts";
+import {
+  type InstancePaths,
+  instancePaths,
+  intOption,
+  type Stage,
+  stageOption,
+  UsageError,
+} from "../roles/mod.ts";
 
 export { intOption, logLevelOption, stageOption, UsageError } from "../roles/mod.ts";
 
@@ -123,4 +132,36 @@ export async function overStages<R extends { passed: boolean }>(
 /** A reaped process's end, as a line. */
 export function describeStatus(s: ProcessExit): string {
   return `${describeExit(s)}, reaped`;
+}
+
+/** The flags that name a running instance: `--port P` (its name by default) or `--instance NAME`. */
+export const INSTANCE_FLAGS = {
+  port: { type: "string" },
+  instance: { type: "string" },
+} as const;
+
+/** The instance `--port` or `--instance` names (default: port 2222), and its paths. */
+export function namedInstance(
+  values: { port?: string; instance?: string },
+): { instance: string; paths: InstancePaths } {
+  if (values.instance !== undefined && values.port !== undefined) {
+    throw new UsageError("give --port or --instance, not both");
+  }
+  const instance = values.instance ?? String(intOption("port", values.port, 2222, 1, 65535));
+  try {
+    return { instance, paths: instancePaths(instance, defaultRuntimeBase()) };
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+}
+
+/** The segment of a running instance, read-only; a {@link CommandError} if there is none. */
+export function runningSegment(instance: string, paths: InstancePaths): SharedSegment {
+  if (!SharedSegment.exists(paths.segment)) {
+    throw new CommandError(
+      `no osps instance ${instance} is running (no shared segment ${paths.segment}); ` +
+        `start one with '${typed("up")}'`,
+    );
+  }
+  return SharedSegment.open(paths.segment, { readOnly: true });
 }

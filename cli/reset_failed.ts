@@ -5,22 +5,22 @@
  * @module
  */
 
+import { sendSignal } from "../ipc/mod.ts";
 import {
-  defaultRuntimeBase,
-  InstanceLock,
-  readCommandLine,
-  sendSignal,
-  SharedSegment,
-  WATCHDOG_SLOT,
-} from "../ipc/mod.ts";
-import {
-  instancePaths,
   readStatus,
   RESET_FAILED_SIGNAL,
   type RoleStatus,
   sleep,
+  watchdogOf,
 } from "../roles/mod.ts";
-import { type Command, CommandError, intOption, parse, typed, UsageError } from "./common.ts";
+import {
+  type Command,
+  INSTANCE_FLAGS,
+  intOption,
+  namedInstance,
+  parse,
+  runningSegment,
+} from "./common.ts";
 
 const USAGE = `Usage: deno task reset-failed [--port 2222 | --instance NAME] [--timeout MS]
 
@@ -37,56 +37,19 @@ Options:
   --timeout MS      how long to wait for the slots to come back (default 10000)
 Exit status: 0 when every slot tried again is ready, 1 otherwise or if no instance runs.`;
 
-/** The watchdog of the instance whose lock is at `lock` and segment `segment`, checked. */
-function watchdogOf(lock: string, segment: SharedSegment): number {
-  const holder = InstanceLock.holder(lock);
-  if (holder === null) {
-    throw new CommandError(`no watchdog holds ${lock}: the instance is not running`);
-  }
-  const registered = segment.slot(WATCHDOG_SLOT).get("pid");
-  // The lock's holder, as the kernel says, and the registry's watchdog must be one process, and
-  // a watchdog (`main.ts up`, or the watchdog's program).
-  const line = readCommandLine(holder);
-  if (registered !== holder || !/(main\.ts up|roles\/watchdog\/main\.ts)( |$)/.test(line)) {
-    throw new CommandError(
-      `the lock ${lock} is held by pid ${holder}, which is not this instance's watchdog ` +
-        `(the registry names pid ${registered}); nothing was sent`,
-    );
-  }
-  return holder;
-}
-
 /** `main.ts reset-failed`. */
 export const resetFailedCommand: Command = {
   summary: "try a running instance's failed slots again now",
   usage: USAGE,
   run: async (args) => {
-    const { values } = parse(args, {
-      port: { type: "string" },
-      instance: { type: "string" },
-      timeout: { type: "string" },
-    });
+    const { values } = parse(args, { ...INSTANCE_FLAGS, timeout: { type: "string" } });
     if (values.help) {
       console.log(USAGE);
       return 0;
     }
-    if (values.instance !== undefined && values.port !== undefined) {
-      throw new UsageError("give --port or --instance, not both");
-    }
-    const instance = values.instance ?? String(intOption("port", values.port, 2222, 1, 65535));
+    const { instance, paths } = namedInstance(values);
     const timeoutMs = intOption("timeout", values.timeout, 10_000, 100, 3_600_000);
-    let paths;
-    try {
-      paths = instancePaths(instance, defaultRuntimeBase());
-    } catch (e) {
-      throw new UsageError((e as Error).message);
-    }
-    if (!SharedSegment.exists(paths.segment)) {
-      throw new CommandError(
-        `no osps instance ${instance} is running (no shared segment ${paths.segment}); ` +
-          `start one with '${typed("up")}'`,
-      );
-    }
+    runningSegment(instance, paths).close();
     const failedNow = () =>
       (readStatus(paths.segment)?.roles ?? []).filter((r) => r.state === "failed");
     const failed = failedNow();
@@ -95,7 +58,7 @@ export const resetFailedCommand: Command = {
       return 0;
     }
     {
-      using segment = SharedSegment.open(paths.segment, { readOnly: true });
+      using segment = runningSegment(instance, paths);
       sendSignal(watchdogOf(paths.lock, segment), RESET_FAILED_SIGNAL);
     }
     const generations = new Map(failed.map((r) => [r.role, r.generation]));

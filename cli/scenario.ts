@@ -13,10 +13,15 @@ import {
   FAILURES,
   formatLeftovers,
   isClean,
+  OPERATION_SUMMARIES,
+  type OperationName,
+  type OperationReport,
+  OPERATIONS,
   type PingPongReport,
   type RequestRecord,
   type RoleOutcome,
   runFailureScenario,
+  runOperationScenario,
   runPingPong,
   runStageScenario,
   stageScenarioPassed,
@@ -63,6 +68,11 @@ Failures under load (--stage, default ideal) — each prints the watchdog's time
 fault, the detection time, the time until served again, and its checks: every request answered
 right, no zombie, orphan or leftover:
 ${FAILURES.map((n) => `  ${n.padEnd(22)} ${FAILURE_SUMMARIES[n]}`).join("\n")}
+
+Operations under load (--stage, default ideal; 4 workers, 8 clients) — each prints the watchdog's
+timeline from the operation on, and its checks: every request answered right, none lost, no
+connection refused (a prober connects every 10 ms), nothing left:
+${OPERATIONS.map((n) => `  ${n.padEnd(22)} ${OPERATION_SUMMARIES[n]}`).join("\n")}
 
 Each run writes its trace (trace.jsonl) and its sequence diagram (trace.sequence.md, Mermaid, and
 trace.sequence.html) into --out, by default the repository's out/<name>/.
@@ -205,6 +215,25 @@ export function printFailureReport(r: FailureReport): boolean {
   return r.passed;
 }
 
+/** Prints an operation scenario's report; returns whether it passed. */
+function printOperationReport(r: OperationReport): boolean {
+  console.log(`\nthe watchdog from the operation on (trace: ${shown(r.tracePath)}):`);
+  for (const line of r.timeline) console.log(`  ${line}`);
+  const latencies = r.records.map((x) => x.latencyMs).sort((a, b) => a - b);
+  console.log("\nsummary:");
+  console.log(
+    `  requests ${r.records.length}, ERR or missing: ${answersByCode(r.records)}, ` +
+      `max latency ${(latencies.at(-1) ?? 0).toFixed(0)} ms, longest spell without a right ` +
+      `answer ${r.outageMs.toFixed(0)} ms; connections refused ${r.connections.refused} of ` +
+      `${r.connections.refused + r.connections.accepted}`,
+  );
+  console.log("checks:");
+  for (const c of r.checks) console.log(`  ${c.ok ? "ok  " : "FAIL"} ${c.what}: ${c.detail}`);
+  printFiles({ trace: r.tracePath, ...r.diagram });
+  console.log(r.interrupted ? "result: interrupted" : r.passed ? "result: OK" : "result: FAILED");
+  return r.passed;
+}
+
 /** A role's end as its watchdog recorded it, as a line. */
 export function describeOutcome(o: RoleOutcome): string {
   return `${describeExitField(o.exit)}, reaped by the watchdog; ${count(o.restarts, "restart")}${
@@ -261,7 +290,7 @@ export function printStageReport(r: StageScenarioReport, queueLimit: number): bo
 /** `main.ts scenario`. */
 export const scenarioCommand: Command = {
   summary: "run a scripted scenario: pingpong, a stage (relay, worker-calls-client, ideal), " +
-    "or a failure (worker-crash, worker-freeze, dispatcher-crash, watchdog-crash, crash-loop)",
+    "a failure (worker-crash, …, crash-loop) or an operation (reload, scale, recycle, strategy)",
   usage: USAGE,
   run: async (args) => {
     const [name, ...rest] = args;
@@ -284,10 +313,11 @@ export const scenarioCommand: Command = {
       throw new UsageError(
         `which scenario? pingpong, ${Object.keys(STAGE_SCENARIOS).join(", ")}, ${
           FAILURES.join(", ")
-        }`,
+        }, ${OPERATIONS.join(", ")}`,
       );
     }
-    const known = name === "pingpong" || name in STAGE_SCENARIOS ||
+    const operation = (OPERATIONS as readonly string[]).includes(name);
+    const known = name === "pingpong" || name in STAGE_SCENARIOS || operation ||
       (FAILURES as readonly string[]).includes(name);
     if (!known) throw new UsageError(`unknown scenario ${JSON.stringify(name)}`);
     const logLevel = logLevelOption(values["log-level"]);
@@ -301,6 +331,14 @@ export const scenarioCommand: Command = {
     // Where it writes is checked before anything starts: a read-only checkout gets one line.
     const outDir = writableDir(values.out === undefined ? defaultOut(name) : userPath(values.out));
     if (name === "pingpong") return await pingpong(count, logLevel, outDir);
+    if (operation) {
+      console.log(`scenario ${name}: stage ${stage}, 4 workers, 8 clients under load`);
+      const report = await interruptible((signal) =>
+        runOperationScenario({ name: name as OperationName, stage, outDir, signal })
+      );
+      const passed = printOperationReport(report);
+      return report.interrupted ? 130 : passed ? 0 : 1;
+    }
     if (!(name in STAGE_SCENARIOS)) {
       console.log(`scenario ${name}: stage ${stage}, ${workers} workers under load`);
       const report = await interruptible((signal) =>

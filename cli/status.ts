@@ -5,9 +5,17 @@
  * @module
  */
 
-import { defaultRuntimeBase, InstanceLock, SignalQueue } from "../ipc/mod.ts";
-import { instancePaths, instanceStatus, readStatus, type RoleStatus } from "../roles/mod.ts";
-import { type Command, intOption, parse, typed, UsageError } from "./common.ts";
+import { InstanceLock, SignalQueue } from "../ipc/mod.ts";
+import { instanceStatus, readStatus, type RoleStatus } from "../roles/mod.ts";
+import {
+  type Command,
+  INSTANCE_FLAGS,
+  intOption,
+  namedInstance,
+  parse,
+  typed,
+  UsageError,
+} from "./common.ts";
 
 const USAGE =
   `Usage: deno task status [--port 2222 | --instance NAME] [--json | --watch [--interval MS]]
@@ -107,8 +115,7 @@ export const statusCommand: Command = {
   usage: USAGE,
   run: async (args) => {
     const { values } = parse(args, {
-      port: { type: "string" },
-      instance: { type: "string" },
+      ...INSTANCE_FLAGS,
       json: { type: "boolean", default: false },
       watch: { type: "boolean", default: false },
       interval: { type: "string" },
@@ -117,16 +124,7 @@ export const statusCommand: Command = {
       console.log(USAGE);
       return 0;
     }
-    if (values.instance !== undefined && values.port !== undefined) {
-      throw new UsageError("give --port or --instance, not both");
-    }
-    const instance = values.instance ?? String(intOption("port", values.port, 2222, 1, 65535));
-    let paths;
-    try {
-      paths = instancePaths(instance, defaultRuntimeBase());
-    } catch (e) {
-      throw new UsageError((e as Error).message);
-    }
+    const { instance, paths } = namedInstance(values);
     if (values.watch) {
       if (values.json) throw new UsageError("--watch and --json do not go together");
       return await watch(instance, paths, intOption("interval", values.interval, 500, 50, 60_000));

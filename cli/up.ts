@@ -12,6 +12,7 @@ import {
   defaultInstance,
   freshTraceFile,
   instancePaths,
+  ListenError,
   runWatchdog,
   setupLogging,
   WATCHDOG_FLAGS,
@@ -29,9 +30,13 @@ const USAGE =
 
 Runs the system in the foreground, this process being its watchdog, until Ctrl-C or SIGTERM. The
 watchdog takes the instance's lock, creates the runtime directory, the shared segment and the
-pipes, starts the dispatcher and the workers, restarts any that crashes or freezes (heartbeat
-older than --heartbeat-timeout), and on Ctrl-C stops the dispatcher first (it finishes in-flight
-requests within --grace), then the workers; every role is reaped and everything is removed.
+pipes, listens on the dispatcher's port itself (the dispatcher inherits the socket: while it
+restarts, connections wait in the backlog), starts the dispatcher and the workers, restarts any
+that crashes or freezes (heartbeat older than --heartbeat-timeout), and on Ctrl-C stops the
+dispatcher first (it finishes in-flight requests within --grace), then the workers; every role is
+reaped and everything is removed. SIGHUP (or 'deno task reload') replaces every role, one at a
+time, with the code as it is on disk now; SIGTTIN and SIGTTOU (or 'deno task scale N') add and
+remove workers.
 A second 'up' for the same instance refuses and names the running pid; after a watchdog that was
 killed, the next 'up' removes what it left and starts.
 
@@ -53,6 +58,23 @@ Options:
   --idle-timeout MS       close a connection that sends no request for that long (default 60000)
   --grace MS              in-flight requests' time to finish at stop (default 5000)
   --heartbeat-timeout MS  a role whose heartbeat is older is frozen: killed, restarted (default 1000)
+  --max-workers N         the most workers it may be scaled to (default 64, the segment's room;
+                          'deno task scale N', SIGTTIN one more, SIGTTOU one less)
+  --max-requests N        recycle a worker after N requests (default 0: never): it is drained —
+                          no new request, it finishes what it holds — and replaced by the
+                          standby; never two at once
+  --max-requests-jitter J  N ± J, drawn for each worker process, so that workers started
+                          together are not recycled together (default 0)
+  --max-rss MiB           recycle a worker whose resident memory passes this (default 0: never),
+                          read from /proc at every tick (50 ms), drained like the above
+  --strategy S            which roles a crash restarts: one-for-one (default), the crashed role
+                          alone; one-for-all, every role (SIGKILL, then all start again, as
+                          PostgreSQL does when shared memory may be corrupt); rest-for-one, the
+                          crashed role and those started after it (a dispatcher's crash restarts
+                          the workers, a worker's only itself)
+  --max-restarts N        restarts of one role within --restart-period before it is marked failed
+                          (default 5); a failed worker is tried again after 30 s, 60 s, …
+  --restart-period MS     the window of --max-restarts (default 10000); a run this long clears it
   --trace FILE            trace what crosses every channel into FILE, one JSON object per line
                           (emptied at start; default: no trace, "" also means none). Tracing
                           costs CPU on every message: leave it off for long runs under load
@@ -169,6 +191,10 @@ export const upCommand: Command = {
         console.error(`error: ${e.message}`);
         return 1;
       }
+      if (e instanceof ListenError) {
+        console.error(`${e.who}: ${e.message}`);
+        return 1;
+      }
       throw e;
     } finally {
       await observer?.close();
@@ -191,7 +217,7 @@ export const upCommand: Command = {
         }`,
       );
     }
-    if (report.standby !== null) console.log(`  standby: ${describeStatus(report.standby)}`);
+    for (const s of report.standby) console.log(`  standby: ${describeStatus(s)}`);
     const leftovers = checkLeftovers({
       pids: report.pids,
       paths: [paths.dir],

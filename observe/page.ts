@@ -34,7 +34,8 @@ section h2 { font-size: 13px; margin: 0 0 8px; text-transform: uppercase; color:
 .beat span.late { background: var(--bad); }
 .role button { font-size: 11px; padding: 2px 5px; margin: 2px 2px 0 0; cursor: pointer; }
 .role button.kill { color: var(--bad); }
-#load { display: flex; gap: 8px; align-items: center; flex-wrap: wrap; }
+#load, #operate { display: flex; gap: 8px; align-items: center; flex-wrap: wrap; }
+#operate { margin-bottom: 8px; }
 #load input { width: 5em; }
 svg { display: block; }
 .chart { width: 100%; }
@@ -70,6 +71,7 @@ let hello = null;
 const stats = [];
 const steps = [];
 let dropped = 0;
+let workers = 0;
 
 function banner(text) { const b = $("banner"); b.textContent = text; b.style.display = text ? "block" : "none"; }
 
@@ -195,7 +197,16 @@ source.addEventListener("hello", (m) => {
   stats.splice(0, stats.length, ...hello.stats); drawStats();
   if (!token) banner("No token: open the address that 'up' printed (…/?token=…) to act on the roles.");
 });
-source.addEventListener("status", (m) => { const s = JSON.parse(m.data); s.roles.forEach(roleBox); $("running").textContent = s.running ? "running" : "stopped"; });
+source.addEventListener("status", (m) => {
+  const s = JSON.parse(m.data);
+  s.roles.forEach(roleBox);
+  // A worker removed (scaled down) leaves the page too.
+  const names = new Set(s.roles.map((r) => r.role));
+  for (const box of document.querySelectorAll(".role")) if (!names.has(box.dataset.role)) box.remove();
+  workers = s.roles.filter((r) => r.role.startsWith("worker ")).length;
+  $("workers").textContent = workers + " workers";
+  $("running").textContent = s.running ? "running" : "stopped";
+});
 source.addEventListener("log", (m) => addLog(JSON.parse(m.data)));
 source.addEventListener("trace", (m) => { const t = JSON.parse(m.data); steps.push(...t.steps); if (steps.length > 600) steps.splice(0, steps.length - 600); dropped += t.dropped; });
 source.addEventListener("stats", (m) => { stats.push(JSON.parse(m.data)); if (stats.length > 60) stats.shift(); drawStats(); });
@@ -203,6 +214,9 @@ source.onerror = () => $("running").textContent = "disconnected (the instance st
 setInterval(drawSequence, 250);
 $("load-start").onclick = () => post("/api/load", { clients: Number($("clients").value), mix: $("mix").value });
 $("load-stop").onclick = () => post("/api/load", { clients: 0 });
+$("scale-down").onclick = () => post("/api/scale", { workers: workers - 1 });
+$("scale-up").onclick = () => post("/api/scale", { workers: workers + 1 });
+$("reload").onclick = () => post("/api/reload", {});
 `;
 
 /** The page, as served at `/`. */
@@ -215,7 +229,9 @@ export function observerPage(): string {
 <header><h1>osps observe</h1><span class="meta" id="instance"></span><span class="meta" id="running"></span></header>
 <div id="banner"></div>
 <main>
-<section class="wide"><h2>Roles</h2><div id="roles"></div></section>
+<section class="wide"><h2>Roles</h2><div id="operate"><span id="workers" class="note"></span>
+<button id="scale-down">− worker</button><button id="scale-up">+ worker</button>
+<button id="reload">rolling reload</button></div><div id="roles"></div></section>
 <section><h2>Load</h2>
 <div id="load"><label>clients <input id="clients" type="number" min="1" max="64" value="8"></label>
 <label>mix <select id="mix"></select></label>

@@ -8,6 +8,8 @@
  * | `GET /api/events`                  | Server-Sent Events (`feed.ts`)                           |
  * | `POST /api/roles/<role>/signal`    | `{"signal": "SIGKILL"}` to a role: 202 and the pid       |
  * | `POST /api/load`                   | `{"clients": N, "mix": "mixed"}` starts, `{"clients": 0}` stops |
+ * | `POST /api/scale`                  | `{"workers": N}`: scales the instance to N workers: 202   |
+ * | `POST /api/reload`                 | `{}`: a rolling reload: 202                               |
  *
  * Security: it listens on loopback unless told otherwise; a request whose `Host` is not the
  * observer's own is refused (421: DNS rebinding); every POST needs the instance's token
@@ -18,11 +20,13 @@
  * @module
  */
 
-import { sendSignal, slotOfRole } from "../ipc/mod.ts";
+import { MAX_WORKERS, sendSignal, SharedSegment, slotOfRole } from "../ipc/mod.ts";
 import {
   type InstancePaths,
   instanceStatus,
   readStatus,
+  RELOAD_SIGNAL,
+  scaleBySignals,
   traceEvent,
   watchTraceEvents,
 } from "../roles/mod.ts";
@@ -264,7 +268,26 @@ async function route(
   const signalRoute = /^\/api\/roles\/([^/]+)\/signal$/.exec(pathname);
   if (signalRoute) return signalRole(decodeURIComponent(signalRoute[1]), body, options);
   if (pathname === "/api/load") return await setLoad(body, load);
+  if (pathname === "/api/scale") return scale(body, options);
+  if (pathname === "/api/reload") {
+    // The watchdog is this process: its own signal, handled in its loop like one from outside.
+    sendSignal(Deno.pid, RELOAD_SIGNAL);
+    return json(202, { reload: "started" });
+  }
   return refuse(404, `no such action: ${pathname}`);
+}
+
+/** `{"workers": N}`: the watchdog (this process) is scaled to N workers, one signal at a time. */
+function scale(body: Record<string, unknown>, options: ObserverOptions): Response {
+  const workers = body.workers;
+  if (!Number.isInteger(workers) || (workers as number) < 1 || (workers as number) > MAX_WORKERS) {
+    return refuse(400, `workers must be a whole number from 1 to ${MAX_WORKERS}`);
+  }
+  const segment = SharedSegment.open(options.paths.segment, { readOnly: true });
+  scaleBySignals(segment, workers as number, (s) => sendSignal(Deno.pid, s)).finally(() =>
+    segment.close()
+  );
+  return json(202, { workers });
 }
 
 function signalRole(

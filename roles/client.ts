@@ -99,6 +99,8 @@ export function answerLine(result: ClientResult): string {
 interface Session {
   conn: Deno.Conn;
   lines: TcpLineReader;
+  /** Replies it brought so far: a connection that served one and then closes was ended on purpose. */
+  replies: number;
 }
 
 /** A client of the system: one dispatcher connection, requests one at a time. */
@@ -137,7 +139,7 @@ export class OspsClient implements AsyncDisposable {
 
   async #open(): Promise<Session> {
     const conn = await Deno.connect({ hostname: this.#options.host, port: this.#options.port });
-    const session = { conn, lines: new TcpLineReader(conn) };
+    const session = { conn, lines: new TcpLineReader(conn), replies: 0 };
     traceEvent({
       event: "connect",
       channel: "tcp",
@@ -310,14 +312,19 @@ export class OspsClient implements AsyncDisposable {
         reply = null;
       }
       if (reply === null) {
-        // The dispatcher connection was lost before the answer: reconnect and send again.
+        // The dispatcher connection was lost before the answer: reconnect and send again. One
+        // that had served before and closes between two requests was ended on purpose (a
+        // dispatcher handing over to the next, in a reload): at once, the first time.
         this.#drop(session);
         if (retries >= this.#options.retries) {
           throw new ClientError(`connection lost ${count(retries + 1, "time")}`);
         }
-        await sleep(this.#options.backoffMs * 2 ** retries);
+        if (retries > 0 || session.replies === 0) {
+          await sleep(this.#options.backoffMs * 2 ** retries);
+        }
         continue;
       }
+      session.replies++;
       traceEvent({
         event: "recv",
         channel: "tcp",

@@ -19,6 +19,14 @@ export const ROLE_OOM_SCORE_ADJ = 0;
 /** The watchdog's OOM score adjustment, where it is allowed (CAP_SYS_RESOURCE): killed last. */
 export const WATCHDOG_OOM_SCORE_ADJ = -500;
 
+/**
+ * The signal by which the watchdog retires a role gracefully (recycling, a reload, scaling down):
+ * it takes no new work, finishes what it holds, and exits 0. SIGWINCH, as Gunicorn's arbiter
+ * uses it for its workers: its default action is to be ignored, so one sent to a process that
+ * does not expect it does nothing (SIGUSR1 would make Deno open its inspector on port 9229).
+ */
+export const DRAIN_SIGNAL: Deno.Signal = "SIGWINCH";
+
 /** Exit code of a role that left because its parent (the watchdog) is gone. */
 export const EXIT_PARENT_GONE = 3;
 

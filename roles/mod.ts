@@ -26,6 +26,7 @@ export * from "./deadline.ts";
 export * from "./protocol.ts";
 export * from "./stages.ts";
 export * from "./tcp.ts";
+export { type LineConn, SocketConn } from "./socket_conn.ts";
 export * from "./options.ts";
 export * from "./liveness.ts";
 export { crashAtStartFile } from "./lifecycle.ts";

@@ -10,6 +10,7 @@
 import { getLogLevels, isLogLevel } from "@logtape/logtape";
 import { MAX_WORKERS } from "../ipc/layout.ts";
 import { parseStage, type Stage } from "./stages.ts";
+import { STRATEGIES, type Strategy } from "./watchdog/policy.ts";
 import { DEFAULT_TRACE_MAX_BYTES, MIN_TRACE_MAX_BYTES } from "./trace_file.ts";
 
 /** A bad command line: the message names the option and what it must be (exit code 2). */
@@ -55,6 +56,18 @@ export const NUMBER_OPTIONS = {
   "idle-timeout": { min: 1, max: 24 * HOUR_MS, fallback: 60_000 },
   grace: { min: 0, max: HOUR_MS, fallback: 5000 },
   "heartbeat-timeout": { min: 200, max: HOUR_MS, fallback: 1000 },
+  /** The most workers the instance may be scaled to: its segment has room for them. */
+  "max-workers": { min: 1, max: MAX_WORKERS, fallback: MAX_WORKERS },
+  /** A worker process is recycled after this many requests (0: never). */
+  "max-requests": { min: 0, max: 1_000_000_000, fallback: 0 },
+  /** The spread of --max-requests: N ± this. */
+  "max-requests-jitter": { min: 0, max: 1_000_000_000, fallback: 0 },
+  /** A worker process is recycled above this resident memory, MiB (0: never). */
+  "max-rss": { min: 0, max: 1_000_000, fallback: 0 },
+  /** Restarts of one slot within --restart-period before it is marked failed. */
+  "max-restarts": { min: 1, max: 1000, fallback: 5 },
+  /** The crash-loop window, ms; a run this long clears a slot's count. */
+  "restart-period": { min: 100, max: HOUR_MS, fallback: 10_000 },
   "trace-max-bytes": {
     min: MIN_TRACE_MAX_BYTES,
     max: Number.MAX_SAFE_INTEGER,
@@ -90,6 +103,16 @@ export function stageOption(value: string): Stage {
     );
   }
   return stage;
+}
+
+/** A `--strategy` value. */
+export function strategyOption(value: string): Strategy {
+  if (!(STRATEGIES as readonly string[]).includes(value)) {
+    throw new UsageError(
+      `--strategy must be one of ${STRATEGIES.join(", ")}, got ${JSON.stringify(value)}`,
+    );
+  }
+  return value as Strategy;
 }
 
 /** An `--advertise` value: a host name or address. */

@@ -97,7 +97,7 @@ const READY = new RegExp(`^READY (${TOKEN})$`);
 const WAIT = new RegExp(`^WAIT (${TOKEN})$`);
 const REDIRECT = /^REDIRECT (\S+) (\d+)$/;
 const CALL = new RegExp(`^(${TOKEN}) (\\S+) (\\d+) (.*)$`, "s");
-const ORDER = /^(job|claim|call) (\d+)$/;
+const ORDER = /^(job|claim|call|drain) (\d+)$/;
 const PONG = /^(done|free|fail|calling) (\d+)(?: |$)/;
 
 /** The order line for request `id`. */
@@ -105,10 +105,24 @@ export function orderLine(kind: OrderKind, id: number): string {
   return `${kind} ${id}`;
 }
 
+/**
+ * The dispatcher's last line to a draining worker (`drain <generation>`, the worker process's
+ * generation): no order follows it on the pipe, so once the worker holds nothing it may leave.
+ */
+export function drainLine(generation: number): string {
+  return `drain ${generation}`;
+}
+
+/** What the dispatcher writes on `dwtube<k>`: an order for a request, or `drain`. */
+export type PipeOrder = { kind: OrderKind; id: number } | { kind: "drain"; generation: number };
+
 /** An order read from the pipe, or null for anything else. */
-export function parseOrder(text: string): { kind: OrderKind; id: number } | null {
+export function parseOrder(text: string): PipeOrder | null {
   const m = ORDER.exec(text);
-  return m ? { kind: m[1] as OrderKind, id: Number(m[2]) } : null;
+  if (m === null) return null;
+  return m[1] === "drain"
+    ? { kind: "drain", generation: Number(m[2]) }
+    : { kind: m[1] as OrderKind, id: Number(m[2]) };
 }
 
 /**

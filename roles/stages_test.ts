@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import {
   callLine,
+  drainLine,
   orderLine,
   parseCall,
   parseHandoff,
@@ -42,9 +43,10 @@ Deno.test("the pipe messages read back as written; anything else is not one", ()
   for (const kind of ["job", "claim", "call"] as const) {
     assert.deepEqual(parseOrder(orderLine(kind, 2 ** 40 + 3)), { kind, id: 2 ** 40 + 3 });
   }
+  assert.deepEqual(parseOrder(drainLine(7)), { kind: "drain", generation: 7 });
   assert.deepEqual(parsePong(pongLine("free", 9, "served")), { kind: "free", id: 9 });
   assert.deepEqual(parsePong(pongLine("done", 9)), { kind: "done", id: 9 });
-  for (const bad of ["job", "job x", "job 1 2", "jobs 1", " job 1", "JOB 1"]) {
+  for (const bad of ["job", "job x", "job 1 2", "jobs 1", " job 1", "JOB 1", "drain", "drain x"]) {
     assert.equal(parseOrder(bad), null, bad);
   }
   for (const bad of ["done", "done 1x", "finished 1", ""]) assert.equal(parsePong(bad), null, bad);

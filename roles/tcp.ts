@@ -7,7 +7,9 @@
  */
 
 import { type Deadline, deadlineAfter } from "./deadline.ts";
+import { SysCallError } from "../ipc/mod.ts";
 import { errLine, MAX_LINE } from "./protocol.ts";
+import type { LineConn } from "./socket_conn.ts";
 import { sleep } from "./timers.ts";
 
 /** What {@link TcpLineReader.next} returns. */
@@ -38,7 +40,7 @@ export type Fill = "data" | "eof" | "interrupted";
  * connection is to be closed.
  */
 export class TcpLineReader {
-  #conn: Deno.Conn;
+  #conn: LineConn;
   #pending = new Uint8Array(0);
   #filling: Promise<Fill> | null = null;
   #wake: ((fill: Fill) => void) | null = null;
@@ -46,7 +48,7 @@ export class TcpLineReader {
   #interrupted = false;
 
   /** Wraps a connection. */
-  constructor(conn: Deno.Conn) {
+  constructor(conn: LineConn) {
     this.#conn = conn;
   }
 
@@ -149,7 +151,7 @@ export class TcpLineReader {
 const encoder = new TextEncoder();
 
 /** Writes one line (LF added); false if the peer is gone. */
-export async function writeLine(conn: Deno.Conn, line: string): Promise<boolean> {
+export async function writeLine(conn: LineConn, line: string): Promise<boolean> {
   const bytes = encoder.encode(`${line}\n`);
   try {
     for (let at = 0; at < bytes.length;) at += await conn.write(bytes.subarray(at));
@@ -167,7 +169,7 @@ const DISCARD = new Uint8Array(MAX_LINE);
  * and drop what the peer still sends until it closes, for up to `drainMs`, then close. Closing
  * with unread input would send a RST, which can destroy the reply before the peer reads it.
  */
-export async function closeGracefully(conn: Deno.Conn, drainMs = 1000): Promise<void> {
+export async function closeGracefully(conn: LineConn, drainMs = 1000): Promise<void> {
   // Closing the connection ends the pending read: the drain's time limit.
   const deadline = deadlineAfter(drainMs, () => closeQuietly(conn));
   try {
@@ -187,7 +189,7 @@ export async function closeGracefully(conn: Deno.Conn, drainMs = 1000): Promise<
  * close into a reset), else gracefully ({@link closeGracefully}).
  */
 export async function closeAfterReply(
-  conn: Deno.Conn,
+  conn: LineConn,
   lines: TcpLineReader,
   drainMs: number,
 ): Promise<void> {
@@ -196,7 +198,7 @@ export async function closeAfterReply(
 }
 
 /** Closes a connection that may already be closed. */
-export function closeQuietly(conn: Deno.Conn): void {
+export function closeQuietly(conn: LineConn): void {
   try {
     conn.close();
   } catch {
@@ -209,7 +211,7 @@ export interface AcceptOptions {
   /** Open connections allowed at once; one more gets `ERR busy too many connections`. */
   maxConnections: number;
   /** Serves one accepted connection (its errors are logged by the caller's `serve`). */
-  serve: (conn: Deno.Conn) => Promise<void>;
+  serve: (conn: LineConn) => Promise<void>;
   /** Every connection in progress, refused ones included, for the caller to wait on at stop. */
   open: Set<Promise<void>>;
   /** Told when accepting pauses (out of descriptors) or refuses a connection. */
@@ -229,12 +231,7 @@ export async function acceptConnections(
   listener: Deno.Listener,
   options: AcceptOptions,
 ): Promise<void> {
-  const track = (p: Promise<void>) => {
-    options.open.add(p);
-    p.finally(() => options.open.delete(p));
-  };
-  let served = 0;
-  let refused = 0;
+  const gate = new ConnectionGate(options);
   while (true) {
     let conn: Deno.Conn;
     try {
@@ -243,7 +240,7 @@ export async function acceptConnections(
       const code = (e as { code?: string }).code;
       if (code === "EMFILE" || code === "ENFILE") {
         options.warn(
-          `out of file descriptors (${code}) with ${served} connections open: ` +
+          `out of file descriptors (${code}) with ${gate.served} connections open: ` +
             `accepting again in ${ACCEPT_PAUSE_MS} ms`,
         );
         await sleep(ACCEPT_PAUSE_MS);
@@ -253,15 +250,42 @@ export async function acceptConnections(
       if (e instanceof Deno.errors.BadResource || e instanceof Deno.errors.Interrupted) return;
       throw e;
     }
-    if (served >= options.maxConnections) {
-      if (refused++ % 100 === 0) {
-        options.warn(`${served} connections open, the most allowed: refusing more (${refused})`);
+    gate.admit(conn);
+  }
+}
+
+/**
+ * The connections of one server, counted: each admitted one is served, or, past the most
+ * allowed, answered `ERR busy too many connections` and closed; every one is tracked in
+ * `options.open` until it is done.
+ */
+export class ConnectionGate {
+  /** Connections being served now. */
+  served = 0;
+  #refused = 0;
+
+  /** A gate with `options`' cap, server and record of open connections. */
+  constructor(readonly options: AcceptOptions) {}
+
+  /** Serves `conn`, or refuses it if as many as allowed are open. */
+  admit(conn: LineConn): void {
+    const { options } = this;
+    if (this.served >= options.maxConnections) {
+      if (this.#refused++ % 100 === 0) {
+        options.warn(
+          `${this.served} connections open, the most allowed: refusing more (${this.#refused})`,
+        );
       }
-      track(refuseConnection(conn));
-      continue;
+      this.#track(refuseConnection(conn));
+      return;
     }
-    served++;
-    track(options.serve(conn).finally(() => served--));
+    this.served++;
+    this.#track(options.serve(conn).finally(() => this.served--));
+  }
+
+  #track(p: Promise<void>): void {
+    this.options.open.add(p);
+    p.finally(() => this.options.open.delete(p));
   }
 }
 
@@ -272,7 +296,7 @@ export async function acceptConnections(
 export const TOO_MANY_CONNECTIONS: string = errLine("busy", "too many connections");
 
 /** Answers {@link TOO_MANY_CONNECTIONS} and closes. */
-async function refuseConnection(conn: Deno.Conn): Promise<void> {
+async function refuseConnection(conn: LineConn): Promise<void> {
   await writeLine(conn, TOO_MANY_CONNECTIONS);
   await closeGracefully(conn, 100);
 }
@@ -349,47 +373,56 @@ export class ListenError extends Error {
 /** The lowest port an unprivileged process may listen on (Linux's default). */
 const FIRST_UNPRIVILEGED_PORT = 1024;
 
+/** What keeps an address from being listened on, as {@link listenRetrying} tells them apart. */
+type ListenRefusal = "privileged" | "no-address" | "in-use";
+
+const REFUSALS: Record<ListenRefusal, string> = {
+  privileged: `permission denied: ports below ${FIRST_UNPRIVILEGED_PORT} need privileges (root, ` +
+    `or CAP_NET_BIND_SERVICE); choose --port ${FIRST_UNPRIVILEGED_PORT} or above`,
+  "no-address": "no such address on this machine (--host)",
+  "in-use": "address in use (another program holds it; choose another --port)",
+};
+
+/** Which refusal `e` is, from Deno's errors or a libc call's (null: another error). */
+function refusal(e: unknown, port: number): ListenRefusal | null {
+  const code = e instanceof SysCallError ? e.code : null;
+  const denied = e instanceof Deno.errors.PermissionDenied || code === "EACCES";
+  if (denied && port < FIRST_UNPRIVILEGED_PORT) return "privileged";
+  if (e instanceof Deno.errors.AddrNotAvailable || code === "EADDRNOTAVAIL") return "no-address";
+  if (e instanceof Deno.errors.AddrInUse || code === "EADDRINUSE") return "in-use";
+  return null;
+}
+
 /**
- * Deno.listen, retried while the address is in use (a restarted role rebinding the port of the
- * process it replaces) for up to `timeoutMs`, unless `signal` aborts first (it rejects then with
- * its reason); then a {@link ListenError} naming `who` (`worker 2`) and the address.
+ * `listen()` (which throws what Deno or libc throws), retried while the address is in use (a
+ * restarted role rebinding the port of the process it replaces) for up to `timeoutMs`, unless
+ * `signal` aborts first (it rejects then with its reason); then a {@link ListenError} naming
+ * `who` (`worker 2`) and the address.
  */
-export async function listenRetrying(
+export async function listenRetrying<L>(
   who: string,
   hostname: string,
   port: number,
+  listen: (hostname: string, port: number) => L,
   signal?: AbortSignal,
   timeoutMs = 3000,
-): Promise<Deno.TcpListener> {
+): Promise<L> {
   const deadline = performance.now() + timeoutMs;
   while (true) {
     try {
-      return Deno.listen({ hostname, port });
+      return listen(hostname, port);
     } catch (e) {
-      if (e instanceof Deno.errors.PermissionDenied && port < FIRST_UNPRIVILEGED_PORT) {
-        throw new ListenError(
-          who,
-          hostname,
-          port,
-          `permission denied: ports below ${FIRST_UNPRIVILEGED_PORT} need privileges (root, or ` +
-            `CAP_NET_BIND_SERVICE); choose --port ${FIRST_UNPRIVILEGED_PORT} or above`,
-          e,
-        );
-      }
-      if (e instanceof Deno.errors.AddrNotAvailable) {
-        throw new ListenError(who, hostname, port, "no such address on this machine (--host)", e);
-      }
-      if (!(e instanceof Deno.errors.AddrInUse)) throw e;
-      if (performance.now() > deadline) {
-        throw new ListenError(
-          who,
-          hostname,
-          port,
-          "address in use (another program holds it; choose another --port)",
-          e,
-        );
+      const why = refusal(e, port);
+      if (why === null) throw e;
+      if (why !== "in-use" || performance.now() > deadline) {
+        throw new ListenError(who, hostname, port, REFUSALS[why], e);
       }
       await sleep(25, signal);
     }
   }
+}
+
+/** `Deno.listen` on `hostname`:`port`, for {@link listenRetrying}. */
+export function denoListen(hostname: string, port: number): Deno.TcpListener {
+  return Deno.listen({ hostname, port });
 }

@@ -12,7 +12,10 @@ import {
   FifoWriter,
   FrameError,
   MailboxCorruptError,
+  ROLE_STATE,
   type SharedSegment,
+  SysCallError,
+  WATCHDOG_SLOT,
   workerSlot,
 } from "../../ipc/mod.ts";
 import { deadlineAfter } from "../deadline.ts";
@@ -20,6 +23,7 @@ import { roleLogger, traceEvent } from "../logging.ts";
 import { errLine, type Request } from "../protocol.ts";
 import {
   callLine,
+  drainLine,
   orderLine,
   parsePong,
   redirectLine,
@@ -27,7 +31,7 @@ import {
   STAGES,
   waitLine,
 } from "../stages.ts";
-import { acceptConnections } from "../tcp.ts";
+import { ConnectionGate } from "../tcp.ts";
 import { withTimeout } from "../timers.ts";
 import { type Client, Job, requestIdBase } from "./jobs.ts";
 import { WorkerLink } from "./links.ts";
@@ -47,20 +51,23 @@ export class Dispatcher implements SessionHost {
   readonly flow: StageFlow;
   /** The shared segment. */
   readonly segment: SharedSegment;
-  /** One link per worker. */
-  readonly links: WorkerLink[];
+  /** One link per worker the registry shows, in slot order (workers come and go with scaling). */
+  readonly links: WorkerLink[] = [];
   /** The open client connections. */
   readonly clients = new Set<Client>();
   #queue: Job[] = [];
   #nextId: number;
   #stopping = false;
+  #draining = false;
+  /** The watchdog's count of workers when the registry was last read for new ones. */
+  #workersSeen = -1;
   #connections = new Set<Promise<void>>();
   #answerLoops: Promise<void>[] = [];
   #connecting: Promise<void>[] = [];
   /** The stop's signal, once the workers are being connected. */
   #signal: AbortSignal | null = null;
 
-  /** A dispatcher with `options` on `segment`; opens its workers' answer pipes. */
+  /** A dispatcher with `options` on `segment`. */
   constructor(options: DispatcherOptions, segment: SharedSegment) {
     this.options = options;
     this.flow = STAGES[options.stage];
@@ -69,21 +76,56 @@ export class Dispatcher implements SessionHost {
     // dispatcher this one replaces can never be taken for one of this one's requests.
     const generation = segment.slot(DISPATCHER_SLOT).get("generation");
     this.#nextId = requestIdBase(generation) + 1;
-    this.links = Array.from({ length: options.workers }, (_, i) => {
-      const k = i + 1;
-      return new WorkerLink(
-        k,
-        this.#openAnswers(k),
-        segment.mailbox(k),
-        segment.slot(workerSlot(k)),
-        this.flow.workerListens,
-      );
-    });
   }
 
-  /** Opens worker k's answer pipe, dropping what is left in it for a previous dispatcher. */
-  #openAnswers(k: number): FifoReader {
-    const pongs = FifoReader.open(`${this.options.runtimeDir}/wdtube${k}`);
+  /**
+   * Links the workers the registry shows and no link has yet (a slot not `empty`), and lets go of
+   * those whose slot the watchdog emptied (scaled down) once they hold nothing: at start, and at
+   * every beat (a worker added takes work at most one beat after it is ready).
+   */
+  discoverWorkers(): void {
+    if (this.#stopping || this.#signal === null) return;
+    for (let k = 1; k <= this.segment.layout.workers; k++) {
+      const slot = this.segment.slot(workerSlot(k));
+      const at = this.links.findIndex((l) => l.k >= k);
+      const link = this.links[at]?.k === k ? this.links[at] : null;
+      const empty = slot.get("state") === ROLE_STATE.empty;
+      if (link === null && !empty) {
+        const pongs = this.#openAnswers(k);
+        if (pongs === null) continue;
+        const added = new WorkerLink(
+          k,
+          pongs,
+          this.segment.mailbox(k),
+          slot,
+          this.flow.workerListens,
+        );
+        this.links.splice(at < 0 ? this.links.length : at, 0, added);
+        this.#start(added, this.#signal);
+      } else if (link !== null && empty && link.job === null) {
+        this.links.splice(at, 1);
+        link.removed = true;
+        link.pings?.close();
+        link.pongs.close();
+        traceEvent({ event: "worker removed", channel: "fifo", peer: link.name });
+      }
+    }
+  }
+
+  /**
+   * Opens worker k's answer pipe, dropping what is left in it for a previous dispatcher; null if
+   * the pipe is not there (yet: the watchdog makes a worker's pipes before it starts it).
+   */
+  #openAnswers(k: number): FifoReader | null {
+    let pongs: FifoReader;
+    try {
+      pongs = FifoReader.open(`${this.options.runtimeDir}/wdtube${k}`);
+    } catch (e) {
+      const gone = e instanceof Deno.errors.NotFound ||
+        (e instanceof SysCallError && e.code === "ENOENT");
+      if (!gone) throw e;
+      return null;
+    }
     const stale = pongs.discardPending();
     if (stale > 0) {
       traceEvent({
@@ -102,14 +144,17 @@ export class Dispatcher implements SessionHost {
    */
   connectWorkers(signal: AbortSignal): void {
     this.#signal = signal;
-    for (const link of this.links) {
-      this.#connect(link, signal);
-      this.#answerLoops.push(
-        this.#answers(link).catch((e) =>
-          log.error("answers of {worker}: {e}", { worker: link.name, e: String(e) })
-        ),
-      );
-    }
+    this.discoverWorkers();
+  }
+
+  /** Connects a new link's order pipe and reads its answers until the stop. */
+  #start(link: WorkerLink, signal: AbortSignal): void {
+    this.#connect(link, signal);
+    this.#answerLoops.push(
+      this.#answers(link).catch((e) =>
+        log.error("answers of {worker}: {e}", { worker: link.name, e: String(e) })
+      ),
+    );
   }
 
   /** Opens the ping pipe of `link` once its worker reads it; then the worker may take work. */
@@ -138,26 +183,57 @@ export class Dispatcher implements SessionHost {
   checkPipes(): void {
     if (this.#stopping || this.#signal === null) return;
     for (const link of this.links) {
-      if (!link.pipesMoved) continue;
+      // A worker removed (scaled down) has its pipes removed: its link goes, it is not reopened.
+      if (link.slot.get("state") === ROLE_STATE.empty || !link.pipesMoved) continue;
       traceEvent({ event: "pipes moved", channel: "fifo", peer: link.name, detail: "reopened" });
+      const pongs = this.#openAnswers(link.k);
+      if (pongs === null) continue;
       link.pings?.close();
       link.pings = null;
       const old = link.pongs;
-      link.pongs = this.#openAnswers(link.k);
+      link.pongs = pongs;
       old.close();
       this.#connect(link, this.#signal);
     }
   }
 
+  /**
+   * Tells every draining worker that holds nothing of its that no order follows (`drain`, after
+   * its last order on the pipe): it leaves once it has answered them. At each beat, and each time
+   * a worker's request is done.
+   */
+  tellDraining(): void {
+    for (const link of this.links) this.#tellDrainingOne(link);
+  }
+
+  #tellDrainingOne(link: WorkerLink): void {
+    if (!link.owesDrain) return;
+    const generation = link.slot.get("generation");
+    const line = drainLine(generation);
+    try {
+      link.pings!.send(line);
+    } catch (e) {
+      // It is gone or frozen: the watchdog's bound on the drain deals with it.
+      log.warning("{worker} cannot be told to drain: {error}", {
+        worker: link.name,
+        error: String(e),
+      });
+      return;
+    }
+    link.drainSaid = generation;
+    traceEvent({ event: "ping", channel: "fifo", peer: link.name, detail: line });
+  }
+
   /** The worker of `link` is gone (its pipe closed or refused an order): retry or answer. */
   async #lose(link: WorkerLink, why: string): Promise<void> {
+    const drained = link.drainSaid === link.generation && link.job === null;
     const job = link.lost();
     traceEvent({
-      event: "worker lost",
+      event: drained ? "worker left" : "worker lost",
       channel: "fifo",
       req: job?.id,
       peer: link.name,
-      detail: why,
+      detail: drained ? "drained" : why,
     });
     if (job !== null) await this.#retryOrFail(job, link, `${link.name} went away (${why})`);
   }
@@ -206,7 +282,7 @@ export class Dispatcher implements SessionHost {
         continue;
       }
       if (text === null) {
-        if (this.#stopping) return;
+        if (this.#stopping || link.removed) return;
         // Every writer of wdtube<k> closed: the worker process is gone.
         await this.#lose(link, "its pipe closed");
         continue;
@@ -225,6 +301,7 @@ export class Dispatcher implements SessionHost {
         continue;
       }
       link.job = null;
+      this.#tellDrainingOne(link);
       if (pong.kind === "fail") {
         // The worker could not use its mailbox (corrupt, overwritten): the worker is fine.
         await this.#retryOrFail(job, link, `${link.name} could not read the request (${text})`);
@@ -266,8 +343,17 @@ export class Dispatcher implements SessionHost {
     }
   }
 
-  /** Gives queued jobs to available workers, oldest first; also publishes the queue length. */
+  /**
+   * Gives queued jobs to available workers, oldest first; also publishes the queue length. A
+   * change in the number of workers the watchdog runs (scaling) has the registry read again at
+   * once: a worker added is linked while it starts, and takes work as soon as it is ready.
+   */
   pump(): void {
+    const workers = this.segment.slot(WATCHDOG_SLOT).get("workers");
+    if (workers !== this.#workersSeen) {
+      this.#workersSeen = workers;
+      this.discoverWorkers();
+    }
     while (this.#queue.length > 0) {
       const link = this.links.find((l) => l.available);
       if (link === undefined) break;
@@ -360,15 +446,37 @@ export class Dispatcher implements SessionHost {
     return this.#stopping;
   }
 
-  /** Accepts connections until the listener closes (see `acceptConnections`). */
-  acceptLoop(listener: Deno.TcpListener): Promise<void> {
-    return acceptConnections(listener, {
+  /** Whether the dispatcher is draining: a reload replaces it (see {@link drain}). */
+  get draining(): boolean {
+    return this.#draining;
+  }
+
+  /** Serves the connections of the server it accepts on (see `ConnectionGate`). */
+  gate(): ConnectionGate {
+    return new ConnectionGate({
       maxConnections: this.options.maxConnections,
       serve: (conn) =>
         serveClient(conn, this).catch((e) => log.error("connection: {e}", { e: String(e) })),
       open: this.#connections,
       warn: (message) => log.warning("{message}", { message }),
     });
+  }
+
+  /**
+   * Drains (a reload replaces this dispatcher; it no longer accepts): every connection ends after
+   * the reply to its request in flight, or at once between two (its client connects again, and
+   * the next dispatcher accepts it from the listening socket's backlog), within the grace; then
+   * the worker pipes are let go, as at a stop.
+   */
+  async drain(): Promise<void> {
+    this.#draining = true;
+    for (const client of this.clients) client.drain();
+    const left = await withTimeout(Promise.all(this.#connections), this.options.graceMs);
+    if (left === null) {
+      log.warning("connections still open after the grace of the drain: ended");
+      for (const client of this.clients) client.end();
+    }
+    await this.stop();
   }
 
   /**

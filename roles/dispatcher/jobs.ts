@@ -8,12 +8,13 @@
 import type { Deadline } from "../deadline.ts";
 import { traceEvent } from "../logging.ts";
 import type { Request } from "../protocol.ts";
+import type { LineConn } from "../socket_conn.ts";
 import { writeLine } from "../tcp.ts";
 
 /** A client connection. */
 export interface Client {
   /** The connection. */
-  conn: Deno.Conn;
+  conn: LineConn;
   /** How traces name it: `client <host>:<port>`. */
   name: string;
   /** The client's address, as this connection comes from. */
@@ -27,6 +28,12 @@ export interface Client {
    * moment, every line it still brings answered first.
    */
   stopping: () => void;
+  /**
+   * The dispatcher is draining (a reload replaces it): the connection ends after the reply to the
+   * request it has in flight, or at once if it has none; the client connects again, to the next
+   * dispatcher.
+   */
+  drain: () => void;
   /** Ends the connection now (the stop's grace is over), after the reply it may be writing. */
   end: () => void;
 }

@@ -32,6 +32,10 @@ export class WorkerLink {
   generation = -1;
   /** A generation known dead: the slot is skipped until its generation changes. */
   deadGeneration: number | null = null;
+  /** The generation last told `drain` (no order follows), or -1. */
+  drainSaid = -1;
+  /** Whether the worker was removed (scaled down): its pipes are closed for good. */
+  removed = false;
   /** The worker's TCP port, as its slot gave it for generation {@link #portGeneration}. */
   #port: number | null = null;
   #portGeneration = -1;
@@ -84,6 +88,16 @@ export class WorkerLink {
    */
   get pipesMoved(): boolean {
     return !this.pongs.stillAtPath() || (this.pings !== null && !this.pings.stillAtPath());
+  }
+
+  /**
+   * Whether the worker is draining and holds nothing of the dispatcher's, and has not been told
+   * yet that no order follows: then it is told (`drain`), and leaves.
+   */
+  get owesDrain(): boolean {
+    if (this.pings === null || this.job !== null) return false;
+    if (this.slot.get("state") !== ROLE_STATE.draining) return false;
+    return this.drainSaid !== this.slot.get("generation");
   }
 
   /** The worker went away: its generation is skipped, and the job it held is returned. */

@@ -25,8 +25,9 @@ import {
   SharedSegment,
   SignalQueue,
 } from "../../ipc/mod.ts";
-import { honourInjectedCrash, startHeartbeat, stopRequest } from "../lifecycle.ts";
-import { connectionCap, connectionCapProblem, listenRetrying } from "../tcp.ts";
+import { DRAIN_SIGNAL, honourInjectedCrash, startHeartbeat, stopRequest } from "../lifecycle.ts";
+import { serveInherited } from "../socket_conn.ts";
+import { connectionCap, connectionCapProblem } from "../tcp.ts";
 import { roleLogger, traceEvent } from "../logging.ts";
 import { UsageError } from "../options.ts";
 
@@ -56,7 +57,8 @@ export async function runDispatcher(
   }
   using signals = new SignalQueue(["SIGTERM", "SIGINT"]);
   const stop = stopRequest(signals, options.parentPid);
-  using segment = SharedSegment.open(options.segment, { workers: options.workers });
+  using drainSignals = new SignalQueue([DRAIN_SIGNAL]);
+  using segment = SharedSegment.open(options.segment);
   const slot = segment.slot(DISPATCHER_SLOT);
   slot.set("pid", Deno.pid);
   let own: { port: number; state: number } | null = null;
@@ -68,36 +70,48 @@ export async function runDispatcher(
       slot.setHost(options.host);
       slot.set("state", own.state);
     }
-    // Pipes the watchdog made again, and workers becoming ready (or fresh again), are noticed at
-    // each beat as well as on events.
+    // Pipes the watchdog made again, workers added or removed, and workers becoming ready (or
+    // fresh again), are noticed at each beat as well as on events.
     dispatcher.checkPipes();
+    dispatcher.discoverWorkers();
     dispatcher.pump();
+    dispatcher.tellDraining();
   });
   dispatcher.connectWorkers(stop.signal);
-  let listener: Deno.TcpListener;
-  try {
-    listener = await listenRetrying("dispatcher", options.host, options.port, stop.signal);
-  } catch (e) {
-    // Stopped while its predecessor still held the port.
-    if (!stop.signal.aborted) throw e;
-    await dispatcher.stop();
-    return;
-  }
+  // The listening socket is the watchdog's, inherited: it outlives this process, and what
+  // connects while no dispatcher runs waits in its backlog.
+  const gate = dispatcher.gate();
+  const acceptor = serveInherited(
+    options.listenFd,
+    (conn) => gate.admit(conn),
+    (message) => log.warning("{message}", { message }),
+  );
+  const port = acceptor.port;
+  own = { port, state: ROLE_STATE.ready };
   slot.setHost(options.host);
-  slot.set("port", listener.addr.port);
+  slot.set("port", port);
   slot.set("state", ROLE_STATE.ready);
-  own = { port: listener.addr.port, state: ROLE_STATE.ready };
   traceEvent({
     event: "ready",
     channel: "process",
-    detail: `listening on ${options.host}:${listener.addr.port}`,
+    detail: `listening on ${options.host}:${port}`,
   });
-  ready(listener.addr.port);
-  const accepting = dispatcher.acceptLoop(listener);
-  await stop.requested;
-  slot.set("state", ROLE_STATE.stopping);
-  own.state = ROLE_STATE.stopping;
-  listener.close();
-  await accepting.catch(() => {});
-  await dispatcher.stop();
+  ready(port);
+  const drain = drainSignals.next();
+  // Accepting that fails (not for want of descriptors: it pauses then) ends the dispatcher, with
+  // the error: the watchdog restarts it.
+  const why = await Promise.race([
+    stop.requested.then(() => "stop"),
+    drain.then(() => "drain"),
+    acceptor.done.then(() => "stop"),
+  ]);
+  own.state = why === "drain" ? ROLE_STATE.draining : ROLE_STATE.stopping;
+  slot.set("state", own.state);
+  await acceptor.close();
+  if (why === "drain") {
+    traceEvent({ event: "draining", channel: "process", detail: "no new connections" });
+    await dispatcher.drain();
+  } else {
+    await dispatcher.stop();
+  }
 }

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { flags, numberOption } from "../options.ts";
+import { flags, intOption, numberOption } from "../options.ts";
 import type { RoleContext } from "../role_args.ts";
 
 /** The dispatcher's options. */
@@ -24,6 +24,8 @@ export interface DispatcherOptions extends RoleContext {
   idleTimeoutMs: number;
   /** On SIGTERM, in-flight requests get this many ms to finish (default 5000). */
   graceMs: number;
+  /** The listening socket it accepts on, inherited from the watchdog (its descriptor). */
+  listenFd: number;
 }
 
 /** The flags of the dispatcher's own options. */
@@ -35,6 +37,7 @@ export const DISPATCHER_FLAGS = [
   "request-timeout",
   "idle-timeout",
   "grace",
+  "listen-fd",
 ] as const;
 
 /** The dispatcher's own options from their flags' values, checked. */
@@ -51,6 +54,7 @@ export function dispatcherOptions(
     requestTimeoutMs: numberOption("request-timeout", values["request-timeout"]),
     idleTimeoutMs: numberOption("idle-timeout", values["idle-timeout"]),
     graceMs: numberOption("grace", values.grace),
+    listenFd: intOption("listen-fd", values["listen-fd"], undefined, 3, 2 ** 20),
   };
 }
 
@@ -64,5 +68,6 @@ export function dispatcherArgs(options: Omit<DispatcherOptions, keyof RoleContex
     "request-timeout": options.requestTimeoutMs,
     "idle-timeout": options.idleTimeoutMs,
     grace: options.graceMs,
+    "listen-fd": options.listenFd,
   });
 }

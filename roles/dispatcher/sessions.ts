@@ -17,6 +17,7 @@ import {
   type Request,
 } from "../protocol.ts";
 import { LISTEN_FIRST, type StageFlow } from "../stages.ts";
+import type { LineConn } from "../socket_conn.ts";
 import { closeGracefully, TcpLineReader, writeLine } from "../tcp.ts";
 import type { Client, Job } from "./jobs.ts";
 
@@ -38,10 +39,12 @@ export interface SessionHost {
   submit(request: Request, client: Client): Job;
   /** Whether the dispatcher is stopping. */
   readonly stopping: boolean;
+  /** Whether the dispatcher is draining: each connection ends after its request in flight. */
+  readonly draining: boolean;
 }
 
 /** Serves one client connection until QUIT, EOF, idle timeout or a too-long line. */
-export async function serveClient(conn: Deno.Conn, host: SessionHost): Promise<void> {
+export async function serveClient(conn: LineConn, host: SessionHost): Promise<void> {
   const addr = conn.remoteAddr as Deno.NetAddr;
   const lines = new TcpLineReader(conn);
   // The idle timeout runs while the connection owes a line: from each reply to the next line;
@@ -58,12 +61,15 @@ export async function serveClient(conn: Deno.Conn, host: SessionHost): Promise<v
     stopping: () => {
       if (waiting) idle.restart(QUIET_AT_STOP_MS);
     },
+    drain: () => {
+      if (waiting) lines.interrupt();
+    },
     end: () => lines.interrupt(),
   };
   host.clients.add(client);
   traceEvent({ event: "accept", channel: "tcp", peer: client.name });
   try {
-    while (true) {
+    while (!host.draining) {
       idle.restart(quietMs());
       waiting = true;
       const read = await lines.next();
@@ -72,7 +78,8 @@ export async function serveClient(conn: Deno.Conn, host: SessionHost): Promise<v
       if (read.kind === "eof") return;
       if (read.kind === "timeout") {
         // Stopping: quiet for a moment, every line answered; the connection ends, no more said.
-        if (host.stopping) return;
+        // Draining: between two requests; the client connects again, to the next dispatcher.
+        if (host.stopping || host.draining) return;
         await writeLine(
           conn,
           errLine("timeout", `no request for ${host.idleTimeoutMs} ms, closing`),

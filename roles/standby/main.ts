@@ -15,6 +15,7 @@
 
 import { parseArgs } from "node:util";
 import {
+  ListenSocket,
   ParentGoneError,
   preloadSocketWatch,
   setOomScoreAdj,
@@ -41,18 +42,24 @@ const PROGRAMS: Record<StandbyProgram, (args: string[]) => Promise<void>> = {
 /** Waits for the order on stdin and becomes what it says; exits 0 if none comes. */
 async function standbyMain(args: string[]): Promise<void> {
   let order: StandbyOrder | null = null;
+  let listenFd = 0;
   try {
     let values;
     try {
       values = parseArgs({
         args,
-        options: { segment: { type: "string" }, "parent-pid": { type: "string" } },
+        options: {
+          segment: { type: "string" },
+          "parent-pid": { type: "string" },
+          "listen-fd": { type: "string" },
+        },
         strict: true,
       }).values;
     } catch (e) {
       throw new UsageError((e as Error).message);
     }
     const parent = intOption("parent-pid", values["parent-pid"], undefined, 1, 2 ** 22);
+    listenFd = intOption("listen-fd", values["listen-fd"], 0, 3, 2 ** 20);
     setParentDeathSignal("SIGTERM", parent);
     // Idle, holding nothing: the first process the kernel should kill when memory runs out.
     setOomScoreAdj(STANDBY_OOM_SCORE_ADJ);
@@ -69,6 +76,8 @@ async function standbyMain(args: string[]): Promise<void> {
   if (order === null) Deno.exit(0);
   // The role's own standing with the OOM killer, as a role spawned directly has it.
   setOomScoreAdj(ROLE_OOM_SCORE_ADJ);
+  // The dispatcher's listening socket is the dispatcher's to accept on; a worker lets it go.
+  if (order.program !== "dispatcher" && listenFd > 0) ListenSocket.closeInherited(listenFd);
   await PROGRAMS[order.program](order.args);
 }
 

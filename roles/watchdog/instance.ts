@@ -200,19 +200,23 @@ export interface OpenInstance {
 /**
  * Takes instance `paths` over and creates what it runs on: the lock and the directory
  * ({@link openInstance}), what a dead predecessor left removed (each removal told to `warn`), the
- * segment for `workers` workers labelled `label` (the stage), and the two pipes of each worker. If
- * any step fails, what was done is undone before the error is thrown.
+ * segment with room for `capacity` workers labelled `label` (the stage), and the two pipes of each
+ * of the first `workers` workers. If any step fails, what was done is undone before the error is
+ * thrown.
  */
 export async function startInstance(
   paths: InstancePaths,
-  options: { workers: number; label: string },
+  options: { workers: number; capacity: number; label: string },
   warn: (leftover: string) => void,
 ): Promise<OpenInstance> {
   const hold = openInstance(paths);
   let segment: SharedSegment | null = null;
   try {
     for (const line of await clearLeftovers(paths)) warn(line);
-    segment = SharedSegment.create(paths.segment, options);
+    segment = SharedSegment.create(paths.segment, {
+      workers: options.capacity,
+      label: options.label,
+    });
     const own = segment.slot(WATCHDOG_SLOT);
     own.set("pid", Deno.pid);
     own.set("startedAt", Date.now());

@@ -13,6 +13,7 @@ import { setParentDeathSignal } from "../../ipc/mod.ts";
 import { EXIT_PARENT_GONE } from "../lifecycle.ts";
 import { setupLogging } from "../logging.ts";
 import { intOption, UsageError } from "../options.ts";
+import { ListenError } from "../tcp.ts";
 import { runWatchdog, WATCHDOG_FLAGS, watchdogOptions } from "./mod.ts";
 
 if (import.meta.main) {
@@ -64,7 +65,9 @@ if (import.meta.main) {
     const clean = signalled && report.escalated === null;
     Deno.exit(clean ? 0 : 1);
   } catch (e) {
-    console.error(`watchdog: ${e instanceof Error ? e.message : e}`);
+    // The dispatcher's port, which the watchdog listens on for it, is said as the dispatcher's.
+    const who = e instanceof ListenError ? e.who : "watchdog";
+    console.error(`${who}: ${e instanceof Error ? e.message : e}`);
     Deno.exit(e instanceof UsageError ? 2 : 1);
   }
 }

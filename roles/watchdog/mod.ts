@@ -22,6 +22,7 @@
  */
 
 import {
+  ListenSocket,
   type ProcessExit,
   RuntimeDirError,
   SegmentError,
@@ -31,8 +32,10 @@ import {
 } from "../../ipc/mod.ts";
 import { WATCHDOG_OOM_SCORE_ADJ } from "../lifecycle.ts";
 import { roleLogger } from "../logging.ts";
+import { listenRetrying } from "../tcp.ts";
 import { closeInstance, instancePaths, startInstance } from "./instance.ts";
 import { resolveOptions, type WatchdogOptions } from "./options.ts";
+import { RELOAD_SIGNAL, SCALE_DOWN_SIGNAL, SCALE_UP_SIGNAL } from "./operations.ts";
 import { stopRoles } from "./stop.ts";
 import { RESET_FAILED_SIGNAL, Supervisor, type WatchdogReady } from "./supervisor.ts";
 
@@ -52,8 +55,11 @@ export {
   type WatchdogOptions,
   watchdogOptions,
 } from "./options.ts";
+export { DRAIN_SIGNAL, RELOAD_SIGNAL, SCALE_DOWN_SIGNAL, SCALE_UP_SIGNAL } from "./operations.ts";
+export { STRATEGIES, type Strategy } from "./policy.ts";
 export { RESET_FAILED_SIGNAL, type WatchdogReady } from "./supervisor.ts";
 export * from "./status.ts";
+export * from "./control.ts";
 
 const log = roleLogger("watchdog");
 
@@ -78,8 +84,8 @@ export interface WatchdogReport {
   reason: string;
   /** The second stop signal that cut the phased stop short, killing every role; null if none. */
   escalated: { signal: Deno.Signal; afterMs: number } | null;
-  /** How the standby that was waiting at the stop ended; null if none was. */
-  standby: ProcessExit | null;
+  /** How each standby that was waiting at the stop ended (none: none was). */
+  standby: ProcessExit[];
   /** Every pid it spawned, restarts included. */
   pids: number[];
 }
@@ -97,12 +103,19 @@ export async function runWatchdog(
   const o = resolveOptions(options);
   const paths = instancePaths(o.instance, o.runtimeBase);
   // Listen for the stop signals first: none may be missed while starting.
-  using signals = new SignalQueue(["SIGINT", "SIGTERM", RESET_FAILED_SIGNAL]);
+  using signals = new SignalQueue([
+    "SIGINT",
+    "SIGTERM",
+    RESET_FAILED_SIGNAL,
+    RELOAD_SIGNAL,
+    SCALE_UP_SIGNAL,
+    SCALE_DOWN_SIGNAL,
+  ]);
   let instance;
   try {
     instance = await startInstance(
       paths,
-      { workers: o.workers, label: o.stage },
+      { workers: o.workers, capacity: o.maxWorkers, label: o.stage },
       (line) => log.warning("leftover of a dead instance: {line}", { line }),
     );
   } catch (e) {
@@ -119,7 +132,16 @@ export async function runWatchdog(
       "the OOM killer's order left as it is: lowering this process's needs CAP_SYS_RESOURCE",
     );
   }
-  const supervisor = new Supervisor(o, paths, instance.hold.dir, instance.segment);
+  // The dispatcher's listening socket is the watchdog's: it outlives every dispatcher.
+  let listener: ListenSocket;
+  try {
+    listener = await listenRetrying("dispatcher", o.host, o.port, ListenSocket.open);
+  } catch (e) {
+    closeInstance(paths, instance.hold, instance.segment);
+    throw e;
+  }
+  using _listener = listener;
+  const supervisor = new Supervisor(o, paths, instance.hold.dir, instance.segment, listener);
   let stopped = false;
   try {
     const reason = await supervisor.run(signals, onReady);

@@ -15,8 +15,11 @@ import {
   NUMBER_OPTIONS,
   numberOption,
   stageOption,
+  strategyOption,
+  UsageError,
 } from "../options.ts";
 import type { Stage } from "../stages.ts";
+import type { Strategy } from "./policy.ts";
 
 /** How to run an instance. */
 export interface WatchdogOptions {
@@ -52,6 +55,16 @@ export interface WatchdogOptions {
   killGraceMs?: number;
   /** How long a role may take to be ready, ms (default 10000). */
   startTimeoutMs?: number;
+  /** The most workers it may be scaled to (default 64): the segment has room for them. */
+  maxWorkers?: number;
+  /** A worker process is recycled after this many requests ± {@link maxRequestsJitter} (0: never). */
+  maxRequests?: number;
+  /** The spread of {@link maxRequests}. */
+  maxRequestsJitter?: number;
+  /** A worker process is recycled above this resident memory, MiB (0: never). */
+  maxRssMiB?: number;
+  /** Which roles a crash restarts (default one-for-one: the crashed role alone; `policy.ts`). */
+  strategy?: Strategy;
   /** Restarts allowed within {@link restartWindowMs} before a slot is marked failed (default 5). */
   maxRestarts?: number;
   /** The crash-loop window, ms; a run this long clears a slot's count (default 10000). */
@@ -83,8 +96,13 @@ export function resolveOptions(options: WatchdogOptions): Required<WatchdogOptio
     heartbeatTimeoutMs: NUMBER_OPTIONS["heartbeat-timeout"].fallback,
     killGraceMs: 300,
     startTimeoutMs: 10_000,
-    maxRestarts: 5,
-    restartWindowMs: 10_000,
+    maxWorkers: NUMBER_OPTIONS["max-workers"].fallback,
+    maxRequests: 0,
+    maxRequestsJitter: 0,
+    maxRssMiB: 0,
+    strategy: "one-for-one",
+    maxRestarts: NUMBER_OPTIONS["max-restarts"].fallback,
+    restartWindowMs: NUMBER_OPTIONS["restart-period"].fallback,
     traceMaxBytes: NUMBER_OPTIONS["trace-max-bytes"].fallback,
     maxConnections: NUMBER_OPTIONS["max-connections"].fallback,
     advertise: "",
@@ -108,6 +126,13 @@ export const WATCHDOG_FLAGS = {
   "idle-timeout": { type: "string" },
   grace: { type: "string" },
   "heartbeat-timeout": { type: "string" },
+  "max-workers": { type: "string" },
+  "max-requests": { type: "string" },
+  "max-requests-jitter": { type: "string" },
+  "max-rss": { type: "string" },
+  strategy: { type: "string" },
+  "max-restarts": { type: "string" },
+  "restart-period": { type: "string" },
   trace: { type: "string", default: "" },
   "trace-max-bytes": { type: "string" },
   "log-level": { type: "string", default: "warning" },
@@ -122,9 +147,14 @@ export type WatchdogFlagValues =
 
 /** An instance's options from its flags' values, each checked (`UsageError`). */
 export function watchdogOptions(values: WatchdogFlagValues): WatchdogOptions {
+  const workers = numberOption("workers", values.workers);
+  const maxWorkers = numberOption("max-workers", values["max-workers"]);
+  if (workers > maxWorkers) {
+    throw new UsageError(`--workers ${workers} is more than --max-workers ${maxWorkers}`);
+  }
   return {
     stage: stageOption(values.stage),
-    workers: numberOption("workers", values.workers),
+    workers,
     host: values.host,
     port: numberOption("port", values.port),
     advertise: values.advertise === undefined ? undefined : advertiseOption(values.advertise),
@@ -136,6 +166,13 @@ export function watchdogOptions(values: WatchdogFlagValues): WatchdogOptions {
     idleTimeoutMs: numberOption("idle-timeout", values["idle-timeout"]),
     graceMs: numberOption("grace", values.grace),
     heartbeatTimeoutMs: numberOption("heartbeat-timeout", values["heartbeat-timeout"]),
+    maxWorkers,
+    maxRequests: numberOption("max-requests", values["max-requests"]),
+    maxRequestsJitter: numberOption("max-requests-jitter", values["max-requests-jitter"]),
+    maxRssMiB: numberOption("max-rss", values["max-rss"]),
+    strategy: values.strategy === undefined ? undefined : strategyOption(values.strategy),
+    maxRestarts: numberOption("max-restarts", values["max-restarts"]),
+    restartWindowMs: numberOption("restart-period", values["restart-period"]),
     logLevel: logLevelOption(values["log-level"]),
     trace: values.trace,
     traceMaxBytes: numberOption("trace-max-bytes", values["trace-max-bytes"]),
@@ -160,6 +197,13 @@ export function watchdogArgs(options: WatchdogOptions): string[] {
     "idle-timeout": options.idleTimeoutMs,
     grace: options.graceMs,
     "heartbeat-timeout": options.heartbeatTimeoutMs,
+    "max-workers": options.maxWorkers,
+    "max-requests": options.maxRequests,
+    "max-requests-jitter": options.maxRequestsJitter,
+    "max-rss": options.maxRssMiB,
+    strategy: options.strategy,
+    "max-restarts": options.maxRestarts,
+    "restart-period": options.restartWindowMs,
     "log-level": options.logLevel,
     trace: options.trace,
     "trace-max-bytes": options.traceMaxBytes,

@@ -10,8 +10,45 @@
  *   (an operator's `reset-failed` tries at once).
  * - A run that lasts `windowMs` clears the count (and the failures' pause).
  *
+ * And which other roles restart with the one that crashed: the restart strategy, as Erlang/OTP's
+ * supervisors name them (`strategyGroup`).
+ *
  * @module
  */
+
+/**
+ * Which roles a crash restarts: `one-for-one`, the crashed role alone; `one-for-all`, every role
+ * (as PostgreSQL restarts every backend after one crashes: the shared memory may be corrupt);
+ * `rest-for-one`, the crashed role and the roles started after it (a dispatcher's crash restarts
+ * the workers, a worker's crash only itself).
+ */
+export const STRATEGIES = ["one-for-one", "one-for-all", "rest-for-one"] as const;
+
+/** One of {@link STRATEGIES}. */
+export type Strategy = typeof STRATEGIES[number];
+
+/** What the strategy needs of a role: which program it runs. */
+export interface StrategyRole {
+  /** `dispatcher` or `worker`. */
+  kind: "dispatcher" | "worker";
+}
+
+/**
+ * The roles of `roles` (in start order: the dispatcher first) that restart along with `crashed`
+ * under `strategy`, `crashed` not included.
+ */
+export function strategyGroup<R extends StrategyRole>(
+  strategy: Strategy,
+  crashed: R,
+  roles: readonly R[],
+): R[] {
+  const others = roles.filter((r) => r !== crashed);
+  if (strategy === "one-for-all") return others;
+  if (strategy === "rest-for-one" && crashed.kind === "dispatcher") {
+    return others.filter((r) => r.kind === "worker");
+  }
+  return [];
+}
 
 /** The limits of the policy. */
 export interface RestartLimits {

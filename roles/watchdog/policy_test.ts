@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { type ExitDecision, RestartPolicy } from "./policy.ts";
+import { type ExitDecision, RestartPolicy, strategyGroup } from "./policy.ts";
 
 const LIMITS = { maxRestarts: 5, windowMs: 10_000 };
 const crash = { code: 1, booting: false };
@@ -67,4 +67,21 @@ Deno.test("a failed slot is tried again after 30 s, then 60, 120…, at most 10 
   crashesAt(policy, [0, 1, 2, 3, 4]);
   assert.equal(policy.afterExit(crash, 5).kind, "failed");
   assert.equal(policy.failed(), 30_000, "a whole window of running cleared the failures");
+});
+
+Deno.test("the strategies: one-for-one restarts the crashed role alone, one-for-all every role, rest-for-one the workers after a dispatcher", () => {
+  const dispatcher = { kind: "dispatcher" as const, name: "dispatcher" };
+  const workers = [1, 2, 3].map((k) => ({ kind: "worker" as const, name: `worker ${k}` }));
+  const roles = [dispatcher, ...workers];
+  const names = (rs: { name: string }[]) => rs.map((r) => r.name);
+  assert.deepEqual(strategyGroup("one-for-one", workers[1], roles), []);
+  assert.deepEqual(strategyGroup("one-for-one", dispatcher, roles), []);
+  assert.deepEqual(names(strategyGroup("one-for-all", workers[1], roles)), [
+    "dispatcher",
+    "worker 1",
+    "worker 3",
+  ]);
+  assert.deepEqual(names(strategyGroup("one-for-all", dispatcher, roles)), names(workers));
+  assert.deepEqual(names(strategyGroup("rest-for-one", dispatcher, roles)), names(workers));
+  assert.deepEqual(strategyGroup("rest-for-one", workers[0], roles), []);
 });

@@ -12,7 +12,6 @@ import {
   InstanceLock,
   isRunning,
   monotonicMs,
-  registryRoles,
   ROLE_STATE,
   SharedSegment,
   WATCHDOG_SLOT,
@@ -76,7 +75,7 @@ export function readStatus(
     stage: seg.header().label,
     clock,
     roles: [
-      ...registryRoles(seg.layout.workers).map(({ name: role, slot: index }) => {
+      ...seg.rolesInUse().map(({ name: role, slot: index }) => {
         const slot = seg.slot(index);
         const pid = slot.get("pid");
         const generation = slot.get("generation");

@@ -8,7 +8,7 @@
  *    then SIGKILL);
  * 3. the workers get SIGTERM, and SIGKILL at the end of the budget.
  *
- * The standby, which holds nothing in flight, is ended meanwhile (its stdin closes).
+ * The standbys, which hold nothing in flight, are ended meanwhile (their stdin closes).
  *
  * A second SIGINT or SIGTERM meanwhile kills every role at once — unless it comes within a second
  * of the first: that is the same request delivered twice (a terminal signals its whole foreground
@@ -40,8 +40,8 @@ export const SAME_STOP_REQUEST_MS = 1000;
 export interface StopOutcome {
   /** The second stop signal that killed every role still running, and when (ms into the stop). */
   escalated: { signal: Deno.Signal; afterMs: number } | null;
-  /** How the waiting standby ended; null if none was waiting. */
-  standby: ProcessExit | null;
+  /** How each waiting standby ended (none: none was waiting). */
+  standby: ProcessExit[];
 }
 
 /**
@@ -58,7 +58,7 @@ export async function stopRoles(supervisor: Supervisor): Promise<StopOutcome> {
   const start = monotonicMs();
   const first = supervisor.stopSignal?.at ?? start;
   const end = start + options.graceMs + 1000;
-  const outcome: StopOutcome = { escalated: null, standby: null };
+  const outcome: StopOutcome = { escalated: null, standby: [] };
   for (const role of roles) clearTimeout(role.restartTimer);
   const standby = supervisor.standby?.stop();
   let stopped = false;
@@ -119,8 +119,10 @@ export async function stopRoles(supervisor: Supervisor): Promise<StopOutcome> {
       }),
     );
   await phase("dispatcher", 500);
+  // No dispatcher will accept again: what connects from now on is refused, not left waiting.
+  supervisor.listener.close();
   await phase("worker", 100);
-  outcome.standby = await standby ?? null;
+  outcome.standby = await standby ?? [];
   stopped = true;
   // Wakes the second-signal watcher, whose loop then ends.
   supervisor.events.push({ kind: "tick" });

@@ -8,6 +8,7 @@
 import { type ProcessExit, processInfo, type RegistryRole } from "../../ipc/mod.ts";
 import { BeatRecord } from "../liveness.ts";
 import { signalChild } from "../spawn.ts";
+import type { Retiring } from "./operations.ts";
 import { type RestartLimits, RestartPolicy } from "./policy.ts";
 
 /** Where a supervised role stands. */
@@ -49,6 +50,13 @@ export interface Supervised {
   lastStatus: ProcessExit | null;
   /** Restarts so far; the slot shows it, and is rewritten from here at every tick. */
   restartCount: number;
+  /**
+   * Why its process is being ended to restart along with another role's (the restart strategy):
+   * its exit then restarts it at once, outside its own restart count. Null otherwise.
+   */
+  groupRestart: string | null;
+  /** Whether and why it is being retired (it takes no new work, and leaves), or null. */
+  retiring: Retiring | null;
 }
 
 /** A role of the registry, not started yet, under `limits`. */
@@ -72,6 +80,8 @@ export function supervised(role: RegistryRole, limits: RestartLimits): Supervise
     restartTimer: undefined,
     lastStatus: null,
     restartCount: 0,
+    groupRestart: null,
+    retiring: null,
   };
 }
 

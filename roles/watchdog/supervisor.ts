@@ -14,6 +14,7 @@ import {
   describeExit,
   DISPATCHER_SLOT,
   exitStatusField,
+  type ListenSocket,
   monotonicMs,
   type ProcessExit,
   registryRoles,
@@ -23,6 +24,7 @@ import {
   type SignalQueue,
   waitExit,
   WATCHDOG_SLOT,
+  workerSlot,
 } from "../../ipc/mod.ts";
 import { dispatcherArgs } from "../dispatcher/options.ts";
 import { BeatRecord } from "../liveness.ts";
@@ -39,6 +41,8 @@ import type { InstancePaths } from "./instance.ts";
 import type { WatchdogOptions } from "./options.ts";
 import { count } from "../words.ts";
 import { explainExit } from "./exit_cause.ts";
+import { Operations, type OperationsHost } from "./operations.ts";
+import { strategyGroup } from "./policy.ts";
 import { Standby } from "./standby.ts";
 import { isStopped, signalRole, type Supervised, supervised } from "./supervised.ts";
 
@@ -81,7 +85,7 @@ export interface WatchdogReady {
 export const RESET_FAILED_SIGNAL: Deno.Signal = "SIGUSR2";
 
 /** The supervisor of one instance's roles. */
-export class Supervisor {
+export class Supervisor implements OperationsHost {
   /** The instance's options, defaults filled in. */
   readonly options: Required<WatchdogOptions>;
   /** The instance's paths. */
@@ -90,8 +94,12 @@ export class Supervisor {
   readonly dir: RuntimeDir;
   /** The instance's segment (the registry). */
   readonly segment: SharedSegment;
-  /** The dispatcher, then the workers. */
+  /** The dispatcher's listening socket, which every dispatcher inherits. */
+  readonly listener: ListenSocket;
+  /** The dispatcher, then the workers (in slot order; scaling adds and removes workers). */
   readonly roles: Supervised[];
+  /** Reloads, recycling and scaling (`operations.ts`). */
+  readonly operations: Operations;
   /** The loop's events. */
   readonly events: EventQueue<WatchdogEvent> = new EventQueue<WatchdogEvent>();
   /** Every pid spawned, restarts and standbys included. */
@@ -110,29 +118,45 @@ export class Supervisor {
     paths: InstancePaths,
     dir: RuntimeDir,
     segment: SharedSegment,
+    listener: ListenSocket,
   ) {
     this.options = options;
     this.paths = paths;
     this.dir = dir;
     this.segment = segment;
+    this.listener = listener;
     const own = () => this.segment.slot(WATCHDOG_SLOT);
     this.standby = options.standby
-      ? new Standby(paths.segment, {
+      ? new Standby(paths.segment, listener, {
         spawned: (pid) => {
           this.spawned.push(pid);
-          own().set("standby", pid);
+          own().set("standby", this.standby?.pid ?? pid);
           traceEvent({ event: "standby", channel: "process", detail: `pid ${pid}` });
         },
         loaded: (pid) => this.events.push({ kind: "standby", pid, how: null }),
         exited: (pid, how) => {
-          own().set("standby", 0);
+          own().set("standby", this.standby?.pid ?? 0);
           this.events.push({ kind: "standby", pid, how });
         },
-      })
+        // A crash that restarts every role (one-for-all; rest-for-one, the dispatcher's) finds a
+        // standby for each.
+      }, () => options.strategy === "one-for-one" ? 1 : this.roles.length)
       : null;
-    const limits = { maxRestarts: options.maxRestarts, windowMs: options.restartWindowMs };
     // The registry's roles but its own (the watchdog's slot comes first).
-    this.roles = registryRoles(options.workers).slice(1).map((role) => supervised(role, limits));
+    this.roles = registryRoles(options.workers).slice(1).map((role) =>
+      supervised(role, this.#limits)
+    );
+    this.operations = new Operations(this);
+    this.segment.slot(WATCHDOG_SLOT).set("workers", options.workers);
+  }
+
+  get #limits() {
+    return { maxRestarts: this.options.maxRestarts, windowMs: this.options.restartWindowMs };
+  }
+
+  /** Whether every role has been ready once. */
+  get booted(): boolean {
+    return !this.#booting;
   }
 
   /** The loop: one event at a time, until a stop signal or a fatal problem; returns why it ended. */
@@ -151,6 +175,7 @@ export class Supervisor {
             return event.signal;
           }
           if (event.signal === RESET_FAILED_SIGNAL) this.#resetFailed();
+          else this.operations.signal(event.signal);
         } else if (event.kind === "fatal") {
           return `unexpected error: ${event.why}`;
         } else if (event.kind === "tick") {
@@ -199,7 +224,9 @@ export class Supervisor {
       trace: o.trace,
       traceMaxBytes: o.traceMaxBytes,
     });
-    if (role.kind === "dispatcher") return [...context, ...dispatcherArgs(o)];
+    if (role.kind === "dispatcher") {
+      return [...context, ...dispatcherArgs({ ...o, listenFd: this.listener.fd })];
+    }
     return [
       ...context,
       "--worker",
@@ -218,16 +245,23 @@ export class Supervisor {
     this.#repairBeforeStart(role);
     const args = this.#args(role);
     const restart = role.generation > 0;
-    const standby = restart ? this.standby?.take({ program: role.kind, args }) ?? null : null;
-    if (standby !== null) this.segment.slot(WATCHDOG_SLOT).set("standby", 0);
+    // Any start once the instance is up (a restart, a worker added) is the standby's to take.
+    const standby = restart || !this.#booting
+      ? this.standby?.take({ program: role.kind, args }) ?? null
+      : null;
+    if (standby !== null) this.segment.slot(WATCHDOG_SLOT).set("standby", this.standby?.pid ?? 0);
     let child: Deno.ChildProcess;
     try {
-      child = standby?.child ?? roleCommand(
-        role.kind === "dispatcher" ? DISPATCHER : WORKER,
-        args,
-        { stdin: "null", stdout: "piped", stderr: "inherit" },
-        SYSTEM_ROLE_PERMISSIONS,
-      ).spawn();
+      const spawn = () =>
+        roleCommand(
+          role.kind === "dispatcher" ? DISPATCHER : WORKER,
+          args,
+          { stdin: "null", stdout: "piped", stderr: "inherit" },
+          SYSTEM_ROLE_PERMISSIONS,
+        ).spawn();
+      // The dispatcher inherits the listening socket; a worker does not.
+      child = standby?.child ??
+        (role.kind === "dispatcher" ? this.listener.inheritedBy(spawn) : spawn());
     } catch (e) {
       this.#startFailed(role, e);
       return;
@@ -258,8 +292,6 @@ export class Supervisor {
       peer: role.name,
       detail: `pid ${child.pid}${standby === null ? "" : " (the standby)"}`,
     });
-    // The standby is gone or was never there: one waits for the next restart.
-    if (restart) this.standby?.ensure();
     const generation = role.generation;
     // Every chain ends in the loop: a failure becomes a fatal event, never an unhandled rejection.
     waitExit(child).then(
@@ -313,8 +345,10 @@ export class Supervisor {
   #standbyEvent(pid: number | null, how: string | null): void {
     if (how === null) {
       traceEvent({ event: "standby loaded", channel: "process", detail: `pid ${pid}` });
+      this.operations.standbyLoaded();
       return;
     }
+    this.operations.standbyFailed(how);
     const which = pid === null ? "the standby" : `the standby (pid ${pid})`;
     log.warning("{which} {how}; the next restart starts a new one", { which, how });
     traceEvent({
@@ -330,6 +364,7 @@ export class Supervisor {
     if (outcome === "closed") return;
     if (outcome === "late") {
       const ms = Math.round(role.readyBy - role.startedAt);
+      this.operations.failed(role, `was not ready within ${ms} ms`);
       this.#kill(role, `not ready within ${ms} ms`);
       return;
     }
@@ -341,6 +376,7 @@ export class Supervisor {
       peer: role.name,
       detail: `pid ${role.child!.pid}`,
     });
+    this.operations.ready(role);
   }
 
   /** Reap: a role's process exited (Deno reaped it); the policy says what follows. */
@@ -355,6 +391,19 @@ export class Supervisor {
       peer: role.name,
       detail: `pid ${role.child!.pid} ${how}`,
     });
+    if (this.operations.exited(role, how)) return;
+    this.operations.failed(role, how);
+    if (role.groupRestart !== null) {
+      // Ended on purpose, to restart along with the role that crashed: at once, not counted.
+      log.warning("{role} {how}; restarting with {cause}", {
+        role: role.name,
+        how,
+        cause: role.groupRestart,
+      });
+      role.groupRestart = null;
+      this.#restart(role, 0);
+      return;
+    }
     this.#decide(role, how, status.signalNumber === null ? status.code : null);
   }
 
@@ -396,6 +445,29 @@ export class Supervisor {
     } else {
       log.warning("{role} {how}; restarting", { role: role.name, how });
       this.#restart(role, decision.delayMs);
+    }
+    if (decision.kind !== "stop-instance" && this.#fatal === null) this.#restartGroup(role);
+  }
+
+  /**
+   * The restart strategy: the roles that restart along with `crashed` (`policy.ts`) are ended at
+   * once with SIGKILL — what they hold may depend on what the crashed one left in the shared
+   * memory, as PostgreSQL ends every backend after one crashes — and each restarts as soon as it
+   * is reaped. A role already waiting for its own restart, or failed, is left as it is.
+   */
+  #restartGroup(crashed: Supervised): void {
+    const cause = `${crashed.name} (${this.options.strategy})`;
+    for (const role of strategyGroup(this.options.strategy, crashed, this.roles)) {
+      if (role.child === null || (role.state !== "running" && role.state !== "starting")) continue;
+      if (role.groupRestart !== null) continue;
+      role.groupRestart = cause;
+      traceEvent({
+        event: "group restart",
+        channel: "signal",
+        peer: role.name,
+        detail: `SIGKILL: restarts with ${cause}`,
+      });
+      signalRole(role, "SIGKILL");
     }
   }
 
@@ -469,6 +541,53 @@ export class Supervisor {
       this.#judgeStart(role, now);
       this.#escalate(role, now);
     }
+    this.operations.tick(now);
+    // The standbys taken are replaced once no role is starting: loading a new one (~45 ms of
+    // CPU each) would slow down the roles that start, on a machine of two cores.
+    if (
+      !this.#booting && !this.roles.some((r) => r.state === "starting" || r.state === "backoff")
+    ) {
+      this.standby?.ensure();
+    }
+  }
+
+  /** A role retired on purpose (recycled, reloaded) starts again in its slot at once: not a crash. */
+  replace(role: Supervised): void {
+    role.state = "backoff";
+    this.segment.slot(role.slot).set("state", ROLE_STATE.starting);
+    this.events.push({ kind: "restart", role });
+  }
+
+  /** Scaling up: a worker in the first free slot, its pipes made, started (the standby if it waits). */
+  addWorker(): Supervised | null {
+    const taken = new Set(this.roles.map((r) => r.k));
+    let k = 1;
+    while (taken.has(k)) k++;
+    if (k > this.options.maxWorkers) return null;
+    const role = supervised(registryRoles(k).at(-1)!, this.#limits);
+    // Its generations go on from the slot's last: the dispatcher knows a dead one by its number.
+    role.generation = this.segment.slot(role.slot).get("generation");
+    const at = this.roles.findIndex((r) => r.kind === "worker" && r.k > k);
+    this.roles.splice(at < 0 ? this.roles.length : at, 0, role);
+    for (const name of [`dwtube${k}`, `wdtube${k}`]) this.dir.ensureFifo(name);
+    log.info("{role} added", { role: role.name });
+    this.#spawn(role);
+    return role;
+  }
+
+  /**
+   * Scaling down: a worker that has left is forgotten; its slot says empty. Its pipes stay until
+   * the slot is used again or the instance stops: the dispatcher, which lets go of them when it
+   * sees the slot empty, may still be waiting on them for the worker's next process.
+   */
+  removeWorker(role: Supervised): void {
+    clearTimeout(role.restartTimer);
+    this.roles.splice(this.roles.indexOf(role), 1);
+    const slot = this.segment.slot(workerSlot(role.k));
+    slot.set("state", ROLE_STATE.empty);
+    slot.set("pid", 0);
+    slot.set("port", 0);
+    role.state = "stopped";
   }
 
   /**

@@ -18,13 +18,13 @@ import {
   FifoWriter,
   FrameError,
   raiseOpenFileLimit,
-  ROLE_STATE,
   setParentDeathSignal,
   SharedSegment,
   SignalQueue,
   workerSlot,
 } from "../../ipc/mod.ts";
 import {
+  DRAIN_SIGNAL,
   honourInjectedCrash,
   startHeartbeat,
   type StopRequest,
@@ -32,7 +32,7 @@ import {
 } from "../lifecycle.ts";
 import { roleLogger, traceEvent } from "../logging.ts";
 import { parseOrder, type StageFlow, STAGES } from "../stages.ts";
-import { acceptConnections, connectionCap, listenRetrying } from "../tcp.ts";
+import { acceptConnections, connectionCap, denoListen, listenRetrying } from "../tcp.ts";
 import { Worker, type WorkerOptions } from "./worker.ts";
 
 export { answer, type WorkerOptions } from "./worker.ts";
@@ -61,7 +61,7 @@ async function openChannels(
   let listener: Deno.TcpListener | null = null;
   if (flow.workerListens) {
     const port = options.workerPort ?? (options.port === 0 ? 0 : options.port + options.k);
-    listener = await listenRetrying(`worker ${options.k}`, options.host, port, signal);
+    listener = await listenRetrying(`worker ${options.k}`, options.host, port, denoListen, signal);
     const l = listener;
     opened.defer(() => l.close());
   }
@@ -84,6 +84,7 @@ export async function runWorker(
   const fileLimit = raiseOpenFileLimit();
   using signals = new SignalQueue(["SIGTERM", "SIGINT"]);
   const stop = stopRequest(signals, options.parentPid);
+  using drainSignals = new SignalQueue([DRAIN_SIGNAL]);
   using segment = SharedSegment.open(options.segment);
   const slot = segment.slot(workerSlot(options.k));
   slot.set("pid", Deno.pid);
@@ -121,11 +122,15 @@ export async function runWorker(
   if (stale > 0) {
     log.info("dropped {stale} bytes of orders meant for the previous worker", { stale });
   }
-  worker = new Worker(options, segment.mailbox(options.k), slot, pongs);
-  worker.state = ROLE_STATE.ready;
+  const working = new Worker(options, segment.mailbox(options.k), slot, pongs);
+  worker = working;
+  working.phase = "serving";
+  (async () => {
+    for await (const _ of drainSignals) working.drain();
+  })();
   traceEvent({ event: "ready", channel: "process", detail: ownPort ? `port ${ownPort}` : "" });
   ready(ownPort);
-  await serve(worker, channels, flow, stop, fileLimit);
+  await serve(working, channels, flow, stop, fileLimit);
 }
 
 /** A worker's life once up: its orders, its clients, until its stop; then it finishes. */
@@ -146,22 +151,27 @@ async function serve(
     open: serving,
     warn: (message) => log.warning("{message}", { message }),
   });
-  stop.requested.then(() => {
-    worker.state = ROLE_STATE.stopping;
+  // It ends on its stop, or once drained (the dispatcher's last order taken, nothing held).
+  let leaving = false;
+  const left = Promise.race([
+    stop.requested.then(() => worker.phase = "stopping"),
+    worker.drained.then(() => traceEvent({ event: "drained", channel: "process" })),
+  ]).then(() => {
+    leaving = true;
     pings.close();
   });
   if (flow.ordersOnDemand) {
     // Claims are carried out synchronously: they are all handled before this returns.
     worker.takeOrders = () => {
       for (let frame = nextFrameNow(pings); frame !== null; frame = nextFrameNow(pings)) {
-        if (stop.signal.aborted) return;
+        if (leaving) return;
         void carryOutOrder(worker, frame);
       }
     };
-    await stop.requested;
+    await left;
   }
   // EOF on dwtube<k> means the dispatcher went away: keep waiting for the next one.
-  while (!stop.signal.aborted) {
+  while (!leaving) {
     const frame = await pings.receive().catch(droppedGarbage);
     if (frame !== null && frame !== undefined) await carryOutOrder(worker, frame);
   }
@@ -192,10 +202,12 @@ function droppedGarbage(e: unknown): undefined {
 async function carryOutOrder(worker: Worker, frame: Uint8Array): Promise<void> {
   const text = decoder.decode(frame);
   const parsed = parseOrder(text);
-  traceEvent({ event: "ping", channel: "fifo", req: parsed?.id, peer: "dispatcher", detail: text });
+  const req = parsed?.kind === "drain" ? undefined : parsed?.id;
+  traceEvent({ event: "ping", channel: "fifo", req, peer: "dispatcher", detail: text });
   if (parsed === null) {
     log.warning("ignoring unknown order {text}", { text });
     return;
   }
-  await worker.carryOut(parsed.kind, parsed.id);
+  if (parsed.kind === "drain") worker.lastOrder();
+  else await worker.carryOut(parsed.kind, parsed.id);
 }

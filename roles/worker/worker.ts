@@ -25,6 +25,7 @@ import { roleLogger, traceEvent } from "../logging.ts";
 import { compute, decodeLine, errLine, LINE_TOO_LONG, okLine, parseLine } from "../protocol.ts";
 import type { RoleContext } from "../role_args.ts";
 import { type OrderKind, parseCall, type PongKind, pongLine, readyLine } from "../stages.ts";
+import type { LineConn } from "../socket_conn.ts";
 import { closeAfterReply, connectWithin, TcpLineReader, writeLine } from "../tcp.ts";
 
 /** A worker's options: the common ones and its number. */
@@ -48,10 +49,18 @@ export function answer(line: string): string {
   return errLine("unknown-request", "not a request");
 }
 
+/** Where a worker stands: serving, draining (no new orders; it leaves once idle), stopping. */
+export type WorkerPhase = "serving" | "draining" | "stopping";
+
 /** A worker: its mailbox, its slot, its answer pipe, and the request it holds. */
 export class Worker {
   readonly name: string;
-  #state: number = ROLE_STATE.ready;
+  #phase: WorkerPhase = "serving";
+  /** Whether it holds a request (a claim, a call). */
+  #busy = false;
+  /** Whether the dispatcher said no order will follow (`drain`): it leaves once idle. */
+  #lastOrderCame = false;
+  readonly #drained = Promise.withResolvers<void>();
   #claim:
     | {
       id: number;
@@ -78,12 +87,44 @@ export class Worker {
 
   /** The worker's state, as its slot shows it (written at once and at every beat). */
   get state(): number {
-    return this.#state;
+    if (this.#phase === "stopping") return ROLE_STATE.stopping;
+    if (this.#phase === "draining") return ROLE_STATE.draining;
+    return this.#busy ? ROLE_STATE.busy : ROLE_STATE.ready;
   }
 
-  set state(value: number) {
-    this.#state = value;
-    this.slot.set("state", value);
+  /** Its phase; the slot's state follows at once. */
+  set phase(value: WorkerPhase) {
+    this.#phase = value;
+    this.slot.set("state", this.state);
+  }
+
+  #setBusy(busy: boolean): void {
+    this.#busy = busy;
+    this.slot.set("state", this.state);
+    if (!busy && this.#lastOrderCame) this.#drained.resolve();
+  }
+
+  /**
+   * The drain signal came (the watchdog retires this worker: recycling, a reload, scaling down):
+   * its slot says `draining`, so that the dispatcher gives it no new request, and once the
+   * dispatcher has said so (the `drain` order, after its last one) and the worker holds nothing,
+   * {@link drained} resolves.
+   */
+  drain(): void {
+    if (this.#phase !== "serving") return;
+    this.phase = "draining";
+    traceEvent({ event: "draining", channel: "process", detail: "no new requests" });
+  }
+
+  /** The dispatcher's `drain`: no order follows it; the worker leaves once it holds nothing. */
+  lastOrder(): void {
+    this.#lastOrderCame = true;
+    if (!this.#busy) this.#drained.resolve();
+  }
+
+  /** Resolves once a drain is over: every request it held answered, no order to come. */
+  get drained(): Promise<void> {
+    return this.#drained.promise;
   }
 
   /** Answers request `id` on `wdtube<k>`; an answer no dispatcher can take is dropped. */
@@ -140,7 +181,7 @@ export class Worker {
   /** client-calls-worker: reserve this worker for the request until served or timed out. */
   claim(id: number): void {
     const { text: line, timestamp } = this.readMailbox(id);
-    this.state = ROLE_STATE.busy;
+    this.#setBusy(true);
     // The reservation lasts the claim timeout from when the dispatcher made it.
     const age = monotonicMs() - timestamp;
     const left = Math.max(
@@ -155,7 +196,8 @@ export class Worker {
       if (this.#claim?.id !== id) return;
       deadline.cancel();
       this.#claim = null;
-      this.state = ROLE_STATE.ready;
+      // Free in its slot before the dispatcher hears it: the dispatcher's next pick reads the slot.
+      this.#setBusy(false);
       this.pong("free", id, outcome);
     };
     this.#claim = { id, line, done: finish, deadline };
@@ -172,14 +214,14 @@ export class Worker {
   }
 
   /** Closes a connection after its last reply, without holding the worker meanwhile. */
-  #closeLater(conn: Deno.Conn, lines: TcpLineReader): void {
+  #closeLater(conn: LineConn, lines: TcpLineReader): void {
     const p = closeAfterReply(conn, lines, 200);
     this.#closing.add(p);
     p.finally(() => this.#closing.delete(p));
   }
 
   /** A client connection on this worker's port (client-calls-worker). */
-  async serveClient(conn: Deno.Conn): Promise<void> {
+  async serveClient(conn: LineConn): Promise<void> {
     const peer = `${(conn.remoteAddr as Deno.NetAddr).hostname}:${
       (conn.remoteAddr as Deno.NetAddr).port
     }`;
@@ -240,12 +282,12 @@ export class Worker {
     if (call === null) {
       throw new Error(`mailbox ${this.options.k} holds a malformed call: ${JSON.stringify(text)}`);
     }
-    this.state = ROLE_STATE.busy;
+    this.#setBusy(true);
     // Said before the connection: if this worker dies from now on, the dispatcher does not give
     // the request to another one (the client may have had it answered already).
     this.pong("calling", id);
     const outcome = await this.#callClient(id, call.token, call.host, call.port, call.request);
-    this.state = ROLE_STATE.ready;
+    this.#setBusy(false);
     this.pong("free", id, outcome);
   }
 
