@@ -8,6 +8,12 @@
  * - worker freeze (SIGSTOP): detection = the watchdog's "frozen" event; served again = the same;
  * - dispatcher crash (SIGKILL): detection = the exit event; served again = a new client's request
  *   is answered; with and without the standby;
+ * - one-for-all (`--strategy one-for-all`), a worker SIGKILLed: every role restarts; served again =
+ *   a new client's request is answered by the new dispatcher;
+ * - rolling reload (SIGHUP) of 4 workers and the dispatcher, under 8 clients of load: from the
+ *   signal to the watchdog's "reloaded"; requests lost;
+ * - scale 4 → 8 under 8 clients of load: until 8 workers are ready; then each new worker's first
+ *   order after its ready event (target ≤ 100 ms); requests lost;
  * - cold start: from spawning the watchdog to the first answered request.
  *
  * Each trial runs on a fresh system of 4 workers, so every fault is a first one: repeated faults
@@ -22,6 +28,9 @@
 import { ROLE_STATE } from "../ipc/mod.ts";
 import { closeTrace, freshTraceFile, OspsClient, setupLogging, traceEvent } from "../roles/mod.ts";
 import {
+  expectedAnswer,
+  LoadGenerator,
+  readTrace,
   type RunningSystem,
   startSystem,
   type TracedEvent,
@@ -59,6 +68,10 @@ export interface RecoveryRow {
   servedAgain: Spread;
   /** Targets: detect and served-again bounds, ms (null: none). */
   targets: { detect: number | null; servedAgain: number | null };
+  /** Requests of a load run meanwhile that got no right answer, over every trial (null: no load). */
+  lost: number | null;
+  /** What its columns measure, when not the fault's detection and recovery. */
+  columns?: { detect: string; servedAgain: string };
 }
 
 /** What {@link runRecoveryBench} measured. */
@@ -183,8 +196,12 @@ export async function runRecoveryBench(
       detect: detect.length ? spread(detect) : null,
       servedAgain: spread(served),
       targets: f.targets,
+      lost: null,
     });
   }
+  rows.push(await groupRestartRow(trials, hb, tracePath));
+  rows.push(await operationRow("reload", trials, tracePath));
+  rows.push(await operationRow("scale", trials, tracePath));
   closeTrace();
   const cold: number[] = [];
   for (let i = 0; i < trials; i++) {
@@ -203,8 +220,138 @@ export async function runRecoveryBench(
     detect: null,
     servedAgain: spread(cold),
     targets: { detect: null, servedAgain: 500 },
+    lost: null,
   });
   return { rows, heartbeatTimeoutMs: hb };
+}
+
+/** A fresh client's request answered (retried every 2 ms until it is). */
+async function answered(port: number): Promise<void> {
+  while (true) {
+    try {
+      await using client = await OspsClient.connect({ port, retries: 0 });
+      if ((await client.request("requetetype1 probe")).ok) return;
+    } catch {
+      // Not yet.
+    }
+    await sleep(2);
+  }
+}
+
+/** One-for-all: a worker SIGKILLed restarts every role; detect = exit, served = a new answer. */
+async function groupRestartRow(
+  trials: number,
+  hb: number,
+  tracePath: string,
+): Promise<RecoveryRow> {
+  const detect: number[] = [];
+  const served: number[] = [];
+  for (let i = 0; i < trials; i++) {
+    const t = now();
+    const system = await startSystem({
+      stage: "relay",
+      workers: 4,
+      heartbeatTimeoutMs: hb,
+      tracePath,
+      logLevel: "fatal",
+      strategy: "one-for-all",
+    });
+    try {
+      const loaded = (e: TracedEvent) => e.ts >= t && e.event === "standby loaded";
+      await waitForTrace(tracePath, (all) => all.filter(loaded).length >= 5, 10_000);
+      const slot = system.segment.slot(system.role("dispatcher").slot);
+      const generation = slot.get("generation");
+      const t0 = now();
+      traceEvent({ event: "inject SIGKILL", channel: "signal", peer: "worker 1" });
+      system.signal("worker 1", "SIGKILL");
+      // The old dispatcher may answer for a few ms more: the new one's answer is what counts.
+      await system.waitFor(
+        "the dispatcher restarted",
+        () => slot.get("generation") > generation,
+        10_000,
+      );
+      await answered(system.port);
+      served.push(now() - t0);
+      const reacted = (e: TracedEvent) =>
+        e.ts >= t0 && e.role === "watchdog" && e.peer === "worker 1" && e.event === "exit";
+      const seen = (await waitForTrace(tracePath, (all) => all.some(reacted)))?.find(reacted);
+      if (seen) detect.push(seen.ts - t0);
+    } finally {
+      await system.stop();
+    }
+  }
+  return {
+    fault: "one-for-all: worker crash, every role",
+    detect: detect.length ? spread(detect) : null,
+    servedAgain: spread(served),
+    targets: { detect: 50, servedAgain: 300 },
+    lost: null,
+  };
+}
+
+/**
+ * A rolling reload (time until the watchdog's "reloaded"), or scaling 4 → 8 (time until 8
+ * workers are ready; then each new worker's first order after its ready event), under 8 clients
+ * of load whose lost requests are counted.
+ */
+async function operationRow(
+  kind: "reload" | "scale",
+  trials: number,
+  tracePath: string,
+): Promise<RecoveryRow> {
+  const took: number[] = [];
+  const firstWork: number[] = [];
+  let lost = 0;
+  for (let i = 0; i < trials; i++) {
+    const system = await startSystem({ stage: "relay", workers: 4, tracePath, logLevel: "fatal" });
+    // 8 clients: with fewer, the dispatcher's first free workers take every request.
+    const load = new LoadGenerator(system.port, 8);
+    try {
+      await sleep(200);
+      const t0 = now();
+      if (kind === "reload") {
+        system.reload();
+        const done = (e: TracedEvent) => e.ts >= t0 && e.event === "reloaded";
+        const e = (await waitForTrace(tracePath, (all) => all.some(done), 60_000))?.find(done);
+        if (e === undefined) throw new Error("the reload did not complete within 60 s");
+        took.push(e.ts - t0);
+      } else {
+        await system.scale(8);
+        took.push(now() - t0);
+        await sleep(300);
+        const trace = readTrace(tracePath).filter((e) => e.ts >= t0);
+        for (const k of [5, 6, 7, 8]) {
+          const name = `worker ${k}`;
+          const ready = trace.find((e) => e.event === "ready" && e.peer === name);
+          const work = trace.find((e) =>
+            e.role === name && e.event === "ping" && e.req !== undefined
+          );
+          if (ready && work) firstWork.push(work.ts - ready.ts);
+        }
+      }
+    } finally {
+      const records = await load.stop();
+      lost += records.filter((r) => r.got !== expectedAnswer(r.line)).length;
+      await system.stop();
+    }
+  }
+  return kind === "reload"
+    ? {
+      fault: "rolling reload, 4 workers + dispatcher",
+      detect: null,
+      servedAgain: spread(took),
+      targets: { detect: null, servedAgain: null },
+      lost,
+      columns: { detect: "", servedAgain: "until reloaded" },
+    }
+    : {
+      fault: "scale 4 → 8 workers",
+      detect: spread(took),
+      servedAgain: spread(firstWork),
+      targets: { detect: null, servedAgain: 100 },
+      lost,
+      columns: { detect: "until 8 ready", servedAgain: "ready → 1st order" },
+    };
 }
 
 /** The result as a Markdown table with the targets. */
@@ -217,19 +364,20 @@ export function formatRecoveryBench(r: RecoveryBenchResult): string {
       : s.median <= target
       ? `≤ ${target} met`
       : `≤ ${target} NOT met`;
+  const named = (value: string, what: string | undefined) => what ? `${value} (${what})` : value;
   return [
     `Recovery, heartbeat timeout ${r.heartbeatTimeoutMs} ms; median / max in ms over ${
       r.rows[0]?.servedAgain.n ?? 0
-    } trials`,
+    } trials; lost: requests of an 8-client load without their right answer, over every trial`,
     "",
-    "| fault                                 | detect          | target         | served again    | target         |",
-    "|---------------------------------------|-----------------|----------------|-----------------|----------------|",
+    "| fault                                 | detect          | target         | served again    | target         | lost |",
+    "|---------------------------------------|-----------------|----------------|-----------------|----------------|------|",
     ...r.rows.map((row) =>
-      `| ${row.fault.padEnd(37)} | ${cell(row.detect)} | ${
+      `| ${row.fault.padEnd(37)} | ${named(cell(row.detect), row.columns?.detect)} | ${
         verdict(row.detect, row.targets.detect).padEnd(14)
-      } | ${cell(row.servedAgain)} | ${
+      } | ${named(cell(row.servedAgain), row.columns?.servedAgain)} | ${
         verdict(row.servedAgain, row.targets.servedAgain).padEnd(14)
-      } |`
+      } | ${row.lost === null ? "-" : row.lost} |`
     ),
   ].join("\n");
 }

@@ -15,7 +15,7 @@ import {
   type IpcBenchResult,
   runIpcBench,
 } from "./ipc.ts";
-import { type RecoveryBenchResult, runRecoveryBench } from "./recovery.ts";
+import { formatRecoveryBench, type RecoveryBenchResult, runRecoveryBench } from "./recovery.ts";
 import {
   formatStagesBench,
   PYTHON_RATIO_TARGET,
@@ -131,7 +131,6 @@ export function writeReport(r: BenchReport, dir: string): string[] {
     Deno.writeTextFileSync(`${dir}/${name}.svg`, svg);
   }
   Deno.writeTextFileSync(`${dir}/report.json`, JSON.stringify(r, null, 2) + "\n");
-  const met = (ok: boolean) => (ok ? "met" : "NOT met");
   const md = [
     "# osps benchmark report",
     "",
@@ -155,25 +154,9 @@ export function writeReport(r: BenchReport, dir: string): string[] {
     "",
     "![recovery](recovery.svg)",
     "",
-    `Heartbeat timeout ${r.recovery.heartbeatTimeoutMs} ms; each trial on a fresh system of 4 workers; median / max in ms.`,
+    "Each trial on a fresh system of 4 workers.",
     "",
-    "| fault | detected | target | served again | target |",
-    "|---|---|---|---|---|",
-    ...r.recovery.rows.map((row) =>
-      `| ${row.fault} | ${
-        row.detect ? `${row.detect.median.toFixed(1)} / ${row.detect.max.toFixed(1)}` : "-"
-      } | ${
-        row.targets.detect === null || !row.detect
-          ? "-"
-          : `≤ ${row.targets.detect}: ${met(row.detect.median <= row.targets.detect)}`
-      } | ${row.servedAgain.median.toFixed(1)} / ${row.servedAgain.max.toFixed(1)} | ${
-        row.targets.servedAgain === null
-          ? "-"
-          : `≤ ${row.targets.servedAgain}: ${
-            met(row.servedAgain.median <= row.targets.servedAgain)
-          }`
-      } |`
-    ),
+    formatRecoveryBench(r.recovery),
     "",
   ].join("\n");
   Deno.writeTextFileSync(`${dir}/report.md`, md);

@@ -28,9 +28,14 @@ import {
 } from "../roles/mod.ts";
 import type { RequestRecord } from "./clients.ts";
 import { type RunningSystem, startSystem, type StopReport, type SystemOptions } from "./harness.ts";
-import { isClean, processesOfSegment } from "./proof.ts";
+import {
+  answersCheck,
+  type Check,
+  interruptibly,
+  LEFTOVER_CHECKS,
+  leftoverChecks,
+} from "./checks.ts";
 import { LoadGenerator, ZombieWatch } from "./load.ts";
-import { expectedAnswer } from "./stages.ts";
 import { renderTrace } from "./diagram_render.ts";
 import { formatTimeline, readTrace, type TracedEvent, waitForTrace } from "./timeline.ts";
 import { sleep } from "../roles/timers.ts";
@@ -144,16 +149,6 @@ export interface FailureOptions {
   signal?: AbortSignal;
 }
 
-/** One check of a scenario. */
-export interface Check {
-  /** What is checked. */
-  what: string;
-  /** Whether it holds. */
-  ok: boolean;
-  /** The measured value or the evidence. */
-  detail: string;
-}
-
 /** What a failure scenario saw. */
 export interface FailureReport {
   /** The scenario. */
@@ -198,58 +193,6 @@ async function firstReaction(
   return e ? e.ts - since : null;
 }
 
-function answersCheck(records: RequestRecord[]): Check[] {
-  const wrong = records.filter((r) => r.got !== null && r.got !== expectedAnswer(r.line));
-  const missing = records.filter((r) => r.got === null);
-  return [
-    { what: "requests sent under load", ok: records.length > 0, detail: String(records.length) },
-    {
-      what: "every request answered, and right",
-      ok: wrong.length === 0 && missing.length === 0,
-      detail: wrong.length + missing.length === 0
-        ? `${records.length} right answers`
-        : `${wrong.length} wrong (${
-          wrong.slice(0, 2).map((w) => `${w.line} → ${w.got}`).join("; ")
-        }), ` +
-          `${missing.length} unanswered (${missing.slice(0, 2).map((m) => m.failure).join("; ")})`,
-    },
-  ];
-}
-
-/** What the checks of what a run left are called: an interrupted run reports only these. */
-const LEFTOVER_CHECKS = [
-  "watchdog stopped cleanly",
-  "no lasting zombie (sampled every 100 ms)",
-  "no orphan role process",
-  "nothing left behind",
-];
-
-function leftoverChecks(stop: StopReport, segmentName: string, zombies: Set<number>): Check[] {
-  const orphans = processesOfSegment(segmentName);
-  return [
-    {
-      what: "watchdog stopped cleanly",
-      ok: stop.watchdog.code === 0,
-      detail: `exit code ${stop.watchdog.code}`,
-    },
-    {
-      what: "no lasting zombie (sampled every 100 ms)",
-      ok: zombies.size === 0,
-      detail: [...zombies].join(", ") || "none",
-    },
-    {
-      what: "no orphan role process",
-      ok: orphans.length === 0,
-      detail: orphans.map((o) => o.pid).join(", ") || "none",
-    },
-    {
-      what: "nothing left behind",
-      ok: isClean(stop.leftovers),
-      detail: JSON.stringify(stop.leftovers),
-    },
-  ];
-}
-
 /** An interrupted run's report keeps only the checks of what it left. */
 function finish(
   base: Omit<FailureReport, "passed" | "timeline" | "diagram" | "interrupted">,
@@ -279,15 +222,6 @@ function finish(
     interrupted,
     passed: !interrupted && checks.every((c) => c.ok),
   };
-}
-
-/** Runs `steps`; an interruption (`signal` aborted) ends them where they are, any other error throws. */
-async function interruptibly(signal: AbortSignal | undefined, steps: () => Promise<void>) {
-  try {
-    await steps();
-  } catch (e) {
-    if (!signal?.aborted) throw e;
-  }
 }
 
 /** Runs one failure scenario; it always stops the system and checks what was left. */

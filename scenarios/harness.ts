@@ -17,7 +17,6 @@
 
 import {
   type ProcessExit,
-  registryRoles,
   ROLE_STATE,
   type RoleKind,
   sendSignal,
@@ -29,9 +28,12 @@ import {
   NUMBER_OPTIONS,
   readReadyLine,
   reapChild,
+  RELOAD_SIGNAL,
   roleCommand,
+  scaleBySignals,
   sleep,
   type Stage,
+  type Strategy,
   SYSTEM_ROLE_PERMISSIONS,
   watchdogArgs,
 } from "../roles/mod.ts";
@@ -79,6 +81,20 @@ export interface SystemOptions {
   readyTimeoutMs?: number;
   /** Whether a standby process takes the place of the next restarted role (default true). */
   standby?: boolean;
+  /** Which roles a crash restarts (default one-for-one). */
+  strategy?: Strategy;
+  /** Restarts of one role within {@link restartWindowMs} before it is failed (default 5). */
+  maxRestarts?: number;
+  /** The crash-loop window, ms (default 10000). */
+  restartWindowMs?: number;
+  /** The most workers it may be scaled to (default 64). */
+  maxWorkers?: number;
+  /** A worker process is recycled after this many requests ± {@link maxRequestsJitter} (0: never). */
+  maxRequests?: number;
+  /** The spread of {@link maxRequests}. */
+  maxRequestsJitter?: number;
+  /** A worker process is recycled above this resident memory, MiB (0: never). */
+  maxRssMiB?: number;
 }
 
 /** A role of the running system, as its slot in the registry shows it now. */
@@ -201,10 +217,13 @@ export class RunningSystem implements AsyncDisposable {
     return this.#segment;
   }
 
-  /** The dispatcher and the workers as the registry shows them now (their pids are remembered). */
+  /**
+   * The dispatcher and the workers as the registry shows them now (their pids are remembered):
+   * the worker slots in use (the segment has room for --max-workers).
+   */
   get roles(): RoleView[] {
     // The watchdog's slot is its own: the roles are the others.
-    return registryRoles(this.#segment.layout.workers).slice(1).map((v) => {
+    return this.#segment.rolesInUse().slice(1).map((v) => {
       const pid = this.#segment.slot(v.slot).get("pid");
       if (pid > 0) this.#seen.add(pid);
       return { name: v.name, kind: v.kind, pid, slot: v.slot };
@@ -248,6 +267,29 @@ export class RunningSystem implements AsyncDisposable {
     const { pid } = this.role(name);
     sendSignal(pid, signal);
     return pid;
+  }
+
+  /** Asks the watchdog for a rolling reload (SIGHUP; see `roles/watchdog/operations.ts`). */
+  reload(): void {
+    sendSignal(this.watchdog.pid, RELOAD_SIGNAL);
+  }
+
+  /**
+   * Scales to `workers` workers, one signal at a time (SIGTTIN, SIGTTOU), each acknowledged by
+   * the watchdog; resolves once that many workers are ready (bounded by `timeoutMs`).
+   */
+  async scale(workers: number, timeoutMs = 10_000): Promise<void> {
+    const reached = await scaleBySignals(
+      this.#segment,
+      workers,
+      (s) => sendSignal(this.watchdog.pid, s),
+    );
+    if (reached !== workers) throw new Error(`the watchdog stopped at ${reached} workers`);
+    await this.waitFor(`${workers} workers ready`, () => {
+      const w = this.roles.filter((r) => r.kind === "worker");
+      return w.length === workers &&
+        w.every((r) => this.#segment.slot(r.slot).get("state") === ROLE_STATE.ready);
+    }, timeoutMs);
   }
 
   /** Makes role `name` crash right after each start (`on`), or stops doing so: a crash loop. */
@@ -359,6 +401,13 @@ function systemArgs(options: SystemOptions, instance: string, base: string): str
       trace: options.tracePath ?? "",
       traceMaxBytes: options.traceMaxBytes,
       standby: options.standby,
+      strategy: options.strategy,
+      maxRestarts: options.maxRestarts,
+      restartWindowMs: options.restartWindowMs,
+      maxWorkers: options.maxWorkers,
+      maxRequests: options.maxRequests,
+      maxRequestsJitter: options.maxRequestsJitter,
+      maxRssMiB: options.maxRssMiB,
     }),
     // If this process dies, the instance stops rather than run on as an orphan.
     "--parent-pid",

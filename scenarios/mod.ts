@@ -7,6 +7,7 @@
  */
 
 export * from "./chaos.ts";
+export * from "./checks.ts";
 export * from "./clients.ts";
 export * from "./diagram.ts";
 export * from "./diagram_render.ts";
@@ -16,6 +17,7 @@ export * from "./failures.ts";
 export * from "./fuzz.ts";
 export * from "./harness.ts";
 export * from "./load.ts";
+export * from "./operations.ts";
 export * from "./pingpong.ts";
 export * from "./proof.ts";
 export * from "./soak.ts";

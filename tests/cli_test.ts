@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { freePortBlock } from "../check/mod.ts";
 import * as libc from "../ipc/libc.ts";
 import { sendSignal } from "../ipc/mod.ts";
 import { traceFiles } from "../roles/mod.ts";
@@ -25,25 +26,6 @@ async function run(args: string[]): Promise<{ code: number; out: string; err: st
   };
 }
 
-/** A base port P such that P..P+span are free right now (the system listens on P and P+k). */
-function freePortRange(span: number): number {
-  for (let attempt = 0; attempt < 200; attempt++) {
-    const base = 20000 + Math.floor(Math.random() * 40000);
-    const held: Deno.Listener[] = [];
-    try {
-      for (let p = base; p <= base + span; p++) {
-        held.push(Deno.listen({ hostname: "127.0.0.1", port: p }));
-      }
-      return base;
-    } catch {
-      // One of them is taken: try another base.
-    } finally {
-      for (const l of held) l.close();
-    }
-  }
-  throw new Error("no free port range found");
-}
-
 /** The README's walk-throughs: each `deno task up …` line and the transcript after it. */
 function walkThroughs(): { up: string; lines: string[] }[] {
   const readme = Deno.readTextFileSync(`${ROOT}README.md`);
@@ -66,7 +48,7 @@ Deno.test("the README's netcat walk-throughs work as written (replayed line by l
   for (const walk of walks) {
     const option = (name: string) => new RegExp(`--${name} (\\S+)`).exec(walk.up)?.[1];
     const workers = Number(option("workers"));
-    const base = freePortRange(workers);
+    const base = freePortBlock(workers);
     // The README's ports, here: 2222 and up the system's, 5000 a free one for nc -l.
     const callee = Deno.listen({ hostname: "127.0.0.1", port: 0 });
     const ports = (text: string) =>
@@ -310,7 +292,7 @@ Deno.test("up and client refuse bad options with a usage error", async () => {
 });
 
 Deno.test("up on ports another program holds names the port and the role", async () => {
-  const base = freePortRange(3);
+  const base = freePortBlock(3);
   // Worker 2's port (base + 2) is taken by someone else.
   const squatter = Deno.listen({ hostname: "127.0.0.1", port: base + 2 });
   try {
@@ -347,7 +329,7 @@ Deno.test("up on a privileged port without the privilege says so and what to do"
   );
 });
 
-Deno.test("a second up for a running instance refuses, naming its pid; status shows the roles", async () => {
+Deno.test("a second up for a running instance refuses, naming its pid; status shows the roles; scale and reload act on it", async () => {
   const instance = `cli${Deno.pid}`;
   const out = Deno.makeTempDirSync({ prefix: "osps-test-up-" });
   const args = [
@@ -392,12 +374,32 @@ Deno.test("a second up for a running instance refuses, naming its pid; status sh
     assert.equal(json.roles[0].pid, first.pid, "the watchdog is the up process");
     const served = await run(["client", "requetetype1", "still served", "--port", port]);
     assert.equal(served.out, "still served\n", "the refused second up touched nothing");
+    // Scaling and a rolling reload from the command line, each followed until done.
+    const up3 = await run(["scale", "3", "--instance", instance]);
+    assert.equal(up3.code, 0, up3.err);
+    assert.match(up3.out, /^2 → 3 workers: 3 ready, 0 not yet/m);
+    const reload = await run(["reload", "--instance", instance]);
+    assert.equal(reload.code, 0, reload.err);
+    for (const role of ["worker 1", "worker 2", "worker 3", "dispatcher"]) {
+      assert.match(reload.out, new RegExp(`^${role}: pid \\d+ → \\d+, ready$`, "m"));
+    }
+    assert.match(reload.out, /^reloaded in \d+ ms$/m);
+    const down = await run(["scale", "1", "--instance", instance]);
+    assert.equal(down.code, 0, down.err);
+    assert.match(down.out, /^3 → 1 workers: 1 ready/m);
+    assert.equal((await run(["scale", "0", "--instance", instance])).code, 2);
+    assert.equal((await run(["scale", "--instance", instance])).code, 2);
+    const after = await run(["client", "requetetype2", "1000", "--port", port]);
+    assert.equal(after.out, "168\n", "served after the reload, by one worker");
     sendSignal(first.pid, "SIGINT");
     await lines.rest();
     assert.equal((await first.status).code, 0);
     const none = await run(["status", "--instance", instance]);
     assert.equal(none.code, 1);
     assert.match(none.err, new RegExp(`no osps instance ${instance} is running`));
+    const nothing = await run(["reload", "--instance", instance]);
+    assert.equal(nothing.code, 1);
+    assert.match(nothing.err, new RegExp(`no osps instance ${instance} is running`));
   } finally {
     await stopUp(first, instance);
     Deno.removeSync(out, { recursive: true });

@@ -36,11 +36,11 @@ export function spawnFixture(name: string, args: string[] = []): Deno.ChildProce
  */
 export async function waitUntil(
   what: string,
-  condition: () => boolean,
+  condition: () => boolean | Promise<boolean>,
   timeoutMs: number,
 ): Promise<number> {
   const start = performance.now();
-  while (!condition()) {
+  while (!await condition()) {
     if (performance.now() - start > timeoutMs) {
       throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     }

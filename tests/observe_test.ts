@@ -2,7 +2,7 @@
 // and who may act — a token, the page's own origin, the observer's own host.
 import assert from "node:assert/strict";
 import { sendSignal } from "../ipc/mod.ts";
-import { cliCommand, RawConn, stopUp, upObserved } from "./helpers.ts";
+import { cliCommand, RawConn, stopUp, upObserved, waitUntil } from "./helpers.ts";
 
 /** Reads Server-Sent Events from `url` until `done` holds of those read, at most `timeoutMs`. */
 async function readEvents(
@@ -177,6 +177,32 @@ Deno.test("up --observe: the page, status and events; actions need the token, th
       status: 202,
       body: { clients: 0, mix: "echo" },
     });
+
+    // Scaling and a rolling reload from the page.
+    const statusNow = async (): Promise<Status> =>
+      await (await fetch(`${o.origin}/api/status`)).json();
+    const workers = (st: Status) => st.roles.filter((r) => r.role.startsWith("worker "));
+    assert.deepEqual(await post("/api/scale", { workers: 4 }), {
+      status: 202,
+      body: { workers: 4 },
+    });
+    assert.equal((await post("/api/scale", { workers: 0 })).status, 400);
+    assert.equal((await post("/api/scale", { workers: 65 })).status, 400);
+    let scaled: Status | null = null;
+    await waitUntil("4 workers running", async () => {
+      const st = await statusNow();
+      scaled = workers(st).length === 4 && workers(st).every((r) => r.alive) ? st : null;
+      return scaled !== null;
+    }, 10_000);
+    const before = new Map(scaled!.roles.map((r) => [r.role, r.pid]));
+    assert.deepEqual(await post("/api/reload", {}), { status: 202, body: { reload: "started" } });
+    await waitUntil(
+      "every role replaced",
+      async () =>
+        (await statusNow()).roles.filter((r) => r.role !== "watchdog" && r.role !== "standby")
+          .every((r) => r.alive && r.pid !== before.get(r.role)),
+      20_000,
+    );
 
     sendSignal(o.up.pid, "SIGINT");
     const rest = await o.lines.rest();

@@ -11,6 +11,7 @@ import {
 } from "../scenarios/mod.ts";
 import { childrenOf, DISPATCHER_SLOT, FifoWriter, ROLE_STATE, sendSignal } from "../ipc/mod.ts";
 import { CLI_PERMISSIONS, RawConn } from "./helpers.ts";
+import { freePortBlock } from "../check/mod.ts";
 import { sleep } from "../roles/timers.ts";
 
 const STAGES: Stage[] = ["relay", "worker-calls-client", "client-calls-worker"];
@@ -306,17 +307,36 @@ Deno.test("50 concurrent clients on 3 workers: every request answered right", as
 });
 
 Deno.test("a role that cannot start stops the whole start with a clear error and leaves nothing", async () => {
-  const busy = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  // Worker 1 of client-calls-worker listens on the dispatcher's port + 1: taken.
+  const port = freePortBlock(2);
+  const busy = Deno.listen({ hostname: "127.0.0.1", port: port + 1 });
   try {
     await assert.rejects(
-      () => startSystem({ stage: "relay", workers: 1, port: busy.addr.port, readyTimeoutMs: 5000 }),
-      /the instance did not start .*dispatcher exited with code 1 while the instance was starting/s,
+      () => startSystem({ stage: "client-calls-worker", workers: 1, port, readyTimeoutMs: 8000 }),
+      /the instance did not start .*worker 1 exited with code 1 while the instance was starting/s,
     );
     assert.deepEqual(
       childrenOf(Deno.pid).filter((p) => p.comm === "deno"),
       [],
       "every role reaped",
     );
+  } finally {
+    busy.close();
+  }
+});
+
+Deno.test("the dispatcher's port taken: the watchdog, which listens for it, says so at once", async () => {
+  const busy = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  try {
+    await assert.rejects(
+      () => startSystem({ stage: "relay", workers: 1, port: busy.addr.port, readyTimeoutMs: 8000 }),
+      new RegExp(
+        `the instance did not start .*dispatcher: cannot listen on 127\\.0\\.0\\.1:${busy.addr.port}: ` +
+          `address in use`,
+        "s",
+      ),
+    );
+    assert.deepEqual(childrenOf(Deno.pid).filter((p) => p.comm === "deno"), [], "nothing started");
   } finally {
     busy.close();
   }
