@@ -172,7 +172,19 @@ export class StepBuilder {
           ...base,
         };
       }
-      if (e.event === "frozen" || e.event === "kill") {
+      if (e.event === "drain") {
+        // A planned retirement (reload, recycling, scaling down): no fault.
+        return {
+          kind: "arrow",
+          from: "watchdog",
+          to: role,
+          label: `drain: ${detail}`,
+          channel: "signal",
+          style: "process",
+          ...base,
+        };
+      }
+      if (e.event === "frozen" || e.event === "kill" || e.event === "group restart") {
         return {
           kind: "arrow",
           from: "watchdog",

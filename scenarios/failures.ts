@@ -35,7 +35,7 @@ import {
   LEFTOVER_CHECKS,
   leftoverChecks,
 } from "./checks.ts";
-import { LoadGenerator, ZombieWatch } from "./load.ts";
+import { ConnectProbe, LoadGenerator, ZombieWatch } from "./load.ts";
 import { renderTrace } from "./diagram_render.ts";
 import { formatTimeline, readTrace, type TracedEvent, waitForTrace } from "./timeline.ts";
 import { sleep } from "../roles/timers.ts";
@@ -58,6 +58,11 @@ interface FailureCase {
   expect: "restarted" | "marked failed";
   /** The workers must keep their processes (a dispatcher crash). */
   workersUntouched: boolean;
+  /**
+   * No connection may be refused meanwhile: the watchdog keeps the listening socket while the
+   * dispatcher restarts (a prober connects every 10 ms).
+   */
+  noneRefused: boolean;
 }
 
 /** The failure scenarios but the watchdog's own crash (its own function), as data. */
@@ -71,6 +76,7 @@ const CASES = {
     seenWithinMs: () => 500,
     expect: "restarted",
     workersUntouched: false,
+    noneRefused: false,
   },
   "worker-freeze": {
     summary: "SIGSTOP a worker under load: caught by its heartbeat, killed, restarted",
@@ -81,6 +87,7 @@ const CASES = {
     seenWithinMs: (heartbeatMs) => heartbeatMs + 1000,
     expect: "restarted",
     workersUntouched: false,
+    noneRefused: false,
   },
   "dispatcher-crash": {
     summary: "SIGKILL the dispatcher: restarted, the workers keep running, clients reconnect",
@@ -91,6 +98,7 @@ const CASES = {
     seenWithinMs: () => 500,
     expect: "restarted",
     workersUntouched: true,
+    noneRefused: true,
   },
   "crash-loop": {
     summary: "a worker that dies at every start: restarted with growing delays, then marked failed",
@@ -101,6 +109,7 @@ const CASES = {
     seenWithinMs: () => 500,
     expect: "marked failed",
     workersUntouched: false,
+    noneRefused: false,
   },
 } as const satisfies Record<string, FailureCase>;
 
@@ -249,6 +258,7 @@ export async function runFailureScenario(options: FailureOptions): Promise<Failu
   const system = await startSystem(systemOptions);
   const zombies = new ZombieWatch(() => [system.watchdog.pid]);
   const load = new LoadGenerator(system.port, clients);
+  const probe = new ConnectProbe(system.port);
   let detectionMs: number | null = null;
   let servedAgainMs: number | null = null;
   let markedFailedMs: number | null = null;
@@ -328,9 +338,17 @@ export async function runFailureScenario(options: FailureOptions): Promise<Failu
     });
   } finally {
     records = await load.stop();
+    await probe.stop();
     if (c.crashesAtStart) system.crashAtStart(c.target, false);
     zombies.stop();
     stop = await system.stop();
+  }
+  if (c.noneRefused) {
+    checks.push({
+      what: "no connection refused while it restarted",
+      ok: probe.refused === 0,
+      detail: `${probe.refused} refused of ${probe.refused + probe.accepted}`,
+    });
   }
   checks.push(
     ...answersCheck(records),

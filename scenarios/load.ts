@@ -1,6 +1,6 @@
 /**
- * Load and watch for long runs: clients that keep sending requests until stopped, and a sampler
- * of zombie processes.
+ * Load and watch for long runs: clients that keep sending requests until stopped, a prober of
+ * refused connections, and a sampler of zombie processes.
  *
  * @module
  */
@@ -8,6 +8,7 @@
 import { zombieChildrenOf } from "../ipc/mod.ts";
 import { OspsClient } from "../roles/mod.ts";
 import { answerLine } from "../roles/client.ts";
+import { sleep } from "../roles/timers.ts";
 import type { RequestRecord } from "./clients.ts";
 
 export { seeded } from "../ipc/seeded.ts";
@@ -78,6 +79,38 @@ export class LoadGenerator {
     this.#running = false;
     await this.#done;
     return this.records;
+  }
+}
+
+/** Opens a connection to the dispatcher's port every 10 ms and counts those refused. */
+export class ConnectProbe {
+  /** Connections accepted (by the kernel, into the listening socket's backlog). */
+  accepted = 0;
+  /** Connections refused (ECONNREFUSED: nothing listened). */
+  refused = 0;
+  #running = true;
+  readonly #done: Promise<void>;
+
+  /** Starts probing 127.0.0.1:`port`. */
+  constructor(port: number) {
+    this.#done = (async () => {
+      while (this.#running) {
+        try {
+          (await Deno.connect({ hostname: "127.0.0.1", port })).close();
+          this.accepted++;
+        } catch (e) {
+          if (!(e instanceof Deno.errors.ConnectionRefused)) throw e;
+          this.refused++;
+        }
+        await sleep(10);
+      }
+    })();
+  }
+
+  /** Stops probing. */
+  async stop(): Promise<void> {
+    this.#running = false;
+    await this.#done;
   }
 }
 

@@ -23,7 +23,7 @@ import { answersCheck, type Check, interruptibly, leftoverChecks } from "./check
 import type { RequestRecord } from "./clients.ts";
 import { renderTrace } from "./diagram_render.ts";
 import { type RunningSystem, startSystem, type StopReport, type SystemOptions } from "./harness.ts";
-import { LoadGenerator, ZombieWatch } from "./load.ts";
+import { ConnectProbe, LoadGenerator, ZombieWatch } from "./load.ts";
 import { expectedAnswer } from "./stages.ts";
 import { formatTimeline, readTrace, type TracedEvent } from "./timeline.ts";
 
@@ -41,38 +41,6 @@ interface OperationCase {
   system: Partial<SystemOptions>;
   /** Does the operation under load; returns its checks and figures. */
   run: (system: RunningSystem, t0: number, signal?: AbortSignal) => Promise<Check[]>;
-}
-
-/** Opens a connection to the dispatcher's port every 10 ms and counts those refused. */
-export class ConnectProbe {
-  /** Connections accepted (by the kernel, into the listening socket's backlog). */
-  accepted = 0;
-  /** Connections refused (ECONNREFUSED: nothing listened). */
-  refused = 0;
-  #running = true;
-  readonly #done: Promise<void>;
-
-  /** Starts probing 127.0.0.1:`port`. */
-  constructor(port: number) {
-    this.#done = (async () => {
-      while (this.#running) {
-        try {
-          (await Deno.connect({ hostname: "127.0.0.1", port })).close();
-          this.accepted++;
-        } catch (e) {
-          if (!(e instanceof Deno.errors.ConnectionRefused)) throw e;
-          this.refused++;
-        }
-        await sleep(10);
-      }
-    })();
-  }
-
-  /** Stops probing. */
-  async stop(): Promise<void> {
-    this.#running = false;
-    await this.#done;
-  }
 }
 
 /** The watchdog's events of the run so far. */

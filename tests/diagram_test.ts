@@ -150,3 +150,35 @@ Deno.test("long runs are cut and say so; main.ts trace renders a trace file", as
     Deno.removeSync(dir, { recursive: true });
   }
 });
+
+Deno.test("the watchdog's operations are drawn: a drain as a planned signal, a group restart as a kill", () => {
+  const watchdog = (ts: number, event: string, peer: string | undefined, detail: string) => ({
+    ts,
+    pid: 1,
+    role: "watchdog",
+    event,
+    channel: event === "reload" ? "process" : "signal",
+    peer,
+    detail,
+  });
+  const d = buildDiagram([
+    watchdog(1, "reload", undefined, "worker 1, dispatcher"),
+    watchdog(2, "drain", "worker 1", "reload; SIGWINCH"),
+    watchdog(3, "group restart", "dispatcher", "SIGKILL: restarts with worker 2 (one-for-all)"),
+  ]);
+  assert.deepEqual(
+    d.steps.map((s) =>
+      s.kind === "arrow" ? [s.from, s.to, s.label, s.style] : s.kind === "note" ? [s.text] : []
+    ),
+    [
+      ["reload: worker 1, dispatcher"],
+      ["watchdog", "worker 1", "drain: reload; SIGWINCH", "process"],
+      [
+        "watchdog",
+        "dispatcher",
+        "group restart: SIGKILL: restarts with worker 2 (one-for-all)",
+        "signal",
+      ],
+    ],
+  );
+});
