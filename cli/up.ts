@@ -153,6 +153,7 @@ export const upCommand: Command = {
     try {
       report = await runWatchdog(options, (ready) => {
         dispatcherPort = ready.port;
+        observer?.attach(ready.watchdog);
         console.log(
           `osps up: stage ${stage}, dispatcher ${options.host}:${ready.port} (pid ${ready.pids.dispatcher}), ` +
             `watchdog pid ${Deno.pid}, instance ${ready.paths.name}`,

@@ -15,12 +15,7 @@
  * @module
  */
 
-import {
-  type InstancePaths,
-  type InstanceStatus,
-  instanceStatus,
-  type RecordedTraceEvent,
-} from "../roles/mod.ts";
+import { type InstanceStatus, type RecordedTraceEvent } from "../roles/mod.ts";
 import { type Step, StepBuilder } from "../scenarios/mod.ts";
 import type { LoadSecond, LoadState } from "./load.ts";
 import { TraceTail } from "./trace_tail.ts";
@@ -77,7 +72,7 @@ const encoder = new TextEncoder();
 
 /** The observer's event stream, shared by every page connected. */
 export class Feed {
-  readonly #paths: InstancePaths;
+  readonly #status: () => InstanceStatus | null;
   readonly #hello: Omit<Hello, "log" | "stats">;
   readonly #pages = new Set<ReadableStreamDefaultController<Uint8Array>>();
   readonly #tail: TraceTail | null;
@@ -93,16 +88,17 @@ export class Feed {
   #load: LoadSecond | null = null;
 
   /**
-   * A feed of the instance at `paths`; `trace` is the run's trace file ("" for none), followed
+   * A feed of the instance whose status `status` gives (null: not known yet, or gone); `trace` is
+   * the run's trace file ("" for none), followed
    * from now; `loadState` tells what the built-in load does.
    */
   constructor(
-    paths: InstancePaths,
+    status: () => InstanceStatus | null,
     hello: Omit<Hello, "log" | "stats" | "tracing">,
     trace: string,
     loadState: () => LoadState,
   ) {
-    this.#paths = paths;
+    this.#status = status;
     this.#hello = { ...hello, tracing: trace !== "" };
     this.#tail = trace === "" ? null : new TraceTail(trace);
     this.#loadState = loadState;
@@ -155,15 +151,6 @@ export class Feed {
       }
     }
     this.#pages.clear();
-  }
-
-  #status(): InstanceStatus | null {
-    try {
-      return instanceStatus(this.#paths);
-    } catch {
-      // The segment is being removed (the instance stops).
-      return null;
-    }
   }
 
   #tick(): void {

@@ -23,11 +23,10 @@
 import { MAX_WORKERS, sendSignal, SharedSegment, slotOfRole } from "../ipc/mod.ts";
 import {
   type InstancePaths,
-  instanceStatus,
-  readStatus,
   RELOAD_SIGNAL,
   scaleBySignals,
   traceEvent,
+  type WatchdogHandle,
   watchTraceEvents,
 } from "../roles/mod.ts";
 import { Feed } from "./feed.ts";
@@ -66,6 +65,8 @@ export class Observer implements AsyncDisposable {
   readonly url: string;
   /** The token every POST needs. */
   readonly token: string;
+  /** The watchdog it runs in, once every role is up; null before, and once it stops. */
+  readonly #watchdog: { handle: WatchdogHandle | null };
   readonly #server: Deno.HttpServer<Deno.NetAddr>;
   readonly #feed: Feed;
   readonly #load: LoadControl;
@@ -79,7 +80,9 @@ export class Observer implements AsyncDisposable {
     feed: Feed,
     load: LoadControl,
     unwatch: Disposable,
+    watchdog: { handle: WatchdogHandle | null },
   ) {
+    this.#watchdog = watchdog;
     this.#server = server;
     this.token = token;
     this.#feed = feed;
@@ -100,9 +103,10 @@ export class Observer implements AsyncDisposable {
    */
   static start(options: ObserverOptions): Observer {
     const token = randomToken();
+    const watchdog: { handle: WatchdogHandle | null } = { handle: null };
     // Each refers to the other; neither calls the other before both exist.
     const feed: Feed = new Feed(
-      options.paths,
+      () => watchdog.handle?.status() ?? null,
       {
         instance: options.paths.name,
         stage: options.stage,
@@ -124,13 +128,21 @@ export class Observer implements AsyncDisposable {
         hostname: options.hostname,
         port: options.port,
         onListen: () => {},
-      }, (request) => route(request, server.addr, token, options, feed, load));
+      }, (request) => route(request, server.addr, token, options, feed, load, watchdog.handle));
     } catch (e) {
       unwatch[Symbol.dispose]();
       feed.close();
       throw e;
     }
-    return new Observer(server, token, feed, load, unwatch);
+    return new Observer(server, token, feed, load, unwatch, watchdog);
+  }
+
+  /**
+   * The watchdog is up: the page's status and its signals go through it from now on (`handle`),
+   * or, with null, no longer (it stops).
+   */
+  attach(handle: WatchdogHandle | null): void {
+    this.#watchdog.handle = handle;
   }
 
   /** Stops the load, ends the pages' streams, stops serving. */
@@ -208,6 +220,7 @@ async function route(
   options: ObserverOptions,
   feed: Feed,
   load: LoadControl,
+  watchdog: WatchdogHandle | null,
 ): Promise<Response> {
   const host = request.headers.get("host") ?? "";
   if (!isOwnHost(addr, host)) {
@@ -236,8 +249,8 @@ async function route(
     }
     if (pathname === "/favicon.ico") return new Response(null, { status: 204 });
     if (pathname === "/api/status") {
-      const status = instanceStatus(options.paths);
-      return status === null ? refuse(503, "the instance has no segment (stopping?)") : json(
+      const status = watchdog?.status() ?? null;
+      return status === null ? refuse(503, "the instance is starting or stopping") : json(
         200,
         status,
       );
@@ -265,8 +278,9 @@ async function route(
   } catch {
     return refuse(400, "the body must be a JSON object");
   }
+  if (watchdog === null) return refuse(503, "the instance is starting or stopping");
   const signalRoute = /^\/api\/roles\/([^/]+)\/signal$/.exec(pathname);
-  if (signalRoute) return signalRole(decodeURIComponent(signalRoute[1]), body, options);
+  if (signalRoute) return signalRole(decodeURIComponent(signalRoute[1]), body, watchdog);
   if (pathname === "/api/load") return await setLoad(body, load);
   if (pathname === "/api/scale") return scale(body, options);
   if (pathname === "/api/reload") {
@@ -293,34 +307,31 @@ function scale(body: Record<string, unknown>, options: ObserverOptions): Respons
 function signalRole(
   role: string,
   body: Record<string, unknown>,
-  options: ObserverOptions,
+  watchdog: WatchdogHandle,
 ): Response {
   const signal = body.signal;
   if (typeof signal !== "string" || !(PAGE_SIGNALS as readonly string[]).includes(signal)) {
     return refuse(400, `signal must be one of ${PAGE_SIGNALS.join(", ")}`);
   }
-  const status = readStatus(options.paths.segment);
-  const target = status?.roles.find((r) => r.role === role);
   if (role === "watchdog") {
     return refuse(400, "the watchdog serves this page: stop it with Ctrl-C where it runs");
   }
-  if ((slotOfRole(role) === null && role !== "standby") || target === undefined) {
+  if (slotOfRole(role) === null && role !== "standby") {
     return refuse(404, `no role ${JSON.stringify(role)} in this instance`);
   }
-  if (!target.alive) return refuse(409, `${role} has no running process right now`);
-  try {
-    sendSignal(target.pid, signal as Deno.Signal);
-  } catch (e) {
-    return refuse(409, `${role} (pid ${target.pid}): ${e instanceof Error ? e.message : e}`);
+  // Through the watchdog's own handle on its child: never a pid read from the registry.
+  const sent = watchdog.signal(role, signal as Deno.Signal);
+  if ("refused" in sent) {
+    return refuse(/^no role/.test(sent.refused) ? 404 : 409, sent.refused);
   }
   // To the trace, and through it to the pages' event log.
   traceEvent({
     event: `inject ${signal}`,
     channel: "signal",
     peer: role,
-    detail: `pid ${target.pid}`,
+    detail: `pid ${sent.pid}`,
   });
-  return json(202, { role, signal, pid: target.pid });
+  return json(202, { role, signal, pid: sent.pid });
 }
 
 async function setLoad(body: Record<string, unknown>, load: LoadControl): Promise<Response> {

@@ -221,6 +221,8 @@ export interface ObservedUp {
   origin: string;
   /** The dispatcher's port. */
   port: number;
+  /** The instance's segment. */
+  segment: string;
 }
 
 /**
@@ -235,6 +237,7 @@ export async function upObserved(
   const lines = new LineReader(up.stdout);
   try {
     const [, port] = await lines.until(/^osps up: .* dispatcher 127\.0\.0\.1:(\d+) /);
+    const [, segment] = await lines.until(/^ {2}segment (\/osps-[^,]+),/);
     const [, url] = await lines.until(/^observe: (http:\/\/\S+)$/);
     await lines.until(/^Ctrl-C to stop/);
     const parsed = new URL(url);
@@ -245,6 +248,7 @@ export async function upObserved(
       token: parsed.searchParams.get("token")!,
       origin: parsed.origin,
       port: Number(port),
+      segment,
     };
   } catch (e) {
     await stopUp(up);

@@ -1,8 +1,16 @@
 // The observer's API (`up --observe`), on a real instance: the page, the status, the event stream,
 // and who may act — a token, the page's own origin, the observer's own host.
 import assert from "node:assert/strict";
-import { sendSignal } from "../ipc/mod.ts";
-import { cliCommand, RawConn, stopUp, upObserved, waitUntil } from "./helpers.ts";
+import { processInfo, sendSignal, SharedSegment, workerSlot } from "../ipc/mod.ts";
+import {
+  cliCommand,
+  killAndReap,
+  RawConn,
+  spawnFixture,
+  stopUp,
+  upObserved,
+  waitUntil,
+} from "./helpers.ts";
 
 /** Reads Server-Sent Events from `url` until `done` holds of those read, at most `timeoutMs`. */
 async function readEvents(
@@ -297,6 +305,37 @@ Deno.test("up --observe 0.0.0.0:PORT through the task's permissions: served on e
     );
     assert.match(await statusWithHost(port, `10.1.2.3:${port + 1}`), /^HTTP\/1\.1 421 /, "a port");
   } finally {
+    await stopUp(o.up);
+  }
+});
+
+// Any process of the user can write the registry: a pid forged into worker 1's slot must never be
+// what a page's signal reaches. The observer runs in the watchdog, and signals through its own
+// handle on the child (it used to read the pid from the registry).
+Deno.test("up --observe: a pid forged into the registry is never signalled; the role's own process is", async () => {
+  const o = await upObserved(["--stage", "relay", "--workers", "2"]);
+  const stranger = new Deno.Command("sleep", { args: ["30"] }).spawn();
+  const forger = spawnFixture("pid_forger.ts", [o.segment, String(stranger.pid), "3000"]);
+  try {
+    const status = await (await fetch(`${o.origin}/api/status`)).json();
+    await waitUntil("the forged pid in the registry", () => {
+      using seg = SharedSegment.open(o.segment, { readOnly: true });
+      return seg.slot(workerSlot(1)).get("pid") === stranger.pid;
+    }, 3000);
+    const sent = await fetch(`${o.origin}/api/roles/worker%201/signal`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${o.token}`, "content-type": "application/json" },
+      body: JSON.stringify({ signal: "SIGSTOP" }),
+    }).then((r) => r.json());
+    const worker1 = status.roles.find((r: { role: string }) => r.role === "worker 1").pid;
+    assert.equal(sent.pid, worker1, "the worker's own process was signalled");
+    assert.equal(processInfo(stranger.pid)?.state, "S", "the stranger was left alone");
+    await forger.status;
+  } finally {
+    stranger.kill("SIGKILL");
+    await stranger.status;
+    await killAndReap(forger);
+    sendSignal(o.up.pid, "SIGINT");
     await stopUp(o.up);
   }
 });

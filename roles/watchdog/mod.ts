@@ -57,7 +57,7 @@ export {
 } from "./options.ts";
 export { DRAIN_SIGNAL, RELOAD_SIGNAL, SCALE_DOWN_SIGNAL, SCALE_UP_SIGNAL } from "./operations.ts";
 export { STRATEGIES, type Strategy } from "./policy.ts";
-export { RESET_FAILED_SIGNAL, type WatchdogReady } from "./supervisor.ts";
+export { RESET_FAILED_SIGNAL, type WatchdogHandle, type WatchdogReady } from "./supervisor.ts";
 export * from "./status.ts";
 export * from "./control.ts";
 
@@ -161,6 +161,7 @@ export async function runWatchdog(
     };
   } finally {
     if (!stopped) await stopRoles(supervisor);
+    supervisor.close();
     closeInstance(paths, instance.hold, instance.segment);
   }
 }

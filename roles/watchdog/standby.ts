@@ -84,9 +84,9 @@ export class Standby {
     return this.#waiting[0]?.child.pid ?? null;
   }
 
-  /** The pids of every standby waiting. */
-  get pids(): number[] {
-    return this.#waiting.map((w) => w.child.pid);
+  /** The process of the standby to be handed the next role, or null. */
+  get child(): Deno.ChildProcess | null {
+    return this.#waiting[0]?.child ?? null;
   }
 
   /** Whether the standby to be handed the next role waits, everything loaded. */

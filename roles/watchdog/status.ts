@@ -13,6 +13,7 @@ import {
   isRunning,
   monotonicMs,
   ROLE_STATE,
+  SegmentNotFoundError,
   SharedSegment,
   WATCHDOG_SLOT,
 } from "../../ipc/mod.ts";
@@ -63,12 +64,34 @@ export function unreadableClock(watchdogBeat: number, now: number): string | nul
     : null;
 }
 
-/** Reads an instance's status; null if there is no such segment. */
-export function readStatus(
-  segmentName: string,
-): { stage: string; clock: string | null; roles: RoleStatus[] } | null {
-  if (!SharedSegment.exists(segmentName)) return null;
-  using seg = SharedSegment.open(segmentName, { readOnly: true });
+/** What the registry of an instance says of its roles. */
+export interface RegistryStatus {
+  /** Its stage (the segment's label). */
+  stage: string;
+  /** Why its heartbeat ages cannot be read from here (another time namespace), or null. */
+  clock: string | null;
+  /** Each role, and the standby. */
+  roles: RoleStatus[];
+}
+
+/**
+ * Reads an instance's status through a read-only mapping of its segment; null if there is no such
+ * segment. The segment is opened once, not checked for first: one that goes meanwhile is null too.
+ */
+export function readStatus(segmentName: string): RegistryStatus | null {
+  let seg: SharedSegment;
+  try {
+    seg = SharedSegment.open(segmentName, { readOnly: true });
+  } catch (e) {
+    if (e instanceof SegmentNotFoundError) return null;
+    throw e;
+  }
+  using _seg = seg;
+  return registryStatus(seg);
+}
+
+/** What the registry in `seg` (an instance's segment, mapped) says of its roles now. */
+export function registryStatus(seg: SharedSegment): RegistryStatus {
   const now = monotonicMs();
   const clock = unreadableClock(seg.slot(WATCHDOG_SLOT).get("heartbeat"), now);
   return {

@@ -14,6 +14,7 @@ import {
   describeExit,
   DISPATCHER_SLOT,
   exitStatusField,
+  isRunning,
   type ListenSocket,
   monotonicMs,
   type ProcessExit,
@@ -35,8 +36,10 @@ import {
   readReadyLine,
   type ReadyOutcome,
   roleCommand,
+  signalChild,
   SYSTEM_ROLE_PERMISSIONS,
 } from "../spawn.ts";
+import { type InstanceStatus, registryStatus } from "./status.ts";
 import type { InstancePaths } from "./instance.ts";
 import type { WatchdogOptions } from "./options.ts";
 import { count } from "../words.ts";
@@ -79,6 +82,24 @@ export interface WatchdogReady {
   ports: Record<string, number>;
   /** The standby's pid (null with `standby: false`). */
   standby: number | null;
+  /** What a page or a tool in the watchdog's own process may ask of it. */
+  watchdog: WatchdogHandle;
+}
+
+/**
+ * The watchdog, as what runs in its own process (the observer) sees it: the status from its own
+ * mapping of the registry, and signals through its own child handles — never a pid read from the
+ * registry, which any process of the user can write (Gunicorn's control server refuses any pid not
+ * in its own worker table).
+ */
+export interface WatchdogHandle {
+  /** The instance's status now; null once the instance is being closed (its segment goes). */
+  status(): InstanceStatus | null;
+  /**
+   * Sends `signal` to the current process of role `name` (or of the standby that would take the
+   * next role); its pid, or why nothing was sent (no such role, none running).
+   */
+  signal(name: string, signal: Deno.Signal): { pid: number } | { refused: string };
 }
 
 /** The signal that tries every failed slot again at once (`deno task reset-failed`). */
@@ -111,6 +132,7 @@ export class Supervisor implements OperationsHost {
   #fatal: string | null = null;
   /** Whether the instance is still starting: not every role has been ready yet. */
   #booting = true;
+  #closed = false;
 
   /** The supervisor of the instance at `paths` (its directory `dir`), whose segment is `segment`. */
   constructor(
@@ -200,12 +222,43 @@ export class Supervisor implements OperationsHost {
             pids: Object.fromEntries(this.roles.map((r) => [r.name, r.child!.pid])),
             ports: Object.fromEntries(this.roles.map((r) => [r.name, r.port])),
             standby: this.standby?.pid ?? null,
+            watchdog: {
+              status: () =>
+                this.#closed ? null : {
+                  instance: this.paths.name,
+                  segment: this.paths.segment,
+                  running: true,
+                  ...registryStatus(this.segment),
+                },
+              signal: (name, signal) => this.#signalByName(name, signal),
+            },
           });
         }
       }
     } finally {
       clearInterval(ticker);
     }
+  }
+
+  /** The instance is being closed: its segment is unmapped next; the handle answers no more. */
+  close(): void {
+    this.#closed = true;
+  }
+
+  /** See {@link WatchdogHandle.signal}. */
+  #signalByName(name: string, signal: Deno.Signal): { pid: number } | { refused: string } {
+    if (this.#closed) return { refused: "the instance is stopping" };
+    const child = name === "standby"
+      ? this.standby?.child ?? null
+      : this.roles.find((r) => r.name === name)?.child ?? null;
+    if (name !== "standby" && !this.roles.some((r) => r.name === name)) {
+      return { refused: `no role ${JSON.stringify(name)} in this instance` };
+    }
+    if (child === null || !isRunning(child.pid)) {
+      return { refused: `${name} has no running process` };
+    }
+    signalChild(child, signal);
+    return { pid: child.pid };
   }
 
   /** The command line of a role's next process. */
