@@ -12,6 +12,7 @@ import {
   parentPid,
   type ProcessExit,
   readCommandLine,
+  SegmentNotFoundError,
   SharedSegment,
   SignalQueue,
 } from "../ipc/mod.ts";
@@ -157,11 +158,13 @@ export function namedInstance(
 
 /** The segment of a running instance, read-only; a {@link CommandError} if there is none. */
 export function runningSegment(instance: string, paths: InstancePaths): SharedSegment {
-  if (!SharedSegment.exists(paths.segment)) {
+  try {
+    return SharedSegment.open(paths.segment, { readOnly: true });
+  } catch (e) {
+    if (!(e instanceof SegmentNotFoundError)) throw e;
     throw new CommandError(
       `no osps instance ${instance} is running (no shared segment ${paths.segment}); ` +
         `start one with '${typed("up")}'`,
     );
   }
-  return SharedSegment.open(paths.segment, { readOnly: true });
 }

@@ -89,15 +89,58 @@ export class NotAFifoError extends FifoError {
 
 const encoder = new TextEncoder();
 
-/** Creates a named pipe with mode 0600 (mkfifo). Fails with EEXIST if the path exists. */
+/**
+ * Creates a named pipe with mode 0600 exactly, whatever the process's umask (mkfifo under a mask
+ * of 077; no chmod by path after it). Fails with EEXIST if the path exists.
+ */
 export function makeFifo(path: string): void {
-  libc.mkfifo(path, 0o600);
-  Deno.chmodSync(path, 0o600);
+  libc.withUmask(0o077, () => libc.mkfifo(path, 0o600));
 }
 
-/** Throws {@link NotAFifoError} unless `path` is a named pipe (a symbolic link is not followed). */
-export function checkFifo(path: string): void {
-  if (!Deno.lstatSync(path).isFifo) throw new NotAFifoError(path);
+/**
+ * The descriptor `fd` just opened at `path`, if it is a named pipe; else it is closed and a
+ * {@link NotAFifoError} thrown. The check is on what was opened, not on the path before the open:
+ * the path may name another file by then.
+ */
+function checkedFifo(fd: number, path: string): number {
+  if ((libc.ownerOfFd(fd, path).mode & 0o170000) === libc.S_IFIFO) return fd;
+  libc.close(fd, path);
+  throw new NotAFifoError(path);
+}
+
+/** open(2) flags for a pipe: no symbolic link followed, close-on-exec. */
+const FIFO_FLAGS = libc.O.NOFOLLOW | libc.O.CLOEXEC;
+
+/** The open of `path` failed as it does for a symbolic link (O_NOFOLLOW) or a directory. */
+function notAFifo(e: unknown): boolean {
+  return e instanceof libc.SysCallError && (e.code === "ELOOP" || e.code === "EISDIR");
+}
+
+/**
+ * Opens the named pipe `path` with `flags` (a symbolic link is not followed) and checks the
+ * descriptor is a pipe's: {@link NotAFifoError} otherwise.
+ */
+export function openFifo(path: string, flags: number): number {
+  let fd: number;
+  try {
+    fd = libc.open(path, flags | FIFO_FLAGS);
+  } catch (e) {
+    if (notAFifo(e)) throw new NotAFifoError(path);
+    throw e;
+  }
+  return checkedFifo(fd, path);
+}
+
+/** {@link openFifo}, waiting (on Deno's blocking pool) for the pipe's other end. */
+export async function openFifoWaiting(path: string, flags: number): Promise<number> {
+  let fd: number;
+  try {
+    fd = await libc.openWaiting(path, flags | FIFO_FLAGS);
+  } catch (e) {
+    if (notAFifo(e)) throw new NotAFifoError(path);
+    throw e;
+  }
+  return checkedFifo(fd, path);
 }
 
 /** Encodes one frame; throws {@link FrameTooLargeError} for an oversized payload. */

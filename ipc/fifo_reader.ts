@@ -6,7 +6,7 @@
  */
 
 import * as libc from "./libc.ts";
-import { checkFifo, FifoError, FrameError } from "./fifo.ts";
+import { FifoError, FrameError, openFifo } from "./fifo.ts";
 import { type FifoSink, type FifoWatch, pollWatch, socketWatch } from "./fifo_watch.ts";
 import { FrameDecoder } from "./frame.ts";
 
@@ -76,7 +76,7 @@ export class FifoReader implements Disposable, AsyncIterable<Uint8Array> {
   private constructor(path: string, wait: FifoWait) {
     this.path = path;
     this.#wait = wait;
-    this.#fd = libc.open(path, libc.O.RDONLY | libc.O.NONBLOCK | libc.O.CLOEXEC);
+    this.#fd = openFifo(path, libc.O.RDONLY | libc.O.NONBLOCK);
     try {
       if (wait === "poll") this.#watch = pollWatch(path, this.#sink);
       // This Deno cannot watch a pipe descriptor with a socket: wait with poll(2) instead.
@@ -89,7 +89,6 @@ export class FifoReader implements Disposable, AsyncIterable<Uint8Array> {
 
   /** Opens the FIFO for reading; returns at once, whether or not a writer is there yet. */
   static open(path: string, options: FifoReaderOptions = {}): FifoReader {
-    checkFifo(path);
     return new FifoReader(path, options.wait ?? defaultWait());
   }
 

@@ -23,6 +23,7 @@
 
 import type net from "node:net";
 import * as libc from "./libc.ts";
+import { openFifo, openFifoWaiting } from "./fifo.ts";
 
 let netModule: Promise<typeof net> | null = null;
 
@@ -92,7 +93,7 @@ class SocketWatch implements FifoWatch {
     const loading = loadNet();
     let fd: number;
     try {
-      fd = await libc.openWaiting(this.path, libc.O.RDONLY | libc.O.CLOEXEC);
+      fd = await openFifoWaiting(this.path, libc.O.RDONLY);
     } catch (e) {
       this.#opening = false;
       if (!this.#closed) this.sink.error(e as Error);
@@ -184,7 +185,7 @@ class PollWatch implements FifoWatch {
   #loop: Promise<void>;
 
   constructor(readonly path: string, readonly sink: FifoSink) {
-    this.#fd = libc.open(path, libc.O.RDONLY | libc.O.NONBLOCK | libc.O.CLOEXEC);
+    this.#fd = openFifo(path, libc.O.RDONLY | libc.O.NONBLOCK);
     try {
       this.#wake = libc.eventfd();
     } catch (e) {
@@ -238,7 +239,7 @@ class PollWatch implements FifoWatch {
    * writer drops its buffered data, and a new writer may already have written.
    */
   #reopen(): void {
-    const fd = libc.open(this.path, libc.O.RDONLY | libc.O.NONBLOCK | libc.O.CLOEXEC);
+    const fd = openFifo(this.path, libc.O.RDONLY | libc.O.NONBLOCK);
     libc.close(this.#fd, this.path);
     this.#fd = fd;
   }

@@ -8,10 +8,11 @@
 import * as libc from "./libc.ts";
 import {
   BrokenPipeError,
-  checkFifo,
   encodeFrame,
   FifoError,
   NoReaderError,
+  openFifo,
+  openFifoWaiting,
   PipeFullError,
 } from "./fifo.ts";
 
@@ -32,7 +33,6 @@ export class FifoWriter implements Disposable {
    * {@link send}.
    */
   static async open(path: string, options: { signal?: AbortSignal } = {}): Promise<FifoWriter> {
-    checkFifo(path);
     const { signal } = options;
     signal?.throwIfAborted();
     // An abort opens a read end and holds it until the waiting open(2) has returned: that open
@@ -45,7 +45,7 @@ export class FifoWriter implements Disposable {
     signal?.addEventListener("abort", release, { once: true });
     let fd: number;
     try {
-      fd = await libc.openWaiting(path, libc.O.WRONLY | libc.O.CLOEXEC);
+      fd = await openFifoWaiting(path, libc.O.WRONLY);
     } finally {
       signal?.removeEventListener("abort", release);
       if (held >= 0) libc.close(held, path);
@@ -65,12 +65,8 @@ export class FifoWriter implements Disposable {
 
   /** Opens the FIFO for writing if a reader has it open, else throws {@link NoReaderError}. */
   static openNow(path: string): FifoWriter {
-    checkFifo(path);
     try {
-      return new FifoWriter(
-        path,
-        libc.open(path, libc.O.WRONLY | libc.O.NONBLOCK | libc.O.CLOEXEC),
-      );
+      return new FifoWriter(path, openFifo(path, libc.O.WRONLY | libc.O.NONBLOCK));
     } catch (e) {
       if (e instanceof libc.SysCallError && e.errno === libc.Errno.ENXIO) {
         throw new NoReaderError(path, e);

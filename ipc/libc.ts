@@ -48,6 +48,8 @@ const lib = Deno.dlopen("libc.so.6", {
   posix_fallocate: { parameters: ["i32", "i64", "i64"], result: "i32" },
   fcntl: { parameters: ["i32", "i32", "i64"], result: "i32" },
   mkfifo: { parameters: ["buffer", "u32"], result: "i32" },
+  // mode_t umask(mode_t mask): the previous mask; never fails
+  umask: { parameters: ["u32"], result: "u32" },
   shm_open: { parameters: ["buffer", "i32", "u32"], result: "i32" },
   shm_unlink: { parameters: ["buffer"], result: "i32" },
   mmap: { parameters: ["pointer", "usize", "i32", "i32", "i32", "i64"], result: "pointer" },
@@ -213,6 +215,20 @@ export function setNonBlocking(fd: number, object = `fd ${fd}`): void {
   const flags = lib.symbols.fcntl(fd, 3, 0n);
   if (flags < 0) fail("fcntl", object);
   if (lib.symbols.fcntl(fd, 4, BigInt(flags | O.NONBLOCK)) < 0) fail("fcntl", object);
+}
+
+/**
+ * Runs `create` with the file-mode creation mask set to `mask` (umask(2)), then the mask it was:
+ * a file or pipe created meanwhile gets exactly the mode asked for, with no chmod by path after
+ * it (a window in which the path could be another file).
+ */
+export function withUmask<T>(mask: number, create: () => T): T {
+  const old = lib.symbols.umask(mask);
+  try {
+    return create();
+  } finally {
+    lib.symbols.umask(old);
+  }
 }
 
 /** mkfifo(3). */

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { getuid } from "./libc.ts";
+import * as libc from "./libc.ts";
 import { makeFifo } from "./fifo.ts";
 
 /** A runtime directory that is missing, not a directory, not ours, or open to others. */
@@ -18,6 +18,14 @@ export class RuntimeDirError extends Error {
     this.name = "RuntimeDirError";
     this.path = path;
   }
+}
+
+/**
+ * Creates the directory `path` with mode 0700 exactly, whatever the umask (no chmod by path after
+ * it); Deno's AlreadyExists if something is there.
+ */
+export function makePrivateDirectory(path: string): void {
+  libc.withUmask(0o077, () => Deno.mkdirSync(path, { mode: 0o700 }));
 }
 
 /** Where runtime directories go by default: $XDG_RUNTIME_DIR, else $TMPDIR, else /tmp. */
@@ -36,11 +44,12 @@ export class RuntimeDir {
 
   /** Creates a fresh directory `<base>/<prefix>XXXXXX` with mode 0700. */
   static create(options: { base?: string; prefix?: string } = {}): RuntimeDir {
-    const path = Deno.makeTempDirSync({
-      dir: options.base ?? defaultRuntimeBase(),
-      prefix: options.prefix ?? "osps-",
-    });
-    Deno.chmodSync(path, 0o700);
+    // Made 0700 as it is created (no chmod by path after it), whatever the umask.
+    const path = libc.withUmask(0o077, () =>
+      Deno.makeTempDirSync({
+        dir: options.base ?? defaultRuntimeBase(),
+        prefix: options.prefix ?? "osps-",
+      }));
     return RuntimeDir.open(path);
   }
 
@@ -54,7 +63,9 @@ export class RuntimeDir {
       throw e;
     }
     if (!info.isDirectory) throw new RuntimeDirError(path, "it is not a directory");
-    if (info.uid !== getuid()) throw new RuntimeDirError(path, `it belongs to uid ${info.uid}`);
+    if (info.uid !== libc.getuid()) {
+      throw new RuntimeDirError(path, `it belongs to uid ${info.uid}`);
+    }
     const mode = (info.mode ?? 0) & 0o777;
     if (mode !== 0o700) {
       throw new RuntimeDirError(path, `its mode is ${mode.toString(8)}, not 700`);
@@ -95,7 +106,7 @@ export class RuntimeDir {
     const mode = (info.mode ?? 0) & 0o777;
     const wrong = !info.isFifo
       ? `it was ${info.isSymlink ? "a symbolic link" : info.isDirectory ? "a directory" : "a file"}`
-      : info.uid !== getuid()
+      : info.uid !== libc.getuid()
       ? `it belonged to uid ${info.uid}`
       : mode !== 0o600
       ? `its mode was ${mode.toString(8)}`

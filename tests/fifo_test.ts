@@ -6,12 +6,14 @@ import {
   FifoWriter,
   FrameError,
   FrameTooLargeError,
+  makePrivateDirectory,
   MAX_FRAME_PAYLOAD,
   NoReaderError,
   NotAFifoError,
   RuntimeDir,
   RuntimeDirError,
 } from "../ipc/mod.ts";
+import { withUmask } from "../ipc/libc.ts";
 import { expectedBody } from "./fixtures/fifo_message.ts";
 import { killAndReap, LineReader, spawnFixture } from "./helpers.ts";
 import { sleep } from "../roles/timers.ts";
@@ -39,6 +41,29 @@ Deno.test("pipes are 0600 in a 0700 runtime directory; a foreign directory is re
     assert.throws(() => dir.file("../escape"), TypeError);
     Deno.writeTextFileSync(dir.file("plain"), "x");
     assert.throws(() => FifoReader.open(dir.file("plain")), NotAFifoError);
+  });
+});
+
+// Created with their mode, not chmod-ed by path afterwards (a window in which the path could be
+// another file); opened, then checked on the descriptor (the path may name another file by then).
+Deno.test("pipes and directories get their mode as they are created, whatever the umask; what opens is checked", async () => {
+  await inRuntimeDir(async (dir) => {
+    for (const mask of [0o777, 0o022, 0o000]) {
+      const path = withUmask(mask, () => dir.fifo(`p${mask}`));
+      assert.equal(Deno.lstatSync(path).mode! & 0o777, 0o600, `umask ${mask.toString(8)}`);
+      const sub = `${dir.path}/d${mask}`;
+      withUmask(mask, () => makePrivateDirectory(sub));
+      assert.equal(Deno.lstatSync(sub).mode! & 0o777, 0o700, `umask ${mask.toString(8)}`);
+    }
+    const fifo = dir.fifo("real");
+    Deno.symlinkSync(fifo, dir.file("link"));
+    Deno.writeTextFileSync(dir.file("plain"), "x");
+    Deno.mkdirSync(dir.file("folder"));
+    for (const name of ["link", "plain", "folder"]) {
+      assert.throws(() => FifoReader.open(dir.file(name)), NotAFifoError, name);
+      assert.throws(() => FifoWriter.openNow(dir.file(name)), NotAFifoError, name);
+      await assert.rejects(() => FifoWriter.open(dir.file(name)), NotAFifoError, name);
+    }
   });
 });
 

@@ -12,6 +12,7 @@ import {
   InstanceLock,
   InstanceLockedError,
   isRunning,
+  makePrivateDirectory,
   monotonicMs,
   processInfo,
   processOwner,
@@ -129,8 +130,7 @@ export function openInstance(paths: InstancePaths): InstanceHold {
   for (let attempt = 1;; attempt++) {
     let created = false;
     try {
-      Deno.mkdirSync(paths.dir, { mode: 0o700 });
-      Deno.chmodSync(paths.dir, 0o700);
+      makePrivateDirectory(paths.dir);
       created = true;
     } catch (e) {
       if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
