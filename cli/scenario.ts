@@ -27,13 +27,19 @@ import {
   stageScenarioPassed,
   type StageScenarioReport,
 } from "../scenarios/mod.ts";
-import { count, numberOption } from "../roles/mod.ts";
+import {
+  count,
+  type FlagValues,
+  helpEntry,
+  optionFlags,
+  optionHelp,
+  optionValues,
+} from "../roles/mod.ts";
 import {
   type Command,
   describeStatus,
   interruptible,
   intOption,
-  logLevelOption,
   parse,
   stageOption,
   UsageError,
@@ -46,6 +52,9 @@ const STAGE_SCENARIOS: Record<string, string> = {
   ideal: "client-calls-worker, the ideal stage: REDIRECT, the client calls the worker",
   "client-calls-worker": "the same as ideal",
 };
+
+/** The system options a scenario takes (`roles/options.ts`). */
+const SCENARIO_OPTIONS = ["workers", "queueLimit", "claimTimeoutMs", "logLevel"] as const;
 
 const USAGE =
   `Usage: deno task scenario <name> [options]      (deno task scenario:<name> is the same)
@@ -78,17 +87,25 @@ Each run writes its trace (trace.jsonl) and its sequence diagram (trace.sequence
 trace.sequence.html) into --out, by default the repository's out/<name>/.
 
 Options:
-  --out DIR              where the trace and diagrams go (default: out/<name> in the repository)
-  --count N              pingpong: exchanges, 1 to 1000000 (default 10)
-  --stage S              failures: relay, worker-calls-client, client-calls-worker or ideal
-                         (default ideal)
-  --workers N            workers, 1 to 64 (default 3)
-  --clients N            concurrent clients (default 4)
-  --requests N           stages: requests per client (default 5)
-  --queue-limit N        the dispatcher's queue bound (default 64): past it, ERR busy, the
-                         specified back-pressure, counted as such (not as a wrong answer)
-  --claim-timeout MS     how long a reserved worker waits for its client (default 5000)
-  --log-level LEVEL      the roles' stderr log level (default warning)
+${
+    [
+      helpEntry(
+        "--out DIR",
+        "where the trace and diagrams go (default: out/<name> in the repository)",
+      ),
+      helpEntry("--count N", "pingpong: exchanges, 1 to 1000000 (default 10)"),
+      helpEntry(
+        "--stage S",
+        "failures and operations: relay, worker-calls-client, client-calls-worker or ideal " +
+          "(default ideal)",
+      ),
+      helpEntry("--clients N", "concurrent clients (default 4)"),
+      helpEntry("--requests N", "stages: requests per client (default 5)"),
+      optionHelp(SCENARIO_OPTIONS),
+    ].join("\n")
+  }
+  ERR busy past the queue limit is the specified back-pressure, counted as such (not as a wrong
+  answer).
 Exit status: 0 when every answer was right and nothing was left behind, 1 otherwise,
 130 when interrupted (Ctrl-C): the run stops where it is, everything is stopped and removed.`;
 
@@ -298,12 +315,9 @@ export const scenarioCommand: Command = {
       out: { type: "string" },
       count: { type: "string" },
       stage: { type: "string" },
-      workers: { type: "string" },
       clients: { type: "string" },
       requests: { type: "string" },
-      "queue-limit": { type: "string" },
-      "claim-timeout": { type: "string" },
-      "log-level": { type: "string", default: "warning" },
+      ...optionFlags(SCENARIO_OPTIONS),
     });
     if (values.help || name === "--help" || name === "-h") {
       console.log(USAGE);
@@ -320,13 +334,13 @@ export const scenarioCommand: Command = {
     const known = name === "pingpong" || name in STAGE_SCENARIOS || operation ||
       (FAILURES as readonly string[]).includes(name);
     if (!known) throw new UsageError(`unknown scenario ${JSON.stringify(name)}`);
-    const logLevel = logLevelOption(values["log-level"]);
+    const { workers, queueLimit, claimTimeoutMs, logLevel } = optionValues(
+      SCENARIO_OPTIONS,
+      values,
+    );
     const count = intOption("count", values.count, 10, 1, 1_000_000);
-    const workers = numberOption("workers", values.workers);
     const clients = intOption("clients", values.clients, 4, 1, 1000);
     const requests = intOption("requests", values.requests, 5, 1, 100_000);
-    const queueLimit = numberOption("queue-limit", values["queue-limit"]);
-    const claimTimeoutMs = numberOption("claim-timeout", values["claim-timeout"]);
     const stage = stageOption(values.stage ?? "ideal");
     // Where it writes is checked before anything starts: a read-only checkout gets one line.
     const outDir = writableDir(values.out === undefined ? defaultOut(name) : userPath(values.out));
@@ -350,7 +364,8 @@ export const scenarioCommand: Command = {
           queueLimit,
           claimTimeoutMs,
           outDir,
-          logLevel: values["log-level"] === "warning" ? undefined : logLevel,
+          // Unless asked, the roles log only errors: the scenario's faults are expected.
+          logLevel: (values as FlagValues)["log-level"] === undefined ? undefined : logLevel,
           signal,
         })
       );

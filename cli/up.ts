@@ -11,11 +11,14 @@ import {
   count,
   defaultInstance,
   freshTraceFile,
+  helpEntry,
   instancePaths,
   ListenError,
+  optionHelp,
   runWatchdog,
   setupLogging,
   WATCHDOG_FLAGS,
+  WATCHDOG_OPTION_KEYS,
   watchdogOptions,
   WatchdogStartError,
 } from "../roles/mod.ts";
@@ -41,55 +44,16 @@ A second 'up' for the same instance refuses and names the running pid; after a w
 killed, the next 'up' removes what it left and starts.
 
 Options:
-  --stage S               relay, worker-calls-client, client-calls-worker or ideal (default ideal)
-  --workers N             1 to 64 (default 3)
-  --port P                dispatcher port (default 2222; workers listen on P+1..P+N; 0: any free)
-  --host H                address to listen on (default 127.0.0.1, loopback only; 0.0.0.0: all)
-  --advertise HOST        the host a REDIRECT names (client-calls-worker; default: the address
-                          each client reached the dispatcher on), for NAT and containers
-  --instance NAME         the instance's name (default: the port): directory osps-NAME under
-                          $XDG_RUNTIME_DIR or /tmp, segment /osps-NAME
-  --queue-limit N         requests queued while all workers are busy (default 64); then ERR busy
-  --max-connections N     client connections the dispatcher holds at once; one more gets
-                          ERR busy too many connections (default, or 0: its open-file limit,
-                          raised to the hard limit, less 64 and 4 per worker)
-  --request-timeout MS    ERR timeout for a request not served in time (default 10000)
-  --claim-timeout MS      how long a reserved worker waits for its client (default 5000)
-  --idle-timeout MS       close a connection that sends no request for that long (default 60000)
-  --grace MS              in-flight requests' time to finish at stop (default 5000)
-  --heartbeat-timeout MS  a role whose heartbeat is older is frozen: killed, restarted (default 1000)
-  --max-workers N         the most workers it may be scaled to (default 64, the segment's room;
-                          'deno task scale N', SIGTTIN one more, SIGTTOU one less)
-  --max-requests N        recycle a worker after N requests (default 0: never): it is drained —
-                          no new request, it finishes what it holds — and replaced by the
-                          standby; never two at once
-  --max-requests-jitter J  N ± J, drawn for each worker process, so that workers started
-                          together are not recycled together (default 0)
-  --max-rss MiB           recycle a worker whose resident memory passes this (default 0: never),
-                          read from /proc at every tick (50 ms), drained like the above
-  --strategy S            which roles a crash restarts: one-for-one (default), the crashed role
-                          alone; one-for-all, every role (SIGKILL, then all start again, as
-                          PostgreSQL does when shared memory may be corrupt); rest-for-one, the
-                          crashed role and those started after it (a dispatcher's crash restarts
-                          the workers, a worker's only itself)
-  --max-restarts N        restarts of one role within --restart-period before it is marked failed
-                          (default 5); a failed worker is tried again after 30 s, 60 s, …
-  --restart-period MS     the window of --max-restarts (default 10000); a run this long clears it
-  --trace FILE            trace what crosses every channel into FILE, one JSON object per line
-                          (emptied at start; default: no trace, "" also means none). Tracing
-                          costs CPU on every message: leave it off for long runs under load
-  --trace-max-bytes N     the trace's bound (default 67108864, 64 MiB): past it, FILE is renamed
-                          FILE.1 (replacing the older one) and a new FILE begins; 'deno task trace
-                          FILE' reads both
-  --log-level LEVEL       stderr log level (default warning)
-  --no-standby            no standby process: each restart spawns a new process, which takes
-                          ~40 ms to load before it is ready. By default one process waits with
-                          everything loaded, takes the place of the next role that must restart
-                          (ready in a few ms), and a new one is started after it
-  --observe [HOST:]PORT   serve a live page of the instance on HOST (default 127.0.0.1): every
-                          role, the messages (with --trace), the watchdog's reactions, buttons
-                          to signal the roles and to run a load; the line 'observe: URL' gives
-                          its address with the token every action needs (docs/observe.md)`;
+${optionHelp(WATCHDOG_OPTION_KEYS)}
+${
+    helpEntry(
+      "--observe [HOST:]PORT",
+      "serve a live page of the instance on HOST (default 127.0.0.1): every role, the messages " +
+        "(with --trace), the watchdog's reactions, buttons to signal the roles, scale, reload and " +
+        "run a load; the line 'observe: URL' gives its address with the token every action needs " +
+        "(docs/observe.md)",
+    )
+  }`;
 
 /** `main.ts up`. */
 export const upCommand: Command = {
@@ -103,12 +67,11 @@ export const upCommand: Command = {
     }
     const given = watchdogOptions(values);
     const observeAt = values.observe === undefined ? null : observeAddress(values.observe);
-    const instance = given.instance ?? defaultInstance(given.port);
+    const instance = given.instance || defaultInstance(given.port);
     const options = {
       ...given,
       instance,
       runtimeBase: defaultRuntimeBase(),
-      traceMaxBytes: given.traceMaxBytes!,
       // Taken from where the user stands, and absolute: every role writes the same file.
       trace: given.trace === "" ? "" : userPath(given.trace),
     };

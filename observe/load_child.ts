@@ -15,7 +15,7 @@ import { parseArgs } from "node:util";
 import {
   answerLine,
   intOption,
-  numberOption,
+  optionValue,
   OspsClient,
   setupLogging,
   UsageError,
@@ -38,7 +38,7 @@ async function main(): Promise<void> {
     setupLogging("error", {
       path: values.trace,
       role: "load",
-      maxBytes: numberOption("trace-max-bytes", values["trace-max-bytes"]),
+      maxBytes: optionValue("traceMaxBytes", values["trace-max-bytes"]),
     });
   }
   const port = intOption("port", values.port, undefined, 1, 65535);

@@ -10,97 +10,80 @@ import { parseArgs } from "node:util";
 import { ParentGoneError, setOomScoreAdj } from "../ipc/mod.ts";
 import { EXIT_PARENT_GONE, ROLE_OOM_SCORE_ADJ } from "./lifecycle.ts";
 import { setupLogging } from "./logging.ts";
-import { flags, intOption, MAX_PORT, numberOption, stageOption, UsageError } from "./options.ts";
-import type { Stage } from "./stages.ts";
+import {
+  COMMON_OPTION_KEYS,
+  type CommonOption,
+  flags,
+  intOption,
+  optionArgs,
+  optionFlags,
+  optionValues,
+  type SystemOption,
+  type SystemValues,
+  UsageError,
+} from "./options.ts";
 
-/** Options shared by the dispatcher and the workers. */
-export interface RoleContext {
-  /** The stage the system runs. */
-  stage: Stage;
+/** The system options every role takes (the table says which: `../options.ts`). */
+export const CONTEXT_KEYS = COMMON_OPTION_KEYS;
+
+/** Options shared by the dispatcher and the workers: system options, and where it runs. */
+export type RoleContext = Pick<SystemValues, CommonOption> & {
   /** The shared segment's name. */
   segment: string;
   /** The runtime directory holding the pipes. */
   runtimeDir: string;
-  /** The address to listen on. */
-  host: string;
-  /** The dispatcher's port (0: any free port; workers then take any free port too). */
-  port: number;
-  /** How long a reserved worker waits for its client, in ms. */
-  claimTimeoutMs: number;
   /** The pid of the process that started this one (checked with the parent-death signal). */
   parentPid: number;
-  /** stderr log level. */
-  logLevel: string;
-  /** The run's trace file, or "" for none. */
-  trace: string;
-  /** The trace file's bound, bytes (rotated to `<trace>.1` past it). */
-  traceMaxBytes: number;
-}
+};
 
-const COMMON = {
-  stage: { type: "string" },
-  segment: { type: "string" },
-  "runtime-dir": { type: "string" },
-  host: { type: "string", default: "127.0.0.1" },
-  port: { type: "string" },
-  "claim-timeout": { type: "string" },
-  "parent-pid": { type: "string" },
-  "log-level": { type: "string", default: "warning" },
-  trace: { type: "string", default: "" },
-  "trace-max-bytes": { type: "string" },
-} as const;
+/** The flags of a role's own (not the system's), each a whole number or a text. */
+const PLACE_FLAGS = ["segment", "runtime-dir", "parent-pid"] as const;
 
-/** Parses the common options plus the role's own `extra` ones (all strings). */
-export function parseRoleArgs<E extends string>(
+/**
+ * Parses a role's command line: the context, the system options `keys` of the role (their
+ * defaults filled), and its own flags `own` (texts).
+ */
+export function parseRoleArgs<K extends SystemOption, E extends string>(
   args: string[],
-  extra: readonly E[],
-): { context: RoleContext; extra: Record<E, string | undefined> } {
-  const options: Record<string, { type: "string"; default?: string }> = { ...COMMON };
-  for (const name of extra) options[name] = { type: "string" };
+  keys: readonly K[],
+  own: readonly E[],
+): { context: RoleContext; options: Pick<SystemValues, K>; own: Record<E, string | undefined> } {
+  const config = {
+    ...optionFlags([...CONTEXT_KEYS, ...keys]),
+    ...Object.fromEntries([...PLACE_FLAGS, ...own].map((f) => [f, { type: "string" as const }])),
+  };
   let values: Record<string, string | boolean | undefined>;
   try {
-    values = parseArgs({ args, options, strict: true }).values;
+    values = parseArgs({ args, options: config, strict: true }).values;
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
   const get = (name: string) => values[name] as string | undefined;
-  for (const required of ["stage", "segment", "runtime-dir", "parent-pid"]) {
+  for (const required of PLACE_FLAGS) {
     if (!get(required)) throw new UsageError(`--${required} is required`);
   }
   return {
     context: {
-      stage: stageOption(get("stage")!),
+      ...optionValues(CONTEXT_KEYS, values),
       segment: get("segment")!,
       runtimeDir: get("runtime-dir")!,
-      host: get("host")!,
-      port: intOption("port", get("port"), 2222, 0, MAX_PORT),
-      claimTimeoutMs: numberOption("claim-timeout", get("claim-timeout")),
       parentPid: intOption("parent-pid", get("parent-pid"), undefined, 1, 2 ** 22),
-      logLevel: get("log-level")!,
-      trace: get("trace")!,
-      traceMaxBytes: numberOption("trace-max-bytes", get("trace-max-bytes")),
     },
-    extra: Object.fromEntries(extra.map((name) => [name, get(name)])) as Record<
-      E,
-      string | undefined
-    >,
+    options: optionValues(keys, values),
+    own: Object.fromEntries(own.map((name) => [name, get(name)])) as Record<E, string | undefined>,
   };
 }
 
 /** The command-line form of a context, for spawning a role. */
 export function roleArgs(context: RoleContext): string[] {
-  return flags({
-    stage: context.stage,
-    segment: context.segment,
-    "runtime-dir": context.runtimeDir,
-    host: context.host,
-    port: context.port,
-    "claim-timeout": context.claimTimeoutMs,
-    "parent-pid": context.parentPid,
-    "log-level": context.logLevel,
-    trace: context.trace,
-    "trace-max-bytes": context.traceMaxBytes,
-  });
+  return [
+    ...optionArgs(context, CONTEXT_KEYS),
+    ...flags({
+      segment: context.segment,
+      "runtime-dir": context.runtimeDir,
+      "parent-pid": context.parentPid,
+    }),
+  ];
 }
 
 /**
@@ -108,19 +91,24 @@ export function roleArgs(context: RoleContext): string[] {
  * sets up its logging and trace as `name` says, and runs it. Exits 2 on a bad command line, 3 if
  * its parent was already gone, 1 on any other error, with one line on stderr.
  */
-export async function roleMain<E extends string>(
+export async function roleMain<K extends SystemOption, E extends string>(
   program: string,
-  extra: readonly E[],
-  name: (extra: Record<E, string | undefined>) => string,
-  run: (context: RoleContext, extra: Record<E, string | undefined>) => Promise<void>,
+  keys: readonly K[],
+  own: readonly E[],
+  name: (own: Record<E, string | undefined>) => string,
+  run: (
+    context: RoleContext,
+    options: Pick<SystemValues, K>,
+    own: Record<E, string | undefined>,
+  ) => Promise<void>,
   args: string[],
 ): Promise<void> {
   // Its messages name it as the watchdog does (`worker 2`), once its command line says which.
   let who = program;
   try {
-    const parsed = parseRoleArgs(args, extra);
+    const parsed = parseRoleArgs(args, keys, own);
     const { context } = parsed;
-    who = name(parsed.extra);
+    who = name(parsed.own);
     setOomScoreAdj(ROLE_OOM_SCORE_ADJ);
     setupLogging(
       context.logLevel,
@@ -128,7 +116,7 @@ export async function roleMain<E extends string>(
         ? { path: context.trace, role: who, maxBytes: context.traceMaxBytes }
         : undefined,
     );
-    await run(context, parsed.extra);
+    await run(context, parsed.options, parsed.own);
   } catch (e) {
     console.error(`${who}: ${e instanceof Error ? e.message : e}`);
     Deno.exit(e instanceof UsageError ? 2 : e instanceof ParentGoneError ? EXIT_PARENT_GONE : 1);

@@ -25,7 +25,6 @@ import {
 } from "../ipc/mod.ts";
 import {
   crashAtStartFile,
-  NUMBER_OPTIONS,
   readReadyLine,
   reapChild,
   RELOAD_SIGNAL,
@@ -33,8 +32,8 @@ import {
   scaleBySignals,
   sleep,
   type Stage,
-  type Strategy,
   SYSTEM_ROLE_PERMISSIONS,
+  type SystemValues,
   watchdogArgs,
 } from "../roles/mod.ts";
 import { defaultRuntimeBase } from "../ipc/mod.ts";
@@ -43,59 +42,19 @@ import { readTrace, type TracedEvent } from "./timeline.ts";
 
 const WATCHDOG = new URL("../roles/watchdog/main.ts", import.meta.url);
 
-/** How to start a system. */
-export interface SystemOptions {
-  /** The stage. */
-  stage: Stage;
-  /** Number of workers (default 3). */
-  workers?: number;
-  /** Address to listen on (default 127.0.0.1). */
-  host?: string;
-  /** Dispatcher port (default 0: any free port, and workers too; else workers use port + k). */
-  port?: number;
-  /** The instance name (default: unique to this run). */
-  instance?: string;
-  /** Dispatcher queue bound (default 64). */
-  queueLimit?: number;
-  /** The dispatcher's client connections at once (default: from its open-file limit). */
-  maxConnections?: number;
-  /** The host REDIRECTs name (default: the address each client reached the dispatcher on). */
-  advertise?: string;
-  /** Request timeout in ms (default 10000). */
-  requestTimeoutMs?: number;
-  /** Claim timeout in ms (default 5000). */
-  claimTimeoutMs?: number;
-  /** Idle connection timeout in ms (default 60000). */
-  idleTimeoutMs?: number;
-  /** Grace for in-flight requests on stop, in ms (default 5000). */
-  graceMs?: number;
-  /** Heartbeat timeout: an older heartbeat is a frozen role (default 1000). */
-  heartbeatTimeoutMs?: number;
-  /** Roles' stderr log level (default warning). */
-  logLevel?: string;
-  /** The trace file every role appends its events to (default: none). */
-  tracePath?: string;
-  /** The trace file's bound, bytes (default 64 MiB): past it, it is rotated to `<trace>.1`. */
-  traceMaxBytes?: number;
-  /** How long the instance may take to be ready, in ms (default 15000). */
-  readyTimeoutMs?: number;
-  /** Whether a standby process takes the place of the next restarted role (default true). */
-  standby?: boolean;
-  /** Which roles a crash restarts (default one-for-one). */
-  strategy?: Strategy;
-  /** Restarts of one role within {@link restartWindowMs} before it is failed (default 5). */
-  maxRestarts?: number;
-  /** The crash-loop window, ms (default 10000). */
-  restartWindowMs?: number;
-  /** The most workers it may be scaled to (default 64). */
-  maxWorkers?: number;
-  /** A worker process is recycled after this many requests ± {@link maxRequestsJitter} (0: never). */
-  maxRequests?: number;
-  /** The spread of {@link maxRequests}. */
-  maxRequestsJitter?: number;
-  /** A worker process is recycled above this resident memory, MiB (0: never). */
-  maxRssMiB?: number;
-}
+/**
+ * How to start a system: the stage, and any system option (`roles/options.ts`, the one table: the
+ * others take its defaults, but the port, 0 here: any free ports), and what only the harness has.
+ */
+export type SystemOptions =
+  & Pick<SystemValues, "stage">
+  & Partial<Omit<SystemValues, "stage" | "trace">>
+  & {
+    /** The trace file every role appends its events to (default: none). */
+    tracePath?: string;
+    /** How long the instance may take to be ready, in ms (default 15000). */
+    readyTimeoutMs?: number;
+  };
 
 /** A role of the running system, as its slot in the registry shows it now. */
 export interface RoleView {
@@ -381,33 +340,14 @@ export class RunningSystem implements AsyncDisposable {
 
 /** The watchdog's command line for `options`, its instance named `instance` under `base`. */
 function systemArgs(options: SystemOptions, instance: string, base: string): string[] {
+  const { tracePath, readyTimeoutMs: _, ...given } = options;
   return [
     ...watchdogArgs({
-      stage: options.stage,
-      workers: options.workers ?? 3,
-      host: options.host ?? "127.0.0.1",
+      ...given,
       port: options.port ?? 0,
       instance,
       runtimeBase: base,
-      queueLimit: options.queueLimit ?? NUMBER_OPTIONS["queue-limit"].fallback,
-      maxConnections: options.maxConnections,
-      advertise: options.advertise,
-      requestTimeoutMs: options.requestTimeoutMs ?? NUMBER_OPTIONS["request-timeout"].fallback,
-      claimTimeoutMs: options.claimTimeoutMs ?? NUMBER_OPTIONS["claim-timeout"].fallback,
-      idleTimeoutMs: options.idleTimeoutMs ?? NUMBER_OPTIONS["idle-timeout"].fallback,
-      graceMs: options.graceMs ?? NUMBER_OPTIONS.grace.fallback,
-      heartbeatTimeoutMs: options.heartbeatTimeoutMs,
-      logLevel: options.logLevel ?? "warning",
-      trace: options.tracePath ?? "",
-      traceMaxBytes: options.traceMaxBytes,
-      standby: options.standby,
-      strategy: options.strategy,
-      maxRestarts: options.maxRestarts,
-      restartWindowMs: options.restartWindowMs,
-      maxWorkers: options.maxWorkers,
-      maxRequests: options.maxRequests,
-      maxRequestsJitter: options.maxRequestsJitter,
-      maxRssMiB: options.maxRssMiB,
+      trace: tracePath,
     }),
     // If this process dies, the instance stops rather than run on as an orphan.
     "--parent-pid",

@@ -12,6 +12,7 @@ import {
   FifoWriter,
   FrameError,
   MailboxCorruptError,
+  NotAFifoError,
   ROLE_STATE,
   type SharedSegment,
   SysCallError,
@@ -114,16 +115,21 @@ export class Dispatcher implements SessionHost {
 
   /**
    * Opens worker k's answer pipe, dropping what is left in it for a previous dispatcher; null if
-   * the pipe is not there (yet: the watchdog makes a worker's pipes before it starts it).
+   * the pipe is not there (yet: the watchdog makes a worker's pipes before it starts it), or is not
+   * a pipe (another process put a file there: the watchdog makes the pipe again before the
+   * worker's next start, and the next beat tries again).
    */
   #openAnswers(k: number): FifoReader | null {
+    const path = `${this.options.runtimeDir}/wdtube${k}`;
     let pongs: FifoReader;
     try {
-      pongs = FifoReader.open(`${this.options.runtimeDir}/wdtube${k}`);
+      pongs = FifoReader.open(path);
     } catch (e) {
-      const gone = e instanceof Deno.errors.NotFound ||
-        (e instanceof SysCallError && e.code === "ENOENT");
-      if (!gone) throw e;
+      if (e instanceof NotAFifoError) {
+        log.warning("{path} is not a named pipe: worker {k} waits for it", { path, k });
+        return null;
+      }
+      if (!(e instanceof SysCallError && e.code === "ENOENT")) throw e;
       return null;
     }
     const stale = pongs.discardPending();
@@ -277,6 +283,13 @@ export class Dispatcher implements SessionHost {
       try {
         text = await link.pongs.receiveText();
       } catch (e) {
+        if (e instanceof NotAFifoError) {
+          // The path was made another file since: the worker is cut off until the watchdog makes
+          // the pipe again (this reader ends when the beat's check replaces it).
+          log.warning("{error}", { error: e.message });
+          await this.#lose(link, "its pipe is no longer a pipe");
+          continue;
+        }
         if (!(e instanceof FrameError)) throw e;
         log.warning("{error}", { error: e.message });
         continue;

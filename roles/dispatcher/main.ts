@@ -5,19 +5,25 @@
  * @module
  */
 
+import { intOption } from "../options.ts";
 import { roleMain } from "../role_args.ts";
 import { runDispatcher } from "./mod.ts";
-import { DISPATCHER_FLAGS, dispatcherOptions } from "./options.ts";
+import { DISPATCHER_KEYS } from "./options.ts";
 
 /** Runs the dispatcher from its command line `args` (this program's, or one a standby was handed). */
 export async function dispatcherProgram(args: string[]): Promise<void> {
   await roleMain(
     "dispatcher",
-    DISPATCHER_FLAGS,
+    DISPATCHER_KEYS,
+    ["listen-fd"],
     () => "dispatcher",
-    async (context, extra) => {
+    async (context, options, own) => {
       await runDispatcher(
-        dispatcherOptions(context, extra),
+        {
+          ...context,
+          ...options,
+          listenFd: intOption("listen-fd", own["listen-fd"], undefined, 3, 2 ** 20),
+        },
         (port) => console.log(`ready ${port}`),
       );
     },

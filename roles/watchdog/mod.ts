@@ -50,8 +50,8 @@ export {
 export {
   defaultInstance,
   WATCHDOG_FLAGS,
+  WATCHDOG_OPTION_KEYS,
   watchdogArgs,
-  type WatchdogFlagValues,
   type WatchdogOptions,
   watchdogOptions,
 } from "./options.ts";

@@ -29,7 +29,7 @@ import {
 } from "../../ipc/mod.ts";
 import { DRAIN_SIGNAL } from "../lifecycle.ts";
 import { roleLogger, traceEvent } from "../logging.ts";
-import type { WatchdogOptions } from "./options.ts";
+import type { ResolvedOptions } from "./options.ts";
 import { type RecycleLimits, recycleReason, requestBudget } from "./recycle.ts";
 import type { Standby } from "./standby.ts";
 import { signalRole, type Supervised } from "./supervised.ts";
@@ -61,7 +61,7 @@ export interface Retiring {
 /** What the operations need of the supervisor. */
 export interface OperationsHost {
   /** The instance's options. */
-  readonly options: Required<WatchdogOptions>;
+  readonly options: ResolvedOptions;
   /** The dispatcher, then the workers (workers come and go with scaling). */
   readonly roles: Supervised[];
   /** The instance's segment. */

@@ -41,7 +41,7 @@ import {
 } from "../spawn.ts";
 import { type InstanceStatus, registryStatus } from "./status.ts";
 import type { InstancePaths } from "./instance.ts";
-import type { WatchdogOptions } from "./options.ts";
+import type { ResolvedOptions } from "./options.ts";
 import { count } from "../words.ts";
 import { explainExit } from "./exit_cause.ts";
 import { Operations, type OperationsHost } from "./operations.ts";
@@ -56,6 +56,12 @@ const WORKER = new URL("../worker/main.ts", import.meta.url);
 
 /** How often the loop ticks (liveness, escalation, the registry's repair), ms. */
 const TICK_MS = 50;
+
+/** How long a role may take to be ready (a loaded standby: the heartbeat timeout), ms. */
+const START_TIMEOUT_MS = 10_000;
+
+/** Between SIGTERM and SIGKILL for a frozen role, ms. */
+const KILL_GRACE_MS = 300;
 
 const log = roleLogger("watchdog");
 
@@ -108,7 +114,7 @@ export const RESET_FAILED_SIGNAL: Deno.Signal = "SIGUSR2";
 /** The supervisor of one instance's roles. */
 export class Supervisor implements OperationsHost {
   /** The instance's options, defaults filled in. */
-  readonly options: Required<WatchdogOptions>;
+  readonly options: ResolvedOptions;
   /** The instance's paths. */
   readonly paths: InstancePaths;
   /** The instance's directory (its pipes). */
@@ -136,7 +142,7 @@ export class Supervisor implements OperationsHost {
 
   /** The supervisor of the instance at `paths` (its directory `dir`), whose segment is `segment`. */
   constructor(
-    options: Required<WatchdogOptions>,
+    options: ResolvedOptions,
     paths: InstancePaths,
     dir: RuntimeDir,
     segment: SharedSegment,
@@ -326,9 +332,7 @@ export class Supervisor implements OperationsHost {
     role.startedAt = monotonicMs();
     // A loaded standby is the role within milliseconds: one that is not ready by the heartbeat
     // timeout is hung, and the role must not stay down for the whole start timeout.
-    const readyWithinMs = standby?.loaded
-      ? this.options.heartbeatTimeoutMs
-      : this.options.startTimeoutMs;
+    const readyWithinMs = standby?.loaded ? this.options.heartbeatTimeoutMs : START_TIMEOUT_MS;
     role.readyBy = role.startedAt + readyWithinMs;
     role.beats = new BeatRecord(role.startedAt);
     role.killing = null;
@@ -684,7 +688,7 @@ export class Supervisor implements OperationsHost {
   /** Escalate: a role still alive a kill grace after SIGTERM gets SIGKILL. */
   #escalate(role: Supervised, now: number): void {
     if (!role.killing || role.killing.hard) return;
-    if (now - role.killing.since <= this.options.killGraceMs) return;
+    if (now - role.killing.since <= KILL_GRACE_MS) return;
     role.killing.hard = true;
     traceEvent({ event: "kill", channel: "signal", peer: role.name, detail: "SIGKILL" });
     signalRole(role, "SIGKILL");

@@ -14,11 +14,12 @@ import { runWorker } from "./mod.ts";
 export async function workerProgram(args: string[]): Promise<void> {
   await roleMain(
     "worker",
+    [],
     ["worker", "worker-port"],
-    (extra) => `worker ${extra.worker}`,
-    async (context, extra) => {
-      const k = intOption("worker", extra.worker, undefined, 1, MAX_WORKERS);
-      const port = extra["worker-port"];
+    (own) => `worker ${own.worker}`,
+    async (context, _options, own) => {
+      const k = intOption("worker", own.worker, undefined, 1, MAX_WORKERS);
+      const port = own["worker-port"];
       const workerPort = port === undefined
         ? undefined
         : intOption("worker-port", port, 0, 0, MAX_PORT);
