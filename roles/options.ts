@@ -367,7 +367,7 @@ export type SystemValues = {
 };
 
 /** The role programs that take option `K`. */
-type TakenBy<K extends SystemOption> = (typeof SYSTEM_OPTIONS)[K]["roles"][number];
+export type TakenBy<K extends SystemOption> = (typeof SYSTEM_OPTIONS)[K]["roles"][number];
 
 /** The options every role program is started with (the dispatcher's and the workers'). */
 export type CommonOption = {

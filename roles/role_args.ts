@@ -24,7 +24,7 @@ import {
 } from "./options.ts";
 
 /** The system options every role takes (the table says which: `../options.ts`). */
-export const CONTEXT_KEYS = COMMON_OPTION_KEYS;
+export const CONTEXT_KEYS: readonly CommonOption[] = COMMON_OPTION_KEYS;
 
 /** Options shared by the dispatcher and the workers: system options, and where it runs. */
 export type RoleContext = Pick<SystemValues, CommonOption> & {

@@ -6,6 +6,7 @@
  * @module
  */
 
+import type { ParseArgsOptionsConfig } from "node:util";
 import { defaultRuntimeBase } from "../../ipc/mod.ts";
 import {
   flags,
@@ -14,12 +15,13 @@ import {
   optionFlags,
   optionValues,
   SYSTEM_OPTION_KEYS,
+  type SystemOption,
   type SystemValues,
   UsageError,
 } from "../options.ts";
 
 /** Every system option, in the table's order: what a watchdog takes. */
-export const WATCHDOG_OPTION_KEYS = SYSTEM_OPTION_KEYS;
+export const WATCHDOG_OPTION_KEYS: readonly SystemOption[] = SYSTEM_OPTION_KEYS;
 
 /**
  * How to run an instance: the stage, any system option (the others take their defaults), and
@@ -51,7 +53,7 @@ export function resolveOptions(options: WatchdogOptions): ResolvedOptions {
 }
 
 /** The flags of an instance's options (`node:util` parseArgs; `--no-standby` by `allowNegative`). */
-export const WATCHDOG_FLAGS = optionFlags(WATCHDOG_OPTION_KEYS);
+export const WATCHDOG_FLAGS: ParseArgsOptionsConfig = optionFlags(WATCHDOG_OPTION_KEYS);
 
 /** An instance's options from its flags' values, each checked (`UsageError`). */
 export function watchdogOptions(values: FlagValues): SystemValues {
