@@ -9,6 +9,8 @@
  * @module
  */
 
+import { ignoreGone } from "../roles/tcp.ts";
+
 const REPLY = new TextEncoder().encode("OK floor\n");
 
 async function serve(conn: Deno.Conn, kept: boolean): Promise<void> {
@@ -18,8 +20,9 @@ async function serve(conn: Deno.Conn, kept: boolean): Promise<void> {
       if (await conn.read(buf) === null) break;
       await conn.write(REPLY);
     } while (kept);
-  } catch {
+  } catch (e) {
     // The peer reset the connection: nothing to answer.
+    ignoreGone(e);
   }
   conn.close();
 }

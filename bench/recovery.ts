@@ -26,14 +26,23 @@
  */
 
 import { ROLE_STATE } from "../ipc/mod.ts";
-import { closeTrace, freshTraceFile, OspsClient, setupLogging, traceEvent } from "../roles/mod.ts";
+import {
+  ClientError,
+  closeTrace,
+  freshTraceFile,
+  injectEvent,
+  OspsClient,
+  setupLogging,
+  type TracedEvent,
+  traceEvent,
+  type TraceEventKind,
+} from "../roles/mod.ts";
 import {
   expectedAnswer,
   LoadGenerator,
   readTrace,
   type RunningSystem,
   startSystem,
-  type TracedEvent,
   waitForTrace,
 } from "../scenarios/mod.ts";
 import { sleep } from "../roles/timers.ts";
@@ -94,12 +103,12 @@ async function trial(
   system: RunningSystem,
   role: string,
   signal: "SIGKILL" | "SIGSTOP",
-  reaction: string,
+  reaction: TraceEventKind,
 ): Promise<[number | null, number]> {
   const slot = system.segment.slot(system.role(role).slot);
   const generation = slot.get("generation");
   const t0 = now();
-  traceEvent({ event: `inject ${signal}`, channel: "signal", peer: role });
+  traceEvent({ event: injectEvent(signal), channel: "signal", peer: role });
   system.signal(role, signal);
   let served: number | null = null;
   if (role === "dispatcher") {
@@ -109,8 +118,9 @@ async function trial(
         await using client = await OspsClient.connect({ port: system.port, retries: 0 });
         const r = await client.request("requetetype1 probe");
         if (r.ok) break;
-      } catch {
+      } catch (e) {
         // Not yet.
+        if (!(e instanceof ClientError)) throw e;
       }
       await sleep(2);
     }
@@ -231,8 +241,9 @@ async function answered(port: number): Promise<void> {
     try {
       await using client = await OspsClient.connect({ port, retries: 0 });
       if ((await client.request("requetetype1 probe")).ok) return;
-    } catch {
+    } catch (e) {
       // Not yet.
+      if (!(e instanceof ClientError)) throw e;
     }
     await sleep(2);
   }

@@ -5,6 +5,8 @@
  * @module
  */
 
+import { ignoreGone } from "../roles/tcp.ts";
+
 if (import.meta.main) {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   console.log(`ready ${listener.addr.port}`);
@@ -15,8 +17,9 @@ if (import.meta.main) {
         for (let n = await conn.read(buf); n !== null; n = await conn.read(buf)) {
           for (let at = 0; at < n;) at += await conn.write(buf.subarray(at, n));
         }
-      } catch {
+      } catch (e) {
         // Peer gone.
+        ignoreGone(e);
       }
       conn.close();
     })();

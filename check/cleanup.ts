@@ -12,10 +12,12 @@
 import {
   describeExit,
   listDirectory,
+  NoSuchProcessError,
   pathInfo,
   type ProcessInfo,
   removeDirectory,
   sendSignal,
+  SysCallError,
   unlink,
   userId,
 } from "../ipc/mod.ts";
@@ -57,8 +59,9 @@ export class DirectorySnapshot {
     for (const dir of sharedDirectories()) {
       try {
         this.#before.set(dir, new Set(listDirectory(dir)));
-      } catch {
+      } catch (e) {
         // Not there, or not readable: nothing of it is known.
+        if (!(e instanceof SysCallError)) throw e;
       }
     }
   }
@@ -110,7 +113,8 @@ export function removeLeftovers(holdings: Holdings, snapshot: DirectorySnapshot)
       const info = pathInfo(path);
       if (info === null || info.uid !== userId() || (info.mode & S_IFMT) === S_IFDIR) return;
       unlink(path);
-    } catch {
+    } catch (e) {
+      if (!(e instanceof SysCallError)) throw e;
       failed.push(path);
     }
   };
@@ -121,7 +125,8 @@ export function removeLeftovers(holdings: Holdings, snapshot: DirectorySnapshot)
     try {
       for (const name of listDirectory(dir)) remove(`${dir}/${name}`);
       removeDirectory(dir);
-    } catch {
+    } catch (e) {
+      if (!(e instanceof SysCallError)) throw e;
       failed.push(dir);
     }
   }
@@ -168,8 +173,9 @@ export async function runCleanup(
     for (const p of tree.filter((p) => !tree.some((q) => q.pid === p.ppid))) {
       try {
         sendSignal(p.pid, "SIGTERM");
-      } catch {
+      } catch (e) {
         // Gone meanwhile.
+        if (!(e instanceof NoSuchProcessError)) throw e;
       }
     }
   } else {

@@ -54,8 +54,9 @@ class Calls {
           else this.#came.set(token, wire);
         });
       }
-    } catch {
+    } catch (e) {
       // Closed.
+      if (!(e instanceof Deno.errors.BadResource || e instanceof Deno.errors.Interrupted)) throw e;
     }
   }
 

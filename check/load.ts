@@ -8,7 +8,14 @@
  */
 
 import { type ProcessInfo, ticksToMs } from "../ipc/mod.ts";
-import { reapChild, ROLE_PERMISSIONS, roleCommand, type Stage, withTimeout } from "../roles/mod.ts";
+import {
+  ignoreGone,
+  reapChild,
+  ROLE_PERMISSIONS,
+  roleCommand,
+  type Stage,
+  withTimeout,
+} from "../roles/mod.ts";
 import type { BadRequest, LoadMix, LoadSummary, LoadTick } from "./load_gen.ts";
 
 export type { BadRequest, LoadMix, LoadSummary, LoadTick } from "./load_gen.ts";
@@ -72,6 +79,7 @@ export class LoadRun {
   readonly #done = Promise.withResolvers<LoadSummary>();
   readonly #stdin: WritableStreamDefaultWriter<Uint8Array>;
   #errors = "";
+  #stdinClosed = false;
 
   private constructor(child: Deno.ChildProcess) {
     this.#child = child;
@@ -81,7 +89,9 @@ export class LoadRun {
       for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) {
         this.#errors = (this.#errors + chunk).slice(-2000);
       }
-    })().catch(() => {});
+    })().catch((e) => {
+      this.#errors += `\n(osps check stopped reading here: ${e})`;
+    });
   }
 
   /** The load generator's pid (not the system's: its CPU is never counted). */
@@ -137,6 +147,7 @@ export class LoadRun {
     }, [...ROLE_PERMISSIONS, "--allow-net"]).spawn();
     ours.add(child.pid);
     const run = new LoadRun(child);
+    // Its end is awaited only by whoever asks for it: a failure meanwhile is no unhandled one.
     run.#done.promise.catch(() => {});
     try {
       const warm = await withTimeout(run.#warm.promise, warmupTimeoutMs);
@@ -168,13 +179,20 @@ export class LoadRun {
    * the request timeout); null if that did not happen within `timeoutMs`.
    */
   async stop(timeoutMs = 15_000): Promise<LoadSummary | null> {
-    await this.#stdin.close().catch(() => {});
+    await this.#closeStdin();
     return await this.finished(timeoutMs);
+  }
+
+  /** Closes its stdin once (its end of the load), unless it has ended already, stdin with it. */
+  async #closeStdin(): Promise<void> {
+    if (this.#stdinClosed) return;
+    this.#stdinClosed = true;
+    await this.#stdin.close().catch(ignoreGone);
   }
 
   /** Ends the load generator and reaps it. */
   async close(): Promise<void> {
-    await this.#stdin.close().catch(() => {});
+    await this.#closeStdin();
     await reapChild(this.#child, { graceMs: 1000, termMs: 1000 });
   }
 }

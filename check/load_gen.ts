@@ -173,7 +173,7 @@ async function main(): Promise<void> {
         if (!(e instanceof ClientError) && !(e instanceof Deno.errors.ConnectionRefused)) throw e;
         got = `no answer: ${e.message}`;
         kind = "lost";
-        await conn?.close().catch(() => {});
+        await conn?.close();
         conn = null;
       }
       if (i < 0) continue;

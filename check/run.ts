@@ -159,8 +159,9 @@ export function freePortBlock(more: number): number {
         held.push(Deno.listen({ hostname: "127.0.0.1", port: p }));
       }
       return base;
-    } catch {
+    } catch (e) {
       // One of them is taken: another block.
+      if (!(e instanceof Deno.errors.AddrInUse)) throw e;
     } finally {
       for (const l of held) l.close();
     }

@@ -12,6 +12,7 @@ import {
   hasEnvironmentEntry,
   isRunning,
   listProcesses,
+  NoSuchProcessError,
   type ProcessExit,
   type ProcessInfo,
   processInfo,
@@ -61,7 +62,9 @@ class Tail {
       for await (const chunk of stream) {
         this.#text = (this.#text + decoder.decode(chunk, { stream: true })).slice(-keep);
       }
-    })().catch(() => {});
+    })().catch((e) => {
+      this.#text += `\n(osps check stopped reading here: ${e})`;
+    });
   }
   get text(): string {
     return this.#text.trim();
@@ -215,8 +218,9 @@ export class Target implements AsyncDisposable {
         try {
           sendSignal(p.pid, "SIGKILL");
           killed.push(p.pid);
-        } catch {
+        } catch (e) {
           // Gone meanwhile.
+          if (!(e instanceof NoSuchProcessError)) throw e;
         }
       }
       await sleep(50);

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { sleep } from "../roles/mod.ts";
+import { closeQuietly, ignoreGone, sleep } from "../roles/mod.ts";
 
 /** What came instead of a line: the peer closed (or reset), or nothing within the bound. */
 export type NoLine = "closed" | "silent";
@@ -17,7 +17,8 @@ export function shownBytes(bytes: Uint8Array): string {
   let text: string;
   try {
     text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
-  } catch {
+  } catch (e) {
+    if (!(e instanceof TypeError)) throw e;
     text = [...bytes].map((
       b,
     ) => (b >= 0x20 && b < 0x7f ? String.fromCharCode(b) : `\\x${b.toString(16).padStart(2, "0")}`))
@@ -71,7 +72,8 @@ export class Wire {
     try {
       for (let at = 0; at < bytes.length;) at += await this.#conn.write(bytes.subarray(at));
       return true;
-    } catch {
+    } catch (e) {
+      ignoreGone(e);
       return false;
     }
   }
@@ -87,7 +89,9 @@ export class Wire {
       let n: number | null = null;
       try {
         n = await this.#conn.read(buf);
-      } catch {
+      } catch (e) {
+        // Reset: closed, as far as a transcript is concerned.
+        ignoreGone(e);
         n = null;
       }
       if (n === null) this.#closed = true;
@@ -151,15 +155,11 @@ export class Wire {
   /** Half-closes: shuts down this side's writing (the peer reads its end). */
   async closeWrite(): Promise<void> {
     this.#log.push(`> ${this.#label}: (half-close)`);
-    await this.#conn.closeWrite().catch(() => {});
+    await this.#conn.closeWrite().catch(ignoreGone);
   }
 
   /** Closes this side. */
   close(): void {
-    try {
-      this.#conn.close();
-    } catch {
-      // Closed already.
-    }
+    closeQuietly(this.#conn);
   }
 }

@@ -138,7 +138,7 @@ export const scaleCommand: Command = {
       );
       return 1;
     }
-    const workers = () => rolesOf(segment).filter((r) => r.role.startsWith("worker "));
+    const workers = () => rolesOf(segment).filter((r) => r.kind === "worker");
     while (performance.now() - t0 < timeoutMs) {
       const w = workers();
       if (w.length === target && w.every((r) => r.state === "ready" || r.state === "busy")) break;

@@ -50,8 +50,8 @@ export function formatStatus(
       String(r.port || "-").padStart(5),
       (r.heartbeatAgeMs < 0 ? "-" : `${(r.heartbeatAgeMs / 1000).toFixed(2)} s`).padStart(9),
       String(r.restarts).padStart(8),
-      String(r.role.startsWith("worker") ? r.served : "-").padStart(6),
-      String(r.role === "dispatcher" ? r.queue : "-").padStart(5),
+      String(r.kind === "worker" ? r.served : "-").padStart(6),
+      String(r.kind === "dispatcher" ? r.queue : "-").padStart(5),
       r.lastExit ?? "-",
     ].join("  ")
   );

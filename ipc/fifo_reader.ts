@@ -30,8 +30,9 @@ function defaultWait(): FifoWait {
   let chosen: string | undefined;
   try {
     chosen = Deno.env.get("OSPS_FIFO_WAIT");
-  } catch {
+  } catch (e) {
     // No --allow-env: the default.
+    if (!(e instanceof Deno.errors.NotCapable)) throw e;
   }
   return chosen === "poll" ? "poll" : "socket";
 }

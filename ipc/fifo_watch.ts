@@ -122,7 +122,11 @@ class SocketWatch implements FifoWatch {
           },
         },
       } as net.SocketConstructorOpts);
-    } catch {
+    } catch (e) {
+      // Said on stderr: the slower path serves from now on, and the reason must not be lost.
+      console.error(
+        `osps: ${this.path}: a socket cannot watch this pipe (${e}); poll(2) reads it instead`,
+      );
       libc.close(fd, this.path);
       this.#closed = true;
       this.unsupported();

@@ -15,7 +15,7 @@
  * @module
  */
 
-import { type InstanceStatus, type RecordedTraceEvent } from "../roles/mod.ts";
+import { type InstanceStatus, type TracedEvent } from "../roles/mod.ts";
 import { type Step, StepBuilder } from "../scenarios/mod.ts";
 import type { LoadSecond, LoadState } from "./load.ts";
 import { TraceTail } from "./trace_tail.ts";
@@ -63,7 +63,7 @@ export interface Hello {
   /** The request mixes the built-in load offers. */
   mixes: readonly string[];
   /** The event log so far. */
-  log: RecordedTraceEvent[];
+  log: TracedEvent[];
   /** The counters of the last minute. */
   stats: StatsSecond[];
 }
@@ -82,7 +82,7 @@ export class Feed {
   #ticks = 0;
   #budget = MAX_TRACE_RATE;
   #dropped = 0;
-  #log: RecordedTraceEvent[] = [];
+  #log: TracedEvent[] = [];
   #stats: StatsSecond[] = [];
   #served: number | null = null;
   #load: LoadSecond | null = null;
@@ -127,7 +127,7 @@ export class Feed {
    * An event of the watchdog (a spawn, an exit, a kill… or a signal sent from a page): into the
    * log, to every page now; and, when tracing, into the sequence view.
    */
-  event(e: RecordedTraceEvent): void {
+  event(e: TracedEvent): void {
     this.#log.push(e);
     if (this.#log.length > LOG_KEPT) this.#log.splice(0, this.#log.length - LOG_KEPT);
     this.#send("log", e);
@@ -146,8 +146,9 @@ export class Feed {
     for (const page of this.#pages) {
       try {
         page.close();
-      } catch {
+      } catch (e) {
         // Already cancelled by the page.
+        if (!(e instanceof TypeError)) throw e;
       }
     }
     this.#pages.clear();
@@ -190,7 +191,7 @@ export class Feed {
   #second(status: InstanceStatus | null): void {
     if (status === null) return;
     const served = status.roles
-      .filter((r) => r.role.startsWith("worker"))
+      .filter((r) => r.kind === "worker")
       .reduce((sum, r) => sum + r.served, 0);
     const second: StatsSecond = {
       t: Date.now(),

@@ -5,8 +5,13 @@
  * @module
  */
 
-import { reapChild, roleCommand, SYSTEM_ROLE_PERMISSIONS } from "../roles/mod.ts";
-import { LineReader } from "../roles/mod.ts";
+import {
+  ignoreGone,
+  LineReader,
+  reapChild,
+  roleCommand,
+  SYSTEM_ROLE_PERMISSIONS,
+} from "../roles/mod.ts";
 
 /** The request mixes of the built-in load. */
 export const LOAD_MIXES = ["mixed", "echo", "primes"] as const;
@@ -109,8 +114,9 @@ export class LoadControl {
       for (let line = await lines.next(); line !== null; line = await lines.next()) {
         try {
           this.#onSecond(JSON.parse(line));
-        } catch {
-          // Not a report: ignored.
+        } catch (e) {
+          if (!(e instanceof SyntaxError)) throw e;
+          console.error(`osps observe: the load said something that is not a report: ${line}`);
         }
       }
     })();
@@ -121,7 +127,8 @@ export class LoadControl {
     if (child === null) return;
     this.#child = null;
     this.#state = { clients: 0, mix: this.#state.mix };
-    await child.stdin.close().catch(() => {});
+    // It may have exited already (its stdin's reader gone): then it is only reaped.
+    await child.stdin.close().catch(ignoreGone);
     await reapChild(child, { graceMs: 0, termMs: 3000 });
   }
 

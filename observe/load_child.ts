@@ -14,6 +14,7 @@
 import { parseArgs } from "node:util";
 import {
   answerLine,
+  ClientError,
   intOption,
   optionValue,
   OspsClient,
@@ -71,13 +72,15 @@ async function main(): Promise<void> {
         } else {
           second.wrong++;
         }
-      } catch {
+      } catch (e) {
+        // No answer could be had (ClientError): a failed request, counted; anything else is a bug.
+        if (!(e instanceof ClientError)) throw e;
         second.failed++;
-        await session?.close().catch(() => {});
+        await session?.close();
         session = null;
       }
     }
-    await session?.close().catch(() => {});
+    await session?.close();
   };
 
   const report = setInterval(() => {

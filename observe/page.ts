@@ -85,7 +85,7 @@ async function post(path, body) {
 function roleBox(r) {
   let box = document.querySelector('.role[data-role="' + r.role + '"]');
   if (!box) {
-    box = el("div", { class: "role", "data-role": r.role });
+    box = el("div", { class: "role", "data-role": r.role, "data-kind": r.kind });
     box.innerHTML = '<span class="name"></span><span class="state"></span><div class="beat"><span></span></div><dl></dl>';
     box.querySelector(".name").textContent = r.role;
     if (r.role !== "watchdog") {
@@ -106,7 +106,7 @@ function roleBox(r) {
   bar.style.width = Math.min(100, age / timeout * 100) + "%";
   bar.className = age > timeout / 2 ? "late" : "";
   const fields = [["pid", r.pid], ["port", r.port || "-"], ["heartbeat", r.heartbeatAgeMs < 0 ? "-" : age.toFixed(0) + " ms"], ["restarts", r.restarts]];
-  if (r.role.startsWith("worker")) fields.push(["served", r.served]);
+  if (r.kind === "worker") fields.push(["served", r.served]);
   if (r.role === "dispatcher") fields.push(["queue", r.queue]);
   fields.push(["last exit", r.lastExit || "-"]);
   const dl = box.querySelector("dl");
@@ -147,7 +147,7 @@ function drawSequence() {
   const svg = $("sequence-svg");
   if (!hello || !hello.tracing) return;
   const names = ["clients", "dispatcher"];
-  for (const b of document.querySelectorAll(".role")) { const n = b.dataset.role; if (n.startsWith("worker")) names.push(n); }
+  for (const b of document.querySelectorAll('.role[data-kind="worker"]')) names.push(b.dataset.role);
   names.push("watchdog");
   // Drawn at the box's own width, in pixels: the lanes spread, the text keeps its size.
   const width = Math.max(names.length * 110, $("sequence").clientWidth - 4);
@@ -203,7 +203,7 @@ source.addEventListener("status", (m) => {
   // A worker removed (scaled down) leaves the page too.
   const names = new Set(s.roles.map((r) => r.role));
   for (const box of document.querySelectorAll(".role")) if (!names.has(box.dataset.role)) box.remove();
-  workers = s.roles.filter((r) => r.role.startsWith("worker ")).length;
+  workers = s.roles.filter((r) => r.kind === "worker").length;
   $("workers").textContent = workers + " workers";
   $("running").textContent = s.running ? "running" : "stopped";
 });

@@ -22,6 +22,7 @@
 
 import { MAX_WORKERS, sendSignal, SharedSegment, slotOfRole } from "../ipc/mod.ts";
 import {
+  injectEvent,
   type InstancePaths,
   RELOAD_SIGNAL,
   scaleBySignals,
@@ -275,7 +276,8 @@ async function route(
   try {
     body = await request.json();
     if (typeof body !== "object" || body === null) throw new TypeError("not an object");
-  } catch {
+  } catch (e) {
+    if (!(e instanceof SyntaxError || e instanceof TypeError)) throw e;
     return refuse(400, "the body must be a JSON object");
   }
   if (watchdog === null) return refuse(503, "the instance is starting or stopping");
@@ -326,7 +328,7 @@ function signalRole(
   }
   // To the trace, and through it to the pages' event log.
   traceEvent({
-    event: `inject ${signal}`,
+    event: injectEvent(signal as Deno.Signal),
     channel: "signal",
     peer: role,
     detail: `pid ${sent.pid}`,

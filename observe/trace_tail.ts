@@ -10,7 +10,7 @@
  * @module
  */
 
-import type { RecordedTraceEvent } from "../roles/mod.ts";
+import { parseTraceLine, type TracedEvent } from "../roles/mod.ts";
 
 /** Past this many unread bytes, the tail skips to the last {@link KEEP_BYTES}. */
 const MAX_LAG_BYTES = 4 << 20;
@@ -19,7 +19,7 @@ const KEEP_BYTES = 256 << 10;
 /** What one poll brought. */
 export interface TailRead {
   /** The events written since the last poll, in file order. */
-  events: RecordedTraceEvent[];
+  events: TracedEvent[];
   /** Bytes skipped because the tail was too far behind. */
   skippedBytes: number;
   /** Whole lines read but not parsed (left out of the sample). */
@@ -113,8 +113,10 @@ export class TraceTail {
     let file: Deno.FsFile;
     try {
       file = Deno.openSync(path, { read: true });
-    } catch {
-      return;
+    } catch (e) {
+      // Rotated away between the stat and the open: the next tick finds the new file.
+      if (e instanceof Deno.errors.NotFound) return;
+      throw e;
     }
     try {
       const bytes = new Uint8Array(size - this.#offset);
@@ -140,18 +142,14 @@ function statOrNull(path: string): { ino: number; size: number } | null {
   try {
     const info = Deno.statSync(path);
     return { ino: info.ino ?? 0, size: info.size };
-  } catch {
-    return null;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return null;
+    throw e;
   }
 }
 
-/** A trace line's event onto `events`; nothing for a blank, torn or foreign line. */
-function pushEvent(line: string, events: RecordedTraceEvent[]): void {
-  if (line === "") return;
-  try {
-    const o = JSON.parse(line);
-    if (typeof o?.ts === "number" && typeof o.event === "string") events.push(o);
-  } catch {
-    // Torn (the first line after a skip) or not a trace line.
-  }
+/** A trace line's event onto `events`; nothing for a torn or foreign line (`parseTraceLine`). */
+function pushEvent(line: string, events: TracedEvent[]): void {
+  const event = parseTraceLine(line);
+  if (event !== null) events.push(event);
 }

@@ -25,6 +25,7 @@ import { LISTEN_FIRST, parseHandoff, type Stage, STAGES } from "./stages.ts";
 import {
   closeGracefully,
   closeQuietly,
+  isTransientConnectError,
   TcpLineReader,
   TOO_MANY_CONNECTIONS,
   writeLine,
@@ -188,7 +189,8 @@ export class OspsClient implements AsyncDisposable {
       } catch (e) {
         // Not allowed to connect at all: retrying cannot help.
         if (e instanceof Deno.errors.NotCapable) throw e;
-        if (attempt >= this.#options.retries || e instanceof ClientError) {
+        const retrying = attempt < this.#options.retries && isTransientConnectError(e);
+        if (!retrying) {
           throw new ClientError(
             `cannot reach the dispatcher at ${this.#options.host}:${this.#options.port} ` +
               `after ${count(attempt + 1, "attempt")}: ${(e as Error).message}`,
@@ -304,8 +306,9 @@ export class OspsClient implements AsyncDisposable {
         await this.#send(session, line);
         reply = await this.#receive(session, this.#options.timeoutMs);
       } catch (e) {
-        // No reply in time: a late one must not be taken for the next request's.
-        if (e instanceof ClientError) {
+        // No reply in time (a ClientError), or a failure no retry mends: a late reply must not
+        // be taken for the next request's.
+        if (!isTransientConnectError(e)) {
           this.#drop(session);
           throw e;
         }
@@ -351,7 +354,12 @@ export class OspsClient implements AsyncDisposable {
       // The dispatcher answered, or handed the request on as its stage does (`stages.ts`).
       const handoff = parseHandoff(reply);
       if (handoff?.kind === "redirect") {
-        const answer = await this.#askWorker(handoff.host, handoff.port, line).catch(() => null);
+        const answer = await this.#askWorker(handoff.host, handoff.port, line).catch((e) => {
+          // A worker that is gone or refuses is no answer: asked again below, or through the
+          // dispatcher. Anything else is a fault, not a lost worker.
+          if (!isTransientConnectError(e)) throw e;
+          return null;
+        });
         if (answer !== null && !answer.startsWith("ERR unavailable")) {
           return parseReply(answer, "redirect", retries);
         }

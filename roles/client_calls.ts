@@ -41,8 +41,9 @@ export class CallListener {
   async #acceptReady(listener: Deno.TcpListener): Promise<void> {
     try {
       for await (const conn of listener) this.#matchReady(conn);
-    } catch {
-      // Listener closed.
+    } catch (e) {
+      // The listener closed.
+      if (!(e instanceof Deno.errors.BadResource || e instanceof Deno.errors.Interrupted)) throw e;
     }
   }
 

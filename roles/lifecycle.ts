@@ -80,8 +80,9 @@ export function crashAtStartFile(runtimeDir: string, slug: string): string {
 export function honourInjectedCrash(runtimeDir: string, slug: string): void {
   try {
     Deno.statSync(crashAtStartFile(runtimeDir, slug));
-  } catch {
-    return;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return;
+    throw e;
   }
   console.error(`${slug}: injected crash at start (${crashAtStartFile(runtimeDir, slug)})`);
   Deno.exit(EXIT_INJECTED);

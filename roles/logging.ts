@@ -18,6 +18,7 @@ import {
   type Sink,
 } from "@logtape/logtape";
 import { lifecycleFile, TraceFile } from "./trace_file.ts";
+import type { TracedEvent, TraceEvent, TraceEventKind } from "./trace_event.ts";
 
 const encoder = new TextEncoder();
 
@@ -83,50 +84,11 @@ export function roleLogger(role: string): Logger {
   return getLogger(["osps", role]);
 }
 
-/** The channel an event crossed. */
-export type Channel = "tcp" | "fifo" | "shm" | "signal" | "process";
-
-/** One trace event: who did what on which channel, for which request, with whom. */
-export interface TraceEvent {
-  /** What happened, e.g. `ping`, `accept`, `reply`. */
-  event: string;
-  /** The channel. */
-  channel: Channel;
-  /** The request id, if the event belongs to one. */
-  req?: number;
-  /** The other side: a role (`worker 2`) or an address. */
-  peer?: string;
-  /** Free text: the line sent, the reason… */
-  detail?: string;
-  /** The role, if not this process's own (the scenario's in-process clients). */
-  role?: string;
-}
-
-/** A trace event as recorded: with its time (ms since the epoch), pid and role. */
-export interface RecordedTraceEvent {
-  /** When, ms since the epoch (µs precision). */
-  ts: number;
-  /** The process. */
-  pid: number;
-  /** Its role. */
-  role: string;
-  /** What happened. */
-  event: string;
-  /** The channel. */
-  channel: Channel;
-  /** The request id, if any. */
-  req?: number;
-  /** The other side. */
-  peer?: string;
-  /** Free text. */
-  detail?: string;
-}
-
 /** Roles whose every event is part of the run's lifecycle: the supervisor, the fault injectors. */
 const LIFECYCLE_ROLES = new Set(["watchdog", "scenario", "bench", "chaos", "check"]);
 
 /** Events of any role that are part of its lifecycle: its start, its stop, its end. */
-const LIFECYCLE_EVENTS = new Set(["ready", "stop", "parent gone", "stale answers"]);
+const LIFECYCLE_EVENTS = new Set<TraceEventKind>(["ready", "stop", "parent gone", "stale answers"]);
 
 /**
  * Whether an event is one of the run's lifecycle (kept in the lifecycle file, see
@@ -134,19 +96,19 @@ const LIFECYCLE_EVENTS = new Set(["ready", "stop", "parent gone", "stale answers
  * readiness and stop, and what names a peer for the whole run — a client's connection to the
  * dispatcher, its LISTEN port.
  */
-export function isLifecycleEvent(e: RecordedTraceEvent): boolean {
+export function isLifecycleEvent(e: TracedEvent): boolean {
   return LIFECYCLE_ROLES.has(e.role) || LIFECYCLE_EVENTS.has(e.event) ||
     (e.event === "connect" && e.peer === "dispatcher") ||
     (e.event === "send" && e.detail?.startsWith("LISTEN ") === true);
 }
 
-const watchers = new Set<(e: RecordedTraceEvent) => void>();
+const watchers = new Set<(e: TracedEvent) => void>();
 
 /**
  * Calls `listener` with every trace event this process records from now on, whether or not a
  * trace file is set up (the observer shows the watchdog's events live); dispose to stop.
  */
-export function watchTraceEvents(listener: (e: RecordedTraceEvent) => void): Disposable {
+export function watchTraceEvents(listener: (e: TracedEvent) => void): Disposable {
   watchers.add(listener);
   return { [Symbol.dispose]: () => watchers.delete(listener) };
 }
@@ -158,7 +120,7 @@ export function watchTraceEvents(listener: (e: RecordedTraceEvent) => void): Dis
  */
 export function traceEvent(e: TraceEvent): void {
   if (traceFile === null && watchers.size === 0) return;
-  const recorded: RecordedTraceEvent = {
+  const recorded: TracedEvent = {
     ts: performance.timeOrigin + performance.now(),
     pid: Deno.pid,
     role: e.role ?? defaultRole,

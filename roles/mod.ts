@@ -10,13 +10,11 @@
 export * from "./spawn.ts";
 export * from "./timers.ts";
 export * from "./words.ts";
+export * from "./trace_event.ts";
 export {
-  type Channel,
   closeTrace,
   flushTrace,
-  type RecordedTraceEvent,
   setupLogging,
-  type TraceEvent,
   traceEvent,
   type TraceTarget,
   watchTraceEvents,

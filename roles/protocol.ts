@@ -47,7 +47,8 @@ const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
 export function decodeLine(bytes: Uint8Array): string | null {
   try {
     return strictUtf8.decode(bytes);
-  } catch {
+  } catch (e) {
+    if (!(e instanceof TypeError)) throw e;
     return null;
   }
 }

@@ -131,7 +131,8 @@ export class LineReader {
   /** The next line (without its newline), or null at end of stream. */
   next(): Promise<string | null> {
     const line = this.#turn.then(() => this.#next());
-    this.#turn = line.catch(() => {});
+    // The next call waits for this one to end, however it ends: its caller gets the error.
+    this.#turn = line.then(() => {}, () => {});
     return line;
   }
 
@@ -167,7 +168,8 @@ export class LineReader {
 
   /** Lets go of the stream: what comes after is discarded. */
   async release(): Promise<void> {
-    await this.#reader.cancel().catch(() => {});
+    // A stream that failed rejects its cancel with the failure its read already gave the caller.
+    await this.#reader.cancel().then(() => {}, () => {});
   }
 
   /** Reads to the end and releases the stream. */

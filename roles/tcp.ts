@@ -150,13 +150,38 @@ export class TcpLineReader {
 
 const encoder = new TextEncoder();
 
+/**
+ * Whether `e` is what a connection throws when its peer or itself is gone (closed, reset, broken
+ * pipe): the end of that connection, not a fault of the caller's.
+ */
+export function isConnectionGone(e: unknown): boolean {
+  return e instanceof Deno.errors.BadResource || e instanceof Deno.errors.BrokenPipe ||
+    e instanceof Deno.errors.ConnectionReset || e instanceof Deno.errors.ConnectionAborted ||
+    e instanceof Deno.errors.NotConnected || e instanceof Deno.errors.Interrupted;
+}
+
+/**
+ * Whether `e` is what connecting, or a connection, throws for a reason that may pass: refused,
+ * timed out, out of local ports, or {@link isConnectionGone}. Worth another try; nothing else is.
+ */
+export function isTransientConnectError(e: unknown): boolean {
+  return isConnectionGone(e) || e instanceof Deno.errors.ConnectionRefused ||
+    e instanceof Deno.errors.TimedOut || e instanceof Deno.errors.AddrNotAvailable;
+}
+
+/** Rethrows `e` unless the connection it came from is gone ({@link isConnectionGone}). */
+export function ignoreGone(e: unknown): void {
+  if (!isConnectionGone(e)) throw e;
+}
+
 /** Writes one line (LF added); false if the peer is gone. */
 export async function writeLine(conn: LineConn, line: string): Promise<boolean> {
   const bytes = encoder.encode(`${line}\n`);
   try {
     for (let at = 0; at < bytes.length;) at += await conn.write(bytes.subarray(at));
     return true;
-  } catch {
+  } catch (e) {
+    ignoreGone(e);
     return false;
   }
 }
@@ -175,8 +200,9 @@ export async function closeGracefully(conn: LineConn, drainMs = 1000): Promise<v
   try {
     await conn.closeWrite();
     while (await conn.read(DISCARD) !== null) { /* dropped */ }
-  } catch {
-    // The peer is gone already, or the drain timed out.
+  } catch (e) {
+    // The peer is gone already, or the drain timed out (the deadline closed the connection).
+    ignoreGone(e);
   } finally {
     deadline.cancel();
   }
@@ -201,8 +227,9 @@ export async function closeAfterReply(
 export function closeQuietly(conn: LineConn): void {
   try {
     conn.close();
-  } catch {
+  } catch (e) {
     // Already closed.
+    if (!(e instanceof Deno.errors.BadResource)) throw e;
   }
 }
 

@@ -32,3 +32,31 @@ export async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T
     clearTimeout(timer);
   }
 }
+
+/** A bounded wait ended before what it waited for happened. */
+export class WaitTimeoutError extends Error {
+  /** `what` had not happened after `timeoutMs`. */
+  constructor(what: string, timeoutMs: number) {
+    super(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    this.name = "WaitTimeoutError";
+  }
+}
+
+/**
+ * Checks `condition` every 5 ms until it holds, and returns how long that took; throws
+ * {@link WaitTimeoutError} naming `what` after `timeoutMs`. For what the kernel does not notify
+ * (a pid vanishing, a registry field changing).
+ */
+export async function waitUntil(
+  what: string,
+  condition: () => boolean | Promise<boolean>,
+  timeoutMs: number,
+  signal?: AbortSignal,
+): Promise<number> {
+  const start = performance.now();
+  while (!await condition()) {
+    if (performance.now() - start > timeoutMs) throw new WaitTimeoutError(what, timeoutMs);
+    await sleep(5, signal);
+  }
+  return performance.now() - start;
+}

@@ -12,11 +12,12 @@
  * @module
  */
 
-import { isRunning, ROLE_STATE, sendSignal } from "../ipc/mod.ts";
+import { isRunning, NoSuchProcessError, ROLE_STATE, sendSignal } from "../ipc/mod.ts";
 import {
   closeTrace,
   count,
   freshTraceFile,
+  injectEvent,
   setupLogging,
   type Stage,
   traceEvent,
@@ -247,13 +248,14 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       if (fault === null) continue;
       try {
         sendSignal(fault.pid, fault.signal);
-      } catch {
+      } catch (e) {
         // Gone between the pick and the signal (it was being replaced): nothing hit.
-        continue;
+        if (e instanceof NoSuchProcessError) continue;
+        throw e;
       }
       recent.set(fault.target, [...(recent.get(fault.target) ?? []), now]);
       faults.push({ atMs: now - start, ...fault });
-      traceEvent({ event: `inject ${fault.signal}`, channel: "signal", peer: fault.target });
+      traceEvent({ event: injectEvent(fault.signal), channel: "signal", peer: fault.target });
     }
     // The last faults are detected and recovered from, under load.
     await sleep(heartbeatMs + 1500);

@@ -70,7 +70,7 @@ export async function runClients(
         records.push({ client: c, line, got: null, failure: String(e), latencyMs: 0 });
       }
     } finally {
-      await client?.close().catch(() => {});
+      await client?.close();
     }
   }));
   return records;

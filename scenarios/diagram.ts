@@ -8,7 +8,8 @@
  */
 
 import { labelRequestIds } from "../roles/mod.ts";
-import { inbound, type TracedEvent } from "./timeline.ts";
+import { actorOf, type TracedEvent, type TraceEventKind } from "../roles/mod.ts";
+import { inbound } from "./timeline.ts";
 
 /** One step of the diagram. */
 export type Step =
@@ -53,50 +54,55 @@ export interface Diagram {
   latencies: { req: number; ts: number; ms: number }[];
 }
 
+/** The watchdog's events drawn as a kill: an arrow of the signal channel to the role. */
+const KILLS: readonly TraceEventKind[] = ["frozen", "start timeout", "kill", "group restart"];
+
+/** Lifelines' order: clients, the dispatcher, workers by number, then the others. */
 const ROLE_ORDER = (name: string): [number, number] => {
-  const n = Number(name.split(" ")[1] ?? 0);
-  if (name.startsWith("client")) return [0, n];
-  if (name === "dispatcher") return [1, 0];
-  if (name.startsWith("worker")) return [2, n];
-  return [3, 0];
+  const { kind, n } = actorOf(name);
+  const group = ["client", "dispatcher", "worker"].indexOf(kind);
+  return [group < 0 ? 3 : group, n];
 };
+
+/** The raw form of the lines {@link PeerResolver.learn} looks at: the events it learns from. */
+const TEACHING_LINE = /"event":"(?:connect|ready)"|"detail":"(?:LISTEN|READY) /;
 
 /**
  * Learns, in time order, which client or worker stands behind the addresses and tokens the others
  * saw. Ports are reused over a long run, so a peer resolves to whoever held its port last.
  */
-/** The raw form of the lines {@link PeerResolver.learn} looks at: the events it learns from. */
-const TEACHING_LINE = /"event":"(?:connect|ready)"|"detail":"(?:LISTEN|READY) /;
-
 class PeerResolver {
   #byPort = new Map<string, string>();
   #byToken = new Map<string, string>();
 
   learn(e: TracedEvent): void {
     const port = (s: string) => /:(\d+)$/.exec(s)?.[1] ?? /port (\d+)/.exec(s)?.[1];
-    if (e.role.startsWith("client") && e.event === "connect" && e.detail) {
+    const kind = actorOf(e.role).kind;
+    if (kind === "client" && e.event === "connect" && e.detail) {
       const p = port(e.detail);
       if (p) this.#byPort.set(p, e.role);
     }
-    if (e.role.startsWith("client") && e.event === "send" && e.detail?.startsWith("LISTEN ")) {
+    if (kind === "client" && e.event === "send" && e.detail?.startsWith("LISTEN ")) {
       this.#byPort.set(e.detail.slice(7), e.role);
     }
-    if (e.role.startsWith("worker") && e.event === "ready" && e.detail) {
+    if (kind === "worker" && e.event === "ready" && e.detail) {
       const p = port(e.detail);
       if (p) this.#byPort.set(p, e.role);
     }
-    if (e.role.startsWith("worker") && e.event === "send" && e.detail?.startsWith("READY ")) {
+    if (kind === "worker" && e.event === "send" && e.detail?.startsWith("READY ")) {
       this.#byToken.set(e.detail.slice(6), e.role);
     }
   }
 
   resolve(peer: string): string {
-    if (/^(dispatcher|watchdog|worker \d+|client \d+)$/.test(peer)) return peer;
+    if (!["other", "standby"].includes(actorOf(peer).kind)) return peer;
     const token = /^worker calling for (\S+)$/.exec(peer)?.[1];
     if (token && this.#byToken.has(token)) return this.#byToken.get(token)!;
     const p = /:(\d+)$/.exec(peer)?.[1];
     if (p && this.#byPort.has(p)) return this.#byPort.get(p)!;
-    return peer.startsWith("worker") ? "worker ?" : peer.startsWith("client") ? "client ?" : peer;
+    // An address not resolved: the description says whose (`worker 127.0.0.1:4000`).
+    const whose = /^(worker|client) /.exec(peer)?.[1];
+    return whose ? `${whose} ?` : peer;
   }
 }
 
@@ -184,7 +190,7 @@ export class StepBuilder {
           ...base,
         };
       }
-      if (e.event === "frozen" || e.event === "kill" || e.event === "group restart") {
+      if (KILLS.includes(e.event)) {
         return {
           kind: "arrow",
           from: "watchdog",

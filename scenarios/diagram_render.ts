@@ -9,7 +9,8 @@
 import { requestLabel } from "../roles/mod.ts";
 import { buildDiagram, clipLabel, type Diagram } from "./diagram.ts";
 import { axisTicks, escapeXml } from "./svg.ts";
-import { readTrace, type TracedEvent } from "./timeline.ts";
+import type { TracedEvent } from "../roles/mod.ts";
+import { readTrace } from "./timeline.ts";
 
 const mermaidId = (name: string) => name.replace(/[^A-Za-z0-9]/g, "_");
 const mermaidText = (s: string) => s.replace(/[;#<>]/g, " ").replace(/\s+/g, " ").trim() || " ";

@@ -15,7 +15,7 @@ import {
   sendSignal,
   SharedSegment,
 } from "../ipc/mod.ts";
-import { LineReader, ROLE_PERMISSIONS, roleCommand } from "../roles/mod.ts";
+import { LineReader, ROLE_PERMISSIONS, roleCommand, signalChild } from "../roles/mod.ts";
 import { sleep } from "../roles/timers.ts";
 
 const HELPER = new URL("./experiment_helper.ts", import.meta.url);
@@ -131,13 +131,7 @@ export class ExperimentRun implements AsyncDisposable {
   }
 
   #killAll(): void {
-    for (const child of this.#children) {
-      try {
-        child.kill("SIGKILL");
-      } catch {
-        // Exited already.
-      }
-    }
+    for (const child of this.#children) signalChild(child, "SIGKILL");
     for (const pid of this.#adopted) {
       // Only while it is still this process's adopted child: a reaped pid may be someone else's.
       if (processInfo(pid)?.ppid !== Deno.pid) continue;
@@ -154,12 +148,13 @@ export class ExperimentRun implements AsyncDisposable {
     clearTimeout(this.#timer);
     this.#callerSignal?.removeEventListener("abort", this.#onCallerAbort);
     this.#killAll();
-    await Promise.all([...this.#children].map((c) => c.status.catch(() => {})));
+    await Promise.all([...this.#children].map((c) => c.status));
     for (const child of this.#children) {
       try {
         await child.stdout.cancel();
-      } catch {
-        // Not piped, or already read to its end.
+      } catch (e) {
+        // Not piped, or being read by its reader.
+        if (!(e instanceof TypeError)) throw e;
       }
     }
     for (const pid of this.#adopted) {
@@ -193,8 +188,9 @@ export function experimentTraces(): ExperimentTraces {
   const list = (dir: string, keep: (name: string) => boolean) => {
     try {
       return [...Deno.readDirSync(dir)].map((e) => e.name).filter(keep).map((n) => `${dir}/${n}`);
-    } catch {
-      return [];
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) return [];
+      throw e;
     }
   };
   const folders = [...new Set([defaultRuntimeBase(), Deno.env.get("TMPDIR") || "/tmp"])];

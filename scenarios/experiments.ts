@@ -29,8 +29,9 @@ import { freshTraceFile, withTimeout } from "../roles/mod.ts";
 import { ExperimentRun, type ExperimentRunOptions } from "./experiment_run.ts";
 import { runClients } from "./clients.ts";
 import { type RunningSystem, startSystem, type SystemOptions } from "./harness.ts";
-import { type TracedEvent, waitForTrace } from "./timeline.ts";
-import { sleep } from "../roles/timers.ts";
+import type { TracedEvent } from "../roles/mod.ts";
+import { waitForTrace } from "./timeline.ts";
+import { sleep, WaitTimeoutError } from "../roles/timers.ts";
 
 /** The experiments. */
 export const EXPERIMENTS = ["zombie", "pipe-buffering", "sigchld", "frozen-pipe"] as const;
@@ -253,6 +254,7 @@ async function sigchld(run: ExperimentRun): Promise<Observation[]> {
 /** Starts a system for the run: stopped at its end whatever happens, even during its start. */
 function system(run: ExperimentRun, options: SystemOptions): Promise<RunningSystem> {
   const starting = startSystem(options);
+  // A start that failed has nothing to stop: its failure reaches the run through the wait below.
   run.defer(async () => await (await starting.catch(() => null))?.stop());
   return run.wait("starting a system", starting);
 }
@@ -316,7 +318,10 @@ async function frozenPipe(run: ExperimentRun): Promise<Observation[]> {
           "worker 1 restarted",
           () => slot.get("generation") > generation && slot.get("state") === 2,
           5000,
-        ).catch(() => {}),
+        ).catch((e) => {
+          // Not restarted in time: the observation below says so.
+          if (!(e instanceof WaitTimeoutError)) throw e;
+        }),
       );
       const restarted = fast.role("worker 1").pid;
       seen.push({

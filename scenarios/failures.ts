@@ -22,9 +22,12 @@ import {
   closeTrace,
   count,
   freshTraceFile,
+  injectEvent,
   setupLogging,
   type Stage,
+  type TracedEvent,
   traceEvent,
+  type TraceEventKind,
 } from "../roles/mod.ts";
 import type { RequestRecord } from "./clients.ts";
 import { type RunningSystem, startSystem, type StopReport, type SystemOptions } from "./harness.ts";
@@ -37,7 +40,7 @@ import {
 } from "./checks.ts";
 import { ConnectProbe, LoadGenerator, ZombieWatch } from "./load.ts";
 import { renderTrace } from "./diagram_render.ts";
-import { formatTimeline, readTrace, type TracedEvent, waitForTrace } from "./timeline.ts";
+import { formatTimeline, readTrace, waitForTrace } from "./timeline.ts";
 import { sleep } from "../roles/timers.ts";
 
 /** How one failure scenario breaks the system, and what it expects the watchdog to do. */
@@ -51,7 +54,7 @@ interface FailureCase {
   /** The role also crashes at every start from then on (a crash loop). */
   crashesAtStart: boolean;
   /** The watchdog's trace events that count as seeing the fault. */
-  seenBy: string[];
+  seenBy: TraceEventKind[];
   /** The bound on seeing it, ms, for a heartbeat timeout of `heartbeatMs`. */
   seenWithinMs: (heartbeatMs: number) => number;
   /** What the watchdog must do: restart the role (served again), or give up on it. */
@@ -194,13 +197,16 @@ async function firstReaction(
   tracePath: string,
   role: string,
   since: number,
-  events: string[],
+  events: TraceEventKind[],
 ): Promise<number | null> {
   const reaction = (e: TracedEvent) =>
     e.ts >= since && e.role === "watchdog" && e.peer === role && events.includes(e.event);
   const e = (await waitForTrace(tracePath, (all) => all.some(reaction)))?.find(reaction);
   return e ? e.ts - since : null;
 }
+
+/** The events of roles other than the watchdog a failure's timeline shows. */
+const SHOWN_OF_ROLES: TraceEventKind[] = ["ready", "worker lost", "parent gone"];
 
 /** An interrupted run's report keeps only the checks of what it left. */
 function finish(
@@ -213,7 +219,7 @@ function finish(
   const events = readTrace(base.tracePath).filter((e) =>
     e.ts >= since - 20 &&
     (e.role === "watchdog" || e.role === "scenario" ||
-      ["ready", "worker lost", "parent gone"].includes(e.event))
+      SHOWN_OF_ROLES.includes(e.event))
   );
   const outDir = base.tracePath.slice(0, base.tracePath.lastIndexOf("/"));
   const interrupted = signal?.aborted ?? false;
@@ -275,7 +281,7 @@ export async function runFailureScenario(options: FailureOptions): Promise<Failu
       const workerPids = system.roles.filter((r) => r.kind === "worker").map((r) => r.pid);
       if (c.crashesAtStart) system.crashAtStart(c.target, true);
       t0 = performance.timeOrigin + performance.now();
-      traceEvent({ event: `inject ${c.fault}`, channel: "signal", peer: c.target });
+      traceEvent({ event: injectEvent(c.fault), channel: "signal", peer: c.target });
       const pid = system.signal(c.target, c.fault);
       const heartbeatMs = systemOptions.heartbeatTimeoutMs!;
       const bound = c.seenWithinMs(heartbeatMs);

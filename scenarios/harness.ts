@@ -30,15 +30,17 @@ import {
   RELOAD_SIGNAL,
   roleCommand,
   scaleBySignals,
-  sleep,
+  signalChild,
   type Stage,
   SYSTEM_ROLE_PERMISSIONS,
   type SystemValues,
+  waitUntil,
   watchdogArgs,
 } from "../roles/mod.ts";
 import { defaultRuntimeBase } from "../ipc/mod.ts";
 import { checkLeftovers, type LeftoverReport, processesOfSegment } from "./proof.ts";
-import { readTrace, type TracedEvent } from "./timeline.ts";
+import type { TracedEvent } from "../roles/mod.ts";
+import { readTrace } from "./timeline.ts";
 
 const WATCHDOG = new URL("../roles/watchdog/main.ts", import.meta.url);
 
@@ -279,14 +281,7 @@ export class RunningSystem implements AsyncDisposable {
     timeoutMs: number,
     signal?: AbortSignal,
   ): Promise<number> {
-    const start = performance.now();
-    while (!condition(this)) {
-      if (performance.now() - start > timeoutMs) {
-        throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-      }
-      await sleep(5, signal);
-    }
-    return performance.now() - start;
+    return await waitUntil(what, () => condition(this), timeoutMs, signal);
   }
 
   /** The trace events so far, in time order (empty without a trace file). */
@@ -367,11 +362,8 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
   const stderr = new StderrTail(watchdog.stderr);
   const ready = await readReadyLine(watchdog, options.readyTimeoutMs ?? 15_000);
   if (typeof ready === "string") {
-    try {
-      watchdog.kill("SIGTERM");
-    } catch {
-      // It exited: its status and messages tell why.
-    }
+    // If it exited, its status and messages tell why.
+    signalChild(watchdog, "SIGTERM");
     const status = await watchdog.status;
     await stderr.done;
     throw new SystemStartError(

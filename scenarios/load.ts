@@ -67,11 +67,11 @@ export class LoadGenerator {
           sentAt: t,
           latencyMs: performance.now() - t,
         });
-        await client?.close().catch(() => {});
+        await client?.close();
         client = null;
       }
     }
-    await client?.close().catch(() => {});
+    await client?.close();
   }
 
   /** Stops sending and waits for the requests in flight; returns every record. */

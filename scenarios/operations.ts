@@ -25,7 +25,8 @@ import { renderTrace } from "./diagram_render.ts";
 import { type RunningSystem, startSystem, type StopReport, type SystemOptions } from "./harness.ts";
 import { ConnectProbe, LoadGenerator, ZombieWatch } from "./load.ts";
 import { expectedAnswer } from "./stages.ts";
-import { formatTimeline, readTrace, type TracedEvent } from "./timeline.ts";
+import type { TracedEvent, TraceEventKind } from "../roles/mod.ts";
+import { formatTimeline, readTrace } from "./timeline.ts";
 
 /** The operation scenarios, in the order they are listed. */
 export const OPERATIONS = ["reload", "scale", "recycle", "strategy"] as const;
@@ -44,14 +45,14 @@ interface OperationCase {
 }
 
 /** The watchdog's events of the run so far. */
-function watchdogEvents(system: RunningSystem, name?: string): TracedEvent[] {
+function watchdogEvents(system: RunningSystem, name?: TraceEventKind): TracedEvent[] {
   return system.trace().filter((e) => e.role === "watchdog" && (!name || e.event === name));
 }
 
 /** Waits (bounded) until the watchdog's trace holds an event `name` (or `failed`) since `t0`. */
 async function watchdogSaid(
   system: RunningSystem,
-  names: string[],
+  names: TraceEventKind[],
   t0: number,
   timeoutMs: number,
   signal?: AbortSignal,
@@ -294,7 +295,7 @@ export async function runOperationScenario(options: OperationOptions): Promise<O
     await interruptibly(signal, async () => {
       await sleep(500, signal);
       t0 = performance.timeOrigin + performance.now();
-      traceEvent({ event: name, channel: "process", detail: "the operation begins" });
+      traceEvent({ event: "operation", channel: "process", detail: `${name} begins` });
       checks.push(...await c.run(system, t0, signal));
       await sleep(500, signal);
     });

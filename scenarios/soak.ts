@@ -7,7 +7,7 @@
  * @module
  */
 
-import { ROLE_STATE } from "../ipc/mod.ts";
+import { NoSuchProcessError, ROLE_STATE } from "../ipc/mod.ts";
 import type { Stage } from "../roles/mod.ts";
 import { startSystem, type StopReport } from "./harness.ts";
 import { LoadGenerator, seeded, ZombieWatch } from "./load.ts";
@@ -95,14 +95,15 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     try {
       const pid = system.signal(role, signal);
       faults.push({ atMs: performance.now() - start, signal, role, pid });
-    } catch {
+    } catch (e) {
       // The role is between two processes (being restarted): nothing to hit this time.
+      if (!(e instanceof NoSuchProcessError)) throw e;
     }
   };
   const pickWorker = () => {
     // A worker that is up; a slot marked failed or restarting is left alone.
     const up = system.roles.filter((r) =>
-      r.name.startsWith("worker") && system.segment.slot(r.slot).get("state") !== ROLE_STATE.failed
+      r.kind === "worker" && system.segment.slot(r.slot).get("state") !== ROLE_STATE.failed
     );
     return up[Math.floor(random() * up.length)]?.name;
   };

@@ -13,7 +13,8 @@ import type { Stage } from "../roles/stages.ts";
 import { type RequestRecord, runClients } from "./clients.ts";
 import { startSystem, type StopReport } from "./harness.ts";
 import { isClean } from "./proof.ts";
-import { formatTimeline, readTrace, type TracedEvent } from "./timeline.ts";
+import type { TracedEvent } from "../roles/mod.ts";
+import { formatTimeline, readTrace } from "./timeline.ts";
 import { renderTrace } from "./diagram_render.ts";
 
 /** Options of {@link runStageScenario}. */

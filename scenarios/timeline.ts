@@ -9,46 +9,12 @@ import {
   flushTrace,
   labelRequestIds,
   lifecycleFile,
+  parseTraceLine,
   requestLabel,
+  type TracedEvent,
   traceFiles,
 } from "../roles/mod.ts";
 import { sleep } from "../roles/timers.ts";
-
-/** One trace event as read back from the file. */
-export interface TracedEvent {
-  /** Time, ms since the epoch (µs precision). */
-  ts: number;
-  /** The process's pid. */
-  pid: number;
-  /** Who did it: `dispatcher`, `worker 2`, `client 1`… */
-  role: string;
-  /** What happened. */
-  event: string;
-  /** tcp, fifo, shm, signal or process. */
-  channel: string;
-  /** The request id, if any. */
-  req?: number;
-  /** The other side. */
-  peer?: string;
-  /** The line, the order… */
-  detail?: string;
-}
-
-/** The event a trace line holds, or null if it holds none (a torn line, or not a trace's). */
-export function parseTraceLine(line: string): TracedEvent | null {
-  let o: unknown;
-  try {
-    o = JSON.parse(line);
-  } catch (e) {
-    if (e instanceof SyntaxError) return null;
-    throw e;
-  }
-  const e = o as Partial<TracedEvent> | null;
-  return typeof e?.ts === "number" && typeof e.event === "string" && typeof e.role === "string" &&
-      typeof e.channel === "string"
-    ? e as TracedEvent
-    : null;
-}
 
 /**
  * Reads a trace, in time order: the file and, when it was rotated, the older `FILE.1` before it.

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { buildDiagram, readTrace, runStageScenario, toHtml, toMermaid } from "../scenarios/mod.ts";
+import type { TracedEvent, TraceEventKind } from "../roles/mod.ts";
 import { cliCommand } from "./helpers.ts";
 
 Deno.test("a stage run's diagram: one lifeline per role, arrows for messages, files written", async () => {
@@ -46,7 +47,7 @@ Deno.test("a stage run's diagram: one lifeline per role, arrows for messages, fi
 });
 
 Deno.test("long runs keep the start and the window around the first fault, and say so", () => {
-  const step = (i: number) => ({
+  const step = (i: number): TracedEvent => ({
     ts: i,
     pid: 1,
     role: "dispatcher",
@@ -58,7 +59,7 @@ Deno.test("long runs keep the start and the window around the first fault, and s
   });
   const events = Array.from(
     { length: 1000 },
-    (_, i) =>
+    (_, i): TracedEvent =>
       i === 600
         ? {
           ts: i,
@@ -83,7 +84,7 @@ Deno.test("long runs keep the start and the window around the first fault, and s
 });
 
 Deno.test("long runs are cut and say so; main.ts trace renders a trace file", async () => {
-  const events = Array.from({ length: 500 }, (_, i) => ({
+  const events = Array.from({ length: 500 }, (_, i): TracedEvent => ({
     ts: 1000 + i,
     pid: 1,
     role: "dispatcher",
@@ -152,7 +153,12 @@ Deno.test("long runs are cut and say so; main.ts trace renders a trace file", as
 });
 
 Deno.test("the watchdog's operations are drawn: a drain as a planned signal, a group restart as a kill", () => {
-  const watchdog = (ts: number, event: string, peer: string | undefined, detail: string) => ({
+  const watchdog = (
+    ts: number,
+    event: TraceEventKind,
+    peer: string | undefined,
+    detail: string,
+  ): TracedEvent => ({
     ts,
     pid: 1,
     role: "watchdog",

@@ -8,9 +8,10 @@
 import * as libc from "../ipc/libc.ts";
 import { defaultRuntimeBase, SharedSegment } from "../ipc/mod.ts";
 import { LineReader, ROLE_PERMISSIONS, roleCommand, TcpLineReader } from "../roles/mod.ts";
-import { sleep, withTimeout } from "../roles/timers.ts";
+import { withTimeout } from "../roles/timers.ts";
 
 export { LineReader } from "../roles/mod.ts";
+export { waitUntil } from "../roles/timers.ts";
 
 /** A unique shared segment name for one test. */
 export function testSegmentName(label: string): string {
@@ -28,25 +29,6 @@ export function spawnFixture(name: string, args: string[] = []): Deno.ChildProce
     { stdin: "null", stdout: "piped", stderr: "inherit" },
     [...ROLE_PERMISSIONS, "--allow-run"],
   ).spawn();
-}
-
-/**
- * Checks `condition` every 5 ms until it holds or `timeoutMs` passes; returns the time it took in
- * ms. Throws with `what` on timeout. For events the kernel does not notify (a pid vanishing).
- */
-export async function waitUntil(
-  what: string,
-  condition: () => boolean | Promise<boolean>,
-  timeoutMs: number,
-): Promise<number> {
-  const start = performance.now();
-  while (!await condition()) {
-    if (performance.now() - start > timeoutMs) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    }
-    await sleep(5);
-  }
-  return performance.now() - start;
 }
 
 /**

@@ -7,13 +7,8 @@ import {
   standbyOrderLine,
   SYSTEM_ROLE_PERMISSIONS,
 } from "../roles/mod.ts";
-import {
-  isClean,
-  type RunningSystem,
-  startSystem,
-  type SystemOptions,
-  type TracedEvent,
-} from "../scenarios/mod.ts";
+import { isClean, type RunningSystem, startSystem, type SystemOptions } from "../scenarios/mod.ts";
+import type { TracedEvent } from "../roles/mod.ts";
 import { LineReader } from "./helpers.ts";
 
 const STANDBY = new URL("../roles/standby/main.ts", import.meta.url);

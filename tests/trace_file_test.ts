@@ -37,7 +37,13 @@ Deno.test("4 processes x 5000 events into a trace bounded at 256 KiB: rotated, b
     const last = new TraceFile(path, { maxBytes: bound });
     last.append(
       `${
-        JSON.stringify({ ts: Date.now() + 1000, pid: 0, role: "last", event: "x", channel: "fifo" })
+        JSON.stringify({
+          ts: Date.now() + 1000,
+          pid: 0,
+          role: "last",
+          event: "send",
+          channel: "fifo",
+        })
       }\n`,
     );
     last.close();

@@ -42,7 +42,8 @@ export function parseStandbyOrder(line: string): StandbyOrder {
   let order: Partial<StandbyOrder>;
   try {
     order = JSON.parse(line) ?? {};
-  } catch {
+  } catch (e) {
+    if (!(e instanceof SyntaxError)) throw e;
     throw refuse();
   }
   const { program, args } = order;

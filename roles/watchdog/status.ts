@@ -13,6 +13,7 @@ import {
   isRunning,
   monotonicMs,
   ROLE_STATE,
+  type RoleKind,
   SegmentNotFoundError,
   SharedSegment,
   WATCHDOG_SLOT,
@@ -27,6 +28,8 @@ const STATE_NAMES = Object.fromEntries(
 export interface RoleStatus {
   /** `watchdog`, `dispatcher`, `worker k`, or `standby` (the process waiting to take a role). */
   role: string;
+  /** Which program it is. */
+  kind: RoleKind | "standby";
   /** Its pid in the registry. */
   pid: number;
   /** Whether that process runs. */
@@ -98,12 +101,13 @@ export function registryStatus(seg: SharedSegment): RegistryStatus {
     stage: seg.header().label,
     clock,
     roles: [
-      ...seg.rolesInUse().map(({ name: role, slot: index }) => {
+      ...seg.rolesInUse().map(({ name: role, slot: index, kind }) => {
         const slot = seg.slot(index);
         const pid = slot.get("pid");
         const generation = slot.get("generation");
         return {
           role,
+          kind,
           pid,
           alive: pid > 0 && isRunning(pid),
           state: STATE_NAMES[slot.get("state")] ?? `unknown (${slot.get("state")})`,
@@ -130,6 +134,7 @@ function standbyStatus(pid: number): RoleStatus[] {
   if (pid <= 0) return [];
   return [{
     role: "standby",
+    kind: "standby",
     pid,
     alive: isRunning(pid),
     state: "waiting",

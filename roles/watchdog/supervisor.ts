@@ -422,7 +422,7 @@ export class Supervisor implements OperationsHost {
     if (outcome === "late") {
       const ms = Math.round(role.readyBy - role.startedAt);
       this.operations.failed(role, `was not ready within ${ms} ms`);
-      this.#kill(role, `not ready within ${ms} ms`);
+      this.#kill(role, "start timeout", `not ready within ${ms} ms`);
       return;
     }
     role.state = "running";
@@ -557,10 +557,11 @@ export class Supervisor implements OperationsHost {
   }
 
   /**
-   * Begins killing a role: SIGTERM now, SIGKILL after the kill grace (see {@link #escalate}); a
+   * Begins killing a role found frozen, or not ready in time (`event`, with `why` as detail):
+   * SIGTERM now, SIGKILL after the kill grace (see {@link #escalate}); a
    * process stopped by a signal cannot act on SIGTERM, and gets SIGKILL at once.
    */
-  #kill(role: Supervised, why: string): void {
+  #kill(role: Supervised, event: "frozen" | "start timeout", why: string): void {
     if (role.killing !== null || role.child === null) return;
     const stopped = isStopped(role.child.pid);
     const signal = stopped ? "SIGKILL" : "SIGTERM";
@@ -571,7 +572,7 @@ export class Supervisor implements OperationsHost {
       pid: role.child.pid,
     });
     traceEvent({
-      event: "frozen",
+      event,
       channel: "signal",
       peer: role.name,
       detail: `${why}; ${signal}`,
@@ -668,7 +669,9 @@ export class Supervisor implements OperationsHost {
     if (role.state !== "running" || role.killing !== null) return;
     role.beats.heard(this.segment.slot(role.slot).get("heartbeat"), now);
     const verdict = role.beats.judge(now, this.options.heartbeatTimeoutMs);
-    if (!verdict.alive) this.#kill(role, `heartbeat ${verdict.ageMs?.toFixed(0)} ms old`);
+    if (!verdict.alive) {
+      this.#kill(role, "frozen", `heartbeat ${verdict.ageMs?.toFixed(0)} ms old`);
+    }
     role.policy.running(role.startedAt, now);
   }
 
@@ -681,7 +684,7 @@ export class Supervisor implements OperationsHost {
     }
     role.stoppedSince ??= now;
     if (now - role.stoppedSince > this.options.heartbeatTimeoutMs) {
-      this.#kill(role, "stopped by a signal while it starts");
+      this.#kill(role, "frozen", "stopped by a signal while it starts");
     }
   }
 

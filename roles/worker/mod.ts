@@ -176,7 +176,7 @@ async function serve(
     if (frame !== null && frame !== undefined) await carryOutOrder(worker, frame);
   }
   listener?.close();
-  await accepting.catch(() => {});
+  await accepting.catch((e) => log.error("accepting clients: {e}", { e: String(e) }));
   await Promise.all(serving);
   await worker.finish();
 }
