@@ -11,33 +11,36 @@
 /** How often pending deadlines are checked, ms: the lateness bound of every deadline. */
 export const DEADLINE_TICK_MS = 50;
 
-const pending = new Set<Deadline>();
-let timer: ReturnType<typeof setInterval> | undefined;
-
-function sweep(): void {
-  const now = performance.now();
-  for (const d of pending) {
-    if (d.at <= now) {
-      pending.delete(d);
-      d.fire();
-    }
-  }
-  if (pending.size === 0 && timer !== undefined) {
-    clearInterval(timer);
-    timer = undefined;
-  }
+/** Where a set of deadlines reads the time and gets its tick: real time, or a test's own. */
+export interface DeadlineClock {
+  /** The time now, ms (`performance.now()`'s clock for real time). */
+  now(): number;
+  /** Calls `tick` every `ms` until the function returned is called. */
+  every(ms: number, tick: () => void): () => void;
 }
+
+/** Real time: `performance.now()`, and an interval timer that never keeps the process alive. */
+export const REAL_CLOCK: DeadlineClock = {
+  now: () => performance.now(),
+  every(ms, tick) {
+    const interval = setInterval(tick, ms);
+    Deno.unrefTimer(interval);
+    return () => clearInterval(interval);
+  },
+};
 
 /** A pending deadline: it calls its action once, unless cancelled first. */
 export class Deadline {
-  /** When it fires, on the `performance.now()` clock. */
+  /** When it fires, on its clock. */
   at: number;
+  readonly #set: Deadlines;
   readonly #action: () => void;
   #fired = false;
 
-  /** @internal Use {@link deadlineAfter}. */
-  constructor(ms: number, action: () => void) {
-    this.at = performance.now() + ms;
+  /** @internal Use {@link Deadlines.after} or {@link deadlineAfter}. */
+  constructor(set: Deadlines, ms: number, action: () => void) {
+    this.#set = set;
+    this.at = set.clock.now() + ms;
     this.#action = action;
   }
 
@@ -54,29 +57,72 @@ export class Deadline {
 
   /** Cancels it; does nothing once fired. */
   cancel(): void {
-    pending.delete(this);
+    this.#set.unschedule(this);
   }
 
   /** Moves it to `ms` from now (again pending if it had fired or was cancelled). */
   restart(ms: number): void {
-    this.at = performance.now() + ms;
+    this.at = this.#set.clock.now() + ms;
     this.#fired = false;
-    schedule(this);
+    this.#set.schedule(this);
   }
 }
 
-function schedule(d: Deadline): void {
-  pending.add(d);
-  if (timer === undefined) {
-    const interval = setInterval(sweep, DEADLINE_TICK_MS);
-    Deno.unrefTimer(interval);
-    timer = interval;
+/** A set of deadlines swept every {@link DEADLINE_TICK_MS} of its clock while any is pending. */
+export class Deadlines {
+  /** The clock it reads and ticks on. */
+  readonly clock: DeadlineClock;
+  readonly #pending = new Set<Deadline>();
+  #stopTicking: (() => void) | null = null;
+
+  /** Deadlines on `clock` (real time by default). */
+  constructor(clock: DeadlineClock = REAL_CLOCK) {
+    this.clock = clock;
+  }
+
+  /** Calls `action` once, `ms` from now (up to one tick late), unless cancelled. */
+  after(ms: number, action: () => void): Deadline {
+    const d = new Deadline(this, ms, action);
+    this.schedule(d);
+    return d;
+  }
+
+  /** How many are pending. */
+  get pending(): number {
+    return this.#pending.size;
+  }
+
+  /** @internal Adds `d`; the tick runs while any deadline is pending. */
+  schedule(d: Deadline): void {
+    this.#pending.add(d);
+    this.#stopTicking ??= this.clock.every(DEADLINE_TICK_MS, () => this.sweep());
+  }
+
+  /** @internal Removes `d`. */
+  unschedule(d: Deadline): void {
+    this.#pending.delete(d);
+  }
+
+  /** Fires every deadline that is due; stops the tick once none is pending. */
+  sweep(): void {
+    const now = this.clock.now();
+    for (const d of this.#pending) {
+      if (d.at <= now) {
+        this.#pending.delete(d);
+        d.fire();
+      }
+    }
+    if (this.#pending.size === 0 && this.#stopTicking !== null) {
+      this.#stopTicking();
+      this.#stopTicking = null;
+    }
   }
 }
 
-/** Calls `action` once, `ms` from now (up to one tick late), unless cancelled. */
+/** The process's deadlines, on real time. */
+const processDeadlines = new Deadlines();
+
+/** Calls `action` once, `ms` from now (up to one tick late), unless cancelled: real time. */
 export function deadlineAfter(ms: number, action: () => void): Deadline {
-  const d = new Deadline(ms, action);
-  schedule(d);
-  return d;
+  return processDeadlines.after(ms, action);
 }

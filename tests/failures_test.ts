@@ -67,8 +67,10 @@ Deno.test("scenario CLI: Ctrl-C during a failure scenario says interrupted, exit
     await waitUntil("the injected freeze", () => {
       try {
         return Deno.readTextFileSync(`${out}/trace.jsonl`).includes('"inject SIGSTOP"');
-      } catch {
-        return false;
+      } catch (e) {
+        // Not written yet.
+        if (e instanceof Deno.errors.NotFound) return false;
+        throw e;
       }
     }, 15_000);
     sendSignal(cli.pid, "SIGINT");

@@ -7,7 +7,14 @@
 
 import * as libc from "../ipc/libc.ts";
 import { defaultRuntimeBase, SharedSegment } from "../ipc/mod.ts";
-import { LineReader, ROLE_PERMISSIONS, roleCommand, TcpLineReader } from "../roles/mod.ts";
+import {
+  closeQuietly,
+  LineReader,
+  ROLE_PERMISSIONS,
+  roleCommand,
+  signalChild,
+  TcpLineReader,
+} from "../roles/mod.ts";
 import { withTimeout } from "../roles/timers.ts";
 
 export { LineReader } from "../roles/mod.ts";
@@ -37,11 +44,7 @@ export function spawnFixture(name: string, args: string[] = []): Deno.ChildProce
  * the name `up` gives a port-0 instance): its segment and its directory. For a test's `finally`.
  */
 export async function stopUp(child: Deno.ChildProcess, instance = `p${child.pid}`): Promise<void> {
-  try {
-    child.kill("SIGTERM");
-  } catch {
-    // Already exited and reaped.
-  }
+  signalChild(child, "SIGTERM");
   await withTimeout(child.status, 10_000);
   await killAndReap(child);
   await child.stderr.cancel().catch(() => {});
@@ -55,13 +58,14 @@ export async function stopUp(child: Deno.ChildProcess, instance = `p${child.pid}
 
 /** SIGKILLs a child (if it still runs) and reaps it; its stdout is released. For cleanup paths. */
 export async function killAndReap(child: Deno.ChildProcess): Promise<void> {
-  try {
-    child.kill("SIGKILL");
-  } catch {
-    // Already exited and reaped.
-  }
+  signalChild(child, "SIGKILL");
   await child.status;
-  await child.stdout.cancel().catch(() => {});
+  try {
+    await child.stdout.cancel();
+  } catch (e) {
+    // Not piped, or being read by its reader.
+    if (!(e instanceof TypeError)) throw e;
+  }
 }
 
 /**
@@ -159,11 +163,7 @@ export class RawConn implements Disposable {
 
   /** Closes (ignoring a connection already closed by the peer). */
   [Symbol.dispose](): void {
-    try {
-      this.conn.close();
-    } catch {
-      // Already closed.
-    }
+    closeQuietly(this.conn);
   }
 }
 
@@ -236,4 +236,21 @@ export async function upObserved(
     await stopUp(up);
     throw e;
   }
+}
+
+/**
+ * How many threads of process `pid` sleep in the kernel function `wchan` (`wait_for_partner`: a
+ * FIFO's open, waiting for the other end), as /proc/PID/task/TID/wchan says.
+ */
+export function threadsWaitingIn(pid: number, wchan: string): number {
+  let n = 0;
+  for (const task of Deno.readDirSync(`/proc/${pid}/task`)) {
+    try {
+      if (Deno.readTextFileSync(`/proc/${pid}/task/${task.name}/wchan`) === wchan) n++;
+    } catch (e) {
+      // The thread ended meanwhile.
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+    }
+  }
+  return n;
 }

@@ -20,8 +20,9 @@ function taskInItsOwnGroup(args: string[]): Deno.ChildProcess {
 async function cleanUp(task: Deno.ChildProcess, instance: string | null): Promise<void> {
   try {
     Deno.kill(-task.pid, "SIGKILL");
-  } catch {
+  } catch (e) {
     // The group is gone.
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
   }
   await task.status;
   await task.stdout.cancel().catch(() => {});

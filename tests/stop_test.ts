@@ -4,13 +4,14 @@ import {
   OspsClient,
   roleArgs,
   roleCommand,
+  SAME_STOP_REQUEST_MS,
   SYSTEM_ROLE_PERMISSIONS,
   TcpLineReader,
   withTimeout,
   writeLine,
 } from "../roles/mod.ts";
 import { readTrace, startSystem } from "../scenarios/mod.ts";
-import { killAndReap, RawConn, testSegmentName, waitUntil } from "./helpers.ts";
+import { killAndReap, RawConn, testSegmentName, threadsWaitingIn, waitUntil } from "./helpers.ts";
 import { sleep } from "../roles/timers.ts";
 
 // A frozen worker holding a request must not hold the stop: the stop takes at most the grace plus
@@ -29,7 +30,11 @@ Deno.test("stop within the grace + 1 s with a frozen worker and a request in fli
     // Frozen just before the request: its last beat is fresh, so the dispatcher hands it over.
     system.signal("worker 1", "SIGSTOP");
     const pending = client.request("requetetype1 held by a frozen worker");
-    await sleep(100);
+    await waitUntil(
+      "the request handed to the frozen worker",
+      () => system.segment.mailbox(1).readText().text.endsWith("frozen worker"),
+      5000,
+    );
     const t0 = performance.now();
     const report = await system.stop();
     stopped = true;
@@ -75,12 +80,13 @@ Deno.test("a stop signal again within 1 s is the same stop; a second one later k
     await waitUntil("the worker's call", () => held.length >= 2, 5000);
     const t0 = performance.now();
     sendSignal(system.watchdog.pid, "SIGTERM");
-    await sleep(300);
+    // Well within the window, then well past it.
+    await sleep(SAME_STOP_REQUEST_MS * 0.3);
     sendSignal(system.watchdog.pid, "SIGINT");
-    await sleep(1000);
+    await sleep(t0 + SAME_STOP_REQUEST_MS * 1.3 - performance.now());
     assert.ok(
       isRunning(system.watchdog.pid),
-      "a signal again within 1 s did not cut the stop short",
+      "a signal again within the window did not cut the stop short",
     );
     const again = performance.now();
     sendSignal(system.watchdog.pid, "SIGTERM");
@@ -139,7 +145,11 @@ Deno.test("a worker waiting for its dispatcher at start stops at once on SIGTERM
       () => catchesSignal(worker.pid, "SIGTERM"),
       10_000,
     );
-    await sleep(200);
+    await waitUntil(
+      "the worker blocked opening its answer pipe",
+      () => threadsWaitingIn(worker.pid, "wait_for_partner") > 0,
+      10_000,
+    );
     const t0 = performance.now();
     sendSignal(worker.pid, "SIGTERM");
     const status = await withTimeout(worker.status, 3000);
@@ -147,7 +157,7 @@ Deno.test("a worker waiting for its dispatcher at start stops at once on SIGTERM
     assert.equal(status.code, 0);
     assert.ok(performance.now() - t0 < 1000);
   } finally {
-    await killAndReap(worker).catch(() => {});
+    await killAndReap(worker);
     segment.close();
     SharedSegment.unlink(name);
     dir.remove();

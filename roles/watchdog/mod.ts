@@ -57,6 +57,7 @@ export {
 } from "./options.ts";
 export { DRAIN_SIGNAL, RELOAD_SIGNAL, SCALE_DOWN_SIGNAL, SCALE_UP_SIGNAL } from "./operations.ts";
 export { STRATEGIES, type Strategy } from "./policy.ts";
+export { SAME_STOP_REQUEST_MS } from "./stop.ts";
 export { RESET_FAILED_SIGNAL, type WatchdogHandle, type WatchdogReady } from "./supervisor.ts";
 export * from "./status.ts";
 export * from "./control.ts";
