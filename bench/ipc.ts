@@ -12,7 +12,7 @@
  */
 
 import { cpuTime, FifoReader, FifoWriter, RuntimeDir } from "../ipc/mod.ts";
-import { reapChild, roleCommand } from "../roles/mod.ts";
+import { ascending, quantile, reapChild, roleCommand } from "../roles/mod.ts";
 
 /** Options of {@link runIpcBench}. */
 export interface IpcBenchOptions {
@@ -62,8 +62,8 @@ export interface IpcBenchResult {
 
 /** Median, p99 and mean of latencies given in ms, reported in µs. */
 export function latencyStats(samplesMs: number[]): LatencyStats {
-  const s = [...samplesMs].sort((a, b) => a - b);
-  const at = (q: number) => s[Math.min(s.length - 1, Math.floor(q * s.length))] * 1000;
+  const s = ascending(samplesMs);
+  const at = (q: number) => quantile(s, q) * 1000;
   return {
     count: s.length,
     p50: at(0.5),

@@ -27,11 +27,13 @@
 
 import { ROLE_STATE } from "../ipc/mod.ts";
 import {
+  ascending,
   ClientError,
   closeTrace,
   freshTraceFile,
   injectEvent,
   OspsClient,
+  quantile,
   setupLogging,
   type TracedEvent,
   traceEvent,
@@ -92,8 +94,8 @@ export interface RecoveryBenchResult {
 }
 
 function spread(values: number[]): Spread {
-  const s = [...values].sort((a, b) => a - b);
-  return { n: s.length, median: s[Math.floor(s.length / 2)] ?? NaN, max: s.at(-1) ?? NaN };
+  const s = ascending(values);
+  return { n: s.length, median: quantile(s, 0.5, NaN), max: s.at(-1) ?? NaN };
 }
 
 const now = () => performance.timeOrigin + performance.now();
@@ -335,7 +337,7 @@ async function operationRow(
           const name = `worker ${k}`;
           const ready = trace.find((e) => e.event === "ready" && e.peer === name);
           const work = trace.find((e) =>
-            e.role === name && e.event === "ping" && e.req !== undefined
+            e.role === name && e.event === "order" && e.req !== undefined
           );
           if (ready && work) firstWork.push(work.ts - ready.ts);
         }

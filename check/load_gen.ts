@@ -18,7 +18,14 @@
  */
 
 import { parseArgs } from "node:util";
-import { answerLine, ClientError, OspsClient, type Stage, stageOption } from "../roles/mod.ts";
+import {
+  answerLine,
+  ClientError,
+  OspsClient,
+  quantile,
+  type Stage,
+  stageOption,
+} from "../roles/mod.ts";
 import { expectedAnswer } from "../scenarios/mod.ts";
 
 /** Requests per 100 ms of the measured load. */
@@ -90,11 +97,6 @@ export function checkRequest(mix: LoadMix, c: number, i: number): string {
 /** ms since the epoch, to the µs: one clock for the checker and its load generators. */
 export function epochMs(): number {
   return performance.timeOrigin + performance.now();
-}
-
-/** The p-quantile of sorted values (0 if none). */
-export function quantile(sorted: number[], p: number): number {
-  return sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] : 0;
 }
 
 async function main(): Promise<void> {

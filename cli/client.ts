@@ -5,7 +5,7 @@
  */
 
 import { ClientError, type ClientResult, OspsClient } from "../roles/client.ts";
-import { closeQuietly, TcpLineReader, writeLine } from "../roles/mod.ts";
+import { closeQuietly, quantile, TcpLineReader, writeLine } from "../roles/mod.ts";
 import { type Command, intOption, parse, UsageError } from "./common.ts";
 
 const USAGE = `Usage: deno task client <type> [payload...] [options]
@@ -88,8 +88,7 @@ export const clientCommand: Command = {
     const errors = results.filter((r) => !r.ok);
     if (total > 1) {
       latencies.sort((a, b) => a - b);
-      const p = (q: number) =>
-        latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0;
+      const p = (q: number) => quantile(latencies, q);
       const codes: Record<string, number> = {};
       for (const r of errors) if (!r.ok) codes[r.code] = (codes[r.code] ?? 0) + 1;
       const byCode = Object.entries(codes).map(([code, n]) => `${code} ${n}`).join(", ");

@@ -5,57 +5,32 @@
  * @module
  */
 
-/** Linux errno numbers (x86_64 and aarch64 share these) mapped to their symbolic names. */
-const ERRNO_NAMES: Record<number, string> = {
-  1: "EPERM",
-  2: "ENOENT",
-  3: "ESRCH",
-  4: "EINTR",
-  5: "EIO",
-  6: "ENXIO",
-  7: "E2BIG",
-  9: "EBADF",
-  10: "ECHILD",
-  11: "EAGAIN",
-  12: "ENOMEM",
-  13: "EACCES",
-  14: "EFAULT",
-  16: "EBUSY",
-  17: "EEXIST",
-  19: "ENODEV",
-  20: "ENOTDIR",
-  21: "EISDIR",
-  22: "EINVAL",
-  23: "ENFILE",
-  24: "EMFILE",
-  27: "EFBIG",
-  28: "ENOSPC",
-  29: "ESPIPE",
-  30: "EROFS",
-  32: "EPIPE",
-  36: "ENAMETOOLONG",
-  38: "ENOSYS",
-  40: "ELOOP",
-  75: "EOVERFLOW",
-  98: "EADDRINUSE",
-  103: "ECONNABORTED",
-  99: "EADDRNOTAVAIL",
-};
+import { constants } from "node:os";
 
-/** errno values the toolkit branches on. */
+/** errno values by name, this platform's (`node:os`'s table: EAGAIN, ENOENT…). */
+const ERRNO: Readonly<Record<string, number>> = constants.errno;
+
+/** errno names by value; where two names share a value (EAGAIN, EWOULDBLOCK), the first listed. */
+const ERRNO_NAMES = new Map<number, string>();
+for (const [name, value] of Object.entries(ERRNO)) {
+  if (!ERRNO_NAMES.has(value)) ERRNO_NAMES.set(value, name);
+}
+
+/** errno values the toolkit branches on, from the platform's table. */
 export const Errno = {
-  ENOENT: 2,
-  ESRCH: 3,
-  EINTR: 4,
-  ENXIO: 6,
-  ECHILD: 10,
-  EAGAIN: 11,
-  EEXIST: 17,
-  ENOTDIR: 20,
-  EINVAL: 22,
-  EPIPE: 32,
-  EADDRINUSE: 98,
-  EADDRNOTAVAIL: 99,
+  ENOENT: ERRNO.ENOENT,
+  ESRCH: ERRNO.ESRCH,
+  EINTR: ERRNO.EINTR,
+  ENXIO: ERRNO.ENXIO,
+  ECHILD: ERRNO.ECHILD,
+  EAGAIN: ERRNO.EAGAIN,
+  EEXIST: ERRNO.EEXIST,
+  ENOTDIR: ERRNO.ENOTDIR,
+  EINVAL: ERRNO.EINVAL,
+  EPIPE: ERRNO.EPIPE,
+  EADDRINUSE: ERRNO.EADDRINUSE,
+  EADDRNOTAVAIL: ERRNO.EADDRNOTAVAIL,
+  ECONNABORTED: ERRNO.ECONNABORTED,
 } as const;
 
 /** A failed libc call: which call, on what, and the errno it left. */
@@ -83,5 +58,5 @@ export class SysCallError extends Error {
 
 /** The symbolic name of an errno value (`17` → `EEXIST`). */
 export function errnoName(errno: number): string {
-  return ERRNO_NAMES[errno] ?? `E${errno}`;
+  return ERRNO_NAMES.get(errno) ?? `E${errno}`;
 }

@@ -9,6 +9,7 @@ import * as libc from "./libc.ts";
 import { FifoError, FrameError, openFifo } from "./fifo.ts";
 import { type FifoSink, type FifoWatch, pollWatch, socketWatch } from "./fifo_watch.ts";
 import { FrameDecoder } from "./frame.ts";
+import { AsyncQueue } from "./async_queue.ts";
 
 const decoder = new TextDecoder();
 
@@ -37,8 +38,17 @@ function defaultWait(): FifoWait {
   return chosen === "poll" ? "poll" : "socket";
 }
 
-/** One thing a reader hands out: a frame's payload, an error to throw, or an EOF (`null`). */
-type Item = Uint8Array | Error | null;
+/** The end of what the writers sent (every writer gone): `null` for the reader's caller. */
+const EOF = Symbol("EOF");
+
+/** One thing a reader hands out: a frame's payload, an error to throw, or an EOF. */
+type Item = Uint8Array | Error | typeof EOF;
+
+/** What a receive of `item` gives: its payload, a rejection with its error, or null for the EOF. */
+function settled(item: Item): Promise<Uint8Array | null> {
+  if (item instanceof Error) return Promise.reject(item);
+  return Promise.resolve(item === EOF ? null : item);
+}
 
 /** The buffer of synchronous reads (they never overlap). */
 const SYNC_CHUNK = new Uint8Array(65536);
@@ -65,9 +75,7 @@ export class FifoReader implements Disposable, AsyncIterable<Uint8Array> {
   #fd: number;
   #watch: FifoWatch | null = null;
   #decoder = new FrameDecoder();
-  #items: Item[] = [];
-  #waiter: ((item: Item) => void) | null = null;
-  #closed = false;
+  #items = new AsyncQueue<Item>();
   #sink: FifoSink = {
     bytes: (bytes) => this.#bytes(bytes),
     eof: () => this.#eof(),
@@ -98,6 +106,11 @@ export class FifoReader implements Disposable, AsyncIterable<Uint8Array> {
     return this.#wait;
   }
 
+  /** Frames (and errors, and an EOF) read ahead from the pipe and not yet received. */
+  get queued(): number {
+    return this.#items.length;
+  }
+
   #usePoll(): void {
     this.#wait = "poll";
     this.#watch = pollWatch(this.path, this.#sink);
@@ -115,16 +128,10 @@ export class FifoReader implements Disposable, AsyncIterable<Uint8Array> {
   #eof(): void {
     const partial = this.#decoder.end();
     if (partial) this.#put(new FrameError(this.path, partial.detail));
-    this.#put(null);
+    this.#put(EOF);
   }
 
   #put(item: Item): void {
-    const waiter = this.#waiter;
-    if (waiter !== null) {
-      this.#waiter = null;
-      waiter(item);
-      return;
-    }
     this.#items.push(item);
     if (this.#items.length >= MAX_QUEUED) this.#watch?.pause();
   }
@@ -140,21 +147,15 @@ export class FifoReader implements Disposable, AsyncIterable<Uint8Array> {
         new FifoError(this.path, `${this.path} is not watched (wait "none"): use receiveNow`),
       );
     }
-    if (this.#waiter !== null) {
+    if (this.#items.waiting > 0) {
       return Promise.reject(
         new FifoError(this.path, `a receive on ${this.path} is already pending`),
       );
     }
-    if (this.#items.length > 0) {
-      const item = this.#items.shift()!;
-      if (this.#items.length < MAX_QUEUED / 2) this.#watch?.resume();
-      return item instanceof Error ? Promise.reject(item) : Promise.resolve(item);
-    }
-    if (this.#closed) return Promise.resolve(null);
-    return new Promise<Item>((resolve) => this.#waiter = resolve).then((item) => {
-      if (item instanceof Error) throw item;
-      return item;
-    });
+    const queued = this.#items.takeNow();
+    if (this.#items.length < MAX_QUEUED / 2) this.#watch?.resume();
+    if (queued !== undefined) return settled(queued);
+    return this.#items.next().then((item) => item === null ? null : settled(item));
   }
 
   /**
@@ -166,12 +167,12 @@ export class FifoReader implements Disposable, AsyncIterable<Uint8Array> {
     if (this.#wait !== "none") {
       throw new FifoError(this.path, `receiveNow is for a reader opened with wait "none"`);
     }
-    if (this.#items.length === 0 && !this.#closed) {
+    if (this.#items.length === 0 && !this.#items.closed) {
       for (let n = this.#readNow(); n; n = this.#readNow()) this.#bytes(SYNC_CHUNK.subarray(0, n));
     }
-    const item = this.#items.shift();
+    const item = this.#items.takeNow();
     if (item instanceof Error) throw item;
-    return item ?? null;
+    return item === EOF ? null : item ?? null;
   }
 
   /** One non-blocking read into {@link SYNC_CHUNK}: bytes read, 0 with no writer, null if empty. */
@@ -186,9 +187,9 @@ export class FifoReader implements Disposable, AsyncIterable<Uint8Array> {
    */
   discardPending(): number {
     let dropped = this.#decoder.clear();
-    this.#items = this.#items.filter((item) => {
+    this.#items.retain((item) => {
       if (item instanceof Uint8Array) dropped += item.length;
-      return item === null;
+      return item === EOF;
     });
     for (let n = this.#readNow(); n; n = this.#readNow()) dropped += n;
     return dropped;
@@ -211,17 +212,14 @@ export class FifoReader implements Disposable, AsyncIterable<Uint8Array> {
 
   /** Whether the path still names the pipe this reader has open (it may be replaced or gone). */
   stillAtPath(): boolean {
-    return !this.#closed && libc.isOpenAt(this.#fd, this.path);
+    return !this.#items.closed && libc.isOpenAt(this.#fd, this.path);
   }
 
   /** Closes the reader; a pending {@link receive} resolves with `null`. */
   close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#items = [];
-    const waiter = this.#waiter;
-    this.#waiter = null;
-    waiter?.(null);
+    if (this.#items.closed) return;
+    this.#items.retain(() => false);
+    this.#items.close();
     this.#watch?.close();
     libc.close(this.#fd, this.path);
   }

@@ -20,6 +20,8 @@
  * @module
  */
 
+import { fnv1a } from "./fnv1a.ts";
+
 /** PIPE_BUF on Linux: writes up to this size are atomic. */
 export const PIPE_BUF = 4096;
 /** Size of a frame header. */
@@ -68,8 +70,7 @@ function setHeader(frame: Uint8Array, length: number): void {
 
 /** FNV-1a (32 bits) of `bytes[from, to)`, folded to 16 bits. */
 function payloadCheck(bytes: Uint8Array, from: number, to: number): number {
-  let h = 0x811c9dc5 | 0;
-  for (let i = from; i < to; i++) h = Math.imul(h ^ bytes[i], 0x01000193);
+  const h = fnv1a(bytes, from, to);
   return ((h >>> 16) ^ h) & 0xffff;
 }
 

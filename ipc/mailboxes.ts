@@ -11,6 +11,7 @@ import { type Field, MAILBOX_HEADER, type MailboxField } from "./layout.ts";
 import * as libc from "./libc.ts";
 import { MailboxCorruptError, MailboxOverflowError } from "./segment_errors.ts";
 import type { SharedSegment } from "./segment.ts";
+import { fnv1a, FNV1A_BASIS, fnv1aWord } from "./fnv1a.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -42,16 +43,11 @@ export interface MailboxContent {
  * process. It is no signature: a writer that means harm can compute it too.
  */
 export function mailboxChecksum(seq: number, payload: Uint8Array): number {
-  // The bytes of seq (its low then high 32 bits), of the length, then the payload, little-endian;
-  // 32-bit arithmetic.
-  let h = 0x811c9dc5 | 0;
-  const low = seq >>> 0, high = Math.floor(seq / 2 ** 32) >>> 0;
-  for (let i = 0; i < 32; i += 8) h = Math.imul(h ^ ((low >>> i) & 0xff), 0x01000193);
-  for (let i = 0; i < 32; i += 8) h = Math.imul(h ^ ((high >>> i) & 0xff), 0x01000193);
-  const n = payload.length;
-  for (let i = 0; i < 32; i += 8) h = Math.imul(h ^ ((n >>> i) & 0xff), 0x01000193);
-  for (let i = 0; i < n; i++) h = Math.imul(h ^ payload[i], 0x01000193);
-  return h >>> 0;
+  // The bytes of seq (its low then high 32 bits), of the length, then the payload, little-endian.
+  let h = fnv1aWord(FNV1A_BASIS, seq >>> 0);
+  h = fnv1aWord(h, Math.floor(seq / 2 ** 32) >>> 0);
+  h = fnv1aWord(h, payload.length);
+  return fnv1a(payload, 0, payload.length, h) >>> 0;
 }
 
 /** A worker's mailbox: a header (seq, length, timestamp) and a bounded payload area. */

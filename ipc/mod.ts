@@ -34,6 +34,7 @@ export type { SegmentHeader } from "./segment_header.ts";
 export * from "./segment.ts";
 export * from "./slots.ts";
 export * from "./mailboxes.ts";
+export * from "./async_queue.ts";
 export * from "./fifo.ts";
 export * from "./fifo_writer.ts";
 export * from "./fifo_reader.ts";

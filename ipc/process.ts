@@ -8,6 +8,7 @@
 import { constants } from "node:os";
 import * as libc from "./libc.ts";
 import { isReapableZombie, parseProcStat, type ProcessInfo } from "./proc_stat.ts";
+import { AsyncQueue } from "./async_queue.ts";
 
 export { isReapableZombie, parseProcStat, type ProcessInfo } from "./proc_stat.ts";
 
@@ -264,33 +265,22 @@ export function reapAdopted(pid: number): boolean {
  */
 export class SignalQueue implements Disposable, AsyncIterable<Deno.Signal> {
   #signals: Deno.Signal[];
-  #queue: Deno.Signal[] = [];
-  #waiters: ((s: Deno.Signal | null) => void)[] = [];
+  #queue = new AsyncQueue<Deno.Signal>();
   #handlers = new Map<Deno.Signal, () => void>();
-  #closed = false;
 
   /** Starts listening for `signals`. */
   constructor(signals: Deno.Signal[]) {
     this.#signals = signals;
     for (const s of signals) {
-      const handler = () => this.#push(s);
+      const handler = () => this.#queue.push(s);
       this.#handlers.set(s, handler);
       Deno.addSignalListener(s, handler);
     }
   }
 
-  #push(s: Deno.Signal): void {
-    const waiter = this.#waiters.shift();
-    if (waiter) waiter(s);
-    else this.#queue.push(s);
-  }
-
   /** The next signal received (maybe already queued); `null` once closed. */
   next(): Promise<Deno.Signal | null> {
-    const queued = this.#queue.shift();
-    if (queued !== undefined) return Promise.resolve(queued);
-    if (this.#closed) return Promise.resolve(null);
-    return new Promise((resolve) => this.#waiters.push(resolve));
+    return this.#queue.next();
   }
 
   /** Iterates over received signals until closed. */
@@ -304,10 +294,9 @@ export class SignalQueue implements Disposable, AsyncIterable<Deno.Signal> {
 
   /** Stops listening; pending {@link next} calls resolve with `null`. */
   close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
+    if (this.#queue.closed) return;
     for (const s of this.#signals) Deno.removeSignalListener(s, this.#handlers.get(s)!);
-    for (const w of this.#waiters.splice(0)) w(null);
+    this.#queue.close();
   }
 
   /** Same as {@link close}. */

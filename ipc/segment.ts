@@ -115,6 +115,7 @@ export class SharedSegment implements Disposable {
       }
       throw e;
     }
+    let seg: SharedSegment | null = null;
     try {
       libc.ftruncate(fd, layout.totalSize, name);
       // Every page reserved now: a /dev/shm too small or full fails here, not later with SIGBUS.
@@ -126,12 +127,14 @@ export class SharedSegment implements Disposable {
         }
         throw e;
       }
-      const seg = new SharedSegment(name, layout, fd, libc.mmapShared(fd, layout.totalSize, name));
+      seg = new SharedSegment(name, layout, fd, libc.mmapShared(fd, layout.totalSize, name));
       writeHeader(seg.#bytes, layout, options.label ?? "", name);
       seg.#header = seg.#bytes.slice(0, HEADER.size);
       return seg;
     } catch (e) {
-      libc.close(fd, name);
+      // Mapped already: unmapped with its descriptor; else the descriptor alone.
+      if (seg !== null) seg.close();
+      else libc.close(fd, name);
       libc.shmUnlink(name);
       throw e;
     }

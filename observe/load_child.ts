@@ -18,6 +18,7 @@ import {
   intOption,
   optionValue,
   OspsClient,
+  quantile,
   setupLogging,
   UsageError,
 } from "../roles/mod.ts";
@@ -85,9 +86,8 @@ async function main(): Promise<void> {
 
   const report = setInterval(() => {
     latencies.sort((a, b) => a - b);
-    const at = (q: number) =>
-      latencies.length ? latencies[Math.floor(q * (latencies.length - 1))] : 0;
-    console.log(JSON.stringify({ ...second, p50Ms: at(0.5), p99Ms: at(0.99) }));
+    const p50Ms = quantile(latencies, 0.5), p99Ms = quantile(latencies, 0.99);
+    console.log(JSON.stringify({ ...second, p50Ms, p99Ms }));
     second = { answered: 0, wrong: 0, failed: 0, p50Ms: 0, p99Ms: 0 };
     latencies = [];
   }, 1000);

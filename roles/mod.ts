@@ -10,6 +10,7 @@
 export * from "./spawn.ts";
 export * from "./timers.ts";
 export * from "./words.ts";
+export * from "./quantile.ts";
 export * from "./trace_event.ts";
 export {
   closeTrace,

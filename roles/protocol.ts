@@ -12,14 +12,18 @@ export const MAX_LINE = 4096;
 export const MAX_PRIME_N = 10_000_000;
 
 /** The error codes of `ERR <code> [message]`. */
-export type ErrorCode =
-  | "unknown-request"
-  | "bad-argument"
-  | "line-too-long"
-  | "busy"
-  | "timeout"
-  | "unavailable"
-  | "shutting-down";
+export const ERROR_CODES = [
+  "unknown-request",
+  "bad-argument",
+  "line-too-long",
+  "busy",
+  "timeout",
+  "unavailable",
+  "shutting-down",
+] as const;
+
+/** One error code of `ERR <code> [message]`: {@link ERROR_CODES}. */
+export type ErrorCode = typeof ERROR_CODES[number];
 /** The reply to a line over {@link MAX_LINE} bytes, from the dispatcher and the workers alike. */
 export const LINE_TOO_LONG =
   `ERR line-too-long a line is at most ${MAX_LINE} bytes with its terminator`;

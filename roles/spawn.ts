@@ -93,30 +93,6 @@ export async function readReadyLine(
   return outcome;
 }
 
-/** An unbounded queue of events for one consumer loop: producers push, the loop awaits `next`. */
-export class EventQueue<T> {
-  #items: T[] = [];
-  #waiter: ((item: T) => void) | null = null;
-
-  /** Adds an event; wakes the loop if it waits. */
-  push(item: T): void {
-    const waiter = this.#waiter;
-    if (waiter) {
-      this.#waiter = null;
-      waiter(item);
-    } else {
-      this.#items.push(item);
-    }
-  }
-
-  /** The oldest event, waiting for one if there is none. */
-  next(): Promise<T> {
-    const item = this.#items.shift();
-    if (item !== undefined) return Promise.resolve(item);
-    return new Promise((resolve) => this.#waiter = resolve);
-  }
-}
-
 /** Reads a byte stream (a child's stdout) line by line; calls to {@link next} are served in turn. */
 export class LineReader {
   #reader: ReadableStreamDefaultReader<string>;

@@ -13,6 +13,8 @@
  * @module
  */
 
+import { ERROR_CODES, parseReply } from "./protocol.ts";
+
 /** The three stages of the system; `ideal` is an alias of `client-calls-worker`. */
 export type Stage = "relay" | "worker-calls-client" | "client-calls-worker";
 
@@ -98,7 +100,7 @@ const WAIT = new RegExp(`^WAIT (${TOKEN})$`);
 const REDIRECT = /^REDIRECT (\S+) (\d+)$/;
 const CALL = new RegExp(`^(${TOKEN}) (\\S+) (\\d+) (.*)$`, "s");
 const ORDER = /^(job|claim|call|drain) (\d+)$/;
-const PONG = /^(done|free|fail|calling) (\d+)(?: |$)/;
+const ANSWER = /^(done|free|fail|calling) (\d+)(?: |$)/;
 
 /** The order line for request `id`. */
 export function orderLine(kind: OrderKind, id: number): string {
@@ -130,17 +132,17 @@ export function parseOrder(text: string): PipeOrder | null {
  * could not be carried out, or (worker-calls-client) it is calling the client now: from then on
  * the request may reach the client, and is never given to another worker.
  */
-export type PongKind = "done" | "free" | "fail" | "calling";
+export type AnswerKind = "done" | "free" | "fail" | "calling";
 
 /** The answer line to request `id`, with an optional detail (`served`, `timeout`, an error). */
-export function pongLine(kind: PongKind, id: number, detail = ""): string {
+export function pipeAnswerLine(kind: AnswerKind, id: number, detail = ""): string {
   return detail === "" ? `${kind} ${id}` : `${kind} ${id} ${detail}`;
 }
 
 /** A worker's answer read from the pipe, or null for anything else. */
-export function parsePong(text: string): { kind: PongKind; id: number } | null {
-  const m = PONG.exec(text);
-  return m ? { kind: m[1] as PongKind, id: Number(m[2]) } : null;
+export function parseAnswer(text: string): { kind: AnswerKind; id: number } | null {
+  const m = ANSWER.exec(text);
+  return m ? { kind: m[1] as AnswerKind, id: Number(m[2]) } : null;
 }
 
 /** How the dispatcher hands a request on to a worker, as the client reads it. */
@@ -166,6 +168,18 @@ export function readyLine(token: string): string {
 /** The token of a `READY <token>` line, or null. */
 export function parseReady(line: string): string | null {
   return READY.exec(line)?.[1] ?? null;
+}
+
+/**
+ * Whether `line` is one the servers may send, in any stage: `OK [result]`, `ERR <code> [message]`
+ * with a specified code, REDIRECT, WAIT or READY.
+ */
+export function isServerLine(line: string): boolean {
+  const reply = parseReply(line);
+  if (reply !== null) {
+    return reply.ok || (ERROR_CODES as readonly string[]).includes(reply.code);
+  }
+  return parseHandoff(line) !== null || parseReady(line) !== null;
 }
 
 /** The handoff a dispatcher's reply announces, or null if the reply is the answer itself. */

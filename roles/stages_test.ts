@@ -2,14 +2,15 @@ import assert from "node:assert/strict";
 import {
   callLine,
   drainLine,
+  isServerLine,
   orderLine,
+  parseAnswer,
   parseCall,
   parseHandoff,
   parseOrder,
-  parsePong,
   parseReady,
   parseStage,
-  pongLine,
+  pipeAnswerLine,
   readyLine,
   redirectLine,
   STAGE_NAMES,
@@ -44,12 +45,14 @@ Deno.test("the pipe messages read back as written; anything else is not one", ()
     assert.deepEqual(parseOrder(orderLine(kind, 2 ** 40 + 3)), { kind, id: 2 ** 40 + 3 });
   }
   assert.deepEqual(parseOrder(drainLine(7)), { kind: "drain", generation: 7 });
-  assert.deepEqual(parsePong(pongLine("free", 9, "served")), { kind: "free", id: 9 });
-  assert.deepEqual(parsePong(pongLine("done", 9)), { kind: "done", id: 9 });
+  assert.deepEqual(parseAnswer(pipeAnswerLine("free", 9, "served")), { kind: "free", id: 9 });
+  assert.deepEqual(parseAnswer(pipeAnswerLine("done", 9)), { kind: "done", id: 9 });
   for (const bad of ["job", "job x", "job 1 2", "jobs 1", " job 1", "JOB 1", "drain", "drain x"]) {
     assert.equal(parseOrder(bad), null, bad);
   }
-  for (const bad of ["done", "done 1x", "finished 1", ""]) assert.equal(parsePong(bad), null, bad);
+  for (const bad of ["done", "done 1x", "finished 1", ""]) {
+    assert.equal(parseAnswer(bad), null, bad);
+  }
   assert.equal(parseReady(readyLine("abc123")), "abc123");
   assert.equal(parseReady("READY a-b"), null);
   assert.equal(parseReady(`READY ${"x".repeat(33)}`), null);
@@ -67,4 +70,21 @@ Deno.test("stage names: the three, and ideal for client-calls-worker", () => {
   for (const name of STAGE_NAMES) assert.ok(parseStage(name) !== null, name);
   assert.equal(parseStage("ideal"), "client-calls-worker");
   assert.equal(parseStage("Relay"), null);
+});
+
+Deno.test("the lines a server may send, and only those", () => {
+  for (
+    const line of [
+      "OK",
+      "OK 42",
+      "ERR busy the queue is full",
+      "ERR shutting-down",
+      "REDIRECT 127.0.0.1 4000",
+      "WAIT abc123",
+      "READY abc123",
+    ]
+  ) assert.ok(isServerLine(line), line);
+  for (
+    const line of ["OKAY", "ERR nonsense x", "ERR", "REDIRECT host", "WAIT", "WAIT a-b", "hello"]
+  ) assert.ok(!isServerLine(line), line);
 });

@@ -25,8 +25,10 @@ export const TRACE_EVENTS = {
   "send": "a line written to the peer (TCP, or a pipe in the ping-pong exercise)",
   "recv": "a line read from the peer",
   "reply": "a request's answer written to its client",
-  "ping": "a ping frame on a worker's order pipe: written by the dispatcher, read by the worker",
-  "pong": "a pong frame on a worker's answer pipe: written by the worker, read by the dispatcher",
+  "order":
+    "an order frame on a worker's order pipe (dwtube<k>): written by the dispatcher, read by the worker",
+  "answer":
+    "an answer frame on a worker's answer pipe (wdtube<k>): written by the worker, read by the dispatcher",
   "write mailbox": "a payload written into a mailbox of the shared segment",
   "read mailbox": "a payload read from a mailbox of the shared segment",
   // The dispatcher's view of its workers.

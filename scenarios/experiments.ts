@@ -290,7 +290,7 @@ async function frozenPipe(run: ExperimentRun): Promise<Observation[]> {
       });
       slow.signal("worker 1", "SIGCONT");
       await run.wait("the request after SIGCONT", clients);
-      const ping = (e: TracedEvent) => e.role === "worker 1" && e.event === "ping";
+      const ping = (e: TracedEvent) => e.role === "worker 1" && e.event === "order";
       // The worker writes its trace events within 100 ms: wait for its ping of the request.
       const events = await run.wait(
         "the worker's trace",

@@ -10,7 +10,7 @@
  */
 
 import { peakRssKib } from "../ipc/mod.ts";
-import { ignoreGone, OspsClient, type Stage, TcpLineReader } from "../roles/mod.ts";
+import { ignoreGone, isServerLine, OspsClient, type Stage, TcpLineReader } from "../roles/mod.ts";
 import { startSystem } from "./harness.ts";
 import { seeded } from "./load.ts";
 import { expectedAnswer } from "./stages.ts";
@@ -53,10 +53,6 @@ export interface FuzzReport {
   /** Whether it passed. */
   passed: boolean;
 }
-
-/** The lines the servers may send: any reply of the wire contract. */
-const PROTOCOL_LINE =
-  /^(OK( .*)?|ERR (unknown-request|bad-argument|line-too-long|busy|timeout|unavailable|shutting-down)( .*)?|REDIRECT \S+ \d+|WAIT [A-Za-z0-9]{1,32}|READY [A-Za-z0-9]{1,32})$/s;
 
 const enc = new TextEncoder();
 const LF = new Uint8Array([0x0a]);
@@ -136,7 +132,7 @@ async function lineSession(port: number, inputs: Uint8Array[]): Promise<string[]
         return bad;
       }
       const text = new TextDecoder().decode(r.bytes);
-      if (!PROTOCOL_LINE.test(text)) {
+      if (!isServerLine(text)) {
         bad.push(`not a protocol line: ${JSON.stringify(text.slice(0, 60))}`);
       }
     }
@@ -173,7 +169,7 @@ async function halfClosed(port: number): Promise<string[]> {
     const lines = new TcpLineReader(conn);
     const r = await lines.next(5000);
     const text = r.kind === "line" ? new TextDecoder().decode(r.bytes) : r.kind;
-    return PROTOCOL_LINE.test(text) ? [] : [`half-closed: got ${text}`];
+    return isServerLine(text) ? [] : [`half-closed: got ${text}`];
   } finally {
     conn.close();
   }
@@ -191,7 +187,7 @@ async function slowloris(port: number, seconds: number): Promise<string[]> {
     await conn.write(enc.encode(`${line.slice(Math.min(seconds, line.length))}\n`));
     const r = await new TcpLineReader(conn).next(5000);
     const text = r.kind === "line" ? new TextDecoder().decode(r.bytes) : r.kind;
-    return PROTOCOL_LINE.test(text) ? [] : [`slowloris: got ${text}`];
+    return isServerLine(text) ? [] : [`slowloris: got ${text}`];
   } finally {
     conn.close();
   }

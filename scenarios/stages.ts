@@ -7,7 +7,7 @@
  * @module
  */
 
-import { closeTrace, count, freshTraceFile, setupLogging } from "../roles/mod.ts";
+import { closeTrace, count, freshTraceFile, quantile, setupLogging } from "../roles/mod.ts";
 import { compute, okLine, parseLine } from "../roles/protocol.ts";
 import type { Stage } from "../roles/stages.ts";
 import { type RequestRecord, runClients } from "./clients.ts";
@@ -145,10 +145,7 @@ export async function runStageScenario(
   const first = firstRequests(events, options.timelineEvents ?? 40);
   const answered = records.filter((r) => r.got !== null);
   const latencies = answered.map((r) => r.latencyMs).sort((a, b) => a - b);
-  const pct = (q: number) =>
-    latencies.length
-      ? latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]
-      : 0;
+  const pct = (q: number) => quantile(latencies, q);
   const errors: Record<string, number> = {};
   for (const r of answered) {
     const m = /^ERR (\S+)/.exec(r.got!);

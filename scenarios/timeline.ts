@@ -92,9 +92,9 @@ export async function waitForTrace(
 /** Whether an event is something the actor received from its peer (else it acted towards it). */
 export function inbound(e: TracedEvent): boolean {
   if (e.event === "recv" || e.event === "accept" || e.event === "read mailbox") return true;
-  // A ping is sent by the dispatcher and received by a worker; a pong the other way round.
-  if (e.event === "ping") return e.role !== "dispatcher";
-  if (e.event === "pong") return e.role === "dispatcher";
+  // An order is sent by the dispatcher and received by a worker; an answer the other way round.
+  if (e.event === "order") return e.role !== "dispatcher";
+  if (e.event === "answer") return e.role === "dispatcher";
   return false;
 }
 

@@ -65,14 +65,14 @@ Deno.test("the README's netcat walk-throughs work as written (replayed line by l
       claimTimeoutMs: option("claim-timeout") ? Number(option("claim-timeout")) : undefined,
       tracePath: `${out}/trace.jsonl`,
     });
-    // A person types slower than a worker's "free" pong travels: before a request to the
+    // A person types slower than a worker's "free" answer travels: before a request to the
     // dispatcher, the replay waits until the dispatcher has heard from every worker it sent a
-    // client to (its trace, written within 100 ms, shows one ping and one pong per REDIRECT).
+    // client to (its trace, written within 100 ms, shows one order and one answer per REDIRECT).
     let redirects = 0;
     const settled = () => {
       const events = system.trace().filter((e) => e.role === "dispatcher");
-      return events.filter((e) => e.event === "ping").length === redirects &&
-        events.filter((e) => e.event === "pong").length === redirects;
+      return events.filter((e) => e.event === "order").length === redirects &&
+        events.filter((e) => e.event === "answer").length === redirects;
     };
     const terminals = new Map<string, RawConn | Deno.TcpListener>();
     const open: RawConn[] = [];

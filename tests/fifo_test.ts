@@ -3,6 +3,7 @@ import {
   BrokenPipeError,
   encodeFrame,
   FifoReader,
+  type FifoWait,
   FifoWriter,
   FrameError,
   FrameTooLargeError,
@@ -10,13 +11,21 @@ import {
   MAX_FRAME_PAYLOAD,
   NoReaderError,
   NotAFifoError,
+  PipeFullError,
   RuntimeDir,
   RuntimeDirError,
 } from "../ipc/mod.ts";
 import { withUmask } from "../ipc/libc.ts";
 import { expectedBody } from "./fixtures/fifo_message.ts";
-import { killAndReap, LineReader, spawnFixture } from "./helpers.ts";
-import { sleep } from "../roles/timers.ts";
+import { killAndReap, LineReader, spawnFixture, waitUntil } from "./helpers.ts";
+
+/** One frame through a fresh pipe watched with `wait`: the event loop has turned meanwhile. */
+async function roundTrip(dir: RuntimeDir, wait: FifoWait): Promise<void> {
+  using reader = FifoReader.open(dir.fifo("round-trip"), { wait });
+  using writer = await FifoWriter.open(reader.path);
+  writer.send("there and back");
+  assert.equal(await reader.receiveText(), "there and back");
+}
 
 /** Runs `fn` in a fresh runtime directory, removed afterwards whatever happens. */
 async function inRuntimeDir(fn: (dir: RuntimeDir) => Promise<void> | void): Promise<void> {
@@ -221,16 +230,34 @@ for (const wait of ["socket", "poll"] as const) {
     });
   });
 
-  Deno.test(`[${wait} wait] frames read ahead while nobody receives are all delivered, in order`, async () => {
+  Deno.test(`[${wait} wait] read-ahead stops at its bound: the pipe fills, then every frame comes, in order`, async () => {
     await inRuntimeDir(async (dir) => {
       const path = dir.fifo("ahead");
       using reader = FifoReader.open(path, { wait });
       using writer = await FifoWriter.open(path);
-      // 3000 frames of 12-16 bytes: over the reader's read-ahead bound (1024 frames), within the
-      // pipe's 64 KiB; the reader stops reading at its bound and takes the rest as it is drained.
-      for (let i = 0; i < 3000; i++) writer.send(`frame ${i}`);
-      await sleep(50);
-      for (let i = 0; i < 3000; i++) assert.equal(await reader.receiveText(), `frame ${i}`);
+      let sent = 0;
+      const fill = () => {
+        const before = sent;
+        try {
+          for (;; sent++) writer.send(`frame ${sent}`);
+        } catch (e) {
+          if (!(e instanceof PipeFullError)) throw e;
+        }
+        return sent - before;
+      };
+      // A full pipe (64 KiB of 12-18 byte frames): the reader takes it in one go, past its bound
+      // of 1024 frames read ahead, and stops reading.
+      assert.ok(fill() > 1024);
+      await waitUntil("the reader reading ahead", () => reader.queued > 0, 5000);
+      const ahead = reader.queued;
+      assert.ok(ahead >= 1024, `read ahead: ${ahead}`);
+      assert.ok(fill() > 0, "the pipe had been emptied by the read-ahead");
+      // A round trip on another pipe watched the same way: the event loop has run the reader's
+      // watch since, and a reader that did not stop would have taken the full pipe again.
+      await roundTrip(dir, wait);
+      assert.equal(reader.queued, ahead, "nothing more read ahead past the bound");
+      assert.equal(fill(), 0, "the pipe stays full while the reader is at its bound");
+      for (let i = 0; i < sent; i++) assert.equal(await reader.receiveText(), `frame ${i}`);
     });
   });
 }

@@ -21,6 +21,7 @@ import {
   spawnFixture,
   testSegmentName,
 } from "./helpers.ts";
+import { readWholeFile } from "../ipc/libc.ts";
 
 /** Runs `fn` with a fresh segment name; whatever happens, nothing of that name is left after. */
 async function withSegmentName(label: string, fn: (name: string) => unknown): Promise<void> {
@@ -288,5 +289,21 @@ Deno.test("a read-only mapping reads everything and refuses every write", async 
     assert.throws(() => view.mailbox(1).write("x", { seq: 4 }), /mapped read-only/);
     assert.equal(seg.mailbox(1).readText().text, "hello");
     SharedSegment.unlink(name);
+  });
+});
+
+Deno.test("a create that fails after mapping leaves no mapping, descriptor or segment behind", async () => {
+  await withSegmentName("leak", (name) => {
+    const mapped = () =>
+      new TextDecoder().decode(readWholeFile("/proc/self/maps")!).split("\n").filter((l) =>
+        l.includes(`/dev/shm${name}`)
+      )
+        .length;
+    assert.throws(
+      () => SharedSegment.create(name, { workers: 1, label: "x".repeat(4096) }),
+      RangeError,
+    );
+    assert.equal(mapped(), 0, "the mapping was unmapped");
+    assert.equal(SharedSegment.exists(name), false, "the segment was removed");
   });
 });

@@ -443,7 +443,7 @@ Deno.test("a forged segment: another user's or mode is refused; a stranger named
 });
 
 // A worker that said it is calling the client may have answered it before it died: its request
-// is never given to another worker (one answered and killed before its pong was run again, the
+// is never given to another worker (one answered and killed before its answer was run again, the
 // second worker calling the client while it waited for its next request).
 Deno.test("worker-calls-client: a worker that dies calling the client is not retried; the client asks again", async () => {
   const out = Deno.makeTempDirSync({ prefix: "osps-test-out-" });

@@ -10,9 +10,8 @@ import {
   waitForTrace,
 } from "../scenarios/mod.ts";
 import { childrenOf, DISPATCHER_SLOT, FifoWriter, ROLE_STATE, sendSignal } from "../ipc/mod.ts";
-import { CLI_PERMISSIONS, RawConn } from "./helpers.ts";
+import { CLI_PERMISSIONS, RawConn, waitUntil } from "./helpers.ts";
 import { freePortBlock } from "../check/mod.ts";
-import { sleep } from "../roles/timers.ts";
 
 const STAGES: Stage[] = ["relay", "worker-calls-client", "client-calls-worker"];
 
@@ -183,7 +182,7 @@ Deno.test("idle and half-gone clients hold no worker and block nobody", async ()
   });
 });
 
-Deno.test("a frozen worker: the queue is bounded (ERR busy), waiting requests time out, a late pong is ignored", async () => {
+Deno.test("a frozen worker: the queue is bounded (ERR busy), waiting requests time out, a late answer is ignored", async () => {
   await withSystem(
     { stage: "relay", workers: 1, queueLimit: 1, requestTimeoutMs: 600 },
     async (system) => {
@@ -193,10 +192,18 @@ Deno.test("a frozen worker: the queue is bounded (ERR busy), waiting requests ti
         using a = await RawConn.open(system.port);
         using b = await RawConn.open(system.port);
         using c = await RawConn.open(system.port);
-        await a.send("requetetype1 a\n"); // handed to the frozen worker
-        await sleep(50);
-        await b.send("requetetype1 b\n"); // queued
-        await sleep(50);
+        await a.send("requetetype1 a\n");
+        await waitUntil(
+          "request a handed to the frozen worker",
+          () => system.segment.mailbox(1).readText().text.endsWith("a"),
+          5000,
+        );
+        await b.send("requetetype1 b\n");
+        await waitUntil(
+          "request b queued",
+          () => system.segment.slot(DISPATCHER_SLOT).get("queue") === 1,
+          5000,
+        );
         assert.match(await c.ask("requetetype1 c") ?? "", /^ERR busy /);
         assert.match(await b.line(2000) ?? "", /^ERR timeout /);
         assert.match(await a.line(2000) ?? "", /^ERR timeout /);
@@ -354,7 +361,7 @@ Deno.test("graceful stop: the dispatcher drains a request in flight before the w
     await c.send("requetetype2 10000000\n");
     await system.waitFor(
       "the request to reach the worker",
-      (s) => s.trace().some((e) => e.event === "ping" && e.role === "worker 1"),
+      (s) => s.trace().some((e) => e.event === "order" && e.role === "worker 1"),
       5000,
     );
     const stopping = system.stop();

@@ -26,7 +26,7 @@ import {
   callLine,
   drainLine,
   orderLine,
-  parsePong,
+  parseAnswer,
   redirectLine,
   type StageFlow,
   STAGES,
@@ -73,7 +73,7 @@ export class Dispatcher implements SessionHost {
     this.options = options;
     this.flow = STAGES[options.stage];
     this.segment = segment;
-    // Request ids are unique across dispatcher generations: a pong or a mailbox left by the
+    // Request ids are unique across dispatcher generations: an answer or a mailbox left by the
     // dispatcher this one replaces can never be taken for one of this one's requests.
     const generation = segment.slot(DISPATCHER_SLOT).get("generation");
     this.#nextId = requestIdBase(generation) + 1;
@@ -145,7 +145,7 @@ export class Dispatcher implements SessionHost {
   }
 
   /**
-   * Opens each ping pipe as soon as its worker reads it, without waiting for all: a worker that
+   * Opens each order pipe as soon as its worker reads it, without waiting for all: a worker that
    * cannot start must not keep the dispatcher from serving with the others.
    */
   connectWorkers(signal: AbortSignal): void {
@@ -163,7 +163,7 @@ export class Dispatcher implements SessionHost {
     );
   }
 
-  /** Opens the ping pipe of `link` once its worker reads it; then the worker may take work. */
+  /** Opens the order pipe of `link` once its worker reads it; then the worker may take work. */
   #connect(link: WorkerLink, signal: AbortSignal): void {
     this.#connecting.push(
       FifoWriter.open(`${this.options.runtimeDir}/dwtube${link.k}`, { signal }).then(
@@ -227,7 +227,7 @@ export class Dispatcher implements SessionHost {
       return;
     }
     link.drainSaid = generation;
-    traceEvent({ event: "ping", channel: "fifo", peer: link.name, detail: line });
+    traceEvent({ event: "order", channel: "fifo", peer: link.name, detail: line });
   }
 
   /** The worker of `link` is gone (its pipe closed or refused an order): retry or answer. */
@@ -300,25 +300,25 @@ export class Dispatcher implements SessionHost {
         await this.#lose(link, "its pipe closed");
         continue;
       }
-      traceEvent({ event: "pong", channel: "fifo", peer: link.name, detail: text });
-      const pong = parsePong(text);
+      traceEvent({ event: "answer", channel: "fifo", peer: link.name, detail: text });
+      const answer = parseAnswer(text);
       const job = link.job;
-      if (pong === null || job === null || job.id !== pong.id) {
+      if (answer === null || job === null || job.id !== answer.id) {
         // Not the answer to the request in flight (a late one, a predecessor's, a forged one).
         log.info("stale or unknown answer {text} from {worker}", { text, worker: link.name });
         traceEvent({ event: "stale answer", channel: "fifo", peer: link.name, detail: text });
         continue;
       }
-      if (pong.kind === "calling") {
+      if (answer.kind === "calling") {
         job.calling = true;
         continue;
       }
       link.job = null;
       this.#tellDrainingOne(link);
-      if (pong.kind === "fail") {
+      if (answer.kind === "fail") {
         // The worker could not use its mailbox (corrupt, overwritten): the worker is fine.
         await this.#retryOrFail(job, link, `${link.name} could not read the request (${text})`);
-      } else if (pong.kind === "done") {
+      } else if (answer.kind === "done") {
         await this.#replyFromMailbox(job, link);
       }
       this.pump();
@@ -407,7 +407,7 @@ export class Dispatcher implements SessionHost {
       await this.#lose(link, "it does not read its pipe");
       return;
     }
-    traceEvent({ event: "ping", channel: "fifo", req: job.id, peer: link.name, detail: order });
+    traceEvent({ event: "order", channel: "fifo", req: job.id, peer: link.name, detail: order });
     if (this.flow.redirectAfter) {
       // The worker listens on the dispatcher's host: the address the client reached the
       // dispatcher on reaches the worker too (the bound address may be 0.0.0.0, which no client

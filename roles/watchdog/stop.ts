@@ -72,7 +72,7 @@ export async function stopRoles(supervisor: Supervisor): Promise<StopOutcome> {
   // A second stop signal means now.
   (async () => {
     for (let e = await supervisor.events.next(); !stopped; e = await supervisor.events.next()) {
-      if (e.kind === "signal" && (e.signal === "SIGINT" || e.signal === "SIGTERM")) {
+      if (e?.kind === "signal" && (e.signal === "SIGINT" || e.signal === "SIGTERM")) {
         const now = monotonicMs();
         if (!asksAgain(now - first)) continue;
         log.warning("second {signal} while stopping: killing every role now", { signal: e.signal });

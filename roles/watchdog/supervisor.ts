@@ -11,6 +11,7 @@
  */
 
 import {
+  AsyncQueue,
   describeExit,
   DISPATCHER_SLOT,
   exitStatusField,
@@ -32,7 +33,6 @@ import { BeatRecord } from "../liveness.ts";
 import { roleLogger, traceEvent } from "../logging.ts";
 import { roleArgs } from "../role_args.ts";
 import {
-  EventQueue,
   readReadyLine,
   type ReadyOutcome,
   roleCommand,
@@ -128,7 +128,7 @@ export class Supervisor implements OperationsHost {
   /** Reloads, recycling and scaling (`operations.ts`). */
   readonly operations: Operations;
   /** The loop's events. */
-  readonly events: EventQueue<WatchdogEvent> = new EventQueue<WatchdogEvent>();
+  readonly events: AsyncQueue<WatchdogEvent> = new AsyncQueue<WatchdogEvent>();
   /** Every pid spawned, restarts and standbys included. */
   readonly spawned: number[] = [];
   /** The process that takes the next restarted role's place (null with `standby: false`). */
@@ -196,7 +196,8 @@ export class Supervisor implements OperationsHost {
     try {
       for (const role of this.roles) this.#spawn(role);
       while (true) {
-        const event = await this.events.next();
+        // Never closed: there is always a next event.
+        const event = (await this.events.next())!;
         if (event.kind === "signal") {
           if (event.signal === "SIGINT" || event.signal === "SIGTERM") {
             this.stopSignal = { signal: event.signal, at: monotonicMs() };

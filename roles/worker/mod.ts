@@ -203,7 +203,7 @@ async function carryOutOrder(worker: Worker, frame: Uint8Array): Promise<void> {
   const text = decoder.decode(frame);
   const parsed = parseOrder(text);
   const req = parsed?.kind === "drain" ? undefined : parsed?.id;
-  traceEvent({ event: "ping", channel: "fifo", req, peer: "dispatcher", detail: text });
+  traceEvent({ event: "order", channel: "fifo", req, peer: "dispatcher", detail: text });
   if (parsed === null) {
     log.warning("ignoring unknown order {text}", { text });
     return;

@@ -1,12 +1,12 @@
 /**
  * What a worker does with each order, by stage (`stages.ts`):
  *
- * - relay — `job <id>`: compute, write the reply line to the mailbox, pong `done <id>`.
+ * - relay — `job <id>`: compute, write the reply line to the mailbox, answer `done <id>`.
  * - client-calls-worker — `claim <id>`: the request is reserved for a client that will connect to
  *   this worker's own TCP port; a connection sending exactly that line gets `OK <result>`, others
- *   `ERR unavailable`; then pong `free <id> served|timeout`.
+ *   `ERR unavailable`; then answer `free <id> served|timeout`.
  * - worker-calls-client — `call <id>`: connect to the client's address from the mailbox, send
- *   `READY <token>`, read the request line, answer, close, pong `free <id> <outcome>`.
+ *   `READY <token>`, read the request line, answer, close, answer `free <id> <outcome>`.
  *
  * @module
  */
@@ -24,7 +24,13 @@ import { type Deadline, deadlineAfter } from "../deadline.ts";
 import { roleLogger, traceEvent } from "../logging.ts";
 import { compute, decodeLine, errLine, LINE_TOO_LONG, okLine, parseLine } from "../protocol.ts";
 import type { RoleContext } from "../role_args.ts";
-import { type OrderKind, parseCall, type PongKind, pongLine, readyLine } from "../stages.ts";
+import {
+  type AnswerKind,
+  type OrderKind,
+  parseCall,
+  pipeAnswerLine,
+  readyLine,
+} from "../stages.ts";
 import type { LineConn } from "../socket_conn.ts";
 import { closeAfterReply, connectWithin, TcpLineReader, writeLine } from "../tcp.ts";
 
@@ -128,15 +134,15 @@ export class Worker {
   }
 
   /** Answers request `id` on `wdtube<k>`; an answer no dispatcher can take is dropped. */
-  pong(kind: PongKind, id: number, detail = ""): void {
-    const text = pongLine(kind, id, detail);
-    traceEvent({ event: "pong", channel: "fifo", req: id, peer: "dispatcher", detail: text });
+  answer(kind: AnswerKind, id: number, detail = ""): void {
+    const text = pipeAnswerLine(kind, id, detail);
+    traceEvent({ event: "answer", channel: "fifo", req: id, peer: "dispatcher", detail: text });
     try {
       this.pongs.send(text);
     } catch (e) {
       // No dispatcher right now (it died; the watchdog restarts it): the answer cannot be taken.
       if (!(e instanceof BrokenPipeError || e instanceof PipeFullError)) throw e;
-      log.warning("pong {text} dropped: {error}", { text, error: e.message });
+      log.warning("answer {text} dropped: {error}", { text, error: e.message });
     }
   }
 
@@ -161,7 +167,7 @@ export class Worker {
       else await this.call(id);
     } catch (e) {
       log.error("order {kind} {id} failed: {error}", { kind, id, error: String(e) });
-      this.pong("fail", id, e instanceof Error ? e.name : "error");
+      this.answer("fail", id, e instanceof Error ? e.name : "error");
     }
   }
 
@@ -171,7 +177,7 @@ export class Worker {
     this.mailbox.write(reply, { seq: id });
     traceEvent({ event: "write mailbox", channel: "shm", req: id, detail: reply });
     this.#served();
-    this.pong("done", id);
+    this.answer("done", id);
   }
 
   #served(): void {
@@ -198,7 +204,7 @@ export class Worker {
       this.#claim = null;
       // Free in its slot before the dispatcher hears it: the dispatcher's next pick reads the slot.
       this.#setBusy(false);
-      this.pong("free", id, outcome);
+      this.answer("free", id, outcome);
     };
     this.#claim = { id, line, done: finish, deadline };
   }
@@ -285,10 +291,10 @@ export class Worker {
     this.#setBusy(true);
     // Said before the connection: if this worker dies from now on, the dispatcher does not give
     // the request to another one (the client may have had it answered already).
-    this.pong("calling", id);
+    this.answer("calling", id);
     const outcome = await this.#callClient(id, call.token, call.host, call.port, call.request);
     this.#setBusy(false);
-    this.pong("free", id, outcome);
+    this.answer("free", id, outcome);
   }
 
   async #callClient(
