@@ -41,6 +41,7 @@ export * from "./fifo_reader.ts";
 export { preloadSocketWatch } from "./fifo_watch.ts";
 export * from "./runtime_dir.ts";
 export * from "./process.ts";
+export * from "./signals.ts";
 export * from "./proc_holdings.ts";
 export * from "./lock.ts";
 export * from "./listen_socket.ts";

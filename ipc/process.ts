@@ -1,14 +1,13 @@
 /**
- * Signals and processes: send signals, queue received ones for a loop to handle, arm the
- * parent-death signal in a child, check liveness, and read process states from /proc.
+ * Processes: how one ended, arm the parent-death signal in a child, reap adopted orphans, check
+ * liveness, and read process states from /proc. Signals themselves are in `signals.ts`.
  *
  * @module
  */
 
-import { constants } from "node:os";
 import * as libc from "./libc.ts";
 import { isReapableZombie, parseProcStat, type ProcessInfo } from "./proc_stat.ts";
-import { AsyncQueue } from "./async_queue.ts";
+import { knownSignalNumber, signalName, signalNumber } from "./signals.ts";
 
 export { isReapableZombie, parseProcStat, type ProcessInfo } from "./proc_stat.ts";
 
@@ -18,18 +17,6 @@ function procText(path: string): string | null {
   return raw === null ? null : new TextDecoder().decode(raw);
 }
 
-/** The signal was sent to a process that does not exist (ESRCH). */
-export class NoSuchProcessError extends Error {
-  /** The pid that was signalled. */
-  readonly pid: number;
-  /** `signal` could not be sent to `pid`, which is gone; `cause` is the ESRCH. */
-  constructor(pid: number, signal: string, cause: unknown) {
-    super(`cannot send ${signal} to pid ${pid}: no such process (ESRCH)`, { cause });
-    this.name = "NoSuchProcessError";
-    this.pid = pid;
-  }
-}
-
 /** The parent this process was started by is already gone, so no parent-death signal will come. */
 export class ParentGoneError extends Error {
   /** The parent is `actual`, not `expected` any more. */
@@ -37,26 +24,6 @@ export class ParentGoneError extends Error {
     super(`parent pid ${expected} is gone (parent is now ${actual}); exiting rather than orphaned`);
     this.name = "ParentGoneError";
   }
-}
-
-/** The signals this system knows, by name (`node:os`'s table for the running platform). */
-const SIGNALS: Readonly<Record<string, number>> = constants.signals;
-
-/** Signal names by number; where two names share a number (SIGIOT, SIGABRT) the later wins. */
-const SIGNAL_NAMES: Readonly<Record<number, string>> = Object.fromEntries(
-  Object.entries(SIGNALS).map(([name, n]) => [n, name]),
-);
-
-/** The number of a signal, by Deno's name for it. */
-export function signalNumber(signal: Deno.Signal): number {
-  const n = SIGNALS[signal];
-  if (n === undefined) throw new TypeError(`the toolkit does not know the number of ${signal}`);
-  return n;
-}
-
-/** The name of signal number `n` (`6` → `SIGABRT`), or null for a number without one (40). */
-export function signalName(n: number): string | null {
-  return SIGNAL_NAMES[n] ?? null;
 }
 
 /**
@@ -76,7 +43,7 @@ export interface ProcessExit {
 
 /** A process's end from Deno's status. */
 export function processExit(status: Deno.CommandStatus): ProcessExit {
-  const n = status.signal === null ? null : SIGNALS[status.signal] ?? status.code - 128;
+  const n = status.signal === null ? null : knownSignalNumber(status.signal) ?? status.code - 128;
   return { success: status.success, code: status.code, signal: status.signal, signalNumber: n };
 }
 
@@ -114,18 +81,6 @@ export function describeExitField(field: number): string {
   if (field >= 0) return `exited with code ${field}`;
   const name = signalName(-field);
   return name === null ? `killed by signal ${-field}` : `killed by ${name} (${-field})`;
-}
-
-/** Sends `signal` to `pid` (kill(2)); {@link NoSuchProcessError} if the process is gone. */
-export function sendSignal(pid: number, signal: Deno.Signal): void {
-  try {
-    libc.kill(pid, signalNumber(signal));
-  } catch (e) {
-    if (e instanceof libc.SysCallError && e.errno === libc.Errno.ESRCH) {
-      throw new NoSuchProcessError(pid, signal, e);
-    }
-    throw e;
-  }
 }
 
 /** Whether a process with this pid exists (kill(pid, 0)); a zombie still exists. */
@@ -256,52 +211,6 @@ export function reapAdopted(pid: number): boolean {
   } catch (e) {
     if (e instanceof libc.SysCallError && e.errno === libc.Errno.ECHILD) return true;
     throw e;
-  }
-}
-
-/**
- * Received signals, queued in arrival order for a loop to handle (as Gunicorn's arbiter does):
- * the handlers only queue, the loop acts. A listener does not keep the process alive.
- */
-export class SignalQueue implements Disposable, AsyncIterable<Deno.Signal> {
-  #signals: Deno.Signal[];
-  #queue = new AsyncQueue<Deno.Signal>();
-  #handlers = new Map<Deno.Signal, () => void>();
-
-  /** Starts listening for `signals`. */
-  constructor(signals: Deno.Signal[]) {
-    this.#signals = signals;
-    for (const s of signals) {
-      const handler = () => this.#queue.push(s);
-      this.#handlers.set(s, handler);
-      Deno.addSignalListener(s, handler);
-    }
-  }
-
-  /** The next signal received (maybe already queued); `null` once closed. */
-  next(): Promise<Deno.Signal | null> {
-    return this.#queue.next();
-  }
-
-  /** Iterates over received signals until closed. */
-  async *[Symbol.asyncIterator](): AsyncIterator<Deno.Signal> {
-    while (true) {
-      const s = await this.next();
-      if (s === null) return;
-      yield s;
-    }
-  }
-
-  /** Stops listening; pending {@link next} calls resolve with `null`. */
-  close(): void {
-    if (this.#queue.closed) return;
-    for (const s of this.#signals) Deno.removeSignalListener(s, this.#handlers.get(s)!);
-    this.#queue.close();
-  }
-
-  /** Same as {@link close}. */
-  [Symbol.dispose](): void {
-    this.close();
   }
 }
 

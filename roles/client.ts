@@ -18,82 +18,34 @@
  * @module
  */
 
+export { answerLine, ClientError, type ClientOptions, type ClientResult } from "./client_result.ts";
+
 import { CallListener } from "./client_calls.ts";
 import { traceEvent } from "./logging.ts";
-import { decodeLine, errLine, okLine, parseReply as readReply } from "./protocol.ts";
-import { LISTEN_FIRST, parseHandoff, type Stage, STAGES } from "./stages.ts";
+import {
+  ClientError,
+  type ClientOptions,
+  type ClientResult,
+  failure,
+  resultOfReply,
+} from "./client_result.ts";
+import { decodeLine } from "./protocol.ts";
+import { LISTEN_FIRST, parseHandoff, STAGES } from "./stages.ts";
 import {
   closeGracefully,
   closeQuietly,
   isTransientConnectError,
   TcpLineReader,
-  TOO_MANY_CONNECTIONS,
   writeLine,
 } from "./tcp.ts";
 import { sleep } from "./timers.ts";
 import { count } from "./words.ts";
-
-/** Options of {@link OspsClient.connect}. */
-export interface ClientOptions {
-  /** The dispatcher's address (default 127.0.0.1). */
-  host?: string;
-  /** The dispatcher's port (default 2222). */
-  port?: number;
-  /** Reconnections tried after a lost connection, per request (default 5). */
-  retries?: number;
-  /** First reconnection delay in ms, doubled each time (default 50). */
-  backoffMs?: number;
-  /** How long to wait for any reply, in ms (default 15000). */
-  timeoutMs?: number;
-  /** How long to wait for a worker's READY after WAIT (default 15000). */
-  readyTimeoutMs?: number;
-  /** The role name in trace events (default `client`). */
-  name?: string;
-  /**
-   * The system's stage, if known: worker-calls-client announces LISTEN on every connection;
-   * unknown (the default), the client learns it from the first reply that asks for LISTEN.
-   */
-  stage?: Stage;
-}
-
-/** The answer to one request. */
-export type ClientResult =
-  | { ok: true; result: string; via: string; retries: number }
-  | { ok: false; code: string; message: string; via: string; retries: number };
+import { TOO_MANY_CONNECTIONS } from "./tcp_serve.ts";
 
 /** host:port of a connection's local end, as the server it talks to sees it. */
 function addressOf(conn: Deno.Conn): string {
   const a = conn.localAddr as Deno.NetAddr;
   return `${a.hostname}:${a.port}`;
-}
-
-/** No reply could be had: the connection kept failing, or a reply never came. */
-export class ClientError extends Error {
-  /** A client error saying `message`. */
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = "ClientError";
-  }
-}
-
-/** The result of a reply line; anything but `OK`/`ERR` is a `protocol` error. */
-function parseReply(line: string, via: string, retries: number): ClientResult {
-  const reply = readReply(line) ?? {
-    ok: false,
-    code: "protocol",
-    message: `not an osps reply (OK, ERR, REDIRECT or WAIT): ${JSON.stringify(line.slice(0, 80))}`,
-  };
-  return { ...reply, via, retries };
-}
-
-/** A failure the client itself concludes. */
-function failure(code: string, message: string, via: string, retries: number): ClientResult {
-  return { ok: false, code, message, via, retries };
-}
-
-/** An answer as one line, `OK <result>` or `ERR <code> <message>`, as the servers write it. */
-export function answerLine(result: ClientResult): string {
-  return result.ok ? okLine(result.result) : errLine(result.code, result.message);
 }
 
 /** A connection, its line reader and the worker-calls-client listener if the stage has one. */
@@ -361,7 +313,7 @@ export class OspsClient implements AsyncDisposable {
           return null;
         });
         if (answer !== null && !answer.startsWith("ERR unavailable")) {
-          return parseReply(answer, "redirect", retries);
+          return resultOfReply(answer, "redirect", retries);
         }
         // The worker died before answering, or holds no reservation for us: ask the dispatcher
         // again, it picks a worker that can take the request.
@@ -373,7 +325,7 @@ export class OspsClient implements AsyncDisposable {
       if (handoff?.kind === "wait") {
         const answer = await this.#answerCallback(session, handoff.token, line);
         if (answer !== "again" && answer !== "gone") {
-          return parseReply(answer, "callback", retries);
+          return resultOfReply(answer, "callback", retries);
         }
         // The dispatcher went away before a worker called, or the worker that called died: send
         // the request again (on a new connection if the dispatcher's is gone).
@@ -384,7 +336,7 @@ export class OspsClient implements AsyncDisposable {
         }
         continue;
       }
-      return parseReply(reply, "dispatcher", retries);
+      return resultOfReply(reply, "dispatcher", retries);
     }
   }
 

@@ -6,7 +6,15 @@
  * @module
  */
 
-import { monotonicMs, parentPid, type RoleSlot, type SignalQueue } from "../ipc/mod.ts";
+import {
+  monotonicMs,
+  parentPid,
+  raiseOpenFileLimit,
+  type RoleSlot,
+  setParentDeathSignal,
+  SharedSegment,
+  SignalQueue,
+} from "../ipc/mod.ts";
 import { HEARTBEAT_INTERVAL_MS } from "./liveness.ts";
 import { traceEvent } from "./logging.ts";
 
@@ -114,4 +122,65 @@ export function stopRequest(signals: SignalQueue, expectedParent: number): StopR
     }
   })();
   return { signal: controller.signal, requested };
+}
+
+/** Which role a process plays, and where: what {@link startRole} needs. */
+export interface RoleStart {
+  /** The watchdog's pid: the parent this role must have. */
+  parentPid: number;
+  /** The instance's runtime directory (its pipes, its fault files). */
+  runtimeDir: string;
+  /** The instance's segment. */
+  segment: string;
+  /** This role's slot in the registry. */
+  slot: number;
+  /** The role's name in fault files and messages: `dispatcher`, `worker-2`. */
+  slug: string;
+}
+
+/** What a role process holds from its start to its end; disposing of it lets go in order. */
+export interface RoleProcess extends Disposable {
+  /** The instance's segment, open. */
+  readonly segment: SharedSegment;
+  /** This role's slot. */
+  readonly slot: RoleSlot;
+  /** Its stop (SIGTERM), heard from the start. */
+  readonly stop: StopRequest;
+  /** The drain signal, each time it comes. */
+  readonly drains: SignalQueue;
+  /** The open-file limit, raised to the hard limit. */
+  readonly fileLimit: number;
+  /** Sets the role's own fields, written again at each beat after the pid. */
+  onBeat(reassert: () => void): void;
+}
+
+/**
+ * The start every role program shares: the parent-death signal armed, an injected crash honoured,
+ * the open-file limit raised, SIGTERM and the drain signal heard, the segment opened, the slot's
+ * pid written, and the heartbeat running (the pid and the role's own fields, at every beat).
+ */
+export function startRole(start: RoleStart): RoleProcess {
+  setParentDeathSignal("SIGTERM", start.parentPid);
+  honourInjectedCrash(start.runtimeDir, start.slug);
+  const fileLimit = raiseOpenFileLimit();
+  using held = new DisposableStack();
+  const stop = stopRequest(held.use(new SignalQueue(["SIGTERM", "SIGINT"])), start.parentPid);
+  const drains = held.use(new SignalQueue([DRAIN_SIGNAL]));
+  const segment = held.use(SharedSegment.open(start.segment));
+  const slot = segment.slot(start.slot);
+  let reassert = () => {};
+  held.use(startHeartbeat(slot, start.parentPid, () => {
+    slot.set("pid", Deno.pid);
+    reassert();
+  }));
+  const owned = held.move();
+  return {
+    segment,
+    slot,
+    stop,
+    drains,
+    fileLimit,
+    onBeat: (fn) => reassert = fn,
+    [Symbol.dispose]: () => owned.dispose(),
+  };
 }

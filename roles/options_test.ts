@@ -1,17 +1,14 @@
 import assert from "node:assert/strict";
 import { parseArgs } from "node:util";
+import { intOption, SYSTEM_OPTIONS, type SystemOption, UsageError } from "./options.ts";
 import {
   flags,
-  intOption,
   optionArgs,
   optionFlags,
   optionHelp,
   optionValue,
   optionValues,
-  SYSTEM_OPTIONS,
-  type SystemOption,
-  UsageError,
-} from "./options.ts";
+} from "./option_flags.ts";
 
 const KEYS = Object.keys(SYSTEM_OPTIONS) as SystemOption[];
 

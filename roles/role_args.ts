@@ -13,15 +13,12 @@ import { setupLogging } from "./logging.ts";
 import {
   COMMON_OPTION_KEYS,
   type CommonOption,
-  flags,
   intOption,
-  optionArgs,
-  optionFlags,
-  optionValues,
   type SystemOption,
   type SystemValues,
   UsageError,
 } from "./options.ts";
+import { flags, optionArgs, optionFlags, optionValues } from "./option_flags.ts";
 
 /** The system options every role takes (the table says which: `../options.ts`). */
 export const CONTEXT_KEYS: readonly CommonOption[] = COMMON_OPTION_KEYS;

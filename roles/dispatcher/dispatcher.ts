@@ -32,7 +32,7 @@ import {
   STAGES,
   waitLine,
 } from "../stages.ts";
-import { ConnectionGate } from "../tcp.ts";
+import { ConnectionGate } from "../tcp_serve.ts";
 import { withTimeout } from "../timers.ts";
 import { type Client, Job, requestIdBase } from "./jobs.ts";
 import { WorkerLink } from "./links.ts";

@@ -17,54 +17,45 @@
  * @module
  */
 
-import {
-  DISPATCHER_SLOT,
-  raiseOpenFileLimit,
-  ROLE_STATE,
-  setParentDeathSignal,
-  SharedSegment,
-  SignalQueue,
-} from "../../ipc/mod.ts";
-import { DRAIN_SIGNAL, honourInjectedCrash, startHeartbeat, stopRequest } from "../lifecycle.ts";
+import { DISPATCHER_SLOT, ROLE_STATE } from "../../ipc/mod.ts";
+import { startRole } from "../lifecycle.ts";
 import { serveInherited } from "../socket_conn.ts";
-import { connectionCap, connectionCapProblem } from "../tcp.ts";
+import { connectionCap, connectionCapProblem } from "../tcp_serve.ts";
 import { roleLogger, traceEvent } from "../logging.ts";
 import { UsageError } from "../options.ts";
 
-const log = roleLogger("dispatcher");
 import { Dispatcher } from "./dispatcher.ts";
 import type { DispatcherOptions } from "./options.ts";
 
 export { labelRequestIds, requestIdBase, requestLabel } from "./jobs.ts";
 export { dispatcherArgs, type DispatcherOptions } from "./options.ts";
 
+const log = roleLogger("dispatcher");
+
+/**
+ * A descriptor per client connection: all the process may have (`fileLimit`), but what its pipes,
+ * segment and runtime need; a limit too low for that is a usage error.
+ */
+function withConnectionCap(options: DispatcherOptions, fileLimit: number): DispatcherOptions {
+  if (options.maxConnections !== 0) return options;
+  const reserve = 64 + 4 * options.workers;
+  const problem = connectionCapProblem("the dispatcher", fileLimit, reserve);
+  if (problem?.fatal) throw new UsageError(problem.message);
+  if (problem) log.warning("{message}", { message: problem.message });
+  return { ...options, maxConnections: connectionCap(fileLimit, reserve) };
+}
+
 /** Runs the dispatcher until SIGTERM; `ready` gets the port it listens on. */
 export async function runDispatcher(
   options: DispatcherOptions,
   ready: (port: number) => void = () => {},
 ): Promise<void> {
-  setParentDeathSignal("SIGTERM", options.parentPid);
-  honourInjectedCrash(options.runtimeDir, "dispatcher");
-  // A descriptor per client connection: all the process may have, but what its pipes, segment and
-  // runtime need.
-  const fileLimit = raiseOpenFileLimit();
-  if (options.maxConnections === 0) {
-    const reserve = 64 + 4 * options.workers;
-    const problem = connectionCapProblem("the dispatcher", fileLimit, reserve);
-    if (problem?.fatal) throw new UsageError(problem.message);
-    if (problem) log.warning("{message}", { message: problem.message });
-    options = { ...options, maxConnections: connectionCap(fileLimit, reserve) };
-  }
-  using signals = new SignalQueue(["SIGTERM", "SIGINT"]);
-  const stop = stopRequest(signals, options.parentPid);
-  using drainSignals = new SignalQueue([DRAIN_SIGNAL]);
-  using segment = SharedSegment.open(options.segment);
-  const slot = segment.slot(DISPATCHER_SLOT);
-  slot.set("pid", Deno.pid);
+  using role = startRole({ ...options, slot: DISPATCHER_SLOT, slug: "dispatcher" });
+  const { slot, stop } = role;
+  options = withConnectionCap(options, role.fileLimit);
   let own: { port: number; state: number } | null = null;
-  const dispatcher = new Dispatcher(options, segment);
-  using _heartbeat = startHeartbeat(slot, options.parentPid, () => {
-    slot.set("pid", Deno.pid);
+  const dispatcher = new Dispatcher(options, role.segment);
+  role.onBeat(() => {
     if (own) {
       slot.set("port", own.port);
       slot.setHost(options.host);
@@ -97,7 +88,7 @@ export async function runDispatcher(
     detail: `listening on ${options.host}:${port}`,
   });
   ready(port);
-  const drain = drainSignals.next();
+  const drain = role.drains.next();
   // Accepting that fails (not for want of descriptors: it pauses then) ends the dispatcher, with
   // the error: the watchdog restarts it.
   const why = await Promise.race([

@@ -6,13 +6,8 @@
  * @module
  */
 
-import {
-  DISPATCHER_OPTION_KEYS,
-  type DispatcherOption,
-  flags,
-  optionArgs,
-  type SystemValues,
-} from "../options.ts";
+import { DISPATCHER_OPTION_KEYS, type DispatcherOption, type SystemValues } from "../options.ts";
+import { flags, optionArgs } from "../option_flags.ts";
 import type { RoleContext } from "../role_args.ts";
 
 /** The system options the dispatcher takes besides the context. */

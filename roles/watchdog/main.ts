@@ -13,7 +13,7 @@ import { setParentDeathSignal } from "../../ipc/mod.ts";
 import { EXIT_PARENT_GONE } from "../lifecycle.ts";
 import { setupLogging } from "../logging.ts";
 import { intOption, UsageError } from "../options.ts";
-import { ListenError } from "../tcp.ts";
+import { ListenError } from "../tcp_serve.ts";
 import { runWatchdog, WATCHDOG_FLAGS, watchdogOptions } from "./mod.ts";
 
 if (import.meta.main) {

@@ -32,7 +32,7 @@ import {
 } from "../../ipc/mod.ts";
 import { WATCHDOG_OOM_SCORE_ADJ } from "../lifecycle.ts";
 import { roleLogger } from "../logging.ts";
-import { listenRetrying } from "../tcp.ts";
+import { listenRetrying } from "../tcp_serve.ts";
 import { closeInstance, instancePaths, startInstance } from "./instance.ts";
 import { resolveOptions, type WatchdogOptions } from "./options.ts";
 import { RELOAD_SIGNAL, SCALE_DOWN_SIGNAL, SCALE_UP_SIGNAL } from "./operations.ts";

@@ -9,16 +9,12 @@
 import type { ParseArgsOptionsConfig } from "node:util";
 import { defaultRuntimeBase } from "../../ipc/mod.ts";
 import {
-  flags,
-  type FlagValues,
-  optionArgs,
-  optionFlags,
-  optionValues,
   SYSTEM_OPTION_KEYS,
   type SystemOption,
   type SystemValues,
   UsageError,
 } from "../options.ts";
+import { flags, type FlagValues, optionArgs, optionFlags, optionValues } from "../option_flags.ts";
 
 /** Every system option, in the table's order: what a watchdog takes. */
 export const WATCHDOG_OPTION_KEYS: readonly SystemOption[] = SYSTEM_OPTION_KEYS;

@@ -13,26 +13,11 @@
  * @module
  */
 
-import {
-  FifoReader,
-  FifoWriter,
-  FrameError,
-  raiseOpenFileLimit,
-  setParentDeathSignal,
-  SharedSegment,
-  SignalQueue,
-  workerSlot,
-} from "../../ipc/mod.ts";
-import {
-  DRAIN_SIGNAL,
-  honourInjectedCrash,
-  startHeartbeat,
-  type StopRequest,
-  stopRequest,
-} from "../lifecycle.ts";
+import { FifoReader, FifoWriter, FrameError, workerSlot } from "../../ipc/mod.ts";
+import { startRole, type StopRequest } from "../lifecycle.ts";
 import { roleLogger, traceEvent } from "../logging.ts";
 import { parseOrder, type StageFlow, STAGES } from "../stages.ts";
-import { acceptConnections, connectionCap, denoListen, listenRetrying } from "../tcp.ts";
+import { acceptConnections, connectionCap, denoListen, listenRetrying } from "../tcp_serve.ts";
 import { Worker, type WorkerOptions } from "./worker.ts";
 
 export { answer, type WorkerOptions } from "./worker.ts";
@@ -78,20 +63,12 @@ export async function runWorker(
   options: WorkerOptions,
   ready: (port: number) => void = () => {},
 ): Promise<void> {
-  setParentDeathSignal("SIGTERM", options.parentPid);
-  honourInjectedCrash(options.runtimeDir, `worker-${options.k}`);
   const flow = STAGES[options.stage];
-  const fileLimit = raiseOpenFileLimit();
-  using signals = new SignalQueue(["SIGTERM", "SIGINT"]);
-  const stop = stopRequest(signals, options.parentPid);
-  using drainSignals = new SignalQueue([DRAIN_SIGNAL]);
-  using segment = SharedSegment.open(options.segment);
-  const slot = segment.slot(workerSlot(options.k));
-  slot.set("pid", Deno.pid);
+  using role = startRole({ ...options, slot: workerSlot(options.k), slug: `worker-${options.k}` });
+  const { slot, stop } = role;
   let worker: Worker | null = null;
   let ownPort = 0;
-  using _heartbeat = startHeartbeat(slot, options.parentPid, () => {
-    slot.set("pid", Deno.pid);
+  role.onBeat(() => {
     if (ownPort) {
       slot.set("port", ownPort);
       slot.setHost(options.host);
@@ -122,15 +99,15 @@ export async function runWorker(
   if (stale > 0) {
     log.info("dropped {stale} bytes of orders meant for the previous worker", { stale });
   }
-  const working = new Worker(options, segment.mailbox(options.k), slot, pongs);
+  const working = new Worker(options, role.segment.mailbox(options.k), slot, pongs);
   worker = working;
   working.phase = "serving";
   (async () => {
-    for await (const _ of drainSignals) working.drain();
+    for await (const _ of role.drains) working.drain();
   })();
   traceEvent({ event: "ready", channel: "process", detail: ownPort ? `port ${ownPort}` : "" });
   ready(ownPort);
-  await serve(working, channels, flow, stop, fileLimit);
+  await serve(working, channels, flow, stop, role.fileLimit);
 }
 
 /** A worker's life once up: its orders, its clients, until its stop; then it finishes. */

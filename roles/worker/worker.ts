@@ -32,7 +32,8 @@ import {
   readyLine,
 } from "../stages.ts";
 import type { LineConn } from "../socket_conn.ts";
-import { closeAfterReply, connectWithin, TcpLineReader, writeLine } from "../tcp.ts";
+import { closeAfterReply, TcpLineReader, writeLine } from "../tcp.ts";
+import { connectWithin } from "../tcp_serve.ts";
 
 /** A worker's options: the common ones and its number. */
 export interface WorkerOptions extends RoleContext {
