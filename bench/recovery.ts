@@ -45,6 +45,7 @@ import {
   readTrace,
   type RunningSystem,
   startSystem,
+  type SystemOptions,
   waitForTrace,
 } from "../scenarios/mod.ts";
 import { sleep } from "../roles/timers.ts";
@@ -91,6 +92,11 @@ export interface RecoveryBenchResult {
   rows: RecoveryRow[];
   /** The heartbeat timeout used. */
   heartbeatTimeoutMs: number;
+}
+
+/** The system every row measures: relay, 4 workers, quiet; and what the row sets besides. */
+function benchSystem(options: Partial<SystemOptions>): Promise<RunningSystem> {
+  return startSystem({ stage: "relay", workers: 4, logLevel: "fatal", ...options });
 }
 
 function spread(values: number[]): Spread {
@@ -175,14 +181,7 @@ export async function runRecoveryBench(
     for (let i = 0; i < trials; i++) {
       // A fresh system per trial: each fault is a first one, not slowed by the crash-loop backoff.
       const t0 = now();
-      const system = await startSystem({
-        stage: "relay",
-        workers: 4,
-        heartbeatTimeoutMs: hb,
-        tracePath,
-        logLevel: "fatal",
-        standby: f.standby,
-      });
+      const system = await benchSystem({ heartbeatTimeoutMs: hb, tracePath, standby: f.standby });
       try {
         // The fault comes once the system is all up, its standby included.
         if (f.standby) {
@@ -218,7 +217,7 @@ export async function runRecoveryBench(
   const cold: number[] = [];
   for (let i = 0; i < trials; i++) {
     const t0 = now();
-    const system = await startSystem({ stage: "relay", workers: 4, logLevel: "fatal" });
+    const system = await benchSystem({});
     try {
       await using client = await OspsClient.connect({ port: system.port, retries: 0 });
       await client.request("requetetype1 first");
@@ -261,12 +260,9 @@ async function groupRestartRow(
   const served: number[] = [];
   for (let i = 0; i < trials; i++) {
     const t = now();
-    const system = await startSystem({
-      stage: "relay",
-      workers: 4,
+    const system = await benchSystem({
       heartbeatTimeoutMs: hb,
       tracePath,
-      logLevel: "fatal",
       strategy: "one-for-all",
     });
     try {
@@ -316,7 +312,7 @@ async function operationRow(
   const firstWork: number[] = [];
   let lost = 0;
   for (let i = 0; i < trials; i++) {
-    const system = await startSystem({ stage: "relay", workers: 4, tracePath, logLevel: "fatal" });
+    const system = await benchSystem({ tracePath });
     // 8 clients: with fewer, the dispatcher's first free workers take every request.
     const load = new LoadGenerator(system.port, 8);
     try {

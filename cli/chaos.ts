@@ -5,7 +5,14 @@
  */
 
 import { formatChaos, runChaos } from "../scenarios/mod.ts";
-import { type Command, intOption, overStages, parse } from "./common.ts";
+import {
+  type Command,
+  intOption,
+  LOAD_RUN_FLAGS,
+  overStages,
+  parse,
+  usageShown,
+} from "./common.ts";
 import { userPath, writableDir } from "./paths.ts";
 import { dirname } from "node:path";
 
@@ -37,17 +44,8 @@ export const chaosCommand: Command = {
   summary: "random fatal signals into random roles and the standby, under a verified load",
   usage: USAGE,
   run: async (args) => {
-    const { values } = parse(args, {
-      seconds: { type: "string" },
-      stage: { type: "string" },
-      seed: { type: "string" },
-      clients: { type: "string" },
-      trace: { type: "string" },
-    });
-    if (values.help) {
-      console.log(USAGE);
-      return 0;
-    }
+    const { values } = parse(args, { ...LOAD_RUN_FLAGS, trace: { type: "string" } });
+    if (values.help) return usageShown(USAGE);
     const seconds = intOption("seconds", values.seconds, 180, 1, 86_400);
     const seed = intOption("seed", values.seed, 1, 0, 2 ** 31);
     const clients = intOption("clients", values.clients, 8, 1, 1000);

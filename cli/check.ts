@@ -27,6 +27,7 @@ import {
   parse,
   stageOption,
   UsageError,
+  usageShown,
 } from "./common.ts";
 import { defaultOut, shown, userPath, writableDir } from "./paths.ts";
 import { dirname } from "node:path";
@@ -97,10 +98,7 @@ export const checkCommand: Command = {
       requests: { type: "string" },
       "start-timeout": { type: "string" },
     });
-    if (values.help) {
-      console.log(USAGE);
-      return 0;
-    }
+    if (values.help) return usageShown(USAGE);
     if (split >= 0 && command.length === 0) {
       throw new UsageError("nothing after --: give the command to check");
     }

@@ -6,7 +6,7 @@
 
 import { ClientError, type ClientResult, OspsClient } from "../roles/client.ts";
 import { closeQuietly, quantile, TcpLineReader, writeLine } from "../roles/mod.ts";
-import { type Command, intOption, parse, UsageError } from "./common.ts";
+import { type Command, intOption, parse, UsageError, usageShown } from "./common.ts";
 
 const USAGE = `Usage: deno task client <type> [payload...] [options]
 
@@ -39,10 +39,7 @@ export const clientCommand: Command = {
       concurrency: { type: "string" },
       retries: { type: "string" },
     }, true);
-    if (values.help) {
-      console.log(USAGE);
-      return 0;
-    }
+    if (values.help) return usageShown(USAGE);
     if (positionals.length === 0) {
       throw new UsageError("give a request type, e.g. requetetype1 hello");
     }

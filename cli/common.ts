@@ -168,3 +168,17 @@ export function runningSegment(instance: string, paths: InstancePaths): SharedSe
     );
   }
 }
+
+/** Prints a command's usage (its `--help`); the exit code, 0. */
+export function usageShown(usage: string): number {
+  console.log(usage);
+  return 0;
+}
+
+/** The flags of the runs under load over the stages (soak, chaos): how long, which, how hard. */
+export const LOAD_RUN_FLAGS = {
+  seconds: { type: "string" },
+  stage: { type: "string" },
+  seed: { type: "string" },
+  clients: { type: "string" },
+} as const satisfies ParseArgsOptionsConfig;

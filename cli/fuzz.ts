@@ -5,7 +5,7 @@
  */
 
 import { formatFuzz, runFuzz } from "../scenarios/mod.ts";
-import { type Command, intOption, overStages, parse } from "./common.ts";
+import { type Command, intOption, overStages, parse, usageShown } from "./common.ts";
 
 const USAGE = `Usage: deno task fuzz [--inputs N] [--stage S] [--idle N] [--slowloris S] [--seed N]
 
@@ -31,10 +31,7 @@ export const fuzzCommand: Command = {
       slowloris: { type: "string" },
       seed: { type: "string" },
     });
-    if (values.help) {
-      console.log(USAGE);
-      return 0;
-    }
+    if (values.help) return usageShown(USAGE);
     return await overStages(values.stage, (stage, signal) =>
       runFuzz({
         stage,

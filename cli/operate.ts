@@ -24,6 +24,7 @@ import {
   parse,
   runningSegment,
   UsageError,
+  usageShown,
 } from "./common.ts";
 
 const RELOAD_USAGE = `Usage: deno task reload [--port 2222 | --instance NAME] [--timeout MS]
@@ -71,10 +72,7 @@ export const reloadCommand: Command = {
   usage: RELOAD_USAGE,
   run: async (args) => {
     const { values } = parse(args, { ...INSTANCE_FLAGS, timeout: { type: "string" } });
-    if (values.help) {
-      console.log(RELOAD_USAGE);
-      return 0;
-    }
+    if (values.help) return usageShown(RELOAD_USAGE);
     const { instance, paths } = namedInstance(values);
     const timeoutMs = intOption("timeout", values.timeout, 60_000, 100, 3_600_000);
     using segment = runningSegment(instance, paths);
@@ -118,10 +116,7 @@ export const scaleCommand: Command = {
       { ...INSTANCE_FLAGS, timeout: { type: "string" } },
       true,
     );
-    if (values.help) {
-      console.log(SCALE_USAGE);
-      return 0;
-    }
+    if (values.help) return usageShown(SCALE_USAGE);
     if (positionals.length !== 1) throw new UsageError("give the number of workers: scale N");
     const target = intOption("N", positionals[0], undefined, 1, MAX_WORKERS);
     const { instance, paths } = namedInstance(values);

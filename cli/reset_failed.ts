@@ -20,6 +20,7 @@ import {
   namedInstance,
   parse,
   runningSegment,
+  usageShown,
 } from "./common.ts";
 
 const USAGE = `Usage: deno task reset-failed [--port 2222 | --instance NAME] [--timeout MS]
@@ -43,10 +44,7 @@ export const resetFailedCommand: Command = {
   usage: USAGE,
   run: async (args) => {
     const { values } = parse(args, { ...INSTANCE_FLAGS, timeout: { type: "string" } });
-    if (values.help) {
-      console.log(USAGE);
-      return 0;
-    }
+    if (values.help) return usageShown(USAGE);
     const { instance, paths } = namedInstance(values);
     const timeoutMs = intOption("timeout", values.timeout, 10_000, 100, 3_600_000);
     runningSegment(instance, paths).close();

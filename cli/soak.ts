@@ -5,7 +5,14 @@
  */
 
 import { formatSoak, runSoak } from "../scenarios/mod.ts";
-import { type Command, intOption, overStages, parse } from "./common.ts";
+import {
+  type Command,
+  intOption,
+  LOAD_RUN_FLAGS,
+  overStages,
+  parse,
+  usageShown,
+} from "./common.ts";
 
 const USAGE = `Usage: deno task soak [--seconds S] [--stage S] [--seed N] [--clients N]
 
@@ -28,16 +35,8 @@ export const soakCommand: Command = {
   summary: "every stage under load and injected faults, for a while",
   usage: USAGE,
   run: async (args) => {
-    const { values } = parse(args, {
-      seconds: { type: "string" },
-      stage: { type: "string" },
-      seed: { type: "string" },
-      clients: { type: "string" },
-    });
-    if (values.help) {
-      console.log(USAGE);
-      return 0;
-    }
+    const { values } = parse(args, LOAD_RUN_FLAGS);
+    if (values.help) return usageShown(USAGE);
     return await overStages(values.stage, (stage, signal) =>
       runSoak({
         stage,

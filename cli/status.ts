@@ -15,6 +15,7 @@ import {
   parse,
   typed,
   UsageError,
+  usageShown,
 } from "./common.ts";
 
 const USAGE =
@@ -120,10 +121,7 @@ export const statusCommand: Command = {
       watch: { type: "boolean", default: false },
       interval: { type: "string" },
     });
-    if (values.help) {
-      console.log(USAGE);
-      return 0;
-    }
+    if (values.help) return usageShown(USAGE);
     const { instance, paths } = namedInstance(values);
     if (values.watch) {
       if (values.json) throw new UsageError("--watch and --json do not go together");

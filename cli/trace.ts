@@ -7,7 +7,7 @@
 
 import { traceFiles } from "../roles/mod.ts";
 import { diagramPaths, NotATraceError, readTraceChecked, renderTrace } from "../scenarios/mod.ts";
-import { type Command, CommandError, parse, UsageError } from "./common.ts";
+import { type Command, CommandError, parse, UsageError, usageShown } from "./common.ts";
 import { shown, userPath, writableDir } from "./paths.ts";
 
 const USAGE = `Usage: deno task trace <trace-file> [--out DIR] [--title TEXT]
@@ -36,10 +36,7 @@ export const traceCommand: Command = {
       out: { type: "string" },
       title: { type: "string" },
     }, true);
-    if (values.help) {
-      console.log(USAGE);
-      return Promise.resolve(0);
-    }
+    if (values.help) return Promise.resolve(usageShown(USAGE));
     if (positionals.length !== 1) throw new UsageError("give one trace file");
     const path = userPath(positionals[0]);
     try {

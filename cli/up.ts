@@ -25,7 +25,7 @@ import {
 import { checkLeftovers, formatLeftovers, isClean } from "../scenarios/mod.ts";
 import { observeAddress, Observer } from "../observe/mod.ts";
 import { dirname } from "node:path";
-import { type Command, describeStatus, parse, typed } from "./common.ts";
+import { type Command, describeStatus, parse, typed, usageShown } from "./common.ts";
 import { shown, userPath, writableDir } from "./paths.ts";
 
 const USAGE =
@@ -61,10 +61,7 @@ export const upCommand: Command = {
   usage: USAGE,
   run: async (args) => {
     const { values } = parse(args, { ...WATCHDOG_FLAGS, observe: { type: "string" } });
-    if (values.help) {
-      console.log(USAGE);
-      return 0;
-    }
+    if (values.help) return usageShown(USAGE);
     const given = watchdogOptions(values);
     const observeAt = values.observe === undefined ? null : observeAddress(values.observe);
     const instance = given.instance || defaultInstance(given.port);

@@ -5,6 +5,7 @@
  * @module
  */
 
+import type { Stage } from "../roles/mod.ts";
 import type { RequestRecord } from "./clients.ts";
 import type { StopReport } from "./harness.ts";
 import { isClean, processesOfSegment } from "./proof.ts";
@@ -18,6 +19,26 @@ export interface Check {
   ok: boolean;
   /** The measured value or the evidence. */
   detail: string;
+}
+
+/** What every scenario run under load reports: its requests, its checks, its trace. */
+export interface ScenarioReport {
+  /** The stage. */
+  stage: Stage;
+  /** Every request of the load, with its answer. */
+  records: RequestRecord[];
+  /** The checks, in order (with `interrupted`, only what was left behind). */
+  checks: Check[];
+  /** What the watchdog did around the fault or the operation, rendered. */
+  timeline: string[];
+  /** The trace file. */
+  tracePath: string;
+  /** The run as a sequence diagram: Markdown (Mermaid) and HTML. */
+  diagram: { markdown: string; html: string };
+  /** Whether the run was interrupted (its signal aborted) before its checks. */
+  interrupted: boolean;
+  /** Whether every check passed (false when interrupted). */
+  passed: boolean;
 }
 
 /** Requests were sent, and every one got exactly its right answer. */

@@ -37,6 +37,7 @@ import {
   interruptibly,
   LEFTOVER_CHECKS,
   leftoverChecks,
+  type ScenarioReport,
 } from "./checks.ts";
 import { ConnectProbe, LoadGenerator, ZombieWatch } from "./load.ts";
 import { renderTrace } from "./diagram_render.ts";
@@ -74,31 +75,15 @@ export interface FailureOptions {
 }
 
 /** What a failure scenario saw. */
-export interface FailureReport {
+export interface FailureReport extends ScenarioReport {
   /** The scenario. */
   name: FailureName;
-  /** The stage. */
-  stage: Stage;
   /** From the fault to the watchdog's reaction, ms (null if it never came). */
   detectionMs: number | null;
   /** From the fault to the system serving again as before, ms (null: never, or not expected). */
   servedAgainMs: number | null;
   /** From the fault to the slot marked failed, ms (crash-loop; null otherwise). */
   markedFailedMs: number | null;
-  /** Every request of the load, with its answer. */
-  records: RequestRecord[];
-  /** The checks, in order (with `interrupted`, only what was left behind). */
-  checks: Check[];
-  /** What the watchdog did around the fault, rendered. */
-  timeline: string[];
-  /** The trace file. */
-  tracePath: string;
-  /** The run as a sequence diagram: Markdown (Mermaid) and HTML. */
-  diagram: { markdown: string; html: string };
-  /** Whether the run was interrupted (its signal aborted) before its checks. */
-  interrupted: boolean;
-  /** Whether every check passed (false when interrupted). */
-  passed: boolean;
 }
 
 /**

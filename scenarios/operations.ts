@@ -26,7 +26,13 @@ import {
   traceEvent,
 } from "../roles/mod.ts";
 import { sleep } from "../roles/timers.ts";
-import { answersCheck, type Check, interruptibly, leftoverChecks } from "./checks.ts";
+import {
+  answersCheck,
+  type Check,
+  interruptibly,
+  leftoverChecks,
+  type ScenarioReport,
+} from "./checks.ts";
 import type { RequestRecord } from "./clients.ts";
 import { renderTrace } from "./diagram_render.ts";
 import { type RunningSystem, startSystem, type StopReport, type SystemOptions } from "./harness.ts";
@@ -252,29 +258,13 @@ export interface OperationOptions {
 }
 
 /** What an operation scenario saw. */
-export interface OperationReport {
+export interface OperationReport extends ScenarioReport {
   /** The scenario. */
   name: OperationName;
-  /** The stage. */
-  stage: Stage;
-  /** Every request of the load, with its answer. */
-  records: RequestRecord[];
   /** Connections the prober opened that were refused, and accepted. */
   connections: { refused: number; accepted: number };
   /** The longest spell without a right answer from the operation on, ms. */
   outageMs: number;
-  /** The checks, in order. */
-  checks: Check[];
-  /** What the watchdog did from the operation on, rendered. */
-  timeline: string[];
-  /** The trace file. */
-  tracePath: string;
-  /** The run as a sequence diagram: Markdown (Mermaid) and HTML. */
-  diagram: { markdown: string; html: string };
-  /** Whether it was interrupted. */
-  interrupted: boolean;
-  /** Whether every check passed. */
-  passed: boolean;
 }
 
 /** Runs one operation scenario; it always stops the system and checks what was left. */

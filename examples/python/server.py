@@ -171,6 +171,9 @@ def receive(sock, size=8192):
         return b""
 
 
+NOT_YET = object()  # what Lines.read_from gives while no whole line has come
+
+
 class Lines:
     """A connection's bytes, cut into lines (at most MAX_LINE bytes with the LF)."""
 
@@ -202,6 +205,16 @@ class Lines:
             return ("line", raw.decode("utf-8"))
         except UnicodeDecodeError:
             return "invalid"
+
+    def read_from(self, sock):
+        """Reads what the readable sock holds: its next line as next() gives it (None at the
+        end of the connection), or NOT_YET while no whole line has come."""
+        data = receive(sock)
+        if data is None:
+            return NOT_YET
+        self.feed(data)
+        got = self.next()
+        return NOT_YET if got is None and not self.eof else got
 
 
 # ---------------------------------------------------------------- a process's loop
@@ -289,12 +302,8 @@ def run_worker(k, args, segment, parent, runtime):
         lines = Lines()
 
         def readable(_mask):
-            data = receive(conn)
-            if data is None:
-                return
-            lines.feed(data)
-            got = lines.next()
-            if got is None and not lines.eof:
+            got = lines.read_from(conn)
+            if got is NOT_YET:
                 return
             loop.selector.unregister(conn)
             take_orders()
@@ -363,12 +372,8 @@ def run_worker(k, args, segment, parent, runtime):
                 state["phase"] = "reading"
                 loop.selector.modify(sock, selectors.EVENT_READ, event)
                 return
-            data = receive(sock)
-            if data is None:
-                return
-            lines.feed(data)
-            got = lines.next()
-            if got is None and not lines.eof:
+            got = lines.read_from(sock)
+            if got is NOT_YET:
                 return
             if isinstance(got, tuple) and got[1] == line:
                 try:

@@ -8,16 +8,11 @@
 
 import {
   DISPATCHER_SLOT,
-  FifoReader,
-  FifoWriter,
   FrameError,
   MailboxCorruptError,
   NotAFifoError,
-  ROLE_STATE,
   type SharedSegment,
-  SysCallError,
   WATCHDOG_SLOT,
-  workerSlot,
 } from "../../ipc/mod.ts";
 import { deadlineAfter } from "../deadline.ts";
 import { roleLogger, traceEvent } from "../logging.ts";
@@ -35,12 +30,11 @@ import {
 import { ConnectionGate } from "../tcp_serve.ts";
 import { withTimeout } from "../timers.ts";
 import { type Client, Job, requestIdBase } from "./jobs.ts";
-import { WorkerLink } from "./links.ts";
+import type { WorkerLink } from "./links.ts";
+import { WorkerPipes } from "./worker_pipes.ts";
 import { serveClient, type SessionHost } from "./sessions.ts";
 import type { DispatcherOptions } from "./options.ts";
-
-/** Attempts per request: the first, and one retry on another worker if the first one dies. */
-const MAX_ATTEMPTS = 2;
+import { afterFailure, meaningOf } from "./decide.ts";
 
 const log = roleLogger("dispatcher");
 
@@ -52,8 +46,7 @@ export class Dispatcher implements SessionHost {
   readonly flow: StageFlow;
   /** The shared segment. */
   readonly segment: SharedSegment;
-  /** One link per worker the registry shows, in slot order (workers come and go with scaling). */
-  readonly links: WorkerLink[] = [];
+  readonly #pipes: WorkerPipes;
   /** The open client connections. */
   readonly clients = new Set<Client>();
   #queue: Job[] = [];
@@ -63,10 +56,6 @@ export class Dispatcher implements SessionHost {
   /** The watchdog's count of workers when the registry was last read for new ones. */
   #workersSeen = -1;
   #connections = new Set<Promise<void>>();
-  #answerLoops: Promise<void>[] = [];
-  #connecting: Promise<void>[] = [];
-  /** The stop's signal, once the workers are being connected. */
-  #signal: AbortSignal | null = null;
 
   /** A dispatcher with `options` on `segment`. */
   constructor(options: DispatcherOptions, segment: SharedSegment) {
@@ -77,130 +66,31 @@ export class Dispatcher implements SessionHost {
     // dispatcher this one replaces can never be taken for one of this one's requests.
     const generation = segment.slot(DISPATCHER_SLOT).get("generation");
     this.#nextId = requestIdBase(generation) + 1;
+    this.#pipes = new WorkerPipes(options.runtimeDir, segment, this.flow.workerListens, {
+      answers: (link) => this.#answers(link),
+      pump: () => this.pump(),
+      stopping: () => this.#stopping,
+    });
   }
 
-  /**
-   * Links the workers the registry shows and no link has yet (a slot not `empty`), and lets go of
-   * those whose slot the watchdog emptied (scaled down) once they hold nothing: at start, and at
-   * every beat (a worker added takes work at most one beat after it is ready).
-   */
+  /** One link per worker the registry shows, in slot order (workers come and go with scaling). */
+  get links(): readonly WorkerLink[] {
+    return this.#pipes.links;
+  }
+
+  /** Links the workers the registry shows, and lets go of removed ones (see {@link WorkerPipes}). */
   discoverWorkers(): void {
-    if (this.#stopping || this.#signal === null) return;
-    for (let k = 1; k <= this.segment.layout.workers; k++) {
-      const slot = this.segment.slot(workerSlot(k));
-      const at = this.links.findIndex((l) => l.k >= k);
-      const link = this.links[at]?.k === k ? this.links[at] : null;
-      const empty = slot.get("state") === ROLE_STATE.empty;
-      if (link === null && !empty) {
-        const pongs = this.#openAnswers(k);
-        if (pongs === null) continue;
-        const added = new WorkerLink(
-          k,
-          pongs,
-          this.segment.mailbox(k),
-          slot,
-          this.flow.workerListens,
-        );
-        this.links.splice(at < 0 ? this.links.length : at, 0, added);
-        this.#start(added, this.#signal);
-      } else if (link !== null && empty && link.job === null) {
-        this.links.splice(at, 1);
-        link.removed = true;
-        link.pings?.close();
-        link.pongs.close();
-        traceEvent({ event: "worker removed", channel: "fifo", peer: link.name });
-      }
-    }
+    this.#pipes.discover();
   }
 
-  /**
-   * Opens worker k's answer pipe, dropping what is left in it for a previous dispatcher; null if
-   * the pipe is not there (yet: the watchdog makes a worker's pipes before it starts it), or is not
-   * a pipe (another process put a file there: the watchdog makes the pipe again before the
-   * worker's next start, and the next beat tries again).
-   */
-  #openAnswers(k: number): FifoReader | null {
-    const path = `${this.options.runtimeDir}/wdtube${k}`;
-    let pongs: FifoReader;
-    try {
-      pongs = FifoReader.open(path);
-    } catch (e) {
-      if (e instanceof NotAFifoError) {
-        log.warning("{path} is not a named pipe: worker {k} waits for it", { path, k });
-        return null;
-      }
-      if (!(e instanceof SysCallError && e.code === "ENOENT")) throw e;
-      return null;
-    }
-    const stale = pongs.discardPending();
-    if (stale > 0) {
-      traceEvent({
-        event: "stale answers",
-        channel: "fifo",
-        peer: `worker ${k}`,
-        detail: `${stale} bytes dropped at start`,
-      });
-    }
-    return pongs;
-  }
-
-  /**
-   * Opens each order pipe as soon as its worker reads it, without waiting for all: a worker that
-   * cannot start must not keep the dispatcher from serving with the others.
-   */
+  /** Opens each worker's order pipe as soon as it reads it (see {@link WorkerPipes.connect}). */
   connectWorkers(signal: AbortSignal): void {
-    this.#signal = signal;
-    this.discoverWorkers();
+    this.#pipes.connect(signal);
   }
 
-  /** Connects a new link's order pipe and reads its answers until the stop. */
-  #start(link: WorkerLink, signal: AbortSignal): void {
-    this.#connect(link, signal);
-    this.#answerLoops.push(
-      this.#answers(link).catch((e) =>
-        log.error("answers of {worker}: {e}", { worker: link.name, e: String(e) })
-      ),
-    );
-  }
-
-  /** Opens the order pipe of `link` once its worker reads it; then the worker may take work. */
-  #connect(link: WorkerLink, signal: AbortSignal): void {
-    this.#connecting.push(
-      FifoWriter.open(`${this.options.runtimeDir}/dwtube${link.k}`, { signal }).then(
-        (writer) => {
-          link.pings = writer;
-          this.pump();
-        },
-        (e) => {
-          // Aborted by the stop, or the pipe is not there (the watchdog makes it again).
-          if (!signal.aborted) {
-            log.warning("{worker}'s pipe: {e}", { worker: link.name, e: String(e) });
-          }
-        },
-      ),
-    );
-  }
-
-  /**
-   * At every beat: a worker whose pipes the watchdog made again (removed or replaced by another
-   * process) is reconnected on the new ones; the old ones are closed, which ends its answers'
-   * wait as a lost worker's would.
-   */
+  /** Reconnects workers whose pipes the watchdog made again (see {@link WorkerPipes.checkPipes}). */
   checkPipes(): void {
-    if (this.#stopping || this.#signal === null) return;
-    for (const link of this.links) {
-      // A worker removed (scaled down) has its pipes removed: its link goes, it is not reopened.
-      if (link.slot.get("state") === ROLE_STATE.empty || !link.pipesMoved) continue;
-      traceEvent({ event: "pipes moved", channel: "fifo", peer: link.name, detail: "reopened" });
-      const pongs = this.#openAnswers(link.k);
-      if (pongs === null) continue;
-      link.pings?.close();
-      link.pings = null;
-      const old = link.pongs;
-      link.pongs = pongs;
-      old.close();
-      this.#connect(link, this.#signal);
-    }
+    this.#pipes.checkPipes();
   }
 
   /**
@@ -250,8 +140,8 @@ export class Dispatcher implements SessionHost {
    * order could not be written), the request is retried here.
    */
   async #retryOrFail(job: Job, link: WorkerLink, why: string): Promise<void> {
-    if (this.flow.redirectAfter && job.replied) return;
-    if (job.calling) {
+    const next = afterFailure(job, this.flow, this.#stopping);
+    if (next === "not retried") {
       // Its worker may have answered the client before it died: the client asks again if not.
       traceEvent({
         event: "not retried",
@@ -260,18 +150,16 @@ export class Dispatcher implements SessionHost {
         peer: link.name,
         detail: `${why}, after it said it was calling the client`,
       });
-      return;
-    }
-    if (this.#stopping) {
+    } else if (next === "shutting down") {
       await job.reply(errLine("shutting-down", `the dispatcher is stopping (${why})`));
-    } else if (job.attempts < MAX_ATTEMPTS) {
+    } else if (next === "retry") {
       log.info("request {id} failed with {worker}; retrying on another worker", {
         id: job.id,
         worker: link.name,
       });
       this.#queue.unshift(job);
       this.pump();
-    } else {
+    } else if (next === "unavailable") {
       await job.reply(errLine("unavailable", why));
     }
   }
@@ -301,24 +189,24 @@ export class Dispatcher implements SessionHost {
         continue;
       }
       traceEvent({ event: "answer", channel: "fifo", peer: link.name, detail: text });
-      const answer = parseAnswer(text);
       const job = link.job;
-      if (answer === null || job === null || job.id !== answer.id) {
+      const meaning = meaningOf(parseAnswer(text), job);
+      if (job === null || meaning === "stale") {
         // Not the answer to the request in flight (a late one, a predecessor's, a forged one).
         log.info("stale or unknown answer {text} from {worker}", { text, worker: link.name });
         traceEvent({ event: "stale answer", channel: "fifo", peer: link.name, detail: text });
         continue;
       }
-      if (answer.kind === "calling") {
+      if (meaning === "calling") {
         job.calling = true;
         continue;
       }
       link.job = null;
       this.#tellDrainingOne(link);
-      if (answer.kind === "fail") {
+      if (meaning === "fail") {
         // The worker could not use its mailbox (corrupt, overwritten): the worker is fine.
         await this.#retryOrFail(job, link, `${link.name} could not read the request (${text})`);
-      } else if (answer.kind === "done") {
+      } else if (meaning === "done") {
         await this.#replyFromMailbox(job, link);
       }
       this.pump();
@@ -520,12 +408,6 @@ export class Dispatcher implements SessionHost {
     await withTimeout(Promise.all(this.#connections), Math.max(0, end - performance.now()));
     for (const client of this.clients) client.end();
     await Promise.all(this.#connections);
-    await Promise.all(this.#connecting);
-    for (const link of this.links) {
-      link.pings?.close();
-      link.pongs.close();
-    }
-    // The loops end on the closed readers; none may touch the segment after this returns.
-    await Promise.all(this.#answerLoops);
+    await this.#pipes.close();
   }
 }

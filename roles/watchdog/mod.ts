@@ -37,7 +37,8 @@ import { closeInstance, instancePaths, startInstance } from "./instance.ts";
 import { resolveOptions, type WatchdogOptions } from "./options.ts";
 import { RELOAD_SIGNAL, SCALE_DOWN_SIGNAL, SCALE_UP_SIGNAL } from "./operations.ts";
 import { stopRoles } from "./stop.ts";
-import { RESET_FAILED_SIGNAL, Supervisor, type WatchdogReady } from "./supervisor.ts";
+import { RESET_FAILED_SIGNAL, type WatchdogReady } from "./events.ts";
+import { Supervisor } from "./supervisor.ts";
 
 export {
   clearLeftovers,
@@ -58,7 +59,7 @@ export {
 export { DRAIN_SIGNAL, RELOAD_SIGNAL, SCALE_DOWN_SIGNAL, SCALE_UP_SIGNAL } from "./operations.ts";
 export { STRATEGIES, type Strategy } from "./policy.ts";
 export { SAME_STOP_REQUEST_MS } from "./stop.ts";
-export { RESET_FAILED_SIGNAL, type WatchdogHandle, type WatchdogReady } from "./supervisor.ts";
+export { RESET_FAILED_SIGNAL, type WatchdogHandle, type WatchdogReady } from "./events.ts";
 export * from "./status.ts";
 export * from "./control.ts";
 

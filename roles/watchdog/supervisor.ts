@@ -3,22 +3,20 @@
  * event in order — a child's exit (seen at once: Deno resolves its status on SIGCHLD), a role's
  * ready line, a 50 ms tick, a stop signal, a restart timer — and each step is named for what it
  * does: spawn, reap, judge liveness, escalate, restart. What an exit leads to is the restart
- * policy's decision (`policy.ts`); whether a role is alive, the one liveness judgement
- * (`liveness.ts`). A restart hands the role to the standby process when one is waiting
- * (`standby.ts`), and spawns it otherwise.
+ * policy's decision, carried out in `restarts.ts`; what a tick decides of each role, `judge.ts`
+ * (on the one liveness judgement, `liveness.ts`); what it puts right, `repair.ts`; a role's
+ * command line, `role_command.ts`. A restart hands the role to the standby process when one is
+ * waiting (`standby.ts`), and spawns it otherwise.
  *
  * @module
  */
 
 import {
   AsyncQueue,
-  describeExit,
   DISPATCHER_SLOT,
-  exitStatusField,
   isRunning,
   type ListenSocket,
   monotonicMs,
-  type ProcessExit,
   registryRoles,
   ROLE_STATE,
   type RuntimeDir,
@@ -28,10 +26,8 @@ import {
   WATCHDOG_SLOT,
   workerSlot,
 } from "../../ipc/mod.ts";
-import { dispatcherArgs } from "../dispatcher/options.ts";
 import { BeatRecord } from "../liveness.ts";
 import { roleLogger, traceEvent } from "../logging.ts";
-import { roleArgs } from "../role_args.ts";
 import {
   readReadyLine,
   type ReadyOutcome,
@@ -39,15 +35,17 @@ import {
   signalChild,
   SYSTEM_ROLE_PERMISSIONS,
 } from "../spawn.ts";
-import { type InstanceStatus, registryStatus } from "./status.ts";
+import { registryStatus } from "./status.ts";
 import type { InstancePaths } from "./instance.ts";
 import type { ResolvedOptions } from "./options.ts";
-import { count } from "../words.ts";
-import { explainExit } from "./exit_cause.ts";
 import { Operations, type OperationsHost } from "./operations.ts";
-import { strategyGroup } from "./policy.ts";
 import { Standby } from "./standby.ts";
 import { isStopped, signalRole, type Supervised, supervised } from "./supervised.ts";
+import { judgeRole } from "./judge.ts";
+import { repairBeforeStart, repairHeader, repairRegistry } from "./repair.ts";
+import { roleProgramArgs } from "./role_command.ts";
+import { RESET_FAILED_SIGNAL, type WatchdogEvent, type WatchdogReady } from "./events.ts";
+import { Restarts } from "./restarts.ts";
 
 export { signalRole, type Supervised } from "./supervised.ts";
 
@@ -60,56 +58,7 @@ const TICK_MS = 50;
 /** How long a role may take to be ready (a loaded standby: the heartbeat timeout), ms. */
 const START_TIMEOUT_MS = 10_000;
 
-/** Between SIGTERM and SIGKILL for a frozen role, ms. */
-const KILL_GRACE_MS = 300;
-
 const log = roleLogger("watchdog");
-
-/** What the loop handles. */
-export type WatchdogEvent =
-  | { kind: "exit"; role: Supervised; generation: number; status: ProcessExit }
-  | { kind: "ready"; role: Supervised; generation: number; outcome: ReadyOutcome }
-  | { kind: "tick" }
-  | { kind: "signal"; signal: Deno.Signal }
-  | { kind: "fatal"; why: string }
-  | { kind: "restart"; role: Supervised }
-  | { kind: "retry"; role: Supervised }
-  | { kind: "standby"; pid: number | null; how: string | null };
-
-/** What the watchdog tells its caller once the instance is up. */
-export interface WatchdogReady {
-  /** The instance's paths. */
-  paths: InstancePaths;
-  /** The dispatcher's port. */
-  port: number;
-  /** Pids by role name. */
-  pids: Record<string, number>;
-  /** Ports by role name (0 for a worker that does not listen). */
-  ports: Record<string, number>;
-  /** The standby's pid (null with `standby: false`). */
-  standby: number | null;
-  /** What a page or a tool in the watchdog's own process may ask of it. */
-  watchdog: WatchdogHandle;
-}
-
-/**
- * The watchdog, as what runs in its own process (the observer) sees it: the status from its own
- * mapping of the registry, and signals through its own child handles — never a pid read from the
- * registry, which any process of the user can write (Gunicorn's control server refuses any pid not
- * in its own worker table).
- */
-export interface WatchdogHandle {
-  /** The instance's status now; null once the instance is being closed (its segment goes). */
-  status(): InstanceStatus | null;
-  /**
-   * Sends `signal` to the current process of role `name` (or of the standby that would take the
-   * next role); its pid, or why nothing was sent (no such role, none running).
-   */
-  signal(name: string, signal: Deno.Signal): { pid: number } | { refused: string };
-}
-
-/** The signal that tries every failed slot again at once (`deno task reset-failed`). */
-export const RESET_FAILED_SIGNAL: Deno.Signal = "SIGUSR2";
 
 /** The supervisor of one instance's roles. */
 export class Supervisor implements OperationsHost {
@@ -135,6 +84,8 @@ export class Supervisor implements OperationsHost {
   readonly standby: Standby | null;
   /** The stop signal that ended the loop, and when it came (monotonic ms); null otherwise. */
   stopSignal: { signal: Deno.Signal; at: number } | null = null;
+  /** What follows a role's end. */
+  readonly restarts: Restarts;
   #fatal: string | null = null;
   /** Whether the instance is still starting: not every role has been ready yet. */
   #booting = true;
@@ -175,6 +126,16 @@ export class Supervisor implements OperationsHost {
       supervised(role, this.#limits)
     );
     this.operations = new Operations(this);
+    this.restarts = new Restarts({
+      options,
+      segment,
+      roles: this.roles,
+      events: this.events,
+      operations: () => this.operations,
+      booting: () => this.#booting,
+      fail: (why) => this.#fatal = why,
+      failed: () => this.#fatal !== null,
+    });
     this.segment.slot(WATCHDOG_SLOT).set("workers", options.workers);
   }
 
@@ -203,7 +164,7 @@ export class Supervisor implements OperationsHost {
             this.stopSignal = { signal: event.signal, at: monotonicMs() };
             return event.signal;
           }
-          if (event.signal === RESET_FAILED_SIGNAL) this.#resetFailed();
+          if (event.signal === RESET_FAILED_SIGNAL) this.restarts.resetFailed();
           else this.operations.signal(event.signal);
         } else if (event.kind === "fatal") {
           return `unexpected error: ${event.why}`;
@@ -212,12 +173,12 @@ export class Supervisor implements OperationsHost {
         } else if (event.kind === "restart") {
           if (event.role.state === "backoff") this.#spawn(event.role);
         } else if (event.kind === "retry") {
-          if (event.role.state === "failed") this.#retry(event.role, "its pause is over");
+          if (event.role.state === "failed") this.restarts.retry(event.role, "its pause is over");
         } else if (event.kind === "standby") {
           this.#standbyEvent(event.pid, event.how);
         } else if (event.role.generation === event.generation) {
           if (event.kind === "ready") this.#ready(event.role, event.outcome);
-          else this.#reap(event.role, event.status);
+          else this.restarts.reap(event.role, event.status);
         }
         if (this.#fatal !== null) return this.#fatal;
         if (this.#booting && this.roles.every((r) => r.state === "running")) {
@@ -268,33 +229,6 @@ export class Supervisor implements OperationsHost {
     return { pid: child.pid };
   }
 
-  /** The command line of a role's next process. */
-  #args(role: Supervised): string[] {
-    const o = this.options;
-    const context = roleArgs({
-      stage: o.stage,
-      segment: this.paths.segment,
-      runtimeDir: this.paths.dir,
-      host: o.host,
-      // A restarted dispatcher takes the port of the one it replaces (it matters with port 0).
-      port: role.kind === "dispatcher" && role.port ? role.port : o.port,
-      claimTimeoutMs: o.claimTimeoutMs,
-      parentPid: Deno.pid,
-      logLevel: o.logLevel,
-      trace: o.trace,
-      traceMaxBytes: o.traceMaxBytes,
-    });
-    if (role.kind === "dispatcher") {
-      return [...context, ...dispatcherArgs({ ...o, listenFd: this.listener.fd })];
-    }
-    return [
-      ...context,
-      "--worker",
-      String(role.k),
-      ...(role.port ? ["--worker-port", String(role.port)] : []),
-    ];
-  }
-
   /**
    * Spawn: starts (or restarts) a role's process in its slot; a restart hands the role to the
    * waiting standby if there is one, and then has a new standby started for the next. What the
@@ -302,8 +236,8 @@ export class Supervisor implements OperationsHost {
    * cannot be started (no fork: EAGAIN in a full pids cgroup) is decided on like an exit.
    */
   #spawn(role: Supervised): void {
-    this.#repairBeforeStart(role);
-    const args = this.#args(role);
+    repairBeforeStart(this.segment, this.dir, this.paths.segment, role);
+    const args = roleProgramArgs(this.options, this.paths, this.listener.fd, role);
     const restart = role.generation > 0;
     // Any start once the instance is up (a restart, a worker added) is the standby's to take.
     const standby = restart || !this.#booting
@@ -323,7 +257,7 @@ export class Supervisor implements OperationsHost {
       child = standby?.child ??
         (role.kind === "dispatcher" ? this.listener.inheritedBy(spawn) : spawn());
     } catch (e) {
-      this.#startFailed(role, e);
+      this.restarts.startFailed(role, e);
       return;
     }
     if (standby === null) this.spawned.push(child.pid);
@@ -360,43 +294,6 @@ export class Supervisor implements OperationsHost {
       (outcome) => this.events.push({ kind: "ready", role, generation, outcome }),
       (error) => this.events.push({ kind: "fatal", why: `${role.name}'s ready line: ${error}` }),
     );
-  }
-
-  /**
-   * What a role opens when it starts, put right if another process spoiled it: the segment's
-   * header (a role refuses a segment whose header is not its instance's), and a worker's two
-   * pipes (gone, or replaced by a file: the worker could not open them).
-   */
-  #repairBeforeStart(role: Supervised): void {
-    this.#repairHeader();
-    if (role.kind !== "worker") return;
-    for (const name of [`dwtube${role.k}`, `wdtube${role.k}`]) {
-      const wrong = this.dir.ensureFifo(name);
-      if (wrong === null) continue;
-      log.warning("{pipe} made again before {role} starts: {wrong}", {
-        pipe: name,
-        role: role.name,
-        wrong,
-      });
-      traceEvent({ event: "pipe repaired", channel: "fifo", peer: role.name, detail: name });
-    }
-  }
-
-  /** Writes the segment's header again if another process changed it. */
-  #repairHeader(): void {
-    if (!this.segment.repairHeader()) return;
-    log.warning("the segment's header was overwritten by another process: written again");
-    traceEvent({ event: "header repaired", channel: "shm", detail: this.paths.segment });
-  }
-
-  /** A role's process could not be started: decided on like an exit with code 1. */
-  #startFailed(role: Supervised, error: unknown): void {
-    role.generation++;
-    role.child = null;
-    const how = `could not be started (${(error as Error)?.message ?? error})`;
-    log.error("{role} {how}", { role: role.name, how });
-    traceEvent({ event: "spawn failed", channel: "process", peer: role.name, detail: how });
-    this.#decide(role, how, 1);
   }
 
   /** The waiting standby has loaded (`how` null), or it exited before it was handed a role. */
@@ -437,126 +334,6 @@ export class Supervisor implements OperationsHost {
     this.operations.ready(role);
   }
 
-  /** Reap: a role's process exited (Deno reaped it); the policy says what follows. */
-  #reap(role: Supervised, status: ProcessExit): void {
-    role.lastStatus = status;
-    role.killing = null;
-    this.segment.slot(role.slot).set("exitStatus", exitStatusField(status));
-    const how = `${describeExit(status)}${explainExit(status)}`;
-    traceEvent({
-      event: "exit",
-      channel: "signal",
-      peer: role.name,
-      detail: `pid ${role.child!.pid} ${how}`,
-    });
-    if (this.operations.exited(role, how)) return;
-    this.operations.failed(role, how);
-    if (role.groupRestart !== null) {
-      // Ended on purpose, to restart along with the role that crashed: at once, not counted.
-      log.warning("{role} {how}; restarting with {cause}", {
-        role: role.name,
-        how,
-        cause: role.groupRestart,
-      });
-      role.groupRestart = null;
-      this.#restart(role, 0);
-      return;
-    }
-    this.#decide(role, how, status.signalNumber === null ? status.code : null);
-  }
-
-  /**
-   * What follows a role's end (`how`; exit `code`, null for a signal), as the policy says: the
-   * instance stops (a failure while it starts, a bad configuration, or the dispatcher failing:
-   * nothing can be served without it), the slot is marked failed (a worker's crash loop; it is
-   * tried again after a pause), or the role restarts.
-   */
-  #decide(role: Supervised, how: string, code: number | null): void {
-    const decision = role.policy.afterExit({ code, booting: this.#booting }, monotonicMs());
-    if (decision.kind === "stop-instance") {
-      this.#fatal = `${role.name} ${how} ${decision.why}`;
-    } else if (decision.kind === "failed" && role.kind === "dispatcher") {
-      this.#fatal = `the dispatcher failed: ${count(decision.restarts, "restart")} within ` +
-        `${this.options.restartWindowMs} ms, the last one ${how}; nothing can be served without it`;
-      traceEvent({ event: "failed", channel: "process", peer: role.name, detail: how });
-    } else if (decision.kind === "failed") {
-      role.state = "failed";
-      this.segment.slot(role.slot).set("state", ROLE_STATE.failed);
-      const pauseMs = role.policy.failed();
-      log.error(
-        "{role} failed: {n} within {window} ms; the system goes on without it, and tries it " +
-          "again in {pause} s (deno task reset-failed: now)",
-        {
-          role: role.name,
-          n: count(decision.restarts, "restart"),
-          window: this.options.restartWindowMs,
-          pause: pauseMs / 1000,
-        },
-      );
-      traceEvent({
-        event: "failed",
-        channel: "process",
-        peer: role.name,
-        detail: `${count(decision.restarts, "restart")}; tried again in ${pauseMs / 1000} s`,
-      });
-      role.restartTimer = setTimeout(() => this.events.push({ kind: "retry", role }), pauseMs);
-    } else {
-      log.warning("{role} {how}; restarting", { role: role.name, how });
-      this.#restart(role, decision.delayMs);
-    }
-    if (decision.kind !== "stop-instance" && this.#fatal === null) this.#restartGroup(role);
-  }
-
-  /**
-   * The restart strategy: the roles that restart along with `crashed` (`policy.ts`) are ended at
-   * once with SIGKILL — what they hold may depend on what the crashed one left in the shared
-   * memory, as PostgreSQL ends every backend after one crashes — and each restarts as soon as it
-   * is reaped. A role already waiting for its own restart, or failed, is left as it is.
-   */
-  #restartGroup(crashed: Supervised): void {
-    const cause = `${crashed.name} (${this.options.strategy})`;
-    for (const role of strategyGroup(this.options.strategy, crashed, this.roles)) {
-      if (role.child === null || (role.state !== "running" && role.state !== "starting")) continue;
-      if (role.groupRestart !== null) continue;
-      role.groupRestart = cause;
-      traceEvent({
-        event: "group restart",
-        channel: "signal",
-        peer: role.name,
-        detail: `SIGKILL: restarts with ${cause}`,
-      });
-      signalRole(role, "SIGKILL");
-    }
-  }
-
-  /** A failed slot is tried again, at once: after its pause, or because an operator asked. */
-  #retry(role: Supervised, why: string): void {
-    clearTimeout(role.restartTimer);
-    role.policy.retry();
-    log.warning("{role} was failed; trying it again: {why}", { role: role.name, why });
-    traceEvent({ event: "retry", channel: "process", peer: role.name, detail: why });
-    this.#restart(role, 0);
-  }
-
-  /** `reset-failed`: every failed slot is tried again now. */
-  #resetFailed(): void {
-    const failed = this.roles.filter((r) => r.state === "failed");
-    if (failed.length === 0) log.info("reset-failed: no slot is failed");
-    for (const role of failed) this.#retry(role, "reset-failed asked for it");
-  }
-
-  /** Restart: the role's next process starts after `delayMs` (at once for 0). */
-  #restart(role: Supervised, delayMs: number): void {
-    role.restartCount++;
-    const slot = this.segment.slot(role.slot);
-    slot.set("restarts", role.restartCount);
-    role.state = "backoff";
-    slot.set("state", ROLE_STATE.starting);
-    // At once means the loop's next event, not a timer (Deno's shortest timer takes ~2 ms).
-    if (delayMs === 0) this.events.push({ kind: "restart", role });
-    else role.restartTimer = setTimeout(() => this.events.push({ kind: "restart", role }), delayMs);
-  }
-
   /**
    * Begins killing a role found frozen, or not ready in time (`event`, with `why` as detail):
    * SIGTERM now, SIGKILL after the kill grace (see {@link #escalate}); a
@@ -593,13 +370,9 @@ export class Supervisor implements OperationsHost {
     own.set("heartbeat", now);
     own.set("pid", Deno.pid);
     own.set("standby", this.standby?.pid ?? 0);
-    this.#repairHeader();
-    this.#repairRegistry();
-    for (const role of this.roles) {
-      this.#judgeLiveness(role, now);
-      this.#judgeStart(role, now);
-      this.#escalate(role, now);
-    }
+    repairHeader(this.segment, this.paths.segment);
+    repairRegistry(this.segment, this.roles);
+    for (const role of this.roles) this.#judge(role, now);
     this.operations.tick(now);
     // The standbys taken are replaced once no role is starting: loading a new one (~45 ms of
     // CPU each) would slow down the roles that start, on a machine of two cores.
@@ -607,6 +380,20 @@ export class Supervisor implements OperationsHost {
       !this.#booting && !this.roles.some((r) => r.state === "starting" || r.state === "backoff")
     ) {
       this.standby?.ensure();
+    }
+  }
+
+  /** What the tick decides for `role` (`judge.ts`), carried out: a kill begun, or escalated. */
+  #judge(role: Supervised, now: number): void {
+    const seen = {
+      heartbeat: () => this.segment.slot(role.slot).get("heartbeat"),
+      stopped: () => role.child !== null && isStopped(role.child.pid),
+    };
+    const judgement = judgeRole(role, seen, now, this.options.heartbeatTimeoutMs);
+    if (judgement.act === "kill") this.#kill(role, "frozen", judgement.why);
+    else if (judgement.act === "escalate") {
+      traceEvent({ event: "kill", channel: "signal", peer: role.name, detail: "SIGKILL" });
+      signalRole(role, "SIGKILL");
     }
   }
 
@@ -647,54 +434,5 @@ export class Supervisor implements OperationsHost {
     slot.set("pid", 0);
     slot.set("port", 0);
     role.state = "stopped";
-  }
-
-  /**
-   * The fields the watchdog owns, written again from its own records: garbage that another process
-   * writes into the registry lasts at most one tick. A running role's port is the one its ready
-   * line said.
-   */
-  #repairRegistry(): void {
-    for (const role of this.roles) {
-      const slot = this.segment.slot(role.slot);
-      if (role.child) slot.set("pid", role.child.pid);
-      slot.set("generation", role.generation);
-      slot.set("restarts", role.restartCount);
-      if (role.state === "failed") slot.set("state", ROLE_STATE.failed);
-      if (role.state === "running" && role.port > 0) slot.set("port", role.port);
-    }
-  }
-
-  /** Judge liveness: a running role whose heartbeat is too old is frozen and gets killed. */
-  #judgeLiveness(role: Supervised, now: number): void {
-    if (role.state !== "running" || role.killing !== null) return;
-    role.beats.heard(this.segment.slot(role.slot).get("heartbeat"), now);
-    const verdict = role.beats.judge(now, this.options.heartbeatTimeoutMs);
-    if (!verdict.alive) {
-      this.#kill(role, "frozen", `heartbeat ${verdict.ageMs?.toFixed(0)} ms old`);
-    }
-    role.policy.running(role.startedAt, now);
-  }
-
-  /** A starting role stopped by a signal for longer than the heartbeat timeout is frozen. */
-  #judgeStart(role: Supervised, now: number): void {
-    if (role.state !== "starting" || role.killing !== null || role.child === null) return;
-    if (!isStopped(role.child.pid)) {
-      role.stoppedSince = null;
-      return;
-    }
-    role.stoppedSince ??= now;
-    if (now - role.stoppedSince > this.options.heartbeatTimeoutMs) {
-      this.#kill(role, "frozen", "stopped by a signal while it starts");
-    }
-  }
-
-  /** Escalate: a role still alive a kill grace after SIGTERM gets SIGKILL. */
-  #escalate(role: Supervised, now: number): void {
-    if (!role.killing || role.killing.hard) return;
-    if (now - role.killing.since <= KILL_GRACE_MS) return;
-    role.killing.hard = true;
-    traceEvent({ event: "kill", channel: "signal", peer: role.name, detail: "SIGKILL" });
-    signalRole(role, "SIGKILL");
   }
 }
