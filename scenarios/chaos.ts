@@ -25,7 +25,7 @@ import {
 import { sleep } from "../roles/timers.ts";
 import type { RequestRecord } from "./clients.ts";
 import { type RunningSystem, startSystem, type StopReport } from "./harness.ts";
-import { LoadGenerator, seeded, ZombieWatch } from "./load.ts";
+import { LoadGenerator, quietSpells, seeded, ZombieWatch } from "./load.ts";
 import { isClean, processesOfSegment } from "./proof.ts";
 import { expectedAnswer } from "./stages.ts";
 
@@ -188,21 +188,14 @@ function pickFault(
   return { ...chosen, signal };
 }
 
-/** The spells with no right answer, from the answers' completion times. */
+/** The spells with no right answer (see {@link quietSpells}), and the faults that may explain each. */
 function outagesOf(records: RequestRecord[], start: number, end: number, faults: ChaosFault[]) {
-  const done = records.filter((r) => r.got !== null && r.got === expectedAnswer(r.line))
-    .map((r) => r.sentAt! + r.latencyMs).sort((a, b) => a - b);
-  const outages: Outage[] = [];
-  let last = start;
-  for (const t of [...done, end]) {
-    if (t - last > 200) {
-      const causes = faults.filter((f) => f.atMs + start >= last - 1500 && f.atMs + start <= t)
-        .map((f) => `${f.signal} ${f.target}`);
-      outages.push({ fromMs: last - start, ms: t - last, causes });
-    }
-    last = Math.max(last, t);
-  }
-  return outages.sort((a, b) => b.ms - a.ms);
+  return quietSpells(records, start, end, 200).map(({ from, ms }): Outage => ({
+    fromMs: from - start,
+    ms,
+    causes: faults.filter((f) => f.atMs + start >= from - 1500 && f.atMs + start <= from + ms)
+      .map((f) => `${f.signal} ${f.target}`),
+  }));
 }
 
 /** Runs chaos on one stage; the system is stopped and checked whatever happens. */

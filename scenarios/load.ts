@@ -10,6 +10,7 @@ import { OspsClient } from "../roles/mod.ts";
 import { answerLine } from "../roles/client.ts";
 import { sleep } from "../roles/timers.ts";
 import type { RequestRecord } from "./clients.ts";
+import { expectedAnswer } from "./stages.ts";
 
 export { seeded } from "../ipc/seeded.ts";
 
@@ -80,6 +81,40 @@ export class LoadGenerator {
     await this.#done;
     return this.records;
   }
+}
+
+/** A spell with no right answer: from when (performance.now() ms), for how long. */
+export interface QuietSpell {
+  /** When the last right answer before it came, ms on performance.now()'s clock. */
+  from: number;
+  /** How long it lasted, ms. */
+  ms: number;
+}
+
+/**
+ * The spells of over `minMs` in which no request got its right answer, between `from` and `to`
+ * (performance.now() ms, the load's stop), longest first. An answer completed after `to` ends
+ * none: once the load is stopping, only the requests still in flight finish (a straggler waiting
+ * out a timeout), and the silence of the others is no outage.
+ */
+export function quietSpells(
+  records: RequestRecord[],
+  from: number,
+  to: number,
+  minMs: number,
+): QuietSpell[] {
+  const done = records
+    .filter((r) => r.sentAt !== undefined && r.got === expectedAnswer(r.line))
+    .map((r) => r.sentAt! + r.latencyMs)
+    .filter((t) => t >= from && t <= to)
+    .sort((a, b) => a - b);
+  const spells: QuietSpell[] = [];
+  let last = from;
+  for (const t of [...done, to]) {
+    if (t - last > minMs) spells.push({ from: last, ms: t - last });
+    last = t;
+  }
+  return spells.sort((a, b) => b.ms - a.ms);
 }
 
 /** Opens a connection to the dispatcher's port every 10 ms and counts those refused. */

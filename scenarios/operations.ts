@@ -36,7 +36,7 @@ import {
 import type { RequestRecord } from "./clients.ts";
 import { renderTrace } from "./diagram_render.ts";
 import { type RunningSystem, startSystem, type StopReport, type SystemOptions } from "./harness.ts";
-import { ConnectProbe, LoadGenerator, ZombieWatch } from "./load.ts";
+import { ConnectProbe, LoadGenerator, quietSpells, ZombieWatch } from "./load.ts";
 import { expectedAnswer } from "./stages.ts";
 import type { TracedEvent, TraceEventKind } from "../roles/mod.ts";
 import { formatTimeline, readTrace } from "./timeline.ts";
@@ -82,25 +82,6 @@ async function watchdogSaid(
 /** The pids of the dispatcher and the workers now. */
 function pids(system: RunningSystem): Map<string, number> {
   return new Map(system.roles.map((r) => [r.name, r.pid]));
-}
-
-/**
- * The longest spell without a right answer from `t0` (epoch ms) on, ms: between two right answers
- * (by the time each came), or from `t0` to the first one.
- */
-export function longestOutage(records: RequestRecord[], t0: number): number {
-  const times = records
-    .filter((r) => r.got === expectedAnswer(r.line) && r.sentAt !== undefined)
-    .map((r) => performance.timeOrigin + r.sentAt! + r.latencyMs)
-    .filter((t) => t >= t0)
-    .sort((a, b) => a - b);
-  let longest = 0;
-  let last = t0;
-  for (const t of times) {
-    longest = Math.max(longest, t - last);
-    last = t;
-  }
-  return longest;
 }
 
 const CASES: Record<OperationName, OperationCase> = {
@@ -288,6 +269,7 @@ export async function runOperationScenario(options: OperationOptions): Promise<O
   const checks: Check[] = [];
   let t0 = performance.timeOrigin + performance.now();
   let records: RequestRecord[] = [];
+  let end = 0;
   let stop: StopReport;
   try {
     await interruptibly(signal, async () => {
@@ -298,12 +280,13 @@ export async function runOperationScenario(options: OperationOptions): Promise<O
       await sleep(500, signal);
     });
   } finally {
+    end = performance.now();
     records = await load.stop();
     await probe.stop();
     zombies.stop();
     stop = await system.stop();
   }
-  const outageMs = longestOutage(records, t0);
+  const outageMs = quietSpells(records, t0 - performance.timeOrigin, end, 0)[0]?.ms ?? 0;
   checks.push(
     {
       what: "no connection refused",
