@@ -19,7 +19,6 @@ import { roleLogger, traceEvent } from "../logging.ts";
 import { errLine, type Request } from "../protocol.ts";
 import {
   callLine,
-  drainLine,
   orderLine,
   parseAnswer,
   redirectLine,
@@ -93,31 +92,9 @@ export class Dispatcher implements SessionHost {
     this.#pipes.checkPipes();
   }
 
-  /**
-   * Tells every draining worker that holds nothing of its that no order follows (`drain`, after
-   * its last order on the pipe): it leaves once it has answered them. At each beat, and each time
-   * a worker's request is done.
-   */
+  /** Tells every draining worker that no order follows (see {@link WorkerPipes.tellDraining}). */
   tellDraining(): void {
-    for (const link of this.links) this.#tellDrainingOne(link);
-  }
-
-  #tellDrainingOne(link: WorkerLink): void {
-    if (!link.owesDrain) return;
-    const generation = link.slot.get("generation");
-    const line = drainLine(generation);
-    try {
-      link.pings!.send(line);
-    } catch (e) {
-      // It is gone or frozen: the watchdog's bound on the drain deals with it.
-      log.warning("{worker} cannot be told to drain: {error}", {
-        worker: link.name,
-        error: String(e),
-      });
-      return;
-    }
-    link.drainSaid = generation;
-    traceEvent({ event: "order", channel: "fifo", peer: link.name, detail: line });
+    this.#pipes.tellDraining();
   }
 
   /** The worker of `link` is gone (its pipe closed or refused an order): retry or answer. */
@@ -202,7 +179,7 @@ export class Dispatcher implements SessionHost {
         continue;
       }
       link.job = null;
-      this.#tellDrainingOne(link);
+      this.#pipes.tellDrainingOne(link);
       if (meaning === "fail") {
         // The worker could not use its mailbox (corrupt, overwritten): the worker is fine.
         await this.#retryOrFail(job, link, `${link.name} could not read the request (${text})`);

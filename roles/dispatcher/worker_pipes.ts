@@ -2,7 +2,7 @@
  * The dispatcher's links to its workers: one per worker the registry shows, each with its answer
  * pipe (read from the start) and its order pipe (opened once the worker reads it), found at start
  * and at every beat (workers come and go with scaling), and reopened when the watchdog has made
- * a worker's pipes again.
+ * a worker's pipes again; and the `drain` order that tells a draining worker no order follows.
  *
  * @module
  */
@@ -17,6 +17,7 @@ import {
   workerSlot,
 } from "../../ipc/mod.ts";
 import { roleLogger, traceEvent } from "../logging.ts";
+import { drainLine } from "../stages.ts";
 import { WorkerLink } from "./links.ts";
 
 const log = roleLogger("dispatcher");
@@ -179,5 +180,33 @@ export class WorkerPipes {
         },
       ),
     );
+  }
+
+  /**
+   * Tells every draining worker that holds nothing of its that no order follows (`drain`, after
+   * its last order on the pipe): it leaves once it has answered them. At each beat, and each time
+   * a worker's request is done.
+   */
+  tellDraining(): void {
+    for (const link of this.links) this.tellDrainingOne(link);
+  }
+
+  /** Tells `link`'s worker that no order follows, if it is draining and holds nothing of its. */
+  tellDrainingOne(link: WorkerLink): void {
+    if (!link.owesDrain) return;
+    const generation = link.slot.get("generation");
+    const line = drainLine(generation);
+    try {
+      link.pings!.send(line);
+    } catch (e) {
+      // It is gone or frozen: the watchdog's bound on the drain deals with it.
+      log.warning("{worker} cannot be told to drain: {error}", {
+        worker: link.name,
+        error: String(e),
+      });
+      return;
+    }
+    link.drainSaid = generation;
+    traceEvent({ event: "order", channel: "fifo", peer: link.name, detail: line });
   }
 }

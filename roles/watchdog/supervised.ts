@@ -1,15 +1,25 @@
 /**
  * What the watchdog knows of one supervised role (the dispatcher, or worker k): its slot, its
- * current process and how it is doing, its restart history; and signalling that process.
+ * current process and how it is doing, its restart history; and signalling that process, killing
+ * it when it is frozen or late.
  *
  * @module
  */
 
-import { type ProcessExit, processInfo, type RegistryRole } from "../../ipc/mod.ts";
+import {
+  isRunning,
+  monotonicMs,
+  type ProcessExit,
+  processInfo,
+  type RegistryRole,
+} from "../../ipc/mod.ts";
 import { BeatRecord } from "../liveness.ts";
+import { roleLogger, traceEvent } from "../logging.ts";
 import { signalChild } from "../spawn.ts";
 import type { Retiring } from "./operations.ts";
 import { type RestartLimits, RestartPolicy } from "./policy.ts";
+
+const log = roleLogger("watchdog");
 
 /** Where a supervised role stands. */
 export type SupervisedState = "starting" | "running" | "backoff" | "failed" | "stopped";
@@ -94,4 +104,47 @@ export function signalRole(role: Supervised, signal: Deno.Signal): void {
 export function isStopped(pid: number): boolean {
   const state = processInfo(pid)?.state;
   return state === "T" || state === "t";
+}
+
+/**
+ * The signal a user asks for (`osps signal`, the observer) sent to the role named `name`, or to
+ * the standby: only to a child of this watchdog, never to a pid read from the shared registry.
+ */
+export function signalNamed(
+  roles: readonly Supervised[],
+  standby: Deno.ChildProcess | null,
+  name: string,
+  signal: Deno.Signal,
+): { pid: number } | { refused: string } {
+  const role = roles.find((r) => r.name === name);
+  if (name !== "standby" && role === undefined) {
+    return { refused: `no role ${JSON.stringify(name)} in this instance` };
+  }
+  const child = name === "standby" ? standby : role?.child ?? null;
+  if (child === null || !isRunning(child.pid)) {
+    return { refused: `${name} has no running process` };
+  }
+  signalChild(child, signal);
+  return { pid: child.pid };
+}
+
+/**
+ * Begins killing a role found frozen, or not ready in time (`event`, with `why` as detail):
+ * SIGTERM now, SIGKILL once the kill grace is over (the tick's escalation); a process stopped by
+ * a signal cannot act on SIGTERM, and gets SIGKILL at once.
+ */
+export function beginKill(role: Supervised, event: "frozen" | "start timeout", why: string): void {
+  if (role.killing !== null || role.child === null) return;
+  const stopped = isStopped(role.child.pid);
+  const signal = stopped ? "SIGKILL" : "SIGTERM";
+  log.warning("{role} {why}: {signal} to pid {pid}", {
+    role: role.name,
+    why,
+    signal,
+    pid: role.child.pid,
+  });
+  traceEvent({ event, channel: "signal", peer: role.name, detail: `${why}; ${signal}` });
+  role.killing = { since: monotonicMs(), hard: stopped };
+  if (stopped) traceEvent({ event: "kill", channel: "signal", peer: role.name, detail: signal });
+  signalRole(role, signal);
 }

@@ -14,7 +14,6 @@
 import {
   AsyncQueue,
   DISPATCHER_SLOT,
-  isRunning,
   type ListenSocket,
   monotonicMs,
   registryRoles,
@@ -32,7 +31,6 @@ import {
   readReadyLine,
   type ReadyOutcome,
   roleCommand,
-  signalChild,
   SYSTEM_ROLE_PERMISSIONS,
 } from "../spawn.ts";
 import { registryStatus } from "./status.ts";
@@ -40,7 +38,14 @@ import type { InstancePaths } from "./instance.ts";
 import type { ResolvedOptions } from "./options.ts";
 import { Operations, type OperationsHost } from "./operations.ts";
 import { Standby } from "./standby.ts";
-import { isStopped, signalRole, type Supervised, supervised } from "./supervised.ts";
+import {
+  beginKill,
+  isStopped,
+  signalNamed,
+  signalRole,
+  type Supervised,
+  supervised,
+} from "./supervised.ts";
 import { judgeRole } from "./judge.ts";
 import { repairBeforeStart, repairHeader, repairRegistry } from "./repair.ts";
 import { roleProgramArgs } from "./role_command.ts";
@@ -198,7 +203,10 @@ export class Supervisor implements OperationsHost {
                   running: true,
                   ...registryStatus(this.segment),
                 },
-              signal: (name, signal) => this.#signalByName(name, signal),
+              signal: (name, signal) =>
+                this.#closed
+                  ? { refused: "the instance is stopping" }
+                  : signalNamed(this.roles, this.standby?.child ?? null, name, signal),
             },
           });
         }
@@ -211,22 +219,6 @@ export class Supervisor implements OperationsHost {
   /** The instance is being closed: its segment is unmapped next; the handle answers no more. */
   close(): void {
     this.#closed = true;
-  }
-
-  /** See {@link WatchdogHandle.signal}. */
-  #signalByName(name: string, signal: Deno.Signal): { pid: number } | { refused: string } {
-    if (this.#closed) return { refused: "the instance is stopping" };
-    const child = name === "standby"
-      ? this.standby?.child ?? null
-      : this.roles.find((r) => r.name === name)?.child ?? null;
-    if (name !== "standby" && !this.roles.some((r) => r.name === name)) {
-      return { refused: `no role ${JSON.stringify(name)} in this instance` };
-    }
-    if (child === null || !isRunning(child.pid)) {
-      return { refused: `${name} has no running process` };
-    }
-    signalChild(child, signal);
-    return { pid: child.pid };
   }
 
   /**
@@ -320,7 +312,7 @@ export class Supervisor implements OperationsHost {
     if (outcome === "late") {
       const ms = Math.round(role.readyBy - role.startedAt);
       this.operations.failed(role, `was not ready within ${ms} ms`);
-      this.#kill(role, "start timeout", `not ready within ${ms} ms`);
+      beginKill(role, "start timeout", `not ready within ${ms} ms`);
       return;
     }
     role.state = "running";
@@ -332,32 +324,6 @@ export class Supervisor implements OperationsHost {
       detail: `pid ${role.child!.pid}`,
     });
     this.operations.ready(role);
-  }
-
-  /**
-   * Begins killing a role found frozen, or not ready in time (`event`, with `why` as detail):
-   * SIGTERM now, SIGKILL after the kill grace (see {@link #escalate}); a
-   * process stopped by a signal cannot act on SIGTERM, and gets SIGKILL at once.
-   */
-  #kill(role: Supervised, event: "frozen" | "start timeout", why: string): void {
-    if (role.killing !== null || role.child === null) return;
-    const stopped = isStopped(role.child.pid);
-    const signal = stopped ? "SIGKILL" : "SIGTERM";
-    log.warning("{role} {why}: {signal} to pid {pid}", {
-      role: role.name,
-      why,
-      signal,
-      pid: role.child.pid,
-    });
-    traceEvent({
-      event,
-      channel: "signal",
-      peer: role.name,
-      detail: `${why}; ${signal}`,
-    });
-    role.killing = { since: monotonicMs(), hard: stopped };
-    if (stopped) traceEvent({ event: "kill", channel: "signal", peer: role.name, detail: signal });
-    signalRole(role, signal);
   }
 
   /**
@@ -390,7 +356,7 @@ export class Supervisor implements OperationsHost {
       stopped: () => role.child !== null && isStopped(role.child.pid),
     };
     const judgement = judgeRole(role, seen, now, this.options.heartbeatTimeoutMs);
-    if (judgement.act === "kill") this.#kill(role, "frozen", judgement.why);
+    if (judgement.act === "kill") beginKill(role, "frozen", judgement.why);
     else if (judgement.act === "escalate") {
       traceEvent({ event: "kill", channel: "signal", peer: role.name, detail: "SIGKILL" });
       signalRole(role, "SIGKILL");
