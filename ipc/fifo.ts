@@ -143,6 +143,24 @@ export async function openFifoWaiting(path: string, flags: number): Promise<numb
   return checkedFifo(fd, path);
 }
 
+/** The two sizes of a named pipe, in bytes, that students mix up. */
+export interface PipeSizes {
+  /** PIPE_BUF: the largest write that is atomic (never interleaved with another writer's). */
+  atomic: number;
+  /** What the pipe holds before a writer blocks (F_GETPIPE_SZ). */
+  capacity: number;
+}
+
+/** The PIPE_BUF and the capacity of the named pipe `path` (opened without waiting, then closed). */
+export function pipeSizes(path: string): PipeSizes {
+  const fd = openFifo(path, libc.O.RDONLY | libc.O.NONBLOCK);
+  try {
+    return { atomic: libc.pipeAtomicSize(fd, path), capacity: libc.pipeCapacity(fd, path) };
+  } finally {
+    libc.close(fd, path);
+  }
+}
+
 /** Encodes one frame; throws {@link FrameTooLargeError} for an oversized payload. */
 export function encodeFrame(path: string, payload: Uint8Array | string): Uint8Array<ArrayBuffer> {
   const frame = encodeFramePayload(payload);

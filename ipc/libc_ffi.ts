@@ -29,7 +29,7 @@ export const O = {
 export const POLL = { IN: 0x1, OUT: 0x4, ERR: 0x8, HUP: 0x10, NVAL: 0x20 } as const;
 
 /** fcntl(2) commands. */
-export const F = { SETFD: 2, GETFL: 3, SETFL: 4 } as const;
+export const F = { SETFD: 2, GETFL: 3, SETFL: 4, GETPIPE_SZ: 1032 } as const;
 
 /** lseek(2) `whence`: from the end of the file. */
 export const SEEK_END = 2;
@@ -64,6 +64,8 @@ export const lib = Deno.dlopen("libc.so.6", {
   ftruncate: { parameters: ["i32", "i64"], result: "i32" },
   // int posix_fallocate(int fd, off_t offset, off_t len): returns the error number, no errno
   posix_fallocate: { parameters: ["i32", "i64", "i64"], result: "i32" },
+  // long fpathconf(int fd, int name)
+  fpathconf: { parameters: ["i32", "i32"], result: "i64" },
   // int fcntl(int fd, int cmd, long arg)
   fcntl: { parameters: ["i32", "i32", "i64"], result: "i32" },
   // int mkfifo(const char *path, mode_t mode)
@@ -109,6 +111,8 @@ export const lib = Deno.dlopen("libc.so.6", {
   getrlimit: { parameters: ["i32", "buffer"], result: "i32" },
   // int setrlimit(int resource, const struct rlimit *rlim)
   setrlimit: { parameters: ["i32", "buffer"], result: "i32" },
+  // sighandler_t signal(int signum, sighandler_t handler)
+  signal: { parameters: ["i32", "pointer"], result: "pointer" },
   // int prctl(int option, unsigned long arg2, arg3, arg4, arg5)
   prctl: { parameters: ["i32", "u64", "u64", "u64", "u64"], result: "i32" },
   // pid_t waitpid(pid_t pid, int *status, int options)

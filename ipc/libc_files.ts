@@ -102,6 +102,21 @@ export function setNonBlocking(fd: number, object = `fd ${fd}`): void {
   if (lib.symbols.fcntl(fd, F.SETFL, BigInt(flags | O.NONBLOCK)) < 0) fail("fcntl", object);
 }
 
+/** A pipe's capacity in bytes (fcntl F_GETPIPE_SZ): what it holds before a writer blocks. */
+export function pipeCapacity(fd: number, object = `fd ${fd}`): number {
+  const size = lib.symbols.fcntl(fd, F.GETPIPE_SZ, 0n);
+  if (size < 0) fail("fcntl", object);
+  return size;
+}
+
+/** PIPE_BUF for a pipe (fpathconf _PC_PIPE_BUF): the largest write that is never interleaved. */
+export function pipeAtomicSize(fd: number, object = `fd ${fd}`): number {
+  const PC_PIPE_BUF = 5;
+  const size = Number(lib.symbols.fpathconf(fd, PC_PIPE_BUF));
+  if (size < 0) fail("fpathconf", object);
+  return size;
+}
+
 /** Sets or clears FD_CLOEXEC on `fd` (fcntl F_SETFD): whether a spawned program inherits it. */
 export function setCloseOnExec(fd: number, on: boolean, object = `fd ${fd}`): void {
   const FD_CLOEXEC = 1;

@@ -98,6 +98,15 @@ export function setOpenFileLimit(soft: number, hard: number): void {
   }
 }
 
+/** signal(2) with SIG_IGN: the signal `signum` is ignored from now on. */
+export function ignoreSignal(signum: number, what: string): void {
+  const SIG_IGN = Deno.UnsafePointer.create(1n), SIG_ERR = -1n;
+  const previous = lib.symbols.signal(signum, SIG_IGN);
+  if (previous !== null && BigInt.asIntN(64, Deno.UnsafePointer.value(previous)) === SIG_ERR) {
+    fail("signal", what);
+  }
+}
+
 /** prctl(2) with one integer argument. */
 export function prctl(option: number, arg: number, what: string): void {
   if (lib.symbols.prctl(option, BigInt(arg), 0n, 0n, 0n) < 0) fail("prctl", what);

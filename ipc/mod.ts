@@ -32,6 +32,7 @@ export * from "./layout.ts";
 export * from "./segment_errors.ts";
 export type { SegmentHeader } from "./segment_header.ts";
 export * from "./segment.ts";
+export * from "./shared_bytes.ts";
 export * from "./slots.ts";
 export * from "./mailboxes.ts";
 export * from "./async_queue.ts";

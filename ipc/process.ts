@@ -325,3 +325,25 @@ export function cpuModel(): string {
   const m = /^model name\s*:\s*(.+)$/m.exec(procText("/proc/cpuinfo") ?? "");
   return m ? m[1].trim() : "unknown";
 }
+
+/**
+ * Sets SIGCHLD to SIG_IGN: from now on the kernel reaps this process's children itself as they
+ * exit (no zombie, and no exit status: waitpid fails with ECHILD). For experiments only: Deno
+ * learns its children's statuses from SIGCHLD, so their `status` never resolves after this.
+ */
+export function ignoreChildExits(): void {
+  libc.ignoreSignal(signalNumber("SIGCHLD"), "SIGCHLD");
+}
+
+/**
+ * How many threads of process `pid` sleep in the kernel function `wchan` (`wait_for_partner`: a
+ * FIFO's open, waiting for the other end; `pipe_write`, `anon_pipe_write` since Linux 6.14: a
+ * write to a full pipe), as
+ * /proc/PID/task/TID/wchan says.
+ */
+export function threadsWaitingIn(pid: number, wchan: string): number {
+  return libc.listDirectory(`/proc/${pid}/task`).filter((tid) => {
+    const text = libc.readWholeFile(`/proc/${pid}/task/${tid}/wchan`);
+    return text !== null && new TextDecoder().decode(text) === wchan;
+  }).length;
+}

@@ -10,6 +10,7 @@
 import {
   childrenOf,
   defaultRuntimeBase,
+  NoSuchProcessError,
   processInfo,
   reapAdopted,
   sendSignal,
@@ -19,6 +20,39 @@ import { LineReader, ROLE_PERMISSIONS, roleCommand, signalChild } from "../roles
 import { sleep } from "../roles/timers.ts";
 
 const HELPER = new URL("./experiment_helper.ts", import.meta.url);
+const PYTHON_HELPERS = new URL("../examples/python/experiments/", import.meta.url);
+
+/** The language of an experiment's helper programs: Deno's, or the course's (Python). */
+export type ExperimentLanguage = "deno" | "python";
+
+/** Which Python program of `examples/python/experiments/` plays each helper mode. */
+const PYTHON_PROGRAM: Record<string, string> = {
+  "zombie-parent": "zombie.py",
+  "orphan-parent": "zombie.py",
+  "buffered-writer": "pipe_buffering.py",
+  "bulk-writer": "pipe_buffering.py",
+  "sigchld-parent": "sigchld.py",
+  "watchdog": "frozen_pipe.py",
+  "writer": "frozen_pipe.py",
+  "fifo-reader": "fifo_open.py",
+  "fifo-writer": "fifo_open.py",
+  "full-writer": "pipe_capacity.py",
+  "stop-continue": "sigchld_variants.py",
+  "merged": "sigchld_variants.py",
+  "ignored": "sigchld_variants.py",
+  "shm-create": "shared_memory.py",
+  "shm-read": "shared_memory.py",
+};
+
+/** One observation: what was expected, whether it held, what was seen. */
+export interface Observation {
+  /** What should be seen. */
+  what: string;
+  /** Whether it was. */
+  ok: boolean;
+  /** What was seen. */
+  seen: string;
+}
 
 /** An experiment passed its time bound; says at which step. */
 export class ExperimentTimeoutError extends Error {
@@ -35,6 +69,8 @@ export interface ExperimentRunOptions {
   timeoutMs?: number;
   /** Aborting it (SIGINT, SIGTERM) ends the run as the bound does. */
   signal?: AbortSignal;
+  /** The helpers' language (default `deno`): the same modes, the same observations. */
+  language?: ExperimentLanguage;
 }
 
 /** The resources and the bound of one experiment run. */
@@ -43,9 +79,13 @@ export class ExperimentRun implements AsyncDisposable {
   readonly signal: AbortSignal;
   /** The step the run is at. */
   step = "start";
+  /** The helpers' language. */
+  readonly language: ExperimentLanguage;
   readonly #abort = new AbortController();
   readonly #children = new Set<Deno.ChildProcess>();
   readonly #adopted = new Set<number>();
+  /** This process's children when the run began: never taken for orphans it adopted. */
+  readonly #childrenBefore = new Set(childrenOf(Deno.pid).map((c) => c.pid));
   readonly #cleanups: (() => unknown)[] = [];
   readonly #timer: ReturnType<typeof setTimeout>;
   readonly #onCallerAbort: () => void;
@@ -54,6 +94,7 @@ export class ExperimentRun implements AsyncDisposable {
   /** Starts the clock. */
   constructor(options: ExperimentRunOptions = {}) {
     const bound = options.timeoutMs ?? 30_000;
+    this.language = options.language ?? "deno";
     this.signal = this.#abort.signal;
     this.#timer = setTimeout(
       () => this.#abort.abort(new ExperimentTimeoutError(this.step, bound)),
@@ -67,13 +108,22 @@ export class ExperimentRun implements AsyncDisposable {
     this.signal.addEventListener("abort", () => this.#killAll(), { once: true });
   }
 
-  /** Spawns a helper process of `experiment_helper.ts` (killed and reaped at the end). */
+  /**
+   * Spawns a helper process (killed and reaped at the end): mode `args[0]` of
+   * `experiment_helper.ts`, or of its Python program in `examples/python/experiments/`.
+   */
   helper(args: string[], stdin: "piped" | "null" = "null"): Deno.ChildProcess {
-    const child = roleCommand(HELPER, args, { stdin, stdout: "piped", stderr: "inherit" }, [
-      ...ROLE_PERMISSIONS,
-      "--allow-run",
-    ]).spawn();
-    return this.track(child);
+    const io = { stdin, stdout: "piped", stderr: "inherit" } as const;
+    if (this.language === "python") {
+      const program = PYTHON_PROGRAM[args[0]];
+      if (program === undefined) throw new TypeError(`no Python helper for mode ${args[0]}`);
+      const path = new URL(program, PYTHON_HELPERS).pathname;
+      return this.track(
+        new Deno.Command("python3", { args: ["-u", path, ...args], ...io }).spawn(),
+      );
+    }
+    const permissions = [...ROLE_PERMISSIONS, "--allow-run"];
+    return this.track(roleCommand(HELPER, args, io, permissions).spawn());
   }
 
   /** A child started otherwise: killed and reaped at the end like the helpers. */
@@ -137,8 +187,9 @@ export class ExperimentRun implements AsyncDisposable {
       if (processInfo(pid)?.ppid !== Deno.pid) continue;
       try {
         sendSignal(pid, "SIGKILL");
-      } catch {
+      } catch (e) {
         // Gone already.
+        if (!(e instanceof NoSuchProcessError)) throw e;
       }
     }
   }
@@ -169,6 +220,34 @@ export class ExperimentRun implements AsyncDisposable {
       } catch (e) {
         console.error(`experiment cleanup: ${e instanceof Error ? e.message : e}`);
       }
+    }
+    await this.#reapStrays();
+  }
+
+  /**
+   * Orphans this process adopted as a subreaper without being told (a Python helper's resource
+   * tracker, left when the helper exits): given 2 s to end on their own, then killed; reaped.
+   */
+  async #reapStrays(): Promise<void> {
+    const spawned = new Set([...this.#children].map((c) => c.pid));
+    const strays = () =>
+      childrenOf(Deno.pid).filter((c) => !this.#childrenBefore.has(c.pid) && !spawned.has(c.pid));
+    for (const end = performance.now() + 2000; performance.now() < end;) {
+      for (const c of strays()) if (c.state === "Z") reapAdopted(c.pid);
+      if (strays().length === 0) return;
+      await sleep(10);
+    }
+    for (const c of strays()) {
+      try {
+        sendSignal(c.pid, "SIGKILL");
+      } catch (e) {
+        // Ended meanwhile: reaped below.
+        if (!(e instanceof NoSuchProcessError)) throw e;
+      }
+    }
+    for (const end = performance.now() + 2000; strays().length > 0 && performance.now() < end;) {
+      for (const c of strays()) reapAdopted(c.pid);
+      await sleep(5);
     }
   }
 }

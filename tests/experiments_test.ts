@@ -9,15 +9,18 @@ import {
 } from "../scenarios/mod.ts";
 import { cliCommand, killAndReap, waitUntil } from "./helpers.ts";
 
-for (const name of EXPERIMENTS) {
-  Deno.test(`experiment ${name}: every observation holds, and it leaves nothing`, async () => {
-    const before = experimentTraces();
-    const report = await runExperiment(name);
-    const failed = report.observations.filter((o) => !o.ok).map((o) => `${o.what}: ${o.seen}`);
-    assert.deepEqual(failed, []);
-    assert.ok(report.observations.length > 0 && report.passed);
-    assert.deepEqual(newTraces(before, experimentTraces()), []);
-  });
+for (const language of ["deno", "python"] as const) {
+  for (const name of EXPERIMENTS) {
+    Deno.test(`experiment ${name} (${language}): every observation holds, and it leaves nothing`, async () => {
+      const before = experimentTraces();
+      const report = await runExperiment(name, { language });
+      const failed = report.observations.filter((o) => !o.ok).map((o) => `${o.what}: ${o.seen}`);
+      assert.deepEqual(failed, []);
+      assert.ok(report.observations.length > 0 && report.passed);
+      assert.equal(report.language, language);
+      assert.deepEqual(newTraces(before, experimentTraces()), []);
+    });
+  }
 }
 
 Deno.test("an experiment past its time bound says at which step, and leaves nothing", async () => {

@@ -6,7 +6,7 @@
  */
 
 import * as libc from "../ipc/libc.ts";
-import { defaultRuntimeBase, listDirectory, SharedSegment } from "../ipc/mod.ts";
+import { defaultRuntimeBase, SharedSegment } from "../ipc/mod.ts";
 import {
   closeQuietly,
   LineReader,
@@ -236,16 +236,4 @@ export async function upObserved(
     await stopUp(up);
     throw e;
   }
-}
-
-/**
- * How many threads of process `pid` sleep in the kernel function `wchan` (`wait_for_partner`: a
- * FIFO's open, waiting for the other end), as /proc/PID/task/TID/wchan says.
- */
-export function threadsWaitingIn(pid: number, wchan: string): number {
-  // Through libc: Deno's own file API reads /proc only with --allow-all.
-  return listDirectory(`/proc/${pid}/task`).filter((tid) => {
-    const text = libc.readWholeFile(`/proc/${pid}/task/${tid}/wchan`);
-    return text !== null && new TextDecoder().decode(text) === wchan;
-  }).length;
 }

@@ -1,5 +1,12 @@
 import assert from "node:assert/strict";
-import { catchesSignal, isRunning, RuntimeDir, sendSignal, SharedSegment } from "../ipc/mod.ts";
+import {
+  catchesSignal,
+  isRunning,
+  RuntimeDir,
+  sendSignal,
+  SharedSegment,
+  threadsWaitingIn,
+} from "../ipc/mod.ts";
 import {
   OspsClient,
   roleArgs,
@@ -11,7 +18,7 @@ import {
   writeLine,
 } from "../roles/mod.ts";
 import { readTrace, startSystem } from "../scenarios/mod.ts";
-import { killAndReap, RawConn, testSegmentName, threadsWaitingIn, waitUntil } from "./helpers.ts";
+import { killAndReap, RawConn, testSegmentName, waitUntil } from "./helpers.ts";
 import { sleep } from "../roles/timers.ts";
 
 // A frozen worker holding a request must not hold the stop: the stop takes at most the grace plus

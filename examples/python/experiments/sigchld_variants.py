@@ -1,0 +1,89 @@
+"""Question 3.c, in Python: SIGCHLD beyond a child's death.
+
+Run by `deno task experiment:sigchld-variants --python`; each mode prints one line:
+
+    python3 sigchld_variants.py stop-continue  # "stopped <SIGCHLDs> <signal>", "continued <SIGCHLDs> ..."
+    python3 sigchld_variants.py merged 5       # "merged <deaths> <SIGCHLDs> <reaped>"
+    python3 sigchld_variants.py ignored        # "ignored <the child in /proc> <waitpid's answer>"
+"""
+
+import os
+import signal
+import sys
+import time
+
+received = []
+
+
+def count(signum, frame):
+    received.append(signum)
+
+
+def wait_for(n, seconds=3):
+    start = time.monotonic()
+    while len(received) < n and time.monotonic() - start < seconds:
+        time.sleep(0.001)
+
+
+def stop_continue():
+    signal.signal(signal.SIGCHLD, count)
+    pid = os.posix_spawnp("sleep", ["sleep", "10"], os.environ)
+    os.kill(pid, signal.SIGSTOP)
+    _, status = os.waitpid(pid, os.WUNTRACED)  # reports a stop, not only an exit
+    wait_for(1)
+    how = signal.Signals(os.WSTOPSIG(status)).name if os.WIFSTOPPED(status) else "?"
+    print(f"stopped {len(received)} {how}", flush=True)
+    received.clear()
+    os.kill(pid, signal.SIGCONT)
+    _, status = os.waitpid(pid, os.WCONTINUED)  # reports a continue
+    wait_for(1)
+    print(f"continued {len(received)} {'WIFCONTINUED' if os.WIFCONTINUED(status) else '?'}", flush=True)
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+
+
+def merged(n):
+    signal.signal(signal.SIGCHLD, count)
+    # SIGCHLD blocked while the children die: the kernel keeps one pending, however many die.
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})
+    for _ in range(n):
+        os.posix_spawnp("sleep", ["sleep", "0.1"], os.environ)
+    time.sleep(0.6)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
+    wait_for(1)
+    # So a handler reaps in a loop, until no child is left to reap.
+    reaped = 0
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            break
+        if pid == 0:
+            break
+        reaped += 1
+    print(f"merged {n} {len(received)} {reaped}", flush=True)
+
+
+def ignored():
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the kernel reaps the children itself
+    pid = os.posix_spawnp("true", ["true"], os.environ)
+    time.sleep(0.3)
+    there = os.path.exists(f"/proc/{pid}")
+    try:
+        os.waitpid(pid, 0)
+        answer = "a status"
+    except ChildProcessError:
+        answer = "ECHILD"
+    print(f"ignored {'there' if there else 'gone'} {answer}", flush=True)
+
+
+if __name__ == "__main__":
+    mode = sys.argv[1]
+    if mode == "stop-continue":
+        stop_continue()
+    elif mode == "merged":
+        merged(int(sys.argv[2]))
+    elif mode == "ignored":
+        ignored()
+    else:
+        sys.exit(f"unknown mode {mode}")
