@@ -10,6 +10,7 @@ import {
   EXPERIMENTS,
   experimentTraces,
   newTraces,
+  renderExperimentPage,
   runExperiment,
 } from "../scenarios/mod.ts";
 import { count } from "../roles/mod.ts";
@@ -49,8 +50,10 @@ observations must hold.
 
 Every run has a time bound (--timeout, default 30000 ms) and says at which step it passed it;
 on every exit — done, failed, past its bound, SIGINT, SIGTERM — its processes are killed and
-reaped and what it created is removed. Each run's observations are written, as JSON, to
-DIR/<name>.json, or DIR/<name>.python.json (--out DIR; default: the repository's out/experiments/).
+reaped and what it created is removed. Each run writes its observations, as JSON, to
+DIR/<name>.json, and a page that draws what happened — a lane per process, pipe or segment, its
+states over time (running, asleep in the kernel, stopped, zombie), spawns, adoptions, signals —
+to DIR/<name>.html (<name>.python.* with --python; --out DIR; default: out/experiments/).
 Exit status: 0 when every observation held, 1 otherwise, 130 when interrupted.`;
 
 function print(report: ExperimentReport): void {
@@ -93,8 +96,9 @@ export const experimentCommand: Command = {
         for (const n of names) {
           const before = experimentTraces();
           const report = await runExperiment(n, { timeoutMs, signal, language });
-          const file = `${out}/${n}${language === "python" ? ".python" : ""}.json`;
-          Deno.writeTextFileSync(file, JSON.stringify(report, null, 2) + "\n");
+          const file = `${out}/${n}${language === "python" ? ".python" : ""}`;
+          Deno.writeTextFileSync(`${file}.json`, JSON.stringify(report, null, 2) + "\n");
+          Deno.writeTextFileSync(`${file}.html`, renderExperimentPage(report));
           const left = newTraces(before, experimentTraces());
           if (repeat === 1 || !report.passed || left.length > 0) print(report);
           if (left.length > 0) console.log(`  FAIL it left: ${left.join(", ")}`);

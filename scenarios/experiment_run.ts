@@ -18,6 +18,7 @@ import {
 } from "../ipc/mod.ts";
 import { LineReader, ROLE_PERMISSIONS, roleCommand, signalChild } from "../roles/mod.ts";
 import { sleep } from "../roles/timers.ts";
+import { Picture } from "./experiment_picture.ts";
 
 const HELPER = new URL("./experiment_helper.ts", import.meta.url);
 const PYTHON_HELPERS = new URL("../examples/python/experiments/", import.meta.url);
@@ -81,6 +82,8 @@ export class ExperimentRun implements AsyncDisposable {
   step = "start";
   /** The helpers' language. */
   readonly language: ExperimentLanguage;
+  /** What happened, drawn: a lane per helper from its spawn to its exit, and what the run adds. */
+  readonly picture: Picture = new Picture();
   readonly #abort = new AbortController();
   readonly #children = new Set<Deno.ChildProcess>();
   readonly #adopted = new Set<number>();
@@ -114,16 +117,23 @@ export class ExperimentRun implements AsyncDisposable {
    */
   helper(args: string[], stdin: "piped" | "null" = "null"): Deno.ChildProcess {
     const io = { stdin, stdout: "piped", stderr: "inherit" } as const;
+    let child: Deno.ChildProcess;
     if (this.language === "python") {
       const program = PYTHON_PROGRAM[args[0]];
       if (program === undefined) throw new TypeError(`no Python helper for mode ${args[0]}`);
       const path = new URL(program, PYTHON_HELPERS).pathname;
-      return this.track(
-        new Deno.Command("python3", { args: ["-u", path, ...args], ...io }).spawn(),
-      );
+      child = new Deno.Command("python3", { args: ["-u", path, ...args], ...io }).spawn();
+    } else {
+      const permissions = [...ROLE_PERMISSIONS, "--allow-run"];
+      child = roleCommand(HELPER, args, io, permissions).spawn();
     }
-    const permissions = [...ROLE_PERMISSIONS, "--allow-run"];
-    return this.track(roleCommand(HELPER, args, io, permissions).spawn());
+    const lane = String(child.pid);
+    this.picture.lane(lane, `${args[0]} ${child.pid}`);
+    child.status.then((status) => {
+      this.picture.mark(lane, status.signal ? `killed by ${status.signal}` : `exit ${status.code}`);
+      this.picture.state(lane, null);
+    });
+    return this.track(child);
   }
 
   /** A child started otherwise: killed and reaped at the end like the helpers. */
@@ -163,10 +173,14 @@ export class ExperimentRun implements AsyncDisposable {
       .finally(() => clearTimeout(timer));
   }
 
-  /** A child's stdout, line by line; each line waited for as step `step`. */
+  /** A child's stdout, line by line; each line waited for as step `step`, and marked on its lane. */
   lines(child: Deno.ChildProcess, step: string): () => Promise<string | null> {
     const reader = new LineReader(child.stdout);
-    return () => this.wait(step, reader.next());
+    return () =>
+      this.wait(step, reader.next()).then((line) => {
+        if (line !== null) this.picture.mark(String(child.pid), `"${line}"`);
+        return line;
+      });
   }
 
   /** Polls `read` every 5 ms until `until` holds of its value or `ms` pass; returns the last value. */

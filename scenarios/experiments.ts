@@ -30,6 +30,7 @@ import {
 import { fifoOpen, pipeBuffering, pipeCapacity } from "./experiments_pipes.ts";
 import { sharedMemory, sigchld, sigchldVariants, zombie } from "./experiments_processes.ts";
 import { frozenPipe, frozenPipePython } from "./experiments_frozen.ts";
+import type { Picture, PictureData } from "./experiment_picture.ts";
 
 export type { Observation } from "./experiment_run.ts";
 
@@ -60,6 +61,8 @@ export interface ExperimentReport {
   observations: Observation[];
   /** Whether every observation held. */
   passed: boolean;
+  /** What happened, drawn (`renderExperimentPage` makes it a page). */
+  picture: PictureData;
 }
 
 const QUESTIONS: Record<ExperimentName, string> = {
@@ -94,8 +97,10 @@ export async function runExperiment(
     "shared-memory": sharedMemory,
   }[name];
   let observations: Observation[];
+  let picture: Picture;
   {
     await using run = new ExperimentRun(options);
+    picture = run.picture;
     try {
       observations = await experiment(run);
     } catch (e) {
@@ -112,5 +117,7 @@ export async function runExperiment(
     language: options.language ?? "deno",
     observations,
     passed: observations.every((o) => o.ok),
+    // Drawn once the run has ended and reaped everything: the helpers' exits are in it.
+    picture: picture.data(),
   };
 }

@@ -43,14 +43,21 @@ export async function frozenPipe(run: ExperimentRun): Promise<Observation[]> {
       heartbeatTimeoutMs: 60_000,
       tracePath,
     });
+    const { picture } = run;
+    const me = String(Deno.pid);
+    picture.lane(me, `this process ${Deno.pid} (a third writer)`);
     {
       const pid = slow.signal("worker 1", "SIGSTOP");
+      picture.lane(String(pid), `worker 1, pid ${pid}`, "stopped");
+      picture.link(me, String(pid), "SIGSTOP");
       const third = FifoWriter.openNow(`${slow.runtimeDir}/dwtube1`);
       run.defer(() => third.close());
       third.send("restart");
+      picture.link(me, String(pid), '"restart" into dwtube1');
       const clients = runClients(slow.port, 1, () => ["requetetype1 during the freeze"]);
       await run.sleep("the frozen worker, first order", 300);
       third.send("restart");
+      picture.link(me, String(pid), '"restart"');
       await run.sleep("the frozen worker, second order", 700);
       const state = processInfo(pid)?.state;
       seen.push({
@@ -60,6 +67,8 @@ export async function frozenPipe(run: ExperimentRun): Promise<Observation[]> {
           `1 s later worker 1 is still pid ${pid}, state ${state} (stopped); the orders wait in the pipe`,
       });
       slow.signal("worker 1", "SIGCONT");
+      picture.link(me, String(pid), "SIGCONT");
+      picture.state(String(pid), "running");
       await run.wait("the request after SIGCONT", clients);
       const ping = (e: TracedEvent) => e.role === "worker 1" && e.event === "order";
       // The worker writes its trace events within 100 ms: wait for its ping of the request.
@@ -68,6 +77,7 @@ export async function frozenPipe(run: ExperimentRun): Promise<Observation[]> {
         waitForTrace(tracePath, (all) => all.some((e) => ping(e) && e.detail?.startsWith("job"))),
       ) ?? slow.trace();
       const frames = events.filter(ping).map((e) => e.detail);
+      picture.mark(String(pid), `read: ${frames.join(", ")}`);
       const between = frames.indexOf("restart") < frames.findIndex((f) => f?.startsWith("job")) &&
         frames.lastIndexOf("restart") > frames.findIndex((f) => f?.startsWith("job"));
       seen.push({
@@ -76,10 +86,13 @@ export async function frozenPipe(run: ExperimentRun): Promise<Observation[]> {
         seen: `worker 1 read, in order: ${frames.join(", ")}`,
       });
       await run.wait("stopping the first system", slow.stop());
+      picture.state(String(pid), null);
     }
     const fast = await system(run, { stage: "relay", workers: 1, heartbeatTimeoutMs: 1000 });
     {
       const pid = fast.signal("worker 1", "SIGSTOP");
+      picture.lane(String(pid), `worker 1, pid ${pid} (heartbeat 1 s)`, "stopped");
+      picture.link(me, String(pid), "SIGSTOP");
       const t = performance.now();
       const slot = fast.segment.slot(workerSlot(1));
       const generation = slot.get("generation");
@@ -95,6 +108,11 @@ export async function frozenPipe(run: ExperimentRun): Promise<Observation[]> {
         }),
       );
       const restarted = fast.role("worker 1").pid;
+      if (restarted !== pid) {
+        picture.mark(String(pid), "stale heartbeat: killed by the watchdog");
+        picture.state(String(pid), null);
+        picture.lane(String(restarted), `worker 1, pid ${restarted} (restarted)`);
+      }
       seen.push({
         what:
           "the watchdog's path — a stale heartbeat, then SIGTERM/SIGKILL — restarts the frozen worker",
@@ -139,7 +157,10 @@ export async function frozenPipePython(run: ExperimentRun): Promise<Observation[
   {
     // A watchdog that would take a minute to notice a freeze: the pipe is all there is.
     const slow = await watchdog(60_000);
+    run.picture.lane(String(slow.pid), `worker ${slow.pid}`);
+    run.picture.link(String(slow.process.pid), String(slow.pid), "spawn");
     sendSignal(slow.pid, "SIGSTOP");
+    run.picture.state(String(slow.pid), "stopped");
     await write("restart");
     await write("job 1");
     await run.sleep("the frozen worker, first order", 300);
@@ -153,6 +174,7 @@ export async function frozenPipePython(run: ExperimentRun): Promise<Observation[
         "the orders wait in the pipe",
     });
     sendSignal(slow.pid, "SIGCONT");
+    run.picture.state(String(slow.pid), "running");
     const frames = [];
     while (frames.length < 3) frames.push((await slow.next())?.replace(/^read /, ""));
     seen.push({
@@ -162,15 +184,25 @@ export async function frozenPipePython(run: ExperimentRun): Promise<Observation[
     });
     slow.process.kill("SIGTERM");
     await run.wait("the first watchdog's exit", slow.process.status);
+    run.picture.state(String(slow.pid), null);
   }
   const fast = await watchdog(1000);
+  run.picture.lane(String(fast.pid), `worker ${fast.pid} (heartbeat 1 s)`);
+  run.picture.link(String(fast.process.pid), String(fast.pid), "spawn");
   const t = performance.now();
   sendSignal(fast.pid, "SIGSTOP");
+  run.picture.state(String(fast.pid), "stopped");
   const restarted = await run.wait(
     "the watchdog restarting the worker",
     withTimeout(fast.next(), 5000),
   );
   const [said, old, pid] = restarted?.split(" ") ?? [];
+  if (said === "restarted") {
+    run.picture.mark(String(fast.pid), "stale heartbeat: SIGTERM, SIGKILL");
+    run.picture.state(String(fast.pid), null);
+    run.picture.lane(pid, `worker ${pid} (restarted)`);
+    run.picture.link(String(fast.process.pid), pid, "spawn");
+  }
   seen.push({
     what:
       "the watchdog's path — a stale heartbeat, then SIGTERM/SIGKILL — restarts the frozen worker",
@@ -183,5 +215,6 @@ export async function frozenPipePython(run: ExperimentRun): Promise<Observation[
   run.adopt(Number(pid));
   fast.process.kill("SIGTERM");
   await run.wait("the second watchdog's exit", fast.process.status);
+  run.picture.state(pid, null);
   return seen;
 }

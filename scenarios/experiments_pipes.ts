@@ -28,7 +28,10 @@ export async function pipeBuffering(run: ExperimentRun): Promise<Observation[]> 
     const raw = await run.wait("opening the pipe", opening);
     // One read, kept across the timeout: whatever arrives, it is this read that gets it.
     const pending = readRaw(raw);
+    const me = String(Deno.pid);
+    run.picture.lane(me, `this process ${Deno.pid} (the reader)`);
     const early = await run.wait("the early read", withTimeout(pending, 300));
+    run.picture.mark(me, early === null ? "read: nothing for 300 ms" : "read: got it");
     seen.push({
       what: "a buffered write stays in the writer: the reader gets nothing",
       ok: early === null,
@@ -38,6 +41,7 @@ export async function pipeBuffering(run: ExperimentRun): Promise<Observation[]> 
     await run.wait("telling the writer to flush", stdin.write(new TextEncoder().encode("flush\n")));
     await run.wait("closing the writer's stdin", stdin.close());
     const late = early ?? await run.wait("the late read", withTimeout(pending, 2000));
+    if (early === null && late !== null) run.picture.mark(me, "read: got it, once flushed");
     seen.push({
       what: "after the flush, the reader gets it at once",
       ok: late?.includes("hello through a buffered writer") ?? false,
@@ -132,9 +136,11 @@ export async function fifoOpen(run: ExperimentRun): Promise<Observation[]> {
   const dir = RuntimeDir.create({ prefix: "osps-experiment-" });
   run.defer(() => dir.remove());
   const path = dir.fifo("tube");
+  run.picture.lane("fifo", "the named pipe", "exists");
   const reader = run.helper(["fifo-reader", path]);
   const read = lineSource(run, reader, "the reader's lines");
   const opening = await read(5000);
+  run.picture.state(String(reader.pid), "asleep", "open() waits for a writer");
   const t = performance.now();
   const early = await read(300);
   const waiting = threadsWaitingIn(reader.pid, "wait_for_partner");
@@ -143,6 +149,7 @@ export async function fifoOpen(run: ExperimentRun): Promise<Observation[]> {
     return { w, lines: lineSource(run, w, `writer "${text}"'s lines`), stdin: w.stdin.getWriter() };
   });
   const opened = await read(5000);
+  run.picture.state(String(reader.pid), "running", "holds the read end");
   const blockedMs = performance.now() - t;
   seen.push({
     what: "opening a FIFO to read blocks until a writer opens the other end",
@@ -163,6 +170,7 @@ export async function fifoOpen(run: ExperimentRun): Promise<Observation[]> {
     );
     await run.wait("closing a writer's stdin", writers[i].stdin.close());
     await run.wait("a writer's exit", writers[i].w.status);
+    run.picture.link(String(writers[i].w.pid), String(reader.pid), "a line, then close");
   };
   await leave(0);
   const first = await read(5000);
@@ -201,17 +209,23 @@ export async function pipeCapacity(run: ExperimentRun): Promise<Observation[]> {
     (n) => n > 0,
     3000,
   );
+  const w = String(writer.pid), me = String(Deno.pid);
+  if (blocked > 0) run.picture.state(w, "asleep", `write() of ${size} bytes: the pipe is full`);
+  run.picture.lane(me, `this process ${Deno.pid} (the reader)`);
   const early = await said(300);
   // One read takes everything the pipe holds: what the writer got in before it blocked.
   const buf = new Uint8Array(1 << 20);
   const first = await run.wait("the first read", pipe.read(buf)) ?? 0;
+  run.picture.mark(me, `read ${first} bytes`);
   let total = first;
   while (total < size) {
     const n = await run.wait("reading the rest", pipe.read(buf));
     if (n === null) break;
     total += n;
   }
+  run.picture.mark(me, `read ${total} in all`);
   const wrote = await said(5000);
+  run.picture.state(w, "running");
   await run.wait("the writer's exit", writer.status);
   return [{
     what: "PIPE_BUF (atomic writes) and a pipe's capacity (what it holds) are two sizes",

@@ -12,15 +12,20 @@ import type { ExperimentRun, Observation } from "./experiment_run.ts";
 /** 2.b: a zombie until its parent reaps it; an orphan adopted and reaped by its adopter. */
 export async function zombie(run: ExperimentRun): Promise<Observation[]> {
   const seen: Observation[] = [];
+  const { picture } = run;
   const parent = run.helper(["zombie-parent", "1500"]);
   const next = run.lines(parent, "the busy parent's lines");
   const child = Number((await next())?.split(" ")[1]);
+  picture.lane(String(child), `its child ${child}`);
+  picture.link(String(parent.pid), String(child), "spawn");
+  picture.state(String(parent.pid), "running", "busy: no wait()");
   const state = await run.watchFor(
     "the unreaped child's state",
     () => processInfo(child)?.state ?? "gone",
     (s) => s === "Z",
     1000,
   );
+  if (state === "Z") picture.state(String(child), "zombie", "Z: exited, not reaped");
   seen.push({
     what: "a child that exited, not yet reaped by its busy parent, is a zombie (state Z)",
     ok: state === "Z",
@@ -28,6 +33,11 @@ export async function zombie(run: ExperimentRun): Promise<Observation[]> {
   });
   const reaped = await next();
   const after = processInfo(child);
+  if (after === null) {
+    picture.link(String(parent.pid), String(child), "waitpid");
+    picture.mark(String(child), "reaped");
+    picture.state(String(child), null);
+  }
   seen.push({
     what: "once the parent reaps it (waitpid), the zombie is gone from /proc",
     ok: reaped === "reaped" && after === null,
@@ -40,8 +50,12 @@ export async function zombie(run: ExperimentRun): Promise<Observation[]> {
   // Orphans are adopted by init, or by the nearest "subreaper": this process, so that it can show
   // the adoption and do the reaping itself, leaving no zombie on a machine whose init may not.
   becomeSubreaper();
+  const me = String(Deno.pid);
+  picture.lane(me, `this process ${Deno.pid} (subreaper)`);
   const orphanParent = run.helper(["orphan-parent", "0.4"]);
   const orphan = Number((await run.lines(orphanParent, "the orphan's pid")())?.split(" ")[1]);
+  picture.lane(String(orphan), `orphan ${orphan} (sleep 0.4)`);
+  picture.link(String(orphanParent.pid), String(orphan), "spawn");
   run.adopt(orphan);
   await run.wait("the orphan's parent's exit", orphanParent.status);
   const adopted = await run.watchFor(
@@ -50,6 +64,7 @@ export async function zombie(run: ExperimentRun): Promise<Observation[]> {
     (p) => p === Deno.pid,
     1000,
   );
+  if (adopted === Deno.pid) picture.link(me, String(orphan), "adopted");
   seen.push({
     what: "when its parent exits first, the child is orphaned and adopted (re-parented)",
     ok: adopted === Deno.pid,
@@ -62,6 +77,7 @@ export async function zombie(run: ExperimentRun): Promise<Observation[]> {
     (s) => s === "Z",
     3000,
   );
+  if (exited === "Z") picture.state(String(orphan), "zombie", "Z");
   let gone = false;
   for (
     const deadline = performance.now() + 3000;
@@ -70,6 +86,12 @@ export async function zombie(run: ExperimentRun): Promise<Observation[]> {
   ) {
     gone = reapAdopted(orphan);
   }
+  if (gone) {
+    picture.link(me, String(orphan), "waitpid");
+    picture.mark(String(orphan), "reaped by its adopter");
+    picture.state(String(orphan), null);
+  }
+  picture.state(me, null);
   seen.push({
     what: "the adopter reaps the orphan when it exits: nothing is left",
     ok: exited === "Z" && gone && processInfo(orphan) === null,
@@ -144,6 +166,12 @@ export async function sharedMemory(run: ExperimentRun): Promise<Observation[]> {
   const creator = run.helper(["shm-create", name], "piped");
   const created = run.lines(creator, "the creator's lines");
   await created();
+  run.picture.lane("segment", `segment ${file}`, "exists");
+  const segmentGone = (why: string) => {
+    if (exists()) return;
+    run.picture.mark("segment", why);
+    run.picture.state("segment", null);
+  };
   const read = async (how: string) => {
     const reader = run.helper(["shm-read", name, how], "piped");
     return { reader, said: await run.lines(reader, `the ${how} reader's line`)() };
@@ -169,6 +197,7 @@ export async function sharedMemory(run: ExperimentRun): Promise<Observation[]> {
     const tracked = await read("track");
     const status = await run.wait("the SharedMemory reader's exit", tracked.reader.status);
     const gone = await run.watchFor("the segment's fate", () => !exists(), (g) => g, 2000);
+    segmentGone("unlinked by the reader's resource tracker");
     seen.push({
       what: "the trap: a process that only attaches through SharedMemory unlinks it at its exit",
       ok: tracked.said === "read hello" && status.success && gone,
@@ -181,6 +210,7 @@ export async function sharedMemory(run: ExperimentRun): Promise<Observation[]> {
   await run.wait("closing the creator's stdin", stdin.close());
   const unlinked = await created();
   await run.wait("the creator's exit", creator.status);
+  segmentGone("unlinked by its creator");
   seen.push({
     what: "the segment lasts until someone unlinks it",
     ok: (unlinked === "unlinked" || unlinked === "already gone") && !exists(),

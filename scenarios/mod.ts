@@ -13,6 +13,8 @@ export * from "./diagram.ts";
 export * from "./diagram_render.ts";
 export * from "./experiments.ts";
 export * from "./experiment_run.ts";
+export * from "./experiment_picture.ts";
+export * from "./experiment_page.ts";
 export * from "./failures.ts";
 export * from "./fuzz.ts";
 export * from "./harness.ts";
