@@ -185,7 +185,12 @@ export function isServerLine(line: string): boolean {
 /** The handoff a dispatcher's reply announces, or null if the reply is the answer itself. */
 export function parseHandoff(line: string): Handoff | null {
   const redirect = REDIRECT.exec(line);
-  if (redirect) return { kind: "redirect", host: redirect[1], port: Number(redirect[2]) };
+  if (redirect) {
+    // A TCP port, 1 to 65535: a REDIRECT to any other number is no handoff a client can follow
+    // (a broken server's reply), and stays the reply it is.
+    const port = Number(redirect[2]);
+    return port >= 1 && port <= 65535 ? { kind: "redirect", host: redirect[1], port } : null;
+  }
   const wait = WAIT.exec(line);
   return wait ? { kind: "wait", token: wait[1] } : null;
 }

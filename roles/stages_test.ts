@@ -35,7 +35,17 @@ Deno.test("each stage hands a request on in exactly one way, and the client can 
     port: 2223,
   });
   assert.deepEqual(parseHandoff(waitLine("p12r7")), { kind: "wait", token: "p12r7" });
-  for (const final of ["OK 25", "OK", "ERR busy all 3 workers busy", "REDIRECT x", "WAIT a b"]) {
+  for (
+    const final of [
+      "OK 25",
+      "OK",
+      "ERR busy all 3 workers busy",
+      "REDIRECT x",
+      "WAIT a b",
+      "REDIRECT 127.0.0.1 0",
+      "REDIRECT 127.0.0.1 65536",
+    ]
+  ) {
     assert.equal(parseHandoff(final), null, final);
   }
 });

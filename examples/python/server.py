@@ -540,7 +540,9 @@ def run_dispatcher(args, segment, parent, runtime, generation):
 
     def alive(k):
         pid, _, beat, port = segment.slot(1 + k)
-        return pid != 0 and pid == seen[k] and time.monotonic() - beat < FROZEN_S
+        # A worker the clients call that has not written its port yet is still starting.
+        starting = stage == "client-calls-worker" and port == 0
+        return pid != 0 and pid == seen[k] and not starting and time.monotonic() - beat < FROZEN_S
 
     def pump():
         for k in workers:
@@ -781,7 +783,10 @@ def main():
                 print(f"role {slot}: {e}", file=sys.stderr)
             os._exit(1)
         roles[pid] = slot
-        segment.set_slot(slot, pid=pid, generation=generations[slot], heartbeat=time.monotonic())
+        # Port 0 until the new process has said where it listens: not available before that.
+        segment.set_slot(
+            slot, pid=pid, generation=generations[slot], heartbeat=time.monotonic(), port=0
+        )
 
     start(1)
     for k in range(1, args.workers + 1):

@@ -2,7 +2,7 @@
 
 Run by `deno task experiment:sigchld-variants --python`; each mode prints one line:
 
-    python3 sigchld_variants.py stop-continue  # "stopped <SIGCHLDs> <signal>", "continued <SIGCHLDs> ..."
+    python3 sigchld_variants.py stop-continue  # "stopped <SIGCHLDs> <signal>", "continued ..."
     python3 sigchld_variants.py merged 5       # "merged <deaths> <SIGCHLDs> <reaped>"
     python3 sigchld_variants.py ignored        # "ignored <the child in /proc> <waitpid's answer>"
 """
@@ -37,7 +37,8 @@ def stop_continue():
     os.kill(pid, signal.SIGCONT)
     _, status = os.waitpid(pid, os.WCONTINUED)  # reports a continue
     wait_for(1)
-    print(f"continued {len(received)} {'WIFCONTINUED' if os.WIFCONTINUED(status) else '?'}", flush=True)
+    how = "WIFCONTINUED" if os.WIFCONTINUED(status) else "?"
+    print(f"continued {len(received)} {how}", flush=True)
     os.kill(pid, signal.SIGKILL)
     os.waitpid(pid, 0)
 
