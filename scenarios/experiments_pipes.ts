@@ -68,6 +68,15 @@ export async function pipeBuffering(run: ExperimentRun): Promise<Observation[]> 
         await run.wait("starting the bulk writers", stdin.write(new TextEncoder().encode("go\n")));
         await run.wait("starting the bulk writers", stdin.close());
       }
+      // Reading starts once both writers are in their writes, asleep on the full pipe (bounded:
+      // 3 s): then each drained room goes to whichever the kernel wakes, as under real load — a
+      // writer not yet scheduled on a busy machine would otherwise write all it has alone.
+      await run.watchFor(
+        `the bulk writers of bulk-${size} waiting on the full pipe`,
+        () => writers.filter((w) => asleepWriting(w.pid)).length,
+        (n) => n === writers.length,
+        3000,
+      );
       const runs = await run.wait(`reading bulk-${size}`, readRuns(r, 2 * size * count));
       await run.wait("the bulk writers' exit", Promise.all(writers.map((w) => w.status)));
       const whole = runs.every((run) => run.length % size === 0);
@@ -84,6 +93,11 @@ export async function pipeBuffering(run: ExperimentRun): Promise<Observation[]> 
     }
   }
   return seen;
+}
+
+/** Whether a thread of `pid` sleeps writing to a full pipe (anon_pipe_write since Linux 6.14). */
+function asleepWriting(pid: number): boolean {
+  return threadsWaitingIn(pid, "pipe_write") + threadsWaitingIn(pid, "anon_pipe_write") > 0;
 }
 
 /** One read from a raw descriptor of the FIFO, as text. */
@@ -203,14 +217,12 @@ export async function pipeCapacity(run: ExperimentRun): Promise<Observation[]> {
   const capacity = Number((await said(5000))?.split(" ")[1]);
   const blocked = await run.watchFor(
     "the writer blocking",
-    // The kernel function it sleeps in: pipe_write, anon_pipe_write since Linux 6.14.
-    () =>
-      threadsWaitingIn(writer.pid, "pipe_write") + threadsWaitingIn(writer.pid, "anon_pipe_write"),
-    (n) => n > 0,
+    () => asleepWriting(writer.pid),
+    (asleep) => asleep,
     3000,
   );
   const w = String(writer.pid), me = String(Deno.pid);
-  if (blocked > 0) run.picture.state(w, "asleep", `write() of ${size} bytes: the pipe is full`);
+  if (blocked) run.picture.state(w, "asleep", `write() of ${size} bytes: the pipe is full`);
   run.picture.lane(me, `this process ${Deno.pid} (the reader)`);
   const early = await said(300);
   // One read takes everything the pipe holds: what the writer got in before it blocked.
@@ -234,9 +246,9 @@ export async function pipeCapacity(run: ExperimentRun): Promise<Observation[]> {
       `the first read took ${first} bytes: all the blocked writer had put in`,
   }, {
     what: "a writer to a full pipe blocks until the reader makes room",
-    ok: blocked > 0 && early === null && wrote === `wrote ${size}` && total === size,
-    seen:
-      `one write of ${size} bytes: ${blocked} writer thread asleep writing to the pipe, nothing ` +
+    ok: blocked && early === null && wrote === `wrote ${size}` && total === size,
+    seen: `one write of ${size} bytes: the writer ${blocked ? "asleep" : "never seen asleep"} ` +
+      `writing to the pipe, nothing ` +
       `said for ${early === null ? "300 ms" : `less than 300 ms ("${early}")`}; once ${total} ` +
       `bytes were read: "${wrote}"`,
   }];

@@ -772,6 +772,9 @@ def main():
 
     def start(slot):
         generations[slot] = generations.get(slot, 0) + 1
+        # Port 0 until the new process has said where it listens (it may do so before the parent
+        # returns from fork: so it is cleared before).
+        segment.set_slot(slot, port=0)
         pid = os.fork()
         if pid == 0:
             try:
@@ -783,10 +786,7 @@ def main():
                 print(f"role {slot}: {e}", file=sys.stderr)
             os._exit(1)
         roles[pid] = slot
-        # Port 0 until the new process has said where it listens: not available before that.
-        segment.set_slot(
-            slot, pid=pid, generation=generations[slot], heartbeat=time.monotonic(), port=0
-        )
+        segment.set_slot(slot, pid=pid, generation=generations[slot], heartbeat=time.monotonic())
 
     start(1)
     for k in range(1, args.workers + 1):
