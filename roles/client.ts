@@ -176,16 +176,15 @@ export class OspsClient implements AsyncDisposable {
   /**
    * Waits for the worker's READY call for `token` while watching the dispatcher connection: if the
    * dispatcher goes away first, no worker may ever have been told to call (it answers WAIT before
-   * it orders the call), so the caller sends the request again: `gone`.
+   * it orders the call), so the caller sends the request again: `gone` — unless the worker's call
+   * came in that same instant: then it is taken (left open, its worker would wait for the request
+   * for its whole claim timeout, and take no other work meanwhile).
    */
   async #readyOrGone(session: Session, token: string): Promise<Deno.Conn | null | "gone"> {
     const ready = this.#calls!.wait(token);
     while (true) {
       const first = await Promise.race([ready.conn, session.lines.watch()]);
-      if (first === "eof" || first === "interrupted") {
-        ready.cancel();
-        return "gone";
-      }
+      if (first === "eof" || first === "interrupted") return ready.cancel() ?? "gone";
       if (first !== "data") return first; // a quiet connection spoke: its line is kept; wait on
     }
   }

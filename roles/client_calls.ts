@@ -11,6 +11,14 @@ import { decodeLine } from "./protocol.ts";
 import { parseReady } from "./stages.ts";
 import { TcpLineReader } from "./tcp.ts";
 
+/**
+ * How long a call that came before its request waits for it is kept, ms. The client reads its
+ * WAIT within milliseconds of the worker's call; a call nobody claims for this long is for a WAIT
+ * that never reached the client (its dispatcher died and reset the connection): closed, its worker
+ * is free at once instead of waiting for a line for its whole claim timeout.
+ */
+const UNCLAIMED_CALL_MS = 1000;
+
 /** A client's listening port for its workers' calls. */
 export class CallListener {
   readonly #listener: Deno.TcpListener;
@@ -31,6 +39,11 @@ export class CallListener {
     this.#readyTimeoutMs = readyTimeoutMs;
     this.#listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
     this.#accepting = this.#acceptReady(this.#listener);
+  }
+
+  /** Calls that came before their request waited for them, not yet claimed. */
+  get unclaimed(): number {
+    return this.#readyArrived.size;
   }
 
   /** The port to announce with LISTEN. */
@@ -71,26 +84,38 @@ export class CallListener {
       return;
     }
     const waiter = this.#readyWaiters.get(token);
-    if (waiter) waiter(conn);
-    else this.#readyArrived.set(token, conn);
+    if (waiter) {
+      waiter(conn);
+      return;
+    }
+    this.#readyArrived.set(token, conn);
+    const timer = setTimeout(() => {
+      if (this.#readyArrived.get(token) !== conn) return;
+      this.#readyArrived.delete(token);
+      conn.close();
+    }, UNCLAIMED_CALL_MS);
+    Deno.unrefTimer(timer);
   }
 
   /**
-   * The worker's READY connection for `token`, or null after the READY timeout; cancellable. A
-   * wait that ends without a call (the timeout, or cancelled: its request is sent again) gives
-   * the token up: a call for it that comes later is closed at once.
+   * The worker's READY connection for `token`, or null after the READY timeout. `cancel` gives
+   * the token up — a call for it that comes later is closed at once — and returns the call that
+   * had come already, if one had: a caller that stopped waiting for it in the same instant would
+   * otherwise leave it open, and its worker waiting for a line for its whole claim timeout.
    */
-  wait(token: string): { conn: Promise<Deno.Conn | null>; cancel: () => void } {
+  wait(token: string): { conn: Promise<Deno.Conn | null>; cancel: () => Deno.Conn | null } {
     const early = this.#readyArrived.get(token);
     if (early) {
       this.#readyArrived.delete(token);
-      return { conn: Promise.resolve(early), cancel: () => {} };
+      return { conn: Promise.resolve(early), cancel: () => early };
     }
     let timer: ReturnType<typeof setTimeout> | undefined;
+    let delivered: Deno.Conn | null = null;
     const giveUp = () => {
       clearTimeout(timer);
       this.#readyWaiters.delete(token);
-      this.#abandoned.add(token);
+      if (delivered === null) this.#abandoned.add(token);
+      return delivered;
     };
     const conn = new Promise<Deno.Conn | null>((resolve) => {
       timer = setTimeout(() => {
@@ -100,6 +125,7 @@ export class CallListener {
       this.#readyWaiters.set(token, (c) => {
         clearTimeout(timer);
         this.#readyWaiters.delete(token);
+        delivered = c;
         resolve(c);
       });
     });
