@@ -117,6 +117,12 @@ export const lib = Deno.dlopen("libc.so.6", {
   prctl: { parameters: ["i32", "u64", "u64", "u64", "u64"], result: "i32" },
   // pid_t waitpid(pid_t pid, int *status, int options)
   waitpid: { parameters: ["i32", "buffer", "i32"], result: "i32" },
+  // int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t *actions,
+  //                  const posix_spawnattr_t *attributes, char *const argv[], char *const envp[])
+  posix_spawnp: {
+    parameters: ["buffer", "buffer", "pointer", "pointer", "buffer", "buffer"],
+    result: "i32",
+  },
   // int flock(int fd, int operation)
   flock: { parameters: ["i32", "i32"], result: "i32" },
   // ssize_t readlink(const char *path, char *buf, size_t size): no NUL added

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { fail, lib, O, WNOHANG } from "./libc_ffi.ts";
+import { cString, fail, lib, O, sysCallError, WNOHANG } from "./libc_ffi.ts";
 
 /**
  * poll(2), run on Deno's blocking thread pool so the event loop keeps turning. `fds` is an array of
@@ -121,4 +121,34 @@ export function waitpidNoHang(pid: number): number | null {
   const r = lib.symbols.waitpid(pid, new Uint8Array(status.buffer), WNOHANG);
   if (r < 0) fail("waitpid", `pid ${pid}`);
   return r === 0 ? null : status[0];
+}
+
+/** The address of `bytes`, as an element of a C array of pointers. */
+function addressOf(bytes: Uint8Array<ArrayBuffer>): bigint {
+  return BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(bytes)));
+}
+
+/**
+ * posix_spawnp(3): starts `argv[0]` (looked up in PATH) with the arguments `argv` and an empty
+ * environment, as a child Deno does not know of — nothing waits for it but the caller
+ * ({@link waitpidNoHang}). Returns its pid.
+ */
+export function spawnUnwaited(argv: string[]): number {
+  if (argv.length === 0) throw new TypeError("posix_spawnp needs a program to start");
+  const strings = argv.map(cString);
+  // char *argv[] and char *envp[], each ended by NULL.
+  const vector = new BigUint64Array([...strings.map(addressOf), 0n]);
+  const environment = new BigUint64Array([0n]);
+  const pid = new Int32Array(1);
+  const error = lib.symbols.posix_spawnp(
+    new Uint8Array(pid.buffer),
+    strings[0],
+    null,
+    null,
+    new Uint8Array(vector.buffer),
+    new Uint8Array(environment.buffer),
+  );
+  // posix_spawnp returns the error number itself, leaving errno alone.
+  if (error !== 0) throw sysCallError("posix_spawnp", argv[0], error);
+  return pid[0];
 }

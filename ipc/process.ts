@@ -206,12 +206,31 @@ export function becomeSubreaper(): void {
  * already gone, false while it runs. Never use it on a child Deno spawned; await its status.
  */
 export function reapAdopted(pid: number): boolean {
+  return collectChild(pid) !== "running";
+}
+
+/**
+ * What waitpid(WNOHANG) says of a child Deno does not wait for (adopted, or started by
+ * {@link spawnUnwaited}): `status` (it had exited: reaped now), `running`, or `ECHILD` (nothing to
+ * wait for: not a child of this process, or reaped already — by the kernel when SIGCHLD is
+ * ignored).
+ */
+export function collectChild(pid: number): "status" | "running" | "ECHILD" {
   try {
-    return libc.waitpidNoHang(pid) !== null;
+    return libc.waitpidNoHang(pid) === null ? "running" : "status";
   } catch (e) {
-    if (e instanceof libc.SysCallError && e.errno === libc.Errno.ECHILD) return true;
+    if (e instanceof libc.SysCallError && e.errno === libc.Errno.ECHILD) return "ECHILD";
     throw e;
   }
+}
+
+/**
+ * Starts `argv` (the program looked up in PATH, an empty environment) as a child Deno does not know
+ * of (posix_spawnp): Deno never reaps it, so once it exits it is a zombie until
+ * {@link collectChild} — unless SIGCHLD is ignored ({@link ignoreChildExits}). For experiments.
+ */
+export function spawnUnwaited(argv: string[]): number {
+  return libc.spawnUnwaited(argv);
 }
 
 /** The running kernel's release (/proc/sys/kernel/osrelease), for reports. */

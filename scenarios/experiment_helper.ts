@@ -24,8 +24,9 @@
  *   "stopped <SIGCHLDs> <its state>" and "continued <SIGCHLDs> <its state>".
  * - `merged <n>`: n children die while this process's loop is blocked: prints
  *   "merged <deaths> <SIGCHLDs the loop saw> <reaped>".
- * - `ignored`: sets SIGCHLD to SIG_IGN, spawns a child that exits at once: prints
- *   "ignored <gone, or there, in /proc> unasked".
+ * - `ignored` and `default`: with SIGCHLD set to SIG_IGN, or left as it is, starts a child that
+ *   exits at once and that nothing waits for (posix_spawnp, not Deno's spawn, which reaps): prints
+ *   "<mode> <the exited child in /proc: zombie or gone> <waitpid's answer: status or ECHILD>".
  * - `shm-create <name>`: creates the shared memory segment `name`, writes "hello" in it, prints
  *   "created", and on a line on stdin unlinks it and prints "unlinked".
  * - `shm-read <name> hold|exit`: maps the existing segment, prints "read <its first 5 bytes>",
@@ -37,7 +38,14 @@
  */
 
 import { createWriteStream } from "node:fs";
-import { ignoreChildExits, pipeSizes, processInfo, SharedBytes } from "../ipc/mod.ts";
+import {
+  collectChild,
+  ignoreChildExits,
+  pipeSizes,
+  processInfo,
+  SharedBytes,
+  spawnUnwaited,
+} from "../ipc/mod.ts";
 
 /** Blocks this thread (and so the event loop) for `ms`. */
 function blockFor(ms: number): void {
@@ -172,13 +180,14 @@ if (import.meta.main) {
     await new Promise((resolve) => setTimeout(resolve, 50));
     console.log(`merged ${n} ${received} ${statuses.length}`);
     Deno.exit(0);
-  } else if (mode === "ignored") {
-    ignoreChildExits();
-    const child = new Deno.Command("true", { stdout: "null" }).spawn();
-    const pid = child.pid;
-    for (let i = 0; i < 300 && processInfo(pid) !== null; i++) blockFor(1);
-    // Deno has no waitpid of its own to ask: "unasked" (Python's says ECHILD: nothing to wait for).
-    console.log(`ignored ${processInfo(pid) === null ? "gone" : "there"} unasked`);
+  } else if (mode === "ignored" || mode === "default") {
+    if (mode === "ignored") ignoreChildExits();
+    const pid = spawnUnwaited(["true"]);
+    const exited = () => ["Z", undefined].includes(processInfo(pid)?.state);
+    for (let i = 0; i < 300 && !exited(); i++) blockFor(1);
+    const state = processInfo(pid)?.state;
+    const seen = state === undefined ? "gone" : state === "Z" ? "zombie" : "running";
+    console.log(`${mode} ${seen} ${collectChild(pid)}`);
     Deno.exit(0);
   } else if (mode === "shm-create") {
     const segment = SharedBytes.create(`/${args[0]}`, 4096);

@@ -41,6 +41,7 @@ const PYTHON_PROGRAM: Record<string, string> = {
   "stop-continue": "sigchld_variants.py",
   "merged": "sigchld_variants.py",
   "ignored": "sigchld_variants.py",
+  "default": "sigchld_variants.py",
   "shm-create": "shared_memory.py",
   "shm-read": "shared_memory.py",
 };

@@ -121,6 +121,12 @@ export async function sigchld(run: ExperimentRun): Promise<Observation[]> {
   }];
 }
 
+/** What became of an exited child nothing waited for, as the helper's `ignored`/`default` say. */
+function unwaited(seen: string, waited: string): string {
+  return `${seen === "zombie" ? "a zombie" : seen} in /proc, then waitpid ` +
+    (waited === "status" ? "gave its exit status" : `answered ${waited}`);
+}
+
 /** 3.c: SIGCHLD on stop and continue, deaths merged into one signal, SIG_IGN. */
 export async function sigchldVariants(run: ExperimentRun): Promise<Observation[]> {
   const said = async (args: string[]) => {
@@ -135,7 +141,8 @@ export async function sigchldVariants(run: ExperimentRun): Promise<Observation[]
     "stop-continue",
   ]);
   const [[, deaths, signals, reaped]] = await said(["merged", "5"]);
-  const [[, proc, waited]] = await said(["ignored"]);
+  const [[, ignoredSeen, ignoredWaited]] = await said(["ignored"]);
+  const [[, defaultSeen, defaultWaited]] = await said(["default"]);
   return [{
     what: "SIGCHLD also comes when a child is stopped, and when it is continued",
     ok: Number(stopSignals) >= 1 && Number(continueSignals) >= 1 &&
@@ -150,9 +157,13 @@ export async function sigchldVariants(run: ExperimentRun): Promise<Observation[]
       `${reaped} reaped by the loop`,
   }, {
     what: "with SIGCHLD set to SIG_IGN the kernel reaps the children: no zombie, no status",
-    ok: proc === "gone",
-    seen: `the exited child: ${proc} from /proc` +
-      (waited === "unasked" ? "" : `; waitpid answered ${waited}`),
+    ok: ignoredSeen === "gone" && ignoredWaited === "ECHILD" && defaultSeen === "zombie" &&
+      defaultWaited === "status",
+    seen:
+      `an exited child nothing waited for, with SIG_IGN: ${
+        unwaited(ignoredSeen, ignoredWaited)
+      }; ` +
+      `with the default: ${unwaited(defaultSeen, defaultWaited)}`,
   }];
 }
 

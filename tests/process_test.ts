@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import {
   becomeSubreaper,
   childrenOf,
+  collectChild,
   isRunning,
   NoSuchProcessError,
   processExists,
@@ -9,6 +10,8 @@ import {
   reapAdopted,
   sendSignal,
   SignalQueue,
+  spawnUnwaited,
+  SysCallError,
   zombieChildrenOf,
 } from "../ipc/mod.ts";
 import { ROLE_PERMISSIONS, roleCommand, withTimeout } from "../roles/mod.ts";
@@ -114,4 +117,21 @@ Deno.test("an exited child not yet reaped is a zombie with one thread left; Deno
   } finally {
     await killAndReap(parent);
   }
+});
+
+Deno.test("a child Deno does not know of stays a zombie until collected; a missing program is ENOENT", async () => {
+  const pid = spawnUnwaited(["true"]);
+  try {
+    await waitUntil("the child a zombie", () => processInfo(pid)?.state === "Z", 2000);
+    assert.ok(childrenOf(Deno.pid).some((p) => p.pid === pid), "a child of this process");
+  } finally {
+    await waitUntil("the child collected", () => collectChild(pid) !== "running", 2000);
+  }
+  assert.equal(processInfo(pid), null, "collected: gone from /proc");
+  assert.equal(collectChild(pid), "ECHILD", "nothing left to wait for");
+  assert.throws(
+    () => spawnUnwaited(["osps-no-such-program"]),
+    (e) =>
+      e instanceof SysCallError && e.code === "ENOENT" && /osps-no-such-program/.test(e.message),
+  );
 });

@@ -5,6 +5,7 @@ Run by `deno task experiment:sigchld-variants --python`; each mode prints one li
     python3 sigchld_variants.py stop-continue  # "stopped <SIGCHLDs> <signal>", "continued ..."
     python3 sigchld_variants.py merged 5       # "merged <deaths> <SIGCHLDs> <reaped>"
     python3 sigchld_variants.py ignored        # "ignored <the child in /proc> <waitpid's answer>"
+    python3 sigchld_variants.py default        # the same with SIGCHLD left as it is: a zombie
 """
 
 import os
@@ -65,17 +66,31 @@ def merged(n):
     print(f"merged {n} {len(received)} {reaped}", flush=True)
 
 
-def ignored():
-    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the kernel reaps the children itself
+def unwaited(mode):
+    if mode == "ignored":
+        signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the kernel reaps the children itself
     pid = os.posix_spawnp("true", ["true"], os.environ)
-    time.sleep(0.3)
-    there = os.path.exists(f"/proc/{pid}")
+    for _ in range(300):  # until it has exited: a zombie, or gone
+        state = child_state(pid)
+        if state in ("Z", None):
+            break
+        time.sleep(0.001)
+    state = child_state(pid)
+    seen = "gone" if state is None else "zombie" if state == "Z" else "running"
     try:
-        os.waitpid(pid, 0)
-        answer = "a status"
+        answer = "status" if os.waitpid(pid, os.WNOHANG)[0] == pid else "running"
     except ChildProcessError:
         answer = "ECHILD"
-    print(f"ignored {'there' if there else 'gone'} {answer}", flush=True)
+    print(f"{mode} {seen} {answer}", flush=True)
+
+
+def child_state(pid):
+    """The state letter /proc/<pid>/stat gives (Z for a zombie), or None once it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return None
 
 
 if __name__ == "__main__":
@@ -84,7 +99,7 @@ if __name__ == "__main__":
         stop_continue()
     elif mode == "merged":
         merged(int(sys.argv[2]))
-    elif mode == "ignored":
-        ignored()
+    elif mode in ("ignored", "default"):
+        unwaited(mode)
     else:
         sys.exit(f"unknown mode {mode}")
