@@ -183,10 +183,13 @@ if (import.meta.main) {
   } else if (mode === "ignored" || mode === "default") {
     if (mode === "ignored") ignoreChildExits();
     const pid = spawnUnwaited(["true"]);
-    const exited = () => ["Z", undefined].includes(processInfo(pid)?.state);
-    for (let i = 0; i < 300 && !exited(); i++) blockFor(1);
-    const state = processInfo(pid)?.state;
-    const seen = state === undefined ? "gone" : state === "Z" ? "zombie" : "running";
+    const seenInProc = () => {
+      const state = processInfo(pid)?.state;
+      return state === undefined ? "gone" : state === "Z" ? "zombie" : "running";
+    };
+    for (let i = 0; i < 300 && seenInProc() === "running"; i++) blockFor(1);
+    // What /proc says before waitpid, which would reap a zombie.
+    const seen = seenInProc();
     console.log(`${mode} ${seen} ${collectChild(pid)}`);
     Deno.exit(0);
   } else if (mode === "shm-create") {

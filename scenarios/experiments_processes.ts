@@ -159,11 +159,9 @@ export async function sigchldVariants(run: ExperimentRun): Promise<Observation[]
     what: "with SIGCHLD set to SIG_IGN the kernel reaps the children: no zombie, no status",
     ok: ignoredSeen === "gone" && ignoredWaited === "ECHILD" && defaultSeen === "zombie" &&
       defaultWaited === "status",
-    seen:
-      `an exited child nothing waited for, with SIG_IGN: ${
-        unwaited(ignoredSeen, ignoredWaited)
-      }; ` +
-      `with the default: ${unwaited(defaultSeen, defaultWaited)}`,
+    seen: `an exited child nothing waited for; with SIG_IGN: ` +
+      `${unwaited(ignoredSeen, ignoredWaited)}; with the default: ` +
+      unwaited(defaultSeen, defaultWaited),
   }];
 }
 

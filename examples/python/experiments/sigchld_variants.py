@@ -71,12 +71,10 @@ def unwaited(mode):
         signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the kernel reaps the children itself
     pid = os.posix_spawnp("true", ["true"], os.environ)
     for _ in range(300):  # until it has exited: a zombie, or gone
-        state = child_state(pid)
-        if state in ("Z", None):
+        if seen_in_proc(pid) != "running":
             break
         time.sleep(0.001)
-    state = child_state(pid)
-    seen = "gone" if state is None else "zombie" if state == "Z" else "running"
+    seen = seen_in_proc(pid)  # before waitpid, which would reap a zombie
     try:
         answer = "status" if os.waitpid(pid, os.WNOHANG)[0] == pid else "running"
     except ChildProcessError:
@@ -84,13 +82,14 @@ def unwaited(mode):
     print(f"{mode} {seen} {answer}", flush=True)
 
 
-def child_state(pid):
-    """The state letter /proc/<pid>/stat gives (Z for a zombie), or None once it is gone."""
+def seen_in_proc(pid):
+    """What /proc/<pid>/stat says of the child: "zombie" (state Z), "running", or "gone"."""
     try:
         with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0]
+            state = stat.read().rsplit(")", 1)[1].split()[0]
     except FileNotFoundError:
-        return None
+        return "gone"
+    return "zombie" if state == "Z" else "running"
 
 
 if __name__ == "__main__":
